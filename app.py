@@ -1,0 +1,52 @@
+"""The app factory: `flask --app app run`, `gunicorn 'app:create_app()'`."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from flask import Flask, jsonify
+
+import logs
+import services as services_module
+import settings as settings_module
+from settings import MAX_WEBHOOK_BYTES
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from the environment (and `.env`); `overrides` replace Settings fields (tests)."""
+    app = Flask(__name__, instance_relative_config=True)
+    config = settings_module.with_overrides(settings_module.from_environment(instance_path=app.instance_path),
+                                            overrides)
+    settings_module.check(config)
+    logs.configure(config.log_level, config.log_format)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_WEBHOOK_BYTES
+    app.config["TESTING"] = config.testing
+
+    services = services_module.build(config)
+    services_module.install(services)
+    app.extensions["engage"] = services
+
+    from webhooks.intake import receive
+
+    app.add_url_rule(config.webhook_path, "webhook", receive, methods=["POST"])
+    app.add_url_rule("/healthz", "healthz", healthz)
+
+    import cli
+
+    cli.init_app(app)
+    return app
+
+
+def healthz() -> Any:
+    """200 when the database and the queue both answer, 503 otherwise (for load balancers)."""
+    from flask import current_app
+
+    services: services_module.Services = current_app.extensions["engage"]
+    try:
+        services.store.ping()
+        database_ok, database = True, "ok"
+    except Exception as exc:
+        database_ok, database = False, f"unreachable: {type(exc).__name__}"
+    queue_ok, queue = services.dispatcher.health()
+    ok = database_ok and queue_ok
+    return jsonify({"status": "ok" if ok else "degraded", "database": database, "queue": queue}), 200 if ok else 503

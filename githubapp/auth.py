@@ -1,0 +1,83 @@
+"""GitHub App authentication: a short-lived JWT for the app, cached tokens for each installation.
+
+GitHub documents the JWT: RS256, `iat` 60 s in the past against clock drift, `exp` at most
+10 minutes ahead, `iss` the App ID ("Generating a JSON Web Token (JWT) for a GitHub App").
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import datetime, timezone
+from typing import Callable
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+from githubapp.cache import Cache
+from settings import ConfigError
+
+log = logging.getLogger(__name__)
+
+JWT_LIFETIME_SECONDS = 9 * 60  # below GitHub's 10-minute cap even with the 60 s backdating
+CLOCK_DRIFT_SECONDS = 60
+# Refresh an installation token this long before GitHub's `expires_at`, so no call races its expiry.
+TOKEN_REFRESH_MARGIN_SECONDS = 5 * 60
+
+
+def load_private_key(pem: str) -> RSAPrivateKey:
+    try:
+        key = serialization.load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(
+            "PRIVATE_KEY is not a valid PEM private key: paste the whole .pem file GitHub generated "
+            "(including the BEGIN/END lines; \\n escapes are fine) or set PRIVATE_KEY_PATH to it"
+        ) from exc
+    if not isinstance(key, RSAPrivateKey):
+        raise ConfigError("PRIVATE_KEY must be the RSA key GitHub generated for the App")
+    return key
+
+
+def make_jwt(app_id: int, private_key: RSAPrivateKey, now: float | None = None) -> str:
+    issued = int(now if now is not None else time.time()) - CLOCK_DRIFT_SECONDS
+    claims = {"iat": issued, "exp": issued + CLOCK_DRIFT_SECONDS + JWT_LIFETIME_SECONDS, "iss": str(app_id)}
+    return jwt.encode(claims, private_key, algorithm="RS256")
+
+
+class AppAuth:
+    """Issues the app JWT and installation tokens; tokens are cached until shortly before they expire."""
+
+    def __init__(self, app_id: int, private_key_pem: str, cache: Cache,
+                 create_token: Callable[[int, str], dict[str, str]]):
+        self.app_id = app_id
+        self._key = load_private_key(private_key_pem)
+        self._cache = cache
+        # Injected so this module does no HTTP itself: (installation_id, app_jwt) -> GitHub's token JSON.
+        self._create_token = create_token
+        self._jwt: tuple[float, str] | None = None
+
+    def app_jwt(self) -> str:
+        now = time.time()
+        if self._jwt is None or self._jwt[0] - now < 60:
+            token = make_jwt(self.app_id, self._key, now)
+            self._jwt = (now + JWT_LIFETIME_SECONDS, token)
+        return self._jwt[1]
+
+    def installation_token(self, installation_id: int) -> str:
+        key = f"token:{self.app_id}:{installation_id}"
+        cached = self._cache.get(key)
+        if cached:
+            return str(json.loads(cached)["token"])
+        answer = self._create_token(installation_id, self.app_jwt())
+        expires_at = datetime.fromisoformat(answer["expires_at"].replace("Z", "+00:00"))
+        ttl = (expires_at - datetime.now(timezone.utc)).total_seconds() - TOKEN_REFRESH_MARGIN_SECONDS
+        if ttl > 0:
+            self._cache.set(key, json.dumps({"token": answer["token"], "expires_at": answer["expires_at"]}), ttl)
+        log.debug("installation token issued", extra={"installation_id": installation_id})
+        return answer["token"]
+
+    def forget_token(self, installation_id: int) -> None:
+        """Drop a token GitHub refused (revoked, or the installation was re-created)."""
+        self._cache.delete(f"token:{self.app_id}:{installation_id}")

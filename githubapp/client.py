@@ -1,0 +1,239 @@
+"""One requests-based REST client for GitHub, and the installation-scoped view behaviours use.
+
+All transport goes through `GitHubApp.request`; status codes become the typed errors of
+`githubapp.errors`. Writes are paced per installation and, with DRY_RUN, only logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping
+from urllib.parse import quote
+
+import requests
+
+from githubapp.auth import AppAuth
+from githubapp.cache import Cache
+from githubapp.errors import (Forbidden, GitHubError, NotFound, RateLimited, ServerError, Unauthorized,
+                              Unavailable, ValidationFailed)
+from githubapp.pacing import WritePacer
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "llmasos-engage/0.1 (+https://github.com/llmasos/engage)"
+API_VERSION = "2022-11-28"
+WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
+# Without Retry-After, GitHub asks to wait at least a minute after a secondary rate limit.
+SECONDARY_LIMIT_WAIT_SECONDS = 60.0
+ETAG_TTL_SECONDS = 24 * 3600
+
+
+@dataclass
+class Response:
+    status: int
+    data: Any
+    headers: Mapping[str, str] = field(default_factory=dict)
+    dry_run: bool = False
+
+
+def error_for(status: int, headers: Mapping[str, str], body: Any, method: str, path: str,
+              now: float | None = None) -> GitHubError:
+    """Map a failed answer to its typed error; pure, so the rate-limit rules are table-testable."""
+    message = body.get("message", "") if isinstance(body, Mapping) else str(body or "")[:200]
+    now = time.time() if now is None else now
+    if status in (403, 429):
+        retry_after = headers.get("Retry-After") or headers.get("retry-after")
+        remaining = headers.get("X-RateLimit-Remaining") or headers.get("x-ratelimit-remaining")
+        reset = headers.get("X-RateLimit-Reset") or headers.get("x-ratelimit-reset")
+        if retry_after and retry_after.strip().isdigit():
+            return RateLimited(message or "secondary rate limit", status, method, path, float(retry_after))
+        if remaining == "0" and reset and reset.strip().isdigit():
+            return RateLimited(message or "rate limit exceeded", status, method, path, max(1.0, float(reset) - now))
+        if status == 429 or "rate limit" in message.lower():
+            return RateLimited(message or "rate limited", status, method, path, SECONDARY_LIMIT_WAIT_SECONDS)
+        return Forbidden(message, status, method, path)
+    if status == 401:
+        return Unauthorized(message, status, method, path)
+    if status == 404:
+        return NotFound(message, status, method, path)
+    if status == 422:
+        return ValidationFailed(message, status, method, path)
+    if status >= 500:
+        return ServerError(message or "server error", status, method, path)
+    return GitHubError(message, status, method, path)
+
+
+def next_link(link_header: str | None) -> str | None:
+    """The rel="next" URL of a Link header (GitHub's pagination), if any."""
+    for part in (link_header or "").split(","):
+        section = part.split(";")
+        if len(section) > 1 and any(s.strip() == 'rel="next"' for s in section[1:]):
+            return section[0].strip().strip("<>")
+    return None
+
+
+class GitHubApp:
+    """The app's connection to GitHub: authentication, the HTTP session, pacing, caches."""
+
+    def __init__(self, base_url: str, app_id: int | None, private_key: str | None, cache: Cache,
+                 pacer: WritePacer, dry_run: bool = False, timeout: float = 10.0):
+        self.base_url = base_url.rstrip("/")
+        self.session = requests.Session()
+        self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/vnd.github+json",
+                                     "X-GitHub-Api-Version": API_VERSION})
+        self.cache = cache
+        self.pacer = pacer
+        self.dry_run = dry_run
+        self.timeout = timeout
+        self.auth = AppAuth(app_id, private_key, cache, self._create_token) if app_id and private_key else None
+        self.rate_limits: dict[int | None, tuple[int, int]] = {}  # installation -> (remaining, reset)
+
+    def request(self, method: str, path_or_url: str, *, token: str, params: Mapping[str, Any] | None = None,
+                body: Any = None, headers: Mapping[str, str] | None = None,
+                installation_id: int | None = None) -> Response:
+        url = path_or_url if path_or_url.startswith("http") else self.base_url + path_or_url
+        path = url[len(self.base_url):] if url.startswith(self.base_url) else url
+        all_headers = {"Authorization": f"Bearer {token}", **(headers or {})}
+        try:
+            answer = self.session.request(method, url, params=params, json=body, headers=all_headers,
+                                          timeout=(5, self.timeout))
+        except requests.Timeout as exc:
+            raise Unavailable(f"no answer within {self.timeout}s", 0, method, path) from exc
+        except requests.ConnectionError as exc:
+            raise Unavailable(f"cannot connect to {self.base_url}", 0, method, path) from exc
+        self._note_rate_limit(installation_id, answer.headers)
+        data = _decode(answer)
+        log.debug("github call", extra={"method": method, "path": path, "status": answer.status_code,
+                                        "installation_id": installation_id})
+        if answer.status_code >= 400:
+            raise error_for(answer.status_code, answer.headers, data, method, path)
+        return Response(answer.status_code, data, answer.headers)
+
+    def _note_rate_limit(self, installation_id: int | None, headers: Mapping[str, str]) -> None:
+        remaining, reset = headers.get("X-RateLimit-Remaining"), headers.get("X-RateLimit-Reset")
+        if remaining and reset and remaining.isdigit() and reset.isdigit():
+            self.rate_limits[installation_id] = (int(remaining), int(reset))
+
+    def _require_auth(self) -> AppAuth:
+        if self.auth is None:
+            raise Unauthorized("APP_ID and PRIVATE_KEY (or PRIVATE_KEY_PATH) must be set to call GitHub")
+        return self.auth
+
+    def _create_token(self, installation_id: int, app_jwt: str) -> dict[str, str]:
+        try:
+            answer = self.request("POST", f"/app/installations/{installation_id}/access_tokens", token=app_jwt)
+        except Unauthorized as exc:
+            raise Unauthorized(
+                f"GitHub refused the app's JWT ({exc.message}): check that APP_ID matches the private key "
+                "and that the machine's clock is right", 401, exc.method, exc.path) from exc
+        data: dict[str, str] = answer.data
+        return data
+
+    def as_app(self, method: str, path: str, **kwargs: Any) -> Response:
+        """A call authenticated as the app itself (JWT), e.g. `GET /app`."""
+        return self.request(method, path, token=self._require_auth().app_jwt(), **kwargs)
+
+    def installation(self, installation_id: int) -> "InstallationClient":
+        return InstallationClient(self, installation_id)
+
+
+def _decode(answer: requests.Response) -> Any:
+    if not answer.content:
+        return None
+    try:
+        return answer.json()
+    except ValueError:
+        return answer.text
+
+
+class InstallationClient:
+    """GitHub as one installation sees it. Behaviours get this narrow interface."""
+
+    def __init__(self, app: GitHubApp, installation_id: int):
+        self.app = app
+        self.installation_id = installation_id
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Response:
+        auth = self.app._require_auth()
+        if method in WRITE_METHODS:
+            if self.app.dry_run:
+                log.info("dry run: would call GitHub", extra={"method": method, "path": path,
+                                                              "body": kwargs.get("body"),
+                                                              "installation_id": self.installation_id})
+                return Response(0, None, {}, dry_run=True)
+            self.app.pacer.wait_for_slot(self.installation_id)
+        token = auth.installation_token(self.installation_id)
+        try:
+            return self.app.request(method, path, token=token, installation_id=self.installation_id, **kwargs)
+        except Unauthorized:
+            # A cached token can be revoked early (app reinstalled, key rotated): fetch a fresh one once.
+            auth.forget_token(self.installation_id)
+            token = auth.installation_token(self.installation_id)
+            return self.app.request(method, path, token=token, installation_id=self.installation_id, **kwargs)
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self.request("GET", path, params=params).data
+
+    def paginate(self, path: str, params: Mapping[str, Any] | None = None, limit: int = 1000) -> Iterator[Any]:
+        """Every item of a list endpoint, following the Link header; stops after `limit` items."""
+        url: str | None = path
+        query: Mapping[str, Any] | None = {"per_page": 100, **(params or {})}
+        count = 0
+        while url:
+            answer = self.request("GET", url, params=query)
+            items = answer.data.get("items", []) if isinstance(answer.data, dict) else answer.data
+            for item in items or []:
+                yield item
+                count += 1
+                if count >= limit:
+                    return
+            url, query = next_link(answer.headers.get("Link")), None  # the next link carries the query
+
+    def get_cached(self, path: str) -> Any:
+        """GET with an ETag: a 304 answer costs no rate limit and reuses the stored body."""
+        key = f"etag:{self.installation_id}:{path}"
+        stored = self.app.cache.get(key)
+        headers = {"If-None-Match": json.loads(stored)["etag"]} if stored else None
+        answer = self.request("GET", path, headers=headers)
+        if answer.status == 304 and stored:
+            return json.loads(stored)["data"]
+        etag = answer.headers.get("ETag")
+        if etag:
+            self.app.cache.set(key, json.dumps({"etag": etag, "data": answer.data}), ETAG_TTL_SECONDS)
+        return answer.data
+
+    # The operations behaviours use. Each names the REST operation it calls.
+
+    def read_file(self, repo: str, path: str, ref: str | None = None) -> str | None:
+        """repos/get-content: the text of a file, or None when it does not exist."""
+        suffix = f"?ref={quote(ref, safe='')}" if ref else ""
+        try:
+            data = self.get_cached(f"/repos/{repo}/contents/{quote(path)}{suffix}")
+        except NotFound:
+            return None
+        if not isinstance(data, dict) or data.get("type") != "file":
+            return None
+        return base64.b64decode(data.get("content", "")).decode("utf-8", errors="replace")
+
+    def create_comment(self, repo: str, number: int, body: str) -> Any:
+        """issues/create-comment."""
+        return self.request("POST", f"/repos/{repo}/issues/{number}/comments", body={"body": body}).data
+
+    def list_comments(self, repo: str, number: int) -> list[dict[str, Any]]:
+        """issues/list-comments."""
+        return list(self.paginate(f"/repos/{repo}/issues/{number}/comments"))
+
+    def add_labels(self, repo: str, number: int, labels: list[str]) -> Any:
+        """issues/add-labels."""
+        return self.request("POST", f"/repos/{repo}/issues/{number}/labels", body={"labels": labels}).data
+
+    def remove_label(self, repo: str, number: int, label: str) -> None:
+        """issues/remove-label; a label already gone counts as removed."""
+        try:
+            self.request("DELETE", f"/repos/{repo}/issues/{number}/labels/{quote(label, safe='')}")
+        except NotFound:
+            pass

@@ -1,0 +1,60 @@
+"""Structured logs: one JSON object per line (LOG_FORMAT=text for humans), secrets scrubbed."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import datetime, timezone
+
+FIELDS = ("delivery_id", "event", "action", "repo", "behaviour", "handler", "installation_id", "outcome",
+          "duration_ms", "reason", "method", "path", "status", "attempt", "error", "body", "migration",
+          "description", "count", "retry_in")
+# Belt and braces: tokens and JWTs must never reach a log line, whatever a caller passes.
+_SECRET = re.compile(r"(gh[pousr]_[A-Za-z0-9]{8,}|eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"
+                     r"|(?i:bearer|token)\s+[A-Za-z0-9_.-]{12,})")
+
+
+def scrub(text: str) -> str:
+    return _SECRET.sub("[redacted]", text)
+
+
+class JSONFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for name in FIELDS:
+            if name in record.__dict__:
+                entry[name] = record.__dict__[name]
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return scrub(json.dumps(entry, default=str, ensure_ascii=False))
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        extras = " ".join(f"{name}={record.__dict__[name]}" for name in FIELDS if name in record.__dict__)
+        line = f"{record.levelname:<7} {record.name}: {record.getMessage()}" + (f" [{extras}]" if extras else "")
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return scrub(line)
+
+
+def configure(level: str = "INFO", fmt: str = "json") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(TextFormatter() if fmt == "text" else JSONFormatter())
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if getattr(existing, "_engage", False):
+            root.removeHandler(existing)
+    handler._engage = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    # RQ and urllib3 are chatty at INFO; their warnings still show.
+    for noisy in ("urllib3", "rq.worker"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

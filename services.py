@@ -1,0 +1,101 @@
+"""The app's parts, built once per process from Settings: database, queue, GitHub, router.
+
+The Flask app, the RQ worker and the CLI all use the same `Services`, so a delivery takes the same
+path whichever process handles it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import redis
+
+import engagement
+import settings as settings_module
+from githubapp.cache import Cache, MemoryCache, RedisCache
+from githubapp.client import GitHubApp
+from githubapp.pacing import WritePacer
+from settings import Settings
+from storage import db
+from storage.deliveries import DeliveryStore
+from webhooks.dispatch import Dispatcher, InlineDispatcher, RQDispatcher, sweep
+from webhooks.jobs import process
+from webhooks.router import Router, compose
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: DeliveryStore
+    router: Router
+    github: GitHubApp
+    dispatcher: Dispatcher
+    redis: redis.Redis | None = None
+    _closed: bool = field(default=False, repr=False)
+
+    def sweep(self) -> int:
+        return sweep(self.store, self.dispatcher, self.settings.sweep_grace_seconds)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.dispatcher.close()
+            self.store.engine.dispose()
+
+
+def build_router(names: tuple[str, ...]) -> Router:
+    """The behaviours' routers, in order: `engagement.BEHAVIOURS` plus any named in ENGAGE_BEHAVIOURS."""
+    modules = list(engagement.BEHAVIOURS) + [importlib.import_module(name) for name in names]
+    return compose(module.router for module in modules)
+
+
+def redis_connection(url: str) -> redis.Redis:
+    # Short timeouts: a webhook answer must not hang on a Redis that went away.
+    return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=3, health_check_interval=30)
+
+
+def build(settings: Settings) -> Services:
+    engine = db.make_engine(settings.database_url)
+    if engine.dialect.name == "sqlite":
+        db.migrate(engine)  # the embedded default upgrades itself; PostgreSQL uses `flask db upgrade`
+    store = DeliveryStore(engine, lease_seconds=settings.job_timeout_seconds * 2)
+    connection = redis_connection(settings.redis_url) if settings.redis_url else None
+    cache: Cache = RedisCache(connection) if connection is not None else MemoryCache()
+    github = GitHubApp(settings.github_api_url, settings.app_id, settings.private_key, cache,
+                       WritePacer(settings.write_interval_seconds, connection=connection),
+                       dry_run=settings.dry_run, timeout=settings.github_timeout_seconds)
+    dispatcher: Dispatcher
+    if connection is not None:
+        dispatcher = RQDispatcher(connection, settings.queue_name, settings.job_timeout_seconds)
+    else:
+        # The lambdas run later, once `services` below exists.
+        dispatcher = InlineDispatcher(lambda delivery_id: process(services, delivery_id),
+                                      lambda: services.sweep(), settings.sweep_interval_seconds)
+    services = Services(settings, store, build_router(settings.behaviours), github, dispatcher, connection)
+    return services
+
+
+_current: Services | None = None
+_lock = threading.Lock()
+
+
+def install(services: Services) -> None:
+    """Make `services` the ones jobs in this process use (the app factory calls this)."""
+    global _current
+    _current = services
+
+
+def current() -> Services:
+    """The process's Services; an RQ worker started on its own builds them from the environment."""
+    global _current
+    with _lock:
+        if _current is None:
+            config = settings_module.from_environment()
+            settings_module.check(config)
+            _current = build(config)
+        return _current

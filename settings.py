@@ -1,0 +1,148 @@
+"""Configuration from the environment (and `.env`), checked once at start-up.
+
+Names follow Probot's (`APP_ID`, `PRIVATE_KEY`, `WEBHOOK_SECRET`, ...) so people who ran a Probot app
+already know them. Every error names the variable to fix.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+DEFAULT_WEBHOOK_PATH = "/api/github/webhooks"
+DEFAULT_GITHUB_API_URL = "https://api.github.com"
+# GitHub caps webhook payloads at 25 MB and does not deliver larger ones.
+MAX_WEBHOOK_BYTES = 25 * 1024 * 1024
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot work; the message says which variable to fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_id: int | None = None
+    private_key: str | None = field(default=None, repr=False)
+    webhook_secret: str | None = field(default=None, repr=False)
+    webhook_path: str = DEFAULT_WEBHOOK_PATH
+    github_api_url: str = DEFAULT_GITHUB_API_URL
+    database_url: str = ""
+    redis_url: str | None = None
+    queue_name: str = "engage"
+    dry_run: bool = False
+    log_level: str = "INFO"
+    log_format: str = "json"
+    testing: bool = False
+    # Pipeline tuning; the defaults suit a real installation.
+    job_timeout_seconds: int = 120
+    max_attempts: int = 5
+    retry_base_seconds: float = 10.0
+    sweep_interval_seconds: float = 30.0
+    sweep_grace_seconds: float = 10.0
+    # GitHub asks integrators to leave at least a second between content-creating requests.
+    write_interval_seconds: float = 1.0
+    github_timeout_seconds: float = 10.0
+    behaviours: tuple[str, ...] = ()
+
+    @property
+    def uses_redis(self) -> bool:
+        return bool(self.redis_url)
+
+    @property
+    def can_call_github(self) -> bool:
+        return self.app_id is not None and bool(self.private_key)
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _api_url(env: Mapping[str, str]) -> str:
+    if env.get("GITHUB_API_URL"):
+        return env["GITHUB_API_URL"].rstrip("/")
+    host = env.get("GHE_HOST")
+    if host:
+        # Probot's GHE_HOST names a GitHub Enterprise Server host; its REST API lives under /api/v3.
+        protocol = env.get("GHE_PROTOCOL", "https")
+        return f"{protocol}://{host.strip('/')}/api/v3"
+    return DEFAULT_GITHUB_API_URL
+
+
+def _private_key(env: Mapping[str, str]) -> str | None:
+    text = env.get("PRIVATE_KEY")
+    if text:
+        # .env files and dashboards often carry the PEM on one line with literal \n escapes.
+        return text.replace("\\n", "\n").strip() + "\n"
+    path = env.get("PRIVATE_KEY_PATH")
+    if path:
+        try:
+            return Path(path).expanduser().read_text()
+        except OSError as exc:
+            raise ConfigError(f"PRIVATE_KEY_PATH={path} cannot be read ({exc.strerror}); "
+                              "point it at the .pem file GitHub gave you") from exc
+    return None
+
+
+def _int(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number (the App ID on the app's settings page), got {raw!r}") from exc
+
+
+def from_environment(env: Mapping[str, str] | None = None, instance_path: str = "instance") -> Settings:
+    """Read settings from `env` (default: the process environment after loading `.env`)."""
+    if env is None:
+        from dotenv import load_dotenv
+
+        load_dotenv(os.environ.get("ENV_FILE", ".env"), override=False)
+        env = os.environ
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{Path(instance_path).resolve() / 'engage.sqlite3'}"
+    behaviours = env.get("ENGAGE_BEHAVIOURS")
+    return Settings(
+        app_id=_int(env, "APP_ID"),
+        private_key=_private_key(env),
+        webhook_secret=env.get("WEBHOOK_SECRET") or None,
+        webhook_path=env.get("WEBHOOK_PATH") or DEFAULT_WEBHOOK_PATH,
+        github_api_url=_api_url(env),
+        database_url=_normalise_database_url(database_url),
+        redis_url=env.get("REDIS_URL") or None,
+        queue_name=env.get("QUEUE_NAME", "engage"),
+        dry_run=_flag(env.get("DRY_RUN")),
+        log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+        log_format=(env.get("LOG_FORMAT") or "json").lower(),
+        write_interval_seconds=float(env.get("GITHUB_WRITE_INTERVAL") or 1.0),
+        behaviours=tuple(b.strip() for b in behaviours.split(",") if b.strip()) if behaviours else (),
+    )
+
+
+def _normalise_database_url(url: str) -> str:
+    # Heroku-style URLs say postgres:// and would pick psycopg2, which we do not ship.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def with_overrides(settings: Settings, overrides: Mapping[str, Any] | None) -> Settings:
+    return replace(settings, **dict(overrides or {}))
+
+
+def check(settings: Settings) -> None:
+    """Refuse configurations that cannot receive webhooks; tests may run without a secret."""
+    if not settings.webhook_secret and not settings.testing:
+        raise ConfigError("WEBHOOK_SECRET is not set: set it to the webhook secret from the GitHub App's "
+                          "settings page (or in .env)")
+    if not settings.webhook_path.startswith("/"):
+        raise ConfigError(f"WEBHOOK_PATH must start with '/', got {settings.webhook_path!r}")
+    if settings.private_key and settings.app_id is None:
+        raise ConfigError("PRIVATE_KEY is set but APP_ID is not: set APP_ID to the App ID on the app's settings page")
+    if settings.private_key:
+        from githubapp.auth import load_private_key
+
+        load_private_key(settings.private_key)

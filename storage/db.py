@@ -1,0 +1,141 @@
+"""The database: one SQLAlchemy Core code path for SQLite (embedded default) and PostgreSQL.
+
+Schema changes are numbered migrations applied in order and recorded in `schema_version`, so an
+existing database is upgraded in place; later issues (the contribution ledger) append to MIGRATIONS.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+log = logging.getLogger(__name__)
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("description", sa.String(200), nullable=False),
+    sa.Column("applied_at", sa.DateTime, nullable=False),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    # X-GitHub-Delivery: GitHub keeps the same GUID when a delivery is redelivered.
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(64)),
+    sa.Column("installation_id", sa.BigInteger),
+    sa.Column("repository", sa.String(255)),
+    sa.Column("sender", sa.String(255)),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("received_at", sa.DateTime, nullable=False),
+    # pending -> processing -> done | ignored | retrying (-> processing) | failed
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text),
+    sa.Column("next_attempt_at", sa.DateTime),
+    sa.Column("claimed_at", sa.DateTime),
+    sa.Column("finished_at", sa.DateTime),
+    sa.Index("ix_deliveries_status_next", "status", "next_attempt_at"),
+    sa.Index("ix_deliveries_received_at", "received_at"),
+)
+
+handler_runs = sa.Table(
+    "handler_runs",
+    metadata,
+    sa.Column("delivery_id", sa.String(64), sa.ForeignKey("deliveries.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("handler", sa.String(120), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),  # done | failed | skipped
+    sa.Column("error", sa.Text),
+    sa.Column("finished_at", sa.DateTime, nullable=False),
+)
+
+
+def utcnow() -> datetime:
+    """Naive UTC: SQLite drops time zones, so every stored time is UTC without one."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _create_delivery_tables(conn: Connection) -> None:
+    deliveries.create(conn)
+    handler_runs.create(conn)
+
+
+Migration = tuple[int, str, Callable[[Connection], None]]
+
+MIGRATIONS: list[Migration] = [
+    (1, "deliveries and handler runs", _create_delivery_tables),
+]
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 15, "check_same_thread": False})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "begin", _sqlite_begin_immediate)
+        return engine
+    # pre_ping: a PostgreSQL restart must not leave dead connections in the pool.
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
+                            connect_args={"connect_timeout": 3})
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin (see _sqlite_begin_immediate).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    # WAL lets the web process read while the worker writes; NORMAL sync is durable across app crashes.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.close()
+
+
+def _sqlite_begin_immediate(conn: Connection) -> None:
+    # Take the write lock up front: a deferred transaction that reads and then writes fails at once
+    # with "database is locked" instead of waiting, and migrations by two processes would race.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def current_version(conn: Connection) -> int:
+    if not sa.inspect(conn).has_table("schema_version"):
+        return 0
+    return conn.execute(sa.select(sa.func.coalesce(sa.func.max(schema_version.c.version), 0))).scalar_one()
+
+
+def migrate(engine: Engine) -> list[int]:
+    """Apply pending migrations; safe when several processes start at once."""
+    applied: list[int] = []
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # Serialise concurrent upgrades (several gunicorn workers booting together).
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(73101)"))
+        if not sa.inspect(conn).has_table("schema_version"):
+            schema_version.create(conn)
+        version = current_version(conn)
+        for number, description, step in MIGRATIONS:
+            if number <= version:
+                continue
+            log.info("applying migration", extra={"migration": number, "description": description})
+            step(conn)
+            conn.execute(schema_version.insert().values(version=number, description=description, applied_at=utcnow()))
+            applied.append(number)
+    return applied
+
+
+def pending_migrations(engine: Engine) -> list[int]:
+    with engine.connect() as conn:
+        version = current_version(conn)
+    return [number for number, _, _ in MIGRATIONS if number > version]

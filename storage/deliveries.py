@@ -1,0 +1,175 @@
+"""Durable record of every webhook delivery and of each handler's outcome.
+
+The status column is the pipeline's source of truth: a delivery is claimed by one worker with a
+conditional UPDATE, so redeliveries, duplicate jobs and concurrent workers process it once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from storage.db import deliveries, handler_runs, utcnow
+
+PENDING, PROCESSING, RETRYING = "pending", "processing", "retrying"
+DONE, IGNORED, FAILED = "done", "ignored", "failed"
+CLAIMABLE = (PENDING, RETRYING)
+STATUSES = (PENDING, PROCESSING, RETRYING, DONE, IGNORED, FAILED)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: str
+    event: str
+    action: str | None
+    installation_id: int | None
+    repository: str | None
+    sender: str | None
+    payload_text: str
+    received_at: datetime
+    status: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+    finished_at: datetime | None
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(self.payload_text)
+        return value
+
+    @property
+    def name(self) -> str:
+        return f"{self.event}.{self.action}" if self.action else self.event
+
+
+def _row_to_delivery(row: Any) -> Delivery:
+    return Delivery(
+        id=row.id, event=row.event, action=row.action, installation_id=row.installation_id,
+        repository=row.repository, sender=row.sender, payload_text=row.payload, received_at=row.received_at,
+        status=row.status, attempts=row.attempts, last_error=row.last_error,
+        next_attempt_at=row.next_attempt_at, finished_at=row.finished_at,
+    )
+
+
+class DeliveryStore:
+    def __init__(self, engine: Engine, lease_seconds: float = 300):
+        self.engine = engine
+        # A delivery left in `processing` longer than this belongs to a worker that died.
+        self.lease = timedelta(seconds=lease_seconds)
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def insert(self, *, id: str, event: str, action: str | None, installation_id: int | None,
+               repository: str | None, sender: str | None, payload_text: str, status: str = PENDING,
+               last_error: str | None = None) -> bool:
+        """Store a new delivery; False when this delivery id was stored before (a redelivery)."""
+        now = utcnow()
+        values = dict(id=id, event=event, action=action, installation_id=installation_id, repository=repository,
+                      sender=sender, payload=payload_text, received_at=now, status=status, attempts=0,
+                      last_error=last_error, finished_at=None if status == PENDING else now)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(deliveries.insert().values(**values))
+        except IntegrityError:
+            return False
+        return True
+
+    def get(self, delivery_id: str) -> Delivery | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(deliveries).where(deliveries.c.id == delivery_id)).first()
+        return _row_to_delivery(row) if row else None
+
+    def claim(self, delivery_id: str) -> Delivery | None:
+        """Take a delivery for processing, or None if it is done, ignored or being processed elsewhere."""
+        now = utcnow()
+        claimable = sa.or_(
+            deliveries.c.status.in_(CLAIMABLE),
+            sa.and_(deliveries.c.status == PROCESSING, deliveries.c.claimed_at < now - self.lease),
+        )
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                deliveries.update()
+                .where(deliveries.c.id == delivery_id, claimable)
+                .values(status=PROCESSING, claimed_at=now, attempts=deliveries.c.attempts + 1)
+            )
+            if result.rowcount != 1:
+                return None
+            row = conn.execute(sa.select(deliveries).where(deliveries.c.id == delivery_id)).one()
+        return _row_to_delivery(row)
+
+    def finish(self, delivery_id: str, status: str, error: str | None = None,
+               next_attempt_at: datetime | None = None) -> None:
+        finished = status in (DONE, IGNORED, FAILED)
+        with self.engine.begin() as conn:
+            conn.execute(
+                deliveries.update().where(deliveries.c.id == delivery_id).values(
+                    status=status, last_error=error, next_attempt_at=next_attempt_at,
+                    finished_at=utcnow() if finished else None,
+                )
+            )
+
+    def handlers_settled(self, delivery_id: str) -> set[str]:
+        """Handlers with a final outcome, so an automatic retry of the delivery does not run them again."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(handler_runs.c.handler).where(handler_runs.c.delivery_id == delivery_id))
+            return {row.handler for row in rows}
+
+    def record_handler(self, delivery_id: str, handler: str, status: str, error: str | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(handler_runs.delete().where(
+                handler_runs.c.delivery_id == delivery_id, handler_runs.c.handler == handler))
+            conn.execute(handler_runs.insert().values(
+                delivery_id=delivery_id, handler=handler, status=status, error=error, finished_at=utcnow()))
+
+    def handler_outcomes(self, delivery_id: str) -> dict[str, tuple[str, str | None]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(handler_runs).where(handler_runs.c.delivery_id == delivery_id))
+            return {row.handler: (row.status, row.error) for row in rows}
+
+    def due(self, grace_seconds: float, limit: int = 500) -> list[str]:
+        """Deliveries the sweeper must (re)dispatch: stranded pending ones, due retries, expired leases."""
+        now = utcnow()
+        condition = sa.or_(
+            sa.and_(deliveries.c.status == PENDING, deliveries.c.received_at <= now - timedelta(seconds=grace_seconds)),
+            sa.and_(deliveries.c.status == RETRYING, deliveries.c.next_attempt_at <= now),
+            sa.and_(deliveries.c.status == PROCESSING, deliveries.c.claimed_at < now - self.lease),
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(deliveries.c.id).where(condition).order_by(deliveries.c.received_at).limit(limit))
+            return [row.id for row in rows]
+
+    def list(self, statuses: Iterable[str] = (), limit: int = 50) -> list[Delivery]:
+        query = sa.select(deliveries).order_by(deliveries.c.received_at.desc()).limit(limit)
+        wanted = list(statuses)
+        if wanted:
+            query = query.where(deliveries.c.status.in_(wanted))
+        with self.engine.connect() as conn:
+            return [_row_to_delivery(row) for row in conn.execute(query)]
+
+    def count_by_status(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(deliveries.c.status, sa.func.count()).group_by(deliveries.c.status))
+            return {status: count for status, count in rows}
+
+    def requeue(self, delivery_id: str) -> bool:
+        """Put a failed delivery back in line; handlers that already succeeded will not run again."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                deliveries.update().where(deliveries.c.id == delivery_id, deliveries.c.status == FAILED)
+                .values(status=PENDING, attempts=0, next_attempt_at=None, finished_at=None)
+            )
+            if result.rowcount != 1:
+                return False
+            conn.execute(handler_runs.delete().where(
+                handler_runs.c.delivery_id == delivery_id, handler_runs.c.status == FAILED))
+            return True

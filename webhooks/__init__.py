@@ -1,0 +1,1 @@
+"""Webhook intake: verify, store, route and dispatch GitHub deliveries."""

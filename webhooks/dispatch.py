@@ -1,0 +1,180 @@
+"""Hand stored deliveries to workers: RQ on Redis when configured, an in-process thread otherwise.
+
+Dispatching never loses a delivery: the database row is written first, and whatever the queue
+misses (Redis down, a crash between storing and enqueueing) the sweeper finds and dispatches later.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from datetime import timedelta
+from typing import Callable, Protocol
+
+import redis
+from rq import Queue
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
+
+from storage.deliveries import DeliveryStore
+
+log = logging.getLogger(__name__)
+
+JOB_FUNCTION = "webhooks.jobs.process_delivery"
+# After a failed enqueue, skip Redis for a moment so webhook answers stay fast while it is down.
+BREAKER_SECONDS = 5.0
+
+
+class Dispatcher(Protocol):
+    def dispatch(self, delivery_id: str, delay: float = 0) -> bool:
+        """Queue the delivery for processing; False (logged) when the queue cannot take it now."""
+
+    def health(self) -> tuple[bool, str]: ...
+
+    def close(self) -> None: ...
+
+
+def job_id(delivery_id: str) -> str:
+    return f"delivery-{delivery_id}"
+
+
+class RQDispatcher:
+    def __init__(self, connection: redis.Redis, queue_name: str, job_timeout: int):
+        self.queue = Queue(queue_name, connection=connection, serializer=JSONSerializer)
+        self.connection = connection
+        self.job_timeout = job_timeout
+        self._open_until = 0.0
+
+    def dispatch(self, delivery_id: str, delay: float = 0) -> bool:
+        if time.monotonic() < self._open_until:
+            return False
+        try:
+            self._enqueue(delivery_id, delay)
+        except redis.RedisError as exc:
+            self._open_until = time.monotonic() + BREAKER_SECONDS
+            log.warning("queue unavailable; the sweeper will dispatch later",
+                        extra={"delivery_id": delivery_id, "error": str(exc)})
+            return False
+        return True
+
+    def _enqueue(self, delivery_id: str, delay: float) -> None:
+        options = dict(job_id=job_id(delivery_id), unique=True, job_timeout=self.job_timeout,
+                       result_ttl=0, failure_ttl=7 * 24 * 3600, description=f"delivery {delivery_id}")
+        for _ in range(2):
+            try:
+                if delay > 0:
+                    self.queue.enqueue_in(timedelta(seconds=delay), JOB_FUNCTION, delivery_id, **options)
+                else:
+                    self.queue.enqueue(JOB_FUNCTION, delivery_id, **options)
+                return
+            except DuplicateJobError:
+                if self._job_still_coming(delivery_id):
+                    return
+        raise redis.RedisError(f"job {job_id(delivery_id)} could not be replaced")
+
+    def _job_still_coming(self, delivery_id: str) -> bool:
+        """True if the existing job will still run; otherwise it is removed so a new one can be queued."""
+        try:
+            job = Job.fetch(job_id(delivery_id), connection=self.connection, serializer=JSONSerializer)
+        except NoSuchJobError:
+            return False
+        if job.get_status(refresh=False) in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
+            return True
+        job.delete()
+        return False
+
+    def health(self) -> tuple[bool, str]:
+        try:
+            self.connection.ping()
+            return True, f"redis ok, {self.queue.count} queued"
+        except redis.RedisError as exc:
+            return False, f"redis unreachable: {exc}"
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class InlineDispatcher:
+    """The embedded worker: one daemon thread in this process, plus the periodic sweeper."""
+
+    def __init__(self, process: Callable[[str], object], sweep: Callable[[], int], sweep_interval: float):
+        self._process = process
+        self._sweep = sweep
+        self._sweep_interval = sweep_interval
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="engage-worker", daemon=True)
+        self._sweeper = threading.Thread(target=self._sweep_loop, name="engage-sweeper", daemon=True)
+        self._started = False
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        with self._lock:
+            if not self._started:
+                self._started = True
+                self._thread.start()
+                self._sweeper.start()
+
+    def dispatch(self, delivery_id: str, delay: float = 0) -> bool:
+        self.start()
+        if delay > 0:
+            timer = threading.Timer(delay, self._queue.put, args=(delivery_id,))
+            timer.daemon = True
+            timer.start()
+        else:
+            self._queue.put(delivery_id)
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            delivery_id = self._queue.get()
+            if delivery_id is None:
+                break
+            try:
+                self._process(delivery_id)
+            except Exception:
+                log.exception("delivery processing crashed; the sweeper will retry it",
+                              extra={"delivery_id": delivery_id})
+            finally:
+                self._queue.task_done()
+
+    def _sweep_loop(self) -> None:
+        while not self._stop.wait(self._sweep_interval):
+            try:
+                self._sweep()
+            except Exception:
+                log.exception("sweep failed")
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until every queued delivery was processed (for the CLI and tests)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._queue.unfinished_tasks == 0:
+                return True
+            time.sleep(0.01)
+        return False
+
+    def health(self) -> tuple[bool, str]:
+        alive = not self._started or self._thread.is_alive()
+        return alive, ("embedded worker ok" if alive else "embedded worker thread died")
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._started:
+            self._queue.put(None)
+
+
+def sweep(store: DeliveryStore, dispatcher: Dispatcher, grace_seconds: float) -> int:
+    """Dispatch every delivery that should be moving and is not; returns how many were dispatched."""
+    count = 0
+    for delivery_id in store.due(grace_seconds):
+        if dispatcher.dispatch(delivery_id):
+            count += 1
+        else:
+            break  # the queue is down; the next sweep tries again
+    if count:
+        log.info("sweeper dispatched deliveries", extra={"count": count})
+    return count

@@ -1,0 +1,73 @@
+"""The webhook endpoint: verify, store, dispatch, answer. No GitHub call happens here.
+
+Answers, as GitHub's delivery log shows them: 202 accepted, 200 for ping and redeliveries,
+401 bad signature, 400 malformed, 413 too large, 415 wrong content type, 503 database down.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
+
+from services import Services
+from storage.deliveries import IGNORED, PENDING
+from webhooks import signature
+from webhooks.event import Event, MalformedEvent, parse
+
+log = logging.getLogger(__name__)
+
+blueprint = Blueprint("webhooks", __name__)
+
+
+def _answer(status: int, message: str, **more: object) -> tuple[Response, int]:
+    return jsonify({"message": message, **more}), status
+
+
+def accept(services: Services, event: Event, payload_text: str) -> tuple[bool, str]:
+    """Store the delivery and dispatch it; returns (new, status). Shared by the endpoint and `replay`."""
+    handlers = services.router.handlers_for(event.name, event.action)
+    reason = event.bot_reason() or (None if handlers else f"no handler for {event.key}")
+    status = IGNORED if reason else PENDING
+    new = services.store.insert(
+        id=event.delivery_id, event=event.name, action=event.action, installation_id=event.installation_id,
+        repository=event.repository, sender=event.sender_login, payload_text=payload_text,
+        status=status, last_error=reason,
+    )
+    return new, status
+
+
+def receive() -> tuple[Response, int]:
+    services: Services = current_app.extensions["engage"]
+    secret = services.settings.webhook_secret or ""
+    body = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH (GitHub's 25 MB cap)
+    try:
+        signature.verify(secret, body, request.headers.get("X-Hub-Signature-256"))
+    except signature.SignatureError as exc:
+        log.warning("webhook refused: %s", exc, extra={"delivery_id": request.headers.get("X-GitHub-Delivery")})
+        return _answer(401, str(exc))
+    if request.mimetype != "application/json":
+        return _answer(415, "webhook content type must be application/json: change it in the GitHub App's "
+                            "webhook settings")
+    try:
+        event = parse(request.headers.get("X-GitHub-Delivery"), request.headers.get("X-GitHub-Event"), body)
+    except MalformedEvent as exc:
+        return _answer(400, str(exc))
+    try:
+        new, status = accept(services, event, body.decode("utf-8"))
+    except SQLAlchemyError as exc:
+        log.error("database unavailable; GitHub will show the delivery as failed for redelivery",
+                  extra={"delivery_id": event.delivery_id, "error": type(exc).__name__})
+        return _answer(503, "database unavailable; redeliver later")
+    fields = {"delivery_id": event.delivery_id, "event": event.name, "action": event.action,
+              "repo": event.repository, "installation_id": event.installation_id}
+    if not new:
+        log.info("redelivery acknowledged, not processed again", extra=fields)
+        return _answer(200, "already received", delivery_id=event.delivery_id)
+    if status == PENDING:
+        services.dispatcher.dispatch(event.delivery_id)
+    log.info("delivery accepted", extra={**fields, "outcome": status})
+    if event.name == "ping":
+        return _answer(200, "pong", delivery_id=event.delivery_id)
+    return _answer(202, "accepted", delivery_id=event.delivery_id, status=status)

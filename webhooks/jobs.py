@@ -1,0 +1,120 @@
+"""Processing one stored delivery: claim it, run its handlers in isolation, record the outcome.
+
+`process_delivery` is the RQ job: a module-level function taking only the delivery id, safe to run
+twice (the claim lets one run through; handlers already settled are not run again on a retry).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import redis
+from sqlalchemy.exc import OperationalError
+
+from githubapp.errors import TransientError
+from storage.db import utcnow
+from storage.deliveries import DONE, FAILED, IGNORED, RETRYING
+from webhooks.context import Context, DeliveryLogger, log_fields
+from webhooks.event import Event
+
+if TYPE_CHECKING:
+    from services import Services
+    from webhooks.router import Handler
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 3600.0
+# Failures of our own infrastructure mid-job are as transient as GitHub's 5xx.
+TRANSIENT = (TransientError, redis.ConnectionError, redis.TimeoutError, OperationalError)
+
+
+def process_delivery(delivery_id: str) -> str:
+    """RQ entry point."""
+    from services import current
+
+    return process(current(), delivery_id)
+
+
+def process(services: "Services", delivery_id: str) -> str:
+    """Run the delivery's handlers once; returns the delivery's new status (or 'skipped')."""
+    started = time.monotonic()
+    delivery = services.store.claim(delivery_id)
+    if delivery is None:
+        log.debug("skipped: delivery already processed or in progress", extra={"delivery_id": delivery_id})
+        return "skipped"
+    event = Event(delivery.id, delivery.event, delivery.payload)
+    fields = log_fields(event, attempt=delivery.attempts)
+    handlers = services.router.handlers_for(event.name, event.action)
+    reason = event.bot_reason() or (None if handlers else f"no handler for {event.key}")
+    if reason:
+        services.store.finish(delivery_id, IGNORED, reason)
+        log.debug("ignored: %s", reason, extra=fields)
+        return IGNORED
+    settled = services.store.handlers_settled(delivery_id)
+    transient: list[TransientError | Exception] = []
+    failed: list[str] = []
+    for handler in handlers:
+        if handler.name not in settled:
+            outcome = _run_handler(services, event, handler, fields)
+            if isinstance(outcome, BaseException):
+                transient.append(outcome)
+            elif outcome == FAILED:
+                failed.append(handler.name)
+    status = _finish(services, delivery_id, delivery.attempts, transient, failed)
+    log.info("delivery processed", extra={**fields, "outcome": status,
+                                          "duration_ms": round((time.monotonic() - started) * 1000, 1)})
+    return status
+
+
+def _run_handler(services: "Services", event: Event, handler: "Handler", fields: dict) -> str | Exception:
+    """Run one handler, isolated: its failure is recorded and never stops the others."""
+    hlog = DeliveryLogger(log, {**fields, "handler": handler.name})
+    store = services.store
+    if handler.needs_installation and event.installation_id is None:
+        hlog.info("skipped: delivery has no installation, so GitHub cannot be called")
+        store.record_handler(event.delivery_id, handler.name, "skipped", "no installation in payload")
+        return "skipped"
+    try:
+        handler.fn(Context(event, services, hlog))
+    except TRANSIENT as exc:
+        hlog.warning("handler hit a transient failure; will retry", extra={"error": str(exc)})
+        return exc
+    except Exception as exc:
+        hlog.exception("handler failed", extra={"error": repr(exc)})
+        store.record_handler(event.delivery_id, handler.name, FAILED, repr(exc)[:2000])
+        return FAILED
+    store.record_handler(event.delivery_id, handler.name, DONE)
+    return DONE
+
+
+def backoff_seconds(attempt: int, base: float, retry_after: float | None) -> float:
+    """Exponential backoff with jitter, never sooner than GitHub's own Retry-After."""
+    delay = min(MAX_BACKOFF_SECONDS, base * 2 ** max(0, attempt - 1)) * random.uniform(0.8, 1.2)
+    return max(delay, retry_after or 0.0)
+
+
+def _finish(services: "Services", delivery_id: str, attempts: int,
+            transient: list[TransientError | Exception], failed: list[str]) -> str:
+    store, config = services.store, services.settings
+    if transient and attempts < config.max_attempts:
+        hint = max((getattr(exc, "retry_after", None) or 0.0) for exc in transient)
+        delay = backoff_seconds(attempts, config.retry_base_seconds, hint)
+        store.finish(delivery_id, RETRYING, _describe(transient), utcnow() + timedelta(seconds=delay))
+        log.info("delivery will be retried", extra={"delivery_id": delivery_id, "retry_in": round(delay, 1)})
+        services.dispatcher.dispatch(delivery_id, delay=delay)
+        return RETRYING
+    if transient or failed:
+        errors = _describe(transient) + (f"; failed handlers: {', '.join(failed)}" if failed else "")
+        store.finish(delivery_id, FAILED, errors.strip("; "))
+        log.error("delivery failed", extra={"delivery_id": delivery_id, "error": errors})
+        return FAILED
+    store.finish(delivery_id, DONE)
+    return DONE
+
+
+def _describe(errors: list[TransientError | Exception]) -> str:
+    return "; ".join(f"{type(exc).__name__}: {exc}" for exc in errors)[:4000]

@@ -1,0 +1,61 @@
+"""A small ordered router: behaviour modules register handlers for `event` or `event.action`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Iterable
+
+if TYPE_CHECKING:
+    from webhooks.context import Context
+
+HandlerFn = Callable[["Context"], None]
+
+
+@dataclass(frozen=True)
+class Handler:
+    name: str
+    keys: tuple[str, ...]
+    fn: HandlerFn
+    # Most handlers talk to GitHub and need an installation token; the rest can run on any delivery.
+    needs_installation: bool = True
+
+
+class Router:
+    def __init__(self) -> None:
+        self._handlers: list[Handler] = []
+
+    def on(self, *keys: str, name: str | None = None, needs_installation: bool = True) -> Callable[[HandlerFn], HandlerFn]:
+        """Decorator: `@router.on("issues.opened", "pull_request.opened")`."""
+        def register(fn: HandlerFn) -> HandlerFn:
+            handler_name = name or f"{fn.__module__}.{fn.__name__}"
+            if any(h.name == handler_name for h in self._handlers):
+                raise ValueError(f"handler {handler_name} registered twice")
+            self._handlers.append(Handler(handler_name, tuple(keys), fn, needs_installation))
+            return fn
+        return register
+
+    def include(self, other: "Router") -> None:
+        for handler in other._handlers:
+            if any(h.name == handler.name for h in self._handlers):
+                raise ValueError(f"handler {handler.name} registered twice")
+            self._handlers.append(handler)
+
+    def handlers_for(self, event_name: str, action: str | None) -> list[Handler]:
+        keys = {event_name, f"{event_name}.{action}"} if action else {event_name}
+        return [h for h in self._handlers if keys.intersection(h.keys)]
+
+    @property
+    def events(self) -> set[str]:
+        """Event names (without actions) that some handler listens to: what app.yml must subscribe to."""
+        return {key.split(".", 1)[0] for h in self._handlers for key in h.keys}
+
+    @property
+    def handlers(self) -> list[Handler]:
+        return list(self._handlers)
+
+
+def compose(routers: Iterable[Router]) -> Router:
+    combined = Router()
+    for router in routers:
+        combined.include(router)
+    return combined
