@@ -6,8 +6,10 @@ misses (Redis down, a crash between storing and enqueueing) the sweeper finds an
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import queue
+import re
 import threading
 import time
 from datetime import timedelta
@@ -24,6 +26,7 @@ from storage.deliveries import DeliveryStore
 log = logging.getLogger(__name__)
 
 JOB_FUNCTION = "webhooks.jobs.process_delivery"
+_SAFE_JOB_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 # After a failed enqueue, skip Redis for a moment so webhook answers stay fast while it is down.
 BREAKER_SECONDS = 5.0
 
@@ -38,7 +41,10 @@ class Dispatcher(Protocol):
 
 
 def job_id(delivery_id: str) -> str:
-    return f"delivery-{delivery_id}"
+    """RQ job ids allow only letters, digits, '_' and '-'; GitHub's GUIDs fit, anything else is hashed."""
+    if _SAFE_JOB_ID.fullmatch(delivery_id):
+        return f"delivery-{delivery_id}"
+    return "delivery-h" + hashlib.sha256(delivery_id.encode()).hexdigest()[:40]
 
 
 class RQDispatcher:
@@ -57,6 +63,10 @@ class RQDispatcher:
             self._open_until = time.monotonic() + BREAKER_SECONDS
             log.warning("queue unavailable; the sweeper will dispatch later",
                         extra={"delivery_id": delivery_id, "error": str(exc)})
+            return False
+        except Exception:
+            # The delivery is stored; whatever went wrong here, the sweeper still dispatches it later.
+            log.exception("enqueue failed; the sweeper will dispatch later", extra={"delivery_id": delivery_id})
             return False
         return True
 

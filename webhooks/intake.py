@@ -21,8 +21,8 @@ log = logging.getLogger(__name__)
 blueprint = Blueprint("webhooks", __name__)
 
 
-def _answer(status: int, message: str, **more: object) -> tuple[Response, int]:
-    return jsonify({"message": message, **more}), status
+def _answer(code: int, message: str, **more: object) -> tuple[Response, int]:
+    return jsonify({"message": message, **more}), code
 
 
 def accept(services: Services, event: Event, payload_text: str) -> tuple[bool, str]:
@@ -70,4 +70,4 @@ def receive() -> tuple[Response, int]:
     log.info("delivery accepted", extra={**fields, "outcome": status})
     if event.name == "ping":
         return _answer(200, "pong", delivery_id=event.delivery_id)
-    return _answer(202, "accepted", delivery_id=event.delivery_id, status=status)
+    return _answer(202, "accepted", delivery_id=event.delivery_id, outcome=status)

@@ -1,0 +1,58 @@
+import pytest
+
+from settings import ConfigError, check, from_environment
+
+
+def test_the_app_refuses_to_start_without_a_webhook_secret_and_names_it():
+    with pytest.raises(ConfigError, match="WEBHOOK_SECRET"):
+        check(from_environment({}))
+
+
+def test_private_key_with_escaped_newlines_is_accepted(app_key):
+    one_line = app_key[0].strip().replace("\n", "\\n")
+    settings = from_environment({"WEBHOOK_SECRET": "s", "APP_ID": "12", "PRIVATE_KEY": one_line})
+    check(settings)
+    assert settings.private_key == app_key[0]
+
+
+def test_private_key_path_is_read(tmp_path, app_key):
+    pem = tmp_path / "app.pem"
+    pem.write_text(app_key[0])
+    settings = from_environment({"WEBHOOK_SECRET": "s", "APP_ID": "12", "PRIVATE_KEY_PATH": str(pem)})
+    assert settings.private_key == app_key[0]
+
+
+@pytest.mark.parametrize("env, problem", [
+    pytest.param({"APP_ID": "12", "PRIVATE_KEY": "not a key"}, "PRIVATE_KEY is not a valid PEM", id="garbage key"),
+    pytest.param({"APP_ID": "my-app"}, "APP_ID must be a number", id="app id is a name"),
+    pytest.param({"PRIVATE_KEY_PATH": "/nonexistent/app.pem"}, "PRIVATE_KEY_PATH=/nonexistent/app.pem cannot be read",
+                 id="missing key file"),
+    pytest.param({"WEBHOOK_PATH": "hooks"}, "WEBHOOK_PATH must start with '/'", id="relative webhook path"),
+])
+def test_broken_settings_name_the_fix(env, problem):
+    with pytest.raises(ConfigError, match=problem):
+        check(from_environment({"WEBHOOK_SECRET": "s", **env}))
+
+
+def test_key_without_app_id_names_app_id(app_key):
+    with pytest.raises(ConfigError, match="APP_ID"):
+        check(from_environment({"WEBHOOK_SECRET": "s", "PRIVATE_KEY": app_key[0]}))
+
+
+@pytest.mark.parametrize("env, url", [
+    pytest.param({}, "https://api.github.com", id="github.com by default"),
+    pytest.param({"GITHUB_API_URL": "http://127.0.0.1:9/"}, "http://127.0.0.1:9", id="explicit API URL"),
+    pytest.param({"GHE_HOST": "ghe.example.org"}, "https://ghe.example.org/api/v3", id="Probot's GHE_HOST"),
+])
+def test_github_api_url(env, url):
+    assert from_environment(env).github_api_url == url
+
+
+def test_defaults_are_the_embedded_ones(tmp_path):
+    settings = from_environment({}, instance_path=str(tmp_path))
+    assert settings.database_url == f"sqlite:///{tmp_path / 'engage.sqlite3'}"
+    assert settings.redis_url is None and settings.webhook_path == "/api/github/webhooks"
+
+
+def test_heroku_style_postgres_urls_use_psycopg3():
+    assert from_environment({"DATABASE_URL": "postgres://u@h/db"}).database_url == "postgresql+psycopg://u@h/db"
