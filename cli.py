@@ -110,7 +110,7 @@ def deliveries_retry(delivery_ids: tuple[str, ...], all_failed: bool) -> None:
         if not services.store.requeue(delivery_id):
             click.echo(f"{delivery_id}: not failed, left alone")
             continue
-        queued = services.dispatcher.dispatch(delivery_id)
+        queued = services.dispatcher.dispatch(delivery_id)  # requeue reset attempts to 0
         click.echo(f"{delivery_id}: requeued" + ("" if queued else " (queue down: the sweeper will dispatch it)"))
     _drain(services)
 

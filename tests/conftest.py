@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 from rq import SimpleWorker
+from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 from werkzeug.serving import make_server
 
@@ -183,8 +184,13 @@ def serve() -> Iterator[Callable[[Flask], LiveServer]]:
 def run_rq_worker(app: Flask) -> None:
     """Process everything queued (and every scheduled retry now due) with a real RQ worker, then stop."""
     svc = services(app)
+    # RQ's own scheduler moves due retries (enqueue_in) to the queue, as `worker --with-scheduler` does.
+    scheduler = RQScheduler([svc.settings.queue_name], connection=svc.redis, serializer=JSONSerializer)
+    scheduler.acquire_locks()
+    scheduler.enqueue_scheduled_jobs()
+    scheduler.release_locks()
     worker = SimpleWorker([svc.settings.queue_name], connection=svc.redis, serializer=JSONSerializer)
-    worker.work(burst=True, with_scheduler=True)
+    worker.work(burst=True)
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 15.0, message: str = "condition") -> Any:

@@ -96,14 +96,20 @@ def test_token_issuance_and_app_endpoints(fake: FakeGitHub, http: requests.Sessi
     assert app.status_code == 200 and app.json()["id"] == APP_ID and app.json()["slug"] == "llmasos-engage"
     listed = http.get(f"{fake.url}/app/installations", headers=bearer)
     assert [i["id"] for i in listed.json()] == [INSTALLATION]
-    assert http.get(f"{fake.url}/app/installations/{INSTALLATION}", headers=bearer).json()["account"]["login"] == "octo-org"
+    assert (
+        http.get(f"{fake.url}/app/installations/{INSTALLATION}", headers=bearer).json()["account"]["login"]
+        == "octo-org"
+    )
     assert http.get(f"{fake.url}/app/installations/5", headers=bearer).status_code == 404
 
     resp = http.post(f"{fake.url}/app/installations/{INSTALLATION}/access_tokens", headers=bearer)
     body = resp.json()
     assert resp.status_code == 201 and body["token"].startswith("ghs_") and len(body["token"]) == 40
     assert body["repository_selection"] == "selected" and body["expires_at"].endswith("Z")
-    assert abs(time.mktime(time.strptime(body["expires_at"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone - time.time() - 3600) < 5
+    assert (
+        abs(time.mktime(time.strptime(body["expires_at"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone - time.time() - 3600)
+        < 5
+    )
     assert fake.tokens_issued == 1
     assert http.post(f"{fake.url}/app/installations/999/access_tokens", headers=bearer).status_code == 404
 
@@ -134,17 +140,31 @@ def test_requests_without_valid_auth_are_401_violations(
     assert forged.status_code == 401
 
     assert len(fake.violations) == 7
-    assert "missing Authorization" in fake.violations[0] and "GET /repos/octo-org/widgets/issues/1" in fake.violations[0]
+    assert (
+        "missing Authorization" in fake.violations[0] and "GET /repos/octo-org/widgets/issues/1" in fake.violations[0]
+    )
     with pytest.raises(AssertionError, match="7 GitHub contract violation"):
         fake.assert_no_violations()
 
 
-def test_expired_installation_token_is_rejected(fake: FakeGitHub, http: requests.Session, rsa_key: rsa.RSAPrivateKey) -> None:
+def test_expired_installation_token_is_rejected(
+    fake: FakeGitHub, http: requests.Session, rsa_key: rsa.RSAPrivateKey
+) -> None:
     fake.token_expiry_seconds = 0
     token = issue_token(fake, http, rsa_key)
     resp = http.get(api(fake, ""), headers={"Authorization": f"Bearer {token}"})
     assert resp.status_code == 401 and resp.json()["message"] == "Bad credentials"
     assert fake.violations == [f"GET /repos/{REPO}: 401: installation token has expired"]
+
+
+def test_revoked_tokens_get_401_without_violation(
+    fake: FakeGitHub, gh: requests.Session, http: requests.Session, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    fake.revoke_tokens()
+    assert gh.get(api(fake, "")).status_code == 401
+    gh.headers["Authorization"] = f"token {issue_token(fake, http, rsa_key)}"
+    assert gh.get(api(fake, "")).status_code == 200 and fake.tokens_issued == 2
+    fake.assert_no_violations()
 
 
 def test_token_only_sees_installation_repos(fake: FakeGitHub, gh: requests.Session) -> None:
@@ -193,7 +213,9 @@ def test_unknown_paths_methods_and_params_are_violations(fake: FakeGitHub, gh: r
         ({"data": '{"body": "hi"}'}, "Content-Type must be application/json"),
     ],
 )
-def test_bad_comment_bodies_are_rejected(fake: FakeGitHub, gh: requests.Session, kwargs: dict[str, Any], needle: str) -> None:
+def test_bad_comment_bodies_are_rejected(
+    fake: FakeGitHub, gh: requests.Session, kwargs: dict[str, Any], needle: str
+) -> None:
     resp = gh.post(api(fake, "/issues/1/comments"), **kwargs)
     assert resp.status_code == 400
     assert any(needle in v for v in fake.violations), fake.violations
@@ -233,7 +255,8 @@ def test_comments_round_trip_with_pagination(fake: FakeGitHub, gh: requests.Sess
     assert set(page1.links) == {"next", "last"}
     assert page1.links["next"]["url"] == f"{fake.url}/repos/{REPO}/issues/1/comments?per_page=2&page=2"
     assert page1.links["last"]["url"].endswith("page=3")
-    bodies, url = [], api(fake, "/issues/1/comments?per_page=2")
+    bodies: list[str] = []
+    url: str | None = api(fake, "/issues/1/comments?per_page=2")
     while url:
         page = gh.get(url)
         bodies += [c["body"] for c in page.json()]
@@ -267,6 +290,9 @@ def test_labels(fake: FakeGitHub, gh: requests.Session) -> None:
     assert fake.issue_labels(REPO, 1) == ["good first issue", "triage"]
     assert set(fake.repo_labels(REPO)) == {"good first issue", "triage"}  # adding creates missing labels
 
+    slashed = gh.post(api(fake, "/issues/1/labels"), json={"labels": ["area/docs"]})
+    assert slashed.status_code == 200 and "area/docs" in fake.issue_labels(REPO, 1)
+    assert gh.delete(api(fake, "/issues/1/labels/area%2Fdocs")).status_code == 200
     removed = gh.delete(api(fake, "/issues/1/labels/triage"))
     assert removed.status_code == 200 and [lab["name"] for lab in removed.json()] == ["good first issue"]
     absent = gh.delete(api(fake, "/issues/1/labels/triage"))
@@ -286,7 +312,9 @@ def test_issue_updates_assignees_reactions_and_pulls(fake: FakeGitHub, gh: reque
     closed = gh.patch(api(fake, "/issues/1"), json={"state": "closed", "state_reason": "not_planned", "title": None})
     assert closed.json()["state"] == "closed" and closed.json()["state_reason"] == "not_planned"
     assert gh.get(api(fake, "/issues"), params={"state": "open"}).json()[0]["number"] == 2
-    assert [i["number"] for i in gh.get(api(fake, "/issues"), params={"state": "all", "creator": "alice"}).json()] == [1]
+    assert [i["number"] for i in gh.get(api(fake, "/issues"), params={"state": "all", "creator": "alice"}).json()] == [
+        1
+    ]
 
     assert gh.post(api(fake, "/issues/2/assignees"), json={"assignees": ["carol", "dan"]}).status_code == 201
     assert gh.delete(api(fake, "/issues/2/assignees"), json={"assignees": ["carol"]}).status_code == 200
@@ -366,7 +394,7 @@ def test_search_by_author(fake: FakeGitHub, gh: requests.Session) -> None:
     assert numbers(f"repo:{REPO} author:alice type:issue") == [1]
     assert numbers(f"repo:{REPO} author:alice is:pr") == [2]
     assert numbers("author:bob is:issue is:open") == [3]
-    assert numbers('crash in:title -author:bob') == [1]
+    assert numbers("crash in:title -author:bob") == [1]
     fake.assert_no_violations()
     assert gh.get(f"{fake.url}/search/issues", params={"q": "reviewed-by:bob"}).status_code == 400
     assert "not supported by the fake" in fake.violations[0]
@@ -386,7 +414,9 @@ def test_fail_next_and_delay_next(fake: FakeGitHub, gh: requests.Session) -> Non
     assert limited.status_code == 403 and limited.headers["X-RateLimit-Remaining"] == "0"
     assert limited.headers["X-RateLimit-Reset"] == reset and fake.comments(REPO, 1) == []
 
-    fake.fail_next("*", r"/comments$", 403, {"message": "You have exceeded a secondary rate limit."}, {"Retry-After": "1"})
+    fake.fail_next(
+        "*", r"/comments$", 403, {"message": "You have exceeded a secondary rate limit."}, {"Retry-After": "1"}
+    )
     assert gh.post(api(fake, "/issues/1/comments"), json={"body": "hi"}).headers["Retry-After"] == "1"
     fake.fail_next("POST", r"/comments$", 429)
     assert gh.post(api(fake, "/issues/1/comments"), json={"body": "hi"}).status_code == 429
@@ -438,7 +468,9 @@ def test_fake_implements_every_contract_operation() -> None:
     assert sorted(load_contract().operations) == list(iter_routes())
 
 
-def test_responses_match_the_contract(fake: FakeGitHub, gh: requests.Session, http: requests.Session, rsa_key: rsa.RSAPrivateKey) -> None:
+def test_responses_match_the_contract(
+    fake: FakeGitHub, gh: requests.Session, http: requests.Session, rsa_key: rsa.RSAPrivateKey
+) -> None:
     """Everything the fake served in a broad session validates against GitHub's response schemas."""
     fake.add_issue(REPO, 2, "bob", pull_request=True, labels=["x"])
     fake.add_commit(REPO, "bob", pull_number=2)
@@ -480,6 +512,8 @@ def test_responses_match_the_contract(fake: FakeGitHub, gh: requests.Session, ht
     for record in fake.requests:
         op = next(o for o in contract.operations.values() if o.operation_id == record.operation_id)
         seen.add(op.operation_id)
-        problems += [f"{op.operation_id} {record.status}: {e}" for e in op.response_errors(record.status or 0, record.response)]
+        problems += [
+            f"{op.operation_id} {record.status}: {e}" for e in op.response_errors(record.status or 0, record.response)
+        ]
     assert problems == [], "\n".join(problems)
     assert len(seen) == len(contract.operations)

@@ -32,19 +32,23 @@ BREAKER_SECONDS = 5.0
 
 
 class Dispatcher(Protocol):
-    def dispatch(self, delivery_id: str, delay: float = 0) -> bool:
-        """Queue the delivery for processing; False (logged) when the queue cannot take it now."""
+    def dispatch(self, delivery_id: str, delay: float = 0, attempt: int = 0) -> bool:
+        """Queue the delivery's next attempt (`attempt` = attempts made so far); False when the queue
+        cannot take it now (logged: the sweeper dispatches it later)."""
 
     def health(self) -> tuple[bool, str]: ...
 
     def close(self) -> None: ...
 
 
-def job_id(delivery_id: str) -> str:
-    """RQ job ids allow only letters, digits, '_' and '-'; GitHub's GUIDs fit, anything else is hashed."""
-    if _SAFE_JOB_ID.fullmatch(delivery_id):
-        return f"delivery-{delivery_id}"
-    return "delivery-h" + hashlib.sha256(delivery_id.encode()).hexdigest()[:40]
+def job_id(delivery_id: str, attempt: int) -> str:
+    """One RQ job per attempt, so a retry queued from inside the running job never collides with it.
+
+    RQ job ids allow only letters, digits, '_' and '-'; GitHub's GUIDs fit, anything else is hashed.
+    """
+    if not _SAFE_JOB_ID.fullmatch(delivery_id):
+        delivery_id = "h" + hashlib.sha256(delivery_id.encode()).hexdigest()[:40]
+    return f"delivery-{delivery_id}-{attempt}"
 
 
 class RQDispatcher:
@@ -54,11 +58,11 @@ class RQDispatcher:
         self.job_timeout = job_timeout
         self._open_until = 0.0
 
-    def dispatch(self, delivery_id: str, delay: float = 0) -> bool:
+    def dispatch(self, delivery_id: str, delay: float = 0, attempt: int = 0) -> bool:
         if time.monotonic() < self._open_until:
             return False
         try:
-            self._enqueue(delivery_id, delay)
+            self._enqueue(delivery_id, delay, job_id(delivery_id, attempt))
         except redis.RedisError as exc:
             self._open_until = time.monotonic() + BREAKER_SECONDS
             log.warning("queue unavailable; the sweeper will dispatch later",
@@ -70,8 +74,8 @@ class RQDispatcher:
             return False
         return True
 
-    def _enqueue(self, delivery_id: str, delay: float) -> None:
-        options = dict(job_id=job_id(delivery_id), unique=True, job_timeout=self.job_timeout,
+    def _enqueue(self, delivery_id: str, delay: float, job: str) -> None:
+        options = dict(job_id=job, unique=True, job_timeout=self.job_timeout,
                        result_ttl=0, failure_ttl=7 * 24 * 3600, description=f"delivery {delivery_id}")
         for _ in range(2):
             try:
@@ -81,17 +85,18 @@ class RQDispatcher:
                     self.queue.enqueue(JOB_FUNCTION, delivery_id, **options)
                 return
             except DuplicateJobError:
-                if self._job_still_coming(delivery_id):
+                if self._job_still_coming(job):
                     return
-        raise redis.RedisError(f"job {job_id(delivery_id)} could not be replaced")
+        raise redis.RedisError(f"job {job} could not be replaced")
 
-    def _job_still_coming(self, delivery_id: str) -> bool:
+    def _job_still_coming(self, job_id: str) -> bool:
         """True if the existing job will still run; otherwise it is removed so a new one can be queued."""
         try:
-            job = Job.fetch(job_id(delivery_id), connection=self.connection, serializer=JSONSerializer)
+            job = Job.fetch(job_id, connection=self.connection, serializer=JSONSerializer)
         except NoSuchJobError:
             return False
-        if job.get_status(refresh=False) in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
+        if job.get_status(refresh=False) in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED,
+                                             JobStatus.STARTED):
             return True
         job.delete()
         return False
@@ -128,7 +133,7 @@ class InlineDispatcher:
                 self._thread.start()
                 self._sweeper.start()
 
-    def dispatch(self, delivery_id: str, delay: float = 0) -> bool:
+    def dispatch(self, delivery_id: str, delay: float = 0, attempt: int = 0) -> bool:
         self.start()
         if delay > 0:
             timer = threading.Timer(delay, self._queue.put, args=(delivery_id,))
@@ -180,8 +185,8 @@ class InlineDispatcher:
 def sweep(store: DeliveryStore, dispatcher: Dispatcher, grace_seconds: float) -> int:
     """Dispatch every delivery that should be moving and is not; returns how many were dispatched."""
     count = 0
-    for delivery_id in store.due(grace_seconds):
-        if dispatcher.dispatch(delivery_id):
+    for delivery_id, attempts in store.due(grace_seconds):
+        if dispatcher.dispatch(delivery_id, attempt=attempts):
             count += 1
         else:
             break  # the queue is down; the next sweep tries again

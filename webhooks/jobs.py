@@ -105,7 +105,7 @@ def _finish(services: "Services", delivery_id: str, attempts: int,
         delay = backoff_seconds(attempts, config.retry_base_seconds, hint)
         store.finish(delivery_id, RETRYING, _describe(transient), utcnow() + timedelta(seconds=delay))
         log.info("delivery will be retried", extra={"delivery_id": delivery_id, "retry_in": round(delay, 1)})
-        services.dispatcher.dispatch(delivery_id, delay=delay)
+        services.dispatcher.dispatch(delivery_id, delay=delay, attempt=attempts)
         return RETRYING
     if transient or failed:
         errors = _describe(transient) + (f"; failed handlers: {', '.join(failed)}" if failed else "")

@@ -10,6 +10,18 @@ trimmed to the 38 operations the app may use), and records each mismatch in
 Responses start from GitHub's own response examples in the spec, with the fields
 that matter (ids, numbers, bodies, logins, labels, urls) overridden from state.
 
+What is a violation (stricter than GitHub where GitHub would silently ignore a mistake):
+unknown path or method; path/query parameters of the wrong type or outside an enum; a
+query parameter the operation does not define (catches ``per-page`` typos and ``per_page``
+on unpaginated endpoints); a repeated query parameter; a body that fails the operation's
+``requestBody`` schema, a missing required body, a body where none is defined, or a body
+not sent as ``application/json``; no ``User-Agent``; an unknown ``X-GitHub-Api-Version``;
+missing/invalid auth (bad JWT, unknown or expired token, JWT outside ``/app``, token on
+``/app``); and a few 422s GitHub would also return for client mistakes (blank or
+> 65536-char comment body, label colour not ``rrggbb``). Not violations: 404s for unknown
+things, 422 for a duplicate label, 401 after ``revoke_tokens()``, and ``fail_next`` answers.
+Faults and delays only apply to requests that passed validation.
+
 Usage::
 
     with FakeGitHub(app_id=1, public_key_pem=pem) as gh:
@@ -35,14 +47,15 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote, unquote, urlencode
 
 import jwt
 from jsonschema import Draft4Validator
 from jsonschema.exceptions import best_match
+from werkzeug.datastructures import Headers
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
@@ -275,7 +288,7 @@ class Contract:
             value = raw == "true"
         elif schema.get("format") == "date-time":
             try:
-                datetime.fromisoformat(raw.replace("Z", "+00:00"))
+                datetime.fromisoformat(raw)
             except ValueError:
                 problems.append(f"{where} parameter {name!r}={raw!r} is not an ISO 8601 date-time")
         problems += _schema_errors(op.validator(f"{where}:{name}", schema), value, f"{where} parameter {name!r}")
@@ -355,7 +368,7 @@ class _Ctx:
     query: dict[str, Any]
     args: list[tuple[str, str]]
     body: JSON
-    headers: Mapping[str, str]
+    headers: Headers
     principal: _Principal
 
 
@@ -376,12 +389,12 @@ def _route(method: str, template: str) -> Callable[[Handler], Handler]:
 class _QuietHandler(WSGIRequestHandler):
     """Keep werkzeug's per-request log lines out of test output."""
 
-    def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002
+    def log(self, type: str, message: str, *args: Any) -> None:
         pass
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _rewrite(obj: JSON, old: str, new: str) -> JSON:
@@ -401,6 +414,37 @@ def _node_id(kind: str, ident: int) -> str:
 
 def _error(status: int, message: str, doc: str = DOCS, **extra: Any) -> _Resp:
     return _Resp(status, {"message": message, "documentation_url": doc, "status": str(status), **extra})
+
+
+_SEARCH_TERM = re.compile(r'(-?)([a-z][\w-]*):("[^"]*"|\S+)|("[^"]*"|\S+)')
+_SEARCH_KINDS = {("type", "issue"), ("is", "issue"), ("type", "pr"), ("is", "pr"), ("is", "pull-request")}
+
+
+def _search_supported(qual: str, value: str) -> bool:
+    return (
+        qual in ("", "repo", "user", "org", "author", "assignee", "label")
+        or (qual, value) in _SEARCH_KINDS
+        or (qual in ("is", "state") and value in ("open", "closed"))
+    )
+
+
+def _search_match(qual: str, value: str, repo_key: str, issue: dict[str, Any]) -> bool:
+    """Does one search term (qualifier or plain word) match a stored issue?"""
+    if qual == "":
+        return value in f"{issue['title']} {issue['body']}".lower()
+    if qual == "repo":
+        return repo_key == value
+    if qual in ("user", "org"):
+        return repo_key.split("/")[0] == value
+    if qual == "author":
+        return bool(issue["user"].lower() == value)
+    if qual == "assignee":
+        return value in [a.lower() for a in issue["assignees"]]
+    if qual == "label":
+        return value in issue["labels"]
+    if (qual, value) in _SEARCH_KINDS:
+        return bool(issue["pr"] == (value != "issue"))
+    return bool(issue["state"] == value)
 
 
 # --------------------------------------------------------------------------- the fake
@@ -434,13 +478,14 @@ class FakeGitHub:
             self._ids = 1000
             self._installations: dict[int, dict[str, Any]] = {}
             self._tokens: dict[str, dict[str, Any]] = {}
+            self._revoked: set[str] = set()
             self._repos: dict[str, dict[str, Any]] = {}
             self._issues: dict[tuple[str, int], dict[str, Any]] = {}
             self._comments: dict[int, dict[str, Any]] = {}
             self._members: set[tuple[str, str]] = set()
             self._rate: dict[tuple[str, str], list[int]] = {}  # (key, resource) -> [limit, used, reset]
 
-    def start(self) -> FakeGitHub:
+    def start(self) -> Self:
         server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler)
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -456,7 +501,7 @@ class FakeGitHub:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> FakeGitHub:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -517,6 +562,15 @@ class FakeGitHub:
         """Sleep before handling the next matching requests; they still take effect (like a slow GitHub)."""
         with self._lock:
             self._faults.append(_Fault(method.upper(), re.compile(path_regex), times, delay=seconds))
+
+    def revoke_tokens(self) -> None:
+        """Invalidate all issued installation tokens (as a reinstall or key rotation does).
+
+        Using a revoked token gets GitHub's 401 but is not a violation: the test caused it on purpose.
+        """
+        with self._lock:
+            self._revoked.update(self._tokens)
+            self._tokens.clear()
 
     def _take_fault(self, method: str, path: str, delay: bool) -> _Fault | None:
         for fault in self._faults:
@@ -619,7 +673,7 @@ class FakeGitHub:
         with self._lock:
             repo = self._ensure_repo(full_name)
             assert (repo["key"], number) in self._issues, f"no issue {full_name}#{number}"
-            return self._new_comment(repo, number, user_login, body, author_association)["id"]
+            return int(self._new_comment(repo, number, user_login, body, author_association)["id"])
 
     def add_commit(
         self, full_name: str, author_login: str, message: str = "commit", pull_number: int | None = None
@@ -715,7 +769,7 @@ class FakeGitHub:
         with self._lock:
             try:
                 resp = self._process(req, raw_path, data, record)
-            except Exception as exc:  # a bug in the fake must not look like a client success
+            except Exception as exc:  # noqa: BLE001 -- a bug in the fake must not look like a client success
                 self.violations.append(f"{req.method} {req.path}: fake-github internal error: {exc!r}")
                 resp = _error(500, f"fake-github: internal error: {exc!r}")
             record.status, record.response = resp.status, resp.body
@@ -750,7 +804,7 @@ class FakeGitHub:
         )
         problems += checked
         if principal is None:
-            self._violation(method, path, [f"401: {auth_reason}", *problems])
+            self._violation(method, path, [f"401: {auth_reason}", *problems] if auth_reason else problems)
             return self._with_rate(_error(401, auth_message or BAD_CREDENTIALS), f"anon:{req.remote_addr}", path, op)
         if problems:
             self._violation(method, path, problems)
@@ -780,7 +834,7 @@ class FakeGitHub:
     # ---- auth
 
     def _authenticate(self, op: Operation, header: str | None) -> tuple[_Principal | None, str, str]:
-        """Who is calling, or (None, GitHub's message, the violation reason)."""
+        """Who is calling, or (None, GitHub's message, the violation reason; empty when not a violation)."""
         scheme, _, cred = (header or "").strip().partition(" ")
         cred = cred.strip()
         if op.template == "/app" or op.template.startswith("/app/"):
@@ -818,6 +872,8 @@ class FakeGitHub:
         if scheme.lower() not in ("bearer", "token"):
             return None, BAD_CREDENTIALS, f"Authorization scheme {scheme!r} is not 'Bearer' or 'token'"
         token = self._tokens.get(cred)
+        if cred in self._revoked:
+            return None, BAD_CREDENTIALS, ""
         if token is None:
             looks_jwt = cred.count(".") == 2
             return (
@@ -941,7 +997,8 @@ class FakeGitHub:
         key = name.lower()
         if key not in repo["labels"]:
             repo["labels"][key] = {"id": self._next_id(), "name": name, "color": color, "description": description}
-        return repo["labels"][key]
+        label: dict[str, Any] = repo["labels"][key]
+        return label
 
     def _attach_labels(
         self, repo: dict[str, Any], issue: dict[str, Any], names: list[Any], replace: bool = False
@@ -1237,7 +1294,7 @@ class FakeGitHub:
             token=token,
             permissions=wanted,
             repository_selection="selected",
-            expires_at=datetime.fromtimestamp(expires, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            expires_at=datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         )
         base_repo = out.pop("repositories")[0]
         if repos is not None:
@@ -1682,47 +1739,22 @@ class FakeGitHub:
 
     # ---- handlers: search
 
-    _QUALIFIER = re.compile(r'(-?)([a-z][\w-]*):("[^"]*"|\S+)|("[^"]*"|\S+)')
-
     @_route("GET", "/search/issues")
     def _search_issues(self, ctx: _Ctx) -> _Resp:
-        """Supports repo/user/org/author/assignee/label/type/is/state qualifiers and plain words."""
-        tests: list[Callable[[str, dict[str, Any]], bool]] = []
-        for neg, qual, value, word in self._QUALIFIER.findall(ctx.query["q"]):
-            value, word = value.strip('"').lower(), word.strip('"').lower()
-            test: Callable[[str, dict[str, Any]], bool]
+        """Supports repo/user/org/author/assignee/label/type/is/state qualifiers (``-`` negates) and words."""
+        terms = []
+        for neg, qual, value, word in _SEARCH_TERM.findall(ctx.query["q"]):
+            value = (value or word).strip('"').lower()
             if qual in ("in", "sort"):  # where words match / ordering: irrelevant for the fake
                 continue
-            if word:
-                test = lambda k, i, w=word: w in f"{i['title']} {i['body']}".lower()  # noqa: E731
-            elif qual == "repo":
-                test = lambda k, i, v=value: k == v  # noqa: E731
-            elif qual in ("user", "org"):
-                test = lambda k, i, v=value: k.split("/")[0] == v  # noqa: E731
-            elif qual == "author":
-                test = lambda k, i, v=value: i["user"].lower() == v  # noqa: E731
-            elif qual == "assignee":
-                test = lambda k, i, v=value: v in [a.lower() for a in i["assignees"]]  # noqa: E731
-            elif qual == "label":
-                test = lambda k, i, v=value: v in i["labels"]  # noqa: E731
-            elif (qual, value) in {
-                ("type", "issue"),
-                ("is", "issue"),
-                ("type", "pr"),
-                ("is", "pr"),
-                ("is", "pull-request"),
-            }:
-                test = lambda k, i, pr=value != "issue": i["pr"] == pr  # noqa: E731
-            elif qual in ("is", "state") and value in ("open", "closed"):
-                test = lambda k, i, v=value: i["state"] == v  # noqa: E731
-            else:
+            if not _search_supported(qual, value):
                 self._violation(ctx.method, ctx.path, [f"search qualifier {qual}:{value} is not supported by the fake"])
                 raise _Abort(_error(400, f"fake-github: search qualifier {qual}:{value} is not supported"))
-            tests.append((lambda t: lambda k, i: not t(k, i))(test) if neg else test)
+            terms.append((bool(neg), qual, value))
         hits = [
             (k, i)
             for (k, _), i in self._issues.items()
-            if self._visible(ctx.principal, k) and all(t(k, i) for t in tests)
+            if self._visible(ctx.principal, k) and all(_search_match(q, v, k, i) != neg for neg, q, v in terms)
         ]
         order = {"created": "created_at", "updated": "updated_at"}.get(ctx.query.get("sort", ""), "number")
         hits.sort(key=lambda ki: (ki[1][order], ki[1]["number"]), reverse=ctx.query.get("order", "desc") == "desc")
