@@ -20,7 +20,7 @@ missing/invalid auth (bad JWT, unknown or expired token, JWT outside ``/app``, t
 ``/app``); and a few 422s GitHub would also return for client mistakes (blank or
 > 65536-char comment body, label colour not ``rrggbb``). Not violations: 404s for unknown
 things, 422 for a duplicate label, 401 after ``revoke_tokens()``, and ``fail_next`` answers.
-Faults and delays only apply to requests that passed validation.
+``fail_next`` only answers requests that passed validation; ``delay_next`` delays any match.
 
 Usage::
 

@@ -1,0 +1,184 @@
+"""The GitHub App client against the fake GitHub over real HTTP (and its pure parts table-tested)."""
+
+from __future__ import annotations
+
+import time
+
+import jwt as pyjwt
+import pytest
+
+from githubapp.auth import make_jwt, load_private_key
+from githubapp.cache import MemoryCache, RedisCache
+from githubapp.client import GitHubApp, error_for, next_link
+from githubapp.errors import (Forbidden, NotFound, RateLimited, ServerError, Unauthorized, Unavailable,
+                              ValidationFailed, WritesThrottled)
+from githubapp.pacing import WritePacer
+from tests.conftest import APP_ID, INSTALLATION_ID, REPO
+
+
+def client(github, app_key, cache=None, pacer=None, app_id=APP_ID, timeout=10.0, dry_run=False):
+    return GitHubApp(github.url, app_id, app_key[0], cache or MemoryCache(), pacer or WritePacer(0),
+                     dry_run=dry_run, timeout=timeout)
+
+
+def test_jwt_follows_githubs_rules(app_key):
+    now = 1_800_000_000
+    token = make_jwt(APP_ID, load_private_key(app_key[0]), now)
+    claims = pyjwt.decode(token, app_key[1], algorithms=["RS256"], options={"verify_exp": False, "verify_iat": False})
+    assert claims["iss"] == str(APP_ID)
+    assert claims["iat"] == now - 60, "iat is backdated 60 s against clock drift"
+    assert now < claims["exp"] <= now + 600, "exp is in the future and at most 10 minutes ahead"
+    assert pyjwt.get_unverified_header(token)["alg"] == "RS256"
+
+
+def test_app_endpoints_use_the_jwt(github, app_key):
+    assert client(github, app_key).as_app("GET", "/app").data["id"] == APP_ID
+
+
+def test_installation_token_is_cached_until_near_expiry(github, app_key):
+    gh = client(github, app_key)
+    for number in (1, 2):
+        gh.installation(INSTALLATION_ID).create_comment(REPO, number, "hello")
+    assert github.tokens_issued == 1
+
+
+def test_tokens_close_to_expiry_are_renewed(github, app_key):
+    github.token_expiry_seconds = 4 * 60  # inside the 5-minute refresh margin
+    gh = client(github, app_key)
+    gh.installation(INSTALLATION_ID).list_comments(REPO, 1)
+    gh.installation(INSTALLATION_ID).list_comments(REPO, 1)
+    assert github.tokens_issued == 2
+
+
+def test_workers_share_tokens_through_redis(github, app_key, redis_url):
+    import redis
+
+    connection = redis.Redis.from_url(redis_url)
+    try:
+        for _ in range(2):  # two processes' worth of clients, one Redis
+            client(github, app_key, cache=RedisCache(connection)).installation(INSTALLATION_ID).list_comments(REPO, 1)
+        assert github.tokens_issued == 1
+        assert not any(b"ghs_" in key for key in connection.keys("*")), "tokens are values, never key names"
+    finally:
+        connection.close()
+
+
+def test_a_revoked_cached_token_is_replaced_once(github, app_key):
+    gh = client(github, app_key)
+    inst = gh.installation(INSTALLATION_ID)
+    inst.list_comments(REPO, 1)
+    github.fail_next("GET", r"/issues/1/comments", 401, body={"message": "Bad credentials"})
+    inst.list_comments(REPO, 1)
+    assert github.tokens_issued == 2
+
+
+def test_wrong_app_id_names_the_fix(github, app_key):
+    with pytest.raises(Unauthorized, match="check that APP_ID matches the private key"):
+        client(github, app_key, app_id=APP_ID + 1).installation(INSTALLATION_ID).list_comments(REPO, 1)
+    github.violations.clear()  # the fake rightly logged the refused JWT
+
+
+def test_pagination_follows_link_headers(github, app_key):
+    for n in range(1, 131):
+        github.add_comment(REPO, 1, "Codertocat", f"comment {n}")
+    comments = client(github, app_key).installation(INSTALLATION_ID).list_comments(REPO, 1)
+    assert [c["body"] for c in comments] == [f"comment {n}" for n in range(1, 131)]
+    pages = github.calls("GET", f"/repos/{REPO}/issues/1/comments")
+    assert len(pages) == 2
+
+
+def test_files_are_read_with_etags_and_304s_reuse_the_copy(github, app_key):
+    github.set_file(REPO, ".github/engage.yml", "greeting:\n  enabled: true\n")
+    inst = client(github, app_key).installation(INSTALLATION_ID)
+    assert inst.read_file(REPO, ".github/engage.yml") == "greeting:\n  enabled: true\n"
+    assert inst.read_file(REPO, ".github/engage.yml") == "greeting:\n  enabled: true\n"
+    statuses = [call.status for call in github.calls("GET", f"/repos/{REPO}/contents/")]
+    assert statuses == [200, 304]
+    github.set_file(REPO, ".github/engage.yml", "greeting:\n  enabled: false\n")
+    assert inst.read_file(REPO, ".github/engage.yml") == "greeting:\n  enabled: false\n"
+    assert inst.read_file(REPO, "missing.yml") is None
+
+
+def test_github_failures_become_typed_errors(github, app_key):
+    inst = client(github, app_key, timeout=0.5).installation(INSTALLATION_ID)
+    github.fail_next("POST", r"/comments$", 500)
+    with pytest.raises(ServerError):
+        inst.create_comment(REPO, 1, "x")
+    with pytest.raises(NotFound):
+        inst.get(f"/repos/{REPO}/issues/999")
+    github.delay_next("GET", r"/issues/1$", 2.0)
+    with pytest.raises(Unavailable, match="no answer"):
+        inst.get(f"/repos/{REPO}/issues/1")
+    inst.remove_label(REPO, 1, "never-there")  # a label already gone counts as removed
+
+
+def test_dry_run_sends_no_write(github, app_key, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO)
+    inst = client(github, app_key, dry_run=True).installation(INSTALLATION_ID)
+    assert inst.create_comment(REPO, 1, "would say hi") is None
+    assert github.writes() == [] and github.comments(REPO, 1) == []
+    record = next(r for r in caplog.records if r.getMessage() == "dry run: would call GitHub")
+    assert (record.method, record.path, record.body) == ("POST", f"/repos/{REPO}/issues/1/comments",
+                                                         {"body": "would say hi"})
+
+
+RESET = 1_800_000_120
+
+
+@pytest.mark.parametrize("status, headers, body, error, retry_after", [
+    pytest.param(403, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(RESET)},
+                 {"message": "API rate limit exceeded"}, RateLimited, 120.0, id="primary limit waits for reset"),
+    pytest.param(429, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(RESET)}, {}, RateLimited, 120.0,
+                 id="primary limit as 429"),
+    pytest.param(403, {"Retry-After": "30"}, {"message": "You have exceeded a secondary rate limit"},
+                 RateLimited, 30.0, id="secondary limit honours Retry-After"),
+    pytest.param(403, {}, {"message": "You have exceeded a secondary rate limit"}, RateLimited, 60.0,
+                 id="secondary limit without Retry-After waits a minute"),
+    pytest.param(403, {"X-RateLimit-Remaining": "4999"}, {"message": "Resource not accessible by integration"},
+                 Forbidden, None, id="missing permission is not a rate limit"),
+    pytest.param(404, {}, {"message": "Not Found"}, NotFound, None, id="not found"),
+    pytest.param(422, {}, {"message": "Validation Failed"}, ValidationFailed, None, id="validation"),
+    pytest.param(502, {}, "<html>bad gateway</html>", ServerError, None, id="bad gateway"),
+    pytest.param(401, {}, {"message": "Bad credentials"}, Unauthorized, None, id="bad credentials"),
+])
+def test_error_mapping(status, headers, body, error, retry_after):
+    mapped = error_for(status, headers, body, "POST", "/x", now=RESET - 120)
+    assert type(mapped) is error
+    assert getattr(mapped, "retry_after", None) == retry_after
+
+
+def test_next_link_reads_githubs_link_header():
+    header = ('<https://api.github.com/repositories/1/issues?page=2>; rel="next", '
+              '<https://api.github.com/repositories/1/issues?page=5>; rel="last"')
+    assert next_link(header) == "https://api.github.com/repositories/1/issues?page=2"
+    assert next_link('<https://x/?page=1>; rel="prev"') is None and next_link(None) is None
+
+
+def test_writes_are_paced_per_installation_across_workers(redis_url):
+    import redis
+
+    connection = redis.Redis.from_url(redis_url)
+    slept: list[float] = []
+    try:
+        pacers = [WritePacer(1.0, max_wait_seconds=5, connection=connection, sleep=slept.append) for _ in range(2)]
+        for pacer in pacers * 2:
+            pacer.wait_for_slot(1)
+        pacers[0].wait_for_slot(2)  # another installation has its own pace
+        assert [round(s) for s in slept] == [1, 2, 3]
+        with pytest.raises(WritesThrottled) as throttled:
+            for _ in range(10):
+                pacers[1].wait_for_slot(1)
+        assert throttled.value.retry_after > 5
+    finally:
+        connection.close()
+
+
+def test_memory_pacer_spaces_writes_too():
+    slept: list[float] = []
+    pacer = WritePacer(0.5, sleep=slept.append)
+    start = time.time()
+    for _ in range(3):
+        pacer.wait_for_slot(7)
+    assert len(slept) == 2 and slept[-1] <= 1.0 + (time.time() - start)
