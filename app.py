@@ -30,6 +30,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     app.add_url_rule(config.webhook_path, "webhook", receive, methods=["POST"])
     app.add_url_rule("/healthz", "healthz", healthz)
+    start = getattr(services.dispatcher, "start", None)
+    if start is not None:
+        # The embedded worker and its sweeper start with the first request a serving process gets
+        # (not at import, not in CLI commands), so stranded deliveries are picked up after a restart.
+        app.before_request(start)
 
     import cli
 

@@ -28,7 +28,7 @@ class Proxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            if not self._up.is_set():
+            if not self._up.is_set() or self._closed:
                 client.close()  # refused, as a stopped server would
                 continue
             try:
@@ -36,6 +36,7 @@ class Proxy:
             except OSError:
                 client.close()
                 continue
+            upstream.settimeout(None)
             with self._lock:
                 self._conns += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
@@ -54,6 +55,7 @@ class Proxy:
                     s.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+                s.close()
 
     def cut(self) -> None:
         """Drop every open connection and refuse new ones."""
