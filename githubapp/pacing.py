@@ -32,7 +32,7 @@ return wait
 
 
 class WritePacer:
-    def __init__(self, interval_seconds: float, max_wait_seconds: float = 20.0,
+    def __init__(self, interval_seconds: float, max_wait_seconds: float = 5.0,
                  connection: redis.Redis | None = None, sleep: Callable[[float], None] = time.sleep):
         self.interval_ms = int(interval_seconds * 1000)
         self.max_wait_ms = int(max_wait_seconds * 1000)

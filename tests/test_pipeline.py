@@ -216,3 +216,18 @@ def test_embedded_sweeper_runs_by_itself(make_app, github):
     svc.store.insert(id="stranded", event="issues", action="opened", installation_id=9001, repository=REPO,
                      sender="octo-newcomer", payload_text=json.dumps(opened()))
     wait_for(lambda: svc.store.get("stranded").status == "done", message="periodic sweep")
+
+
+def test_writes_beyond_the_pace_wait_their_turn_without_using_up_tries(make_app, serve, redis_url, github):
+    app = make_app(redis_url=redis_url, write_interval_seconds=30.0, max_attempts=1)
+    server = serve(app)
+    server.deliver("issues", opened(1), delivery_id="paced-1")
+    server.deliver("issues", opened(2), delivery_id="paced-2")
+    run_rq_worker(app)
+    store = services(app).store
+    assert store.get("paced-1").status == "done" and len(acks(github, 1)) == 1
+    waiting = store.get("paced-2")
+    assert waiting.status == "retrying" and "WritesThrottled" in waiting.last_error
+    assert acks(github, 2) == [], "the second write waits for its slot instead of following at once"
+    delay = (waiting.next_attempt_at - waiting.received_at).total_seconds()
+    assert 25 < delay < 40, delay

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import redis
 from sqlalchemy.exc import OperationalError
 
-from githubapp.errors import TransientError
+from githubapp.errors import TransientError, WritesThrottled
 from storage.db import utcnow
 from storage.deliveries import DONE, FAILED, IGNORED, RETRYING
 from webhooks.context import Context, DeliveryLogger, log_fields
@@ -100,9 +100,13 @@ def backoff_seconds(attempt: int, base: float, retry_after: float | None) -> flo
 def _finish(services: "Services", delivery_id: str, attempts: int,
             transient: list[TransientError | Exception], failed: list[str]) -> str:
     store, config = services.store, services.settings
-    if transient and attempts < config.max_attempts:
+    # Our own write pacing only postpones work: it must never use up a delivery's tries.
+    paced_only = bool(transient) and all(isinstance(exc, WritesThrottled) for exc in transient)
+    if transient and (attempts < config.max_attempts or paced_only):
         hint = max((getattr(exc, "retry_after", None) or 0.0) for exc in transient)
-        delay = backoff_seconds(attempts, config.retry_base_seconds, hint)
+        # A paced delivery comes back when its write slot is near; failures back off exponentially.
+        delay = hint * random.uniform(1.0, 1.1) if paced_only else backoff_seconds(
+            attempts, config.retry_base_seconds, hint)
         store.finish(delivery_id, RETRYING, _describe(transient), utcnow() + timedelta(seconds=delay))
         log.info("delivery will be retried", extra={"delivery_id": delivery_id, "retry_in": round(delay, 1)})
         services.dispatcher.dispatch(delivery_id, delay=delay, attempt=attempts)
