@@ -41,6 +41,7 @@ class Settings:
     retry_base_seconds: float = 10.0
     sweep_interval_seconds: float = 30.0
     sweep_grace_seconds: float = 10.0
+    queued_stale_seconds: float = 900.0
     # GitHub asks integrators to leave at least a second between content-creating requests.
     write_interval_seconds: float = 1.0
     github_timeout_seconds: float = 10.0

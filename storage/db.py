@@ -38,11 +38,12 @@ deliveries = sa.Table(
     sa.Column("sender", sa.String(255)),
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("received_at", sa.DateTime, nullable=False),
-    # pending -> processing -> done | ignored | retrying (-> processing) | failed
+    # pending -> queued -> processing -> done | ignored | retrying (-> processing) | failed
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_error", sa.Text),
     sa.Column("next_attempt_at", sa.DateTime),
+    sa.Column("queued_at", sa.DateTime),
     sa.Column("claimed_at", sa.DateTime),
     sa.Column("finished_at", sa.DateTime),
     sa.Index("ix_deliveries_status_next", "status", "next_attempt_at"),
@@ -106,7 +107,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
 def _sqlite_begin_immediate(conn: Connection) -> None:
     # Take the write lock up front: a deferred transaction that reads and then writes fails at once
     # with "database is locked" instead of waiting, and migrations by two processes would race.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
 
 
 def current_version(conn: Connection) -> int:

@@ -17,10 +17,10 @@ from sqlalchemy.exc import IntegrityError
 
 from storage.db import deliveries, handler_runs, utcnow
 
-PENDING, PROCESSING, RETRYING = "pending", "processing", "retrying"
+PENDING, QUEUED, PROCESSING, RETRYING = "pending", "queued", "processing", "retrying"
 DONE, IGNORED, FAILED = "done", "ignored", "failed"
-CLAIMABLE = (PENDING, RETRYING)
-STATUSES = (PENDING, PROCESSING, RETRYING, DONE, IGNORED, FAILED)
+CLAIMABLE = (PENDING, QUEUED, RETRYING)
+STATUSES = (PENDING, QUEUED, PROCESSING, RETRYING, DONE, IGNORED, FAILED)
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,10 @@ class Delivery:
         return f"{self.event}.{self.action}" if self.action else self.event
 
 
+# Built once: a constant statement keeps SQLAlchemy's compiled-statement cache hot on the webhook path.
+_INSERT = deliveries.insert()
+
+
 def _row_to_delivery(row: Any) -> Delivery:
     return Delivery(
         id=row.id, event=row.event, action=row.action, installation_id=row.installation_id,
@@ -59,10 +63,12 @@ def _row_to_delivery(row: Any) -> Delivery:
 
 
 class DeliveryStore:
-    def __init__(self, engine: Engine, lease_seconds: float = 300):
+    def __init__(self, engine: Engine, lease_seconds: float = 300, queued_stale_seconds: float = 900):
         self.engine = engine
         # A delivery left in `processing` longer than this belongs to a worker that died.
         self.lease = timedelta(seconds=lease_seconds)
+        # A delivery `queued` this long was probably lost with Redis (restarted without persistence).
+        self.queued_stale = timedelta(seconds=queued_stale_seconds)
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
@@ -78,7 +84,7 @@ class DeliveryStore:
                       last_error=last_error, finished_at=None if status == PENDING else now)
         try:
             with self.engine.begin() as conn:
-                conn.execute(deliveries.insert().values(**values))
+                conn.execute(_INSERT, values)
         except IntegrityError:
             return False
         return True
@@ -105,6 +111,12 @@ class DeliveryStore:
                 return None
             row = conn.execute(sa.select(deliveries).where(deliveries.c.id == delivery_id)).one()
         return _row_to_delivery(row)
+
+    def mark_queued(self, delivery_ids: list[str]) -> None:
+        """Record that these pending deliveries are in Redis, so the sweeper leaves them alone."""
+        with self.engine.begin() as conn:
+            conn.execute(deliveries.update().where(deliveries.c.id.in_(delivery_ids), deliveries.c.status == PENDING)
+                         .values(status=QUEUED, queued_at=utcnow()))
 
     def finish(self, delivery_id: str, status: str, error: str | None = None,
                next_attempt_at: datetime | None = None) -> None:
@@ -140,6 +152,7 @@ class DeliveryStore:
         now = utcnow()
         condition = sa.or_(
             sa.and_(deliveries.c.status == PENDING, deliveries.c.received_at <= now - timedelta(seconds=grace_seconds)),
+            sa.and_(deliveries.c.status == QUEUED, deliveries.c.queued_at < now - self.queued_stale),
             sa.and_(deliveries.c.status == RETRYING, deliveries.c.next_attempt_at <= now),
             sa.and_(deliveries.c.status == PROCESSING, deliveries.c.claimed_at < now - self.lease),
         )

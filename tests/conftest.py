@@ -184,6 +184,7 @@ def serve() -> Iterator[Callable[[Flask], LiveServer]]:
 def run_rq_worker(app: Flask) -> None:
     """Process everything queued (and every scheduled retry now due) with a real RQ worker, then stop."""
     svc = services(app)
+    svc.dispatcher.wait_idle()  # what the endpoint submitted is in Redis
     # RQ's own scheduler moves due retries (enqueue_in) to the queue, as `worker --with-scheduler` does.
     scheduler = RQScheduler([svc.settings.queue_name], connection=svc.redis, serializer=JSONSerializer)
     scheduler.acquire_locks()

@@ -39,7 +39,8 @@ def test_every_real_payload_is_acknowledged_and_stored(server, path):
 def test_delivery_is_answered_202_and_queued_without_calling_github(server, github):
     answer = server.deliver("issues", installed(example("issues.opened.1")), delivery_id="d-202")
     assert answer.status_code == 202 and answer.json()["delivery_id"] == "d-202"
-    assert services(server.app).store.get("d-202").status == "pending"
+    assert services(server.app).dispatcher.wait_idle()
+    assert services(server.app).store.get("d-202").status == "queued"
     assert services(server.app).redis.llen("rq:queue:engage") == 1
     assert github.requests == []
 
@@ -51,6 +52,7 @@ def test_redelivery_is_acknowledged_and_stored_once(server):
     assert (first.status_code, again.status_code) == (202, 200)
     assert again.json()["message"] == "already received"
     assert table_count(server.app, deliveries) == 1
+    assert services(server.app).dispatcher.wait_idle()
     assert services(server.app).redis.llen("rq:queue:engage") == 1
 
 
@@ -73,6 +75,7 @@ def test_bot_events_are_recorded_but_not_queued(server):
     server.deliver("issues", payload, delivery_id="bot-1")
     stored = services(server.app).store.get("bot-1")
     assert stored.status == "ignored" and "is a bot" in stored.last_error
+    assert services(server.app).dispatcher.wait_idle()
     assert services(server.app).redis.llen("rq:queue:engage") == 0
 
 

@@ -195,6 +195,20 @@ def test_redis_down_loses_nothing(make_app, serve, github):
         proxy.close()
 
 
+def test_deliveries_lost_with_redis_are_found_again(make_app, serve, redis_url, github):
+    """Redis restarted without persistence: queued deliveries vanish from it, not from the database."""
+    app = make_app(redis_url=redis_url, queued_stale_seconds=0)
+    server = serve(app)
+    server.deliver("issues", opened(), delivery_id="lost")
+    svc = services(app)
+    svc.dispatcher.wait_idle()
+    assert svc.store.get("lost").status == "queued"
+    svc.redis.flushdb()
+    assert svc.sweep() == 1
+    run_rq_worker(app)
+    assert svc.store.get("lost").status == "done" and len(acks(github)) == 1
+
+
 def test_a_crash_between_storing_and_dispatching_is_recovered_by_the_sweeper(make_app, github):
     app = make_app()
     svc = services(app)

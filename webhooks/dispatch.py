@@ -6,12 +6,15 @@ misses (Redis down, a crash between storing and enqueueing) the sweeper finds an
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
+import os
 import queue
 import re
 import threading
 import time
+import uuid
 from datetime import timedelta
 from typing import Callable, Protocol
 
@@ -26,6 +29,10 @@ from storage.deliveries import DeliveryStore
 log = logging.getLogger(__name__)
 
 JOB_FUNCTION = "webhooks.jobs.process_delivery"
+BATCH_FUNCTION = "webhooks.jobs.process_deliveries"
+# New deliveries go to RQ in batches of up to this many: one job's bookkeeping serves them all under load,
+# while a lone delivery still leaves at once.
+MAX_BATCH = 25
 _SAFE_JOB_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 # After a failed enqueue, skip Redis for a moment so webhook answers stay fast while it is down.
 BREAKER_SECONDS = 5.0
@@ -35,6 +42,9 @@ class Dispatcher(Protocol):
     def dispatch(self, delivery_id: str, delay: float = 0, attempt: int = 0) -> bool:
         """Queue the delivery's next attempt (`attempt` = attempts made so far); False when the queue
         cannot take it now (logged: the sweeper dispatches it later)."""
+
+    def submit(self, delivery_id: str) -> None:
+        """Hand over a just-stored delivery without waiting (the webhook request path)."""
 
     def health(self) -> tuple[bool, str]: ...
 
@@ -52,11 +62,73 @@ def job_id(delivery_id: str, attempt: int) -> str:
 
 
 class RQDispatcher:
-    def __init__(self, connection: redis.Redis, queue_name: str, job_timeout: int):
+    def __init__(self, connection: redis.Redis, queue_name: str, job_timeout: int, store: DeliveryStore):
         self.queue = Queue(queue_name, connection=connection, serializer=JSONSerializer)
+        self.store = store
         self.connection = connection
         self.job_timeout = job_timeout
         self._open_until = 0.0
+        self._outbox: queue.Queue[str] = queue.Queue()
+        self._flusher: threading.Thread | None = None
+        self._flusher_pid = 0
+        self._lock = threading.Lock()
+
+    def submit(self, delivery_id: str) -> None:
+        """Queue a new delivery from the webhook request: a background thread enqueues it (in a batch
+        with whatever else arrived meanwhile), so the request answers without waiting for Redis."""
+        self._outbox.put(delivery_id)
+        if self._flusher is None or self._flusher_pid != os.getpid() or not self._flusher.is_alive():
+            with self._lock:  # (re)start after a fork: gunicorn --preload forks after create_app
+                if self._flusher is None or self._flusher_pid != os.getpid() or not self._flusher.is_alive():
+                    self._flusher_pid = os.getpid()
+                    self._flusher = threading.Thread(target=self._flush_forever, name="engage-enqueue", daemon=True)
+                    self._flusher.start()
+                    atexit.register(self.flush)
+
+    def _flush_forever(self) -> None:
+        while True:
+            batch = [self._outbox.get()] + self._take(MAX_BATCH - 1)
+            self._send_batch(batch)
+
+    def _take(self, limit: int) -> list[str]:
+        taken: list[str] = []
+        while len(taken) < limit:
+            try:
+                taken.append(self._outbox.get_nowait())
+            except queue.Empty:
+                break
+        return taken
+
+    def flush(self) -> None:
+        """Enqueue whatever is still waiting (at exit; anything missed is found by the sweeper)."""
+        while batch := self._take(MAX_BATCH):
+            self._send_batch(batch)
+
+    def _send_batch(self, ids: list[str]) -> None:
+        try:
+            self._enqueue_batch(ids)
+        finally:
+            for _ in ids:
+                self._outbox.task_done()
+
+    def _enqueue_batch(self, ids: list[str]) -> None:
+        if time.monotonic() < self._open_until:
+            return  # stored as pending: the sweeper dispatches them when Redis is back
+        try:
+            # A fresh job id per batch: these deliveries were stored a moment ago and never queued.
+            self.queue.enqueue(BATCH_FUNCTION, ids, job_id=f"batch-{uuid.uuid4().hex}",
+                               job_timeout=self.job_timeout * len(ids), result_ttl=0,
+                               failure_ttl=7 * 24 * 3600, description=f"{len(ids)} new deliveries")
+        except Exception as exc:
+            if isinstance(exc, redis.RedisError):
+                self._open_until = time.monotonic() + BREAKER_SECONDS
+            log.warning("queue unavailable; the sweeper will dispatch later",
+                        extra={"count": len(ids), "error": str(exc)})
+            return
+        try:
+            self.store.mark_queued(ids)
+        except Exception as exc:  # only costs a redundant dispatch by the sweeper later
+            log.warning("could not mark deliveries queued", extra={"count": len(ids), "error": str(exc)})
 
     def dispatch(self, delivery_id: str, delay: float = 0, attempt: int = 0) -> bool:
         if time.monotonic() < self._open_until:
@@ -101,6 +173,15 @@ class RQDispatcher:
         job.delete()
         return False
 
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until every submitted delivery was handed to Redis (for the CLI and tests)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._outbox.unfinished_tasks == 0:
+                return True
+            time.sleep(0.01)
+        return False
+
     def health(self) -> tuple[bool, str]:
         try:
             self.connection.ping()
@@ -132,6 +213,9 @@ class InlineDispatcher:
                 self._started = True
                 self._thread.start()
                 self._sweeper.start()
+
+    def submit(self, delivery_id: str) -> None:
+        self.dispatch(delivery_id)
 
     def dispatch(self, delivery_id: str, delay: float = 0, attempt: int = 0) -> bool:
         self.start()
@@ -184,12 +268,14 @@ class InlineDispatcher:
 
 def sweep(store: DeliveryStore, dispatcher: Dispatcher, grace_seconds: float) -> int:
     """Dispatch every delivery that should be moving and is not; returns how many were dispatched."""
-    count = 0
+    dispatched: list[str] = []
     for delivery_id, attempts in store.due(grace_seconds):
-        if dispatcher.dispatch(delivery_id, attempt=attempts):
-            count += 1
-        else:
+        if not dispatcher.dispatch(delivery_id, attempt=attempts):
             break  # the queue is down; the next sweep tries again
+        dispatched.append(delivery_id)
+    if dispatched and isinstance(dispatcher, RQDispatcher):
+        store.mark_queued(dispatched)
+    count = len(dispatched)
     if count:
         log.info("sweeper dispatched deliveries", extra={"count": count})
     return count

@@ -66,7 +66,7 @@ def receive() -> tuple[Response, int]:
         log.info("redelivery acknowledged, not processed again", extra=fields)
         return _answer(200, "already received", delivery_id=event.delivery_id)
     if status == PENDING:
-        services.dispatcher.dispatch(event.delivery_id)
+        services.dispatcher.submit(event.delivery_id)
     log.info("delivery accepted", extra={**fields, "outcome": status})
     if event.name == "ping":
         return _answer(200, "pong", delivery_id=event.delivery_id)

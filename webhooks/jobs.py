@@ -39,6 +39,22 @@ def process_delivery(delivery_id: str) -> str:
     return process(current(), delivery_id)
 
 
+def process_deliveries(delivery_ids: list[str]) -> list[str]:
+    """RQ entry point for a batch of new deliveries; each is processed on its own, as above."""
+    from services import current
+
+    services = current()
+    outcomes = []
+    for delivery_id in delivery_ids:
+        try:
+            outcomes.append(process(services, delivery_id))
+        except Exception:
+            # Left pending or processing: the sweeper dispatches it again. The others go on.
+            log.exception("delivery processing crashed", extra={"delivery_id": delivery_id})
+            outcomes.append("crashed")
+    return outcomes
+
+
 def process(services: "Services", delivery_id: str) -> str:
     """Run the delivery's handlers once; returns the delivery's new status (or 'skipped')."""
     started = time.monotonic()

@@ -1,0 +1,276 @@
+"""Load benchmark: signed real payloads at gunicorn on the app factory, then RQ workers draining them.
+
+Prints acknowledged deliveries/s with p50/p99 latency (wrk, unique delivery ids), the end-to-end
+rate of deliveries fully processed by RQ workers against the local fake GitHub, and the bare cost
+of the pieces measured the same way. Everything runs on this machine (loopback only).
+
+    .venv/bin/python bench/load.py                       # SQLite
+    .venv/bin/python bench/load.py --database postgres   # the local PostgreSQL (database "test")
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import redis  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from cryptography.hazmat.primitives import serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
+
+from storage import db  # noqa: E402
+from tests.support.fake_github import FakeGitHub  # noqa: E402
+from webhooks.signature import sign  # noqa: E402
+
+EXAMPLES = Path(os.environ.get("GITHUB_CONTRACT_DIR") or ROOT.parent / "shared" / "github") / "webhook-examples"
+SECRET = "bench-secret"
+APP_ID, INSTALLATION = 777, 4242
+REPO = "Codertocat/Hello-World"
+REDIS_URL = "redis://127.0.0.1:6379/14"
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+WRK_SCRIPT = """
+local body_file = io.open(os.getenv("BENCH_BODY"), "rb")
+wrk.method = "POST"
+wrk.body = body_file:read("*a")
+body_file:close()
+local run, counter, tid = os.getenv("BENCH_RUN"), 0, 0
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function request()
+  counter = counter + 1
+  return wrk.format(nil, nil, {
+    ["Content-Type"] = "application/json",
+    ["User-Agent"] = "GitHub-Hookshot/bench",
+    ["X-GitHub-Event"] = os.getenv("BENCH_EVENT"),
+    ["X-Hub-Signature-256"] = os.getenv("BENCH_SIGNATURE"),
+    ["X-GitHub-Delivery"] = run .. "-" .. tid .. "-" .. counter,
+  })
+end
+"""
+
+
+def payload(installation: bool) -> bytes:
+    data = json.loads((EXAMPLES / "issues.opened.1.json").read_text())
+    data["issue"]["number"] = 1
+    if installation:
+        data["installation"] = {"id": INSTALLATION}
+    else:
+        data.pop("installation", None)
+    return json.dumps(data).encode()
+
+
+def fresh_database(kind: str, workdir: Path) -> str:
+    url = POSTGRES_URL if kind == "postgres" else f"sqlite:///{workdir / 'bench.sqlite3'}"
+    engine = db.make_engine(url)
+    db.metadata.drop_all(engine)
+    db.migrate(engine)
+    engine.dispose()
+    return url
+
+
+def environment(database_url: str, fake: FakeGitHub, key_pem: str, write_interval: float) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(WEBHOOK_SECRET=SECRET, APP_ID=str(APP_ID), PRIVATE_KEY=key_pem.replace("\n", "\\n"),
+               GITHUB_API_URL=fake.url, DATABASE_URL=database_url, REDIS_URL=REDIS_URL,
+               ENGAGE_BEHAVIOURS="tests.support.behaviours", LOG_LEVEL="WARNING",
+               GITHUB_WRITE_INTERVAL=str(write_interval), ENV_FILE="/nonexistent/.env")
+    return env
+
+
+def start_web(env: dict[str, str], port: int, workers: int, threads: int) -> subprocess.Popen[bytes]:
+    command = [str(ROOT / ".venv/bin/gunicorn"), "--workers", str(workers), "--threads", str(threads),
+               "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "app:create_app()"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    import requests
+
+    for _ in range(200):
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    raise SystemExit("gunicorn did not come up")
+
+
+def start_workers(env: dict[str, str], count: int) -> list[subprocess.Popen[bytes]]:
+    return [subprocess.Popen([str(ROOT / ".venv/bin/flask"), "--app", "app", "worker"], cwd=ROOT, env=env,
+                             start_new_session=True, stdout=subprocess.DEVNULL) for _ in range(count)]
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def run_wrk(port: int, body: bytes, connections: int, seconds: int, workdir: Path) -> dict[str, float]:
+    script, body_file = workdir / "deliveries.lua", workdir / "body.json"
+    script.write_text(WRK_SCRIPT)
+    body_file.write_bytes(body)
+    env = dict(os.environ, BENCH_BODY=str(body_file), BENCH_RUN=uuid.uuid4().hex[:12], BENCH_EVENT="issues",
+               BENCH_SIGNATURE=sign(SECRET, body))
+    out = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s",
+                          str(script), f"http://127.0.0.1:{port}/api/github/webhooks"],
+                         env=env, capture_output=True, text=True, check=True).stdout
+
+    def millis(label: str) -> float:
+        value, unit = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {"requests": float(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
+            "rate": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+            "p50": millis("50%"), "p99": millis("99%"),
+            "errors": float(non_2xx.group(1)) if non_2xx else 0.0,
+            "socket_errors": socket_errors.group(1) if socket_errors else "none"}  # type: ignore[dict-item]
+
+
+def count_status(database_url: str) -> dict[str, int]:
+    engine = db.make_engine(database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(db.deliveries.c.status, sa.func.count()).group_by(db.deliveries.c.status))
+        counts = {status: count for status, count in rows}
+    engine.dispose()
+    return counts
+
+
+def drain(database_url: str, total: int, timeout: float) -> float:
+    """Seconds until every stored delivery is done (or ignored)."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        counts = count_status(database_url)
+        if counts.get("done", 0) + counts.get("ignored", 0) >= total:
+            return time.monotonic() - start
+        time.sleep(0.2)
+    raise SystemExit(f"not drained after {timeout}s: {count_status(database_url)}")
+
+
+def per_item(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
+    """Median microseconds per call over 5 rounds of `repeat` calls."""
+    rounds = []
+    for _ in range(5):
+        start = time.perf_counter()
+        for i in range(repeat):
+            fn(i)
+        rounds.append((time.perf_counter() - start) / repeat * 1e6)
+    return statistics.median(rounds)
+
+
+def piece_costs(database_url: str, body: bytes) -> dict[str, float]:
+    from rq import Queue, SimpleWorker
+    from rq.serializers import JSONSerializer
+
+    from storage.deliveries import DeliveryStore
+    from webhooks.event import parse
+    from webhooks.signature import verify
+
+    signature = sign(SECRET, body)
+    costs = {"signature check + JSON parse": per_item(
+        lambda i: (verify(SECRET, body, signature), parse("d", "issues", body)), 2000)}
+    engine = db.make_engine(database_url)
+    store = DeliveryStore(engine)
+    text, run = body.decode(), uuid.uuid4().hex[:8]
+    costs["one database insert"] = per_item(lambda i: store.insert(
+        id=f"cost-{run}-{uuid.uuid4().hex[:8]}-{i}", event="issues", action="opened", installation_id=None,
+        repository=REPO, sender="x", payload_text=text, status="done"), 300)
+    engine.dispose()
+    connection = redis.Redis.from_url(REDIS_URL)
+    queue = Queue("bench-noop", connection=connection, serializer=JSONSerializer)
+    costs["one RQ enqueue"] = per_item(lambda i: queue.enqueue(
+        "bench.noop.noop", "x", job_id=f"noop-{uuid.uuid4().hex}", unique=True, result_ttl=0), 500)
+    worker = SimpleWorker([queue], connection=connection, serializer=JSONSerializer)
+    count = queue.count
+    start = time.perf_counter()
+    worker.work(burst=True, logging_level="WARNING")
+    costs["one RQ no-op job"] = (time.perf_counter() - start) / count * 1e6
+    connection.close()
+    return costs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-threads", type=int, default=1)
+    parser.add_argument("--rq-workers", type=int, default=2)
+    parser.add_argument("--port", type=int, default=3199)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install wrk")
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    fake = FakeGitHub(APP_ID, public).start()
+    fake.add_repo(REPO)
+    fake.add_installation(INSTALLATION, "Codertocat", [REPO])
+    fake.add_issue(REPO, 1, "Codertocat")
+    workdir = Path(tempfile.mkdtemp(prefix="engage-bench-"))
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    print(f"database={args.database} connections={args.connections} web={args.web_workers}x{args.web_threads} "
+          f"rq_workers={args.rq_workers} cores={os.cpu_count()}")
+
+    results: list[str] = []
+    for label, body, interval in (("needs no GitHub write (no installation)", payload(False), 0.0),
+                                  ("writes to GitHub (list + comment, unpaced)", payload(True), 0.0)):
+        database_url = fresh_database(args.database, workdir)
+        env = environment(database_url, fake, key_pem, interval)
+        web = start_web(env, args.port, args.web_workers, args.web_threads)
+        try:
+            run_wrk(args.port, body, args.connections, 2, workdir)  # warm-up
+            database_url_count = sum(count_status(database_url).values())
+            ack = run_wrk(args.port, body, args.connections, args.seconds, workdir)
+        finally:
+            stop([web])
+        total = sum(count_status(database_url).values())
+        workers = start_workers(env, args.rq_workers)
+        try:
+            seconds = drain(database_url, total, timeout=600)
+        finally:
+            stop(workers)
+        results.append(
+            f"{label}:\n"
+            f"  acknowledged  {ack['rate']:8.0f} deliveries/s   p50 {ack['p50']:.2f} ms   p99 {ack['p99']:.2f} ms   "
+            f"non-2xx {ack['errors']:.0f}   socket errors {ack['socket_errors']}\n"
+            f"  processed     {total / seconds:8.0f} deliveries/s end to end by {args.rq_workers} RQ workers "
+            f"({total} deliveries incl. {database_url_count} from warm-up, {seconds:.1f} s)")
+        print(results[-1], flush=True)
+
+    database_url = fresh_database(args.database, workdir)
+    costs = piece_costs(database_url, payload(False))
+    print("bare cost of the pieces (median µs per item):")
+    for name, micros in costs.items():
+        print(f"  {name:<32} {micros:8.1f}")
+    fake.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
