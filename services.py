@@ -63,8 +63,7 @@ def build(settings: Settings) -> Services:
     engine = db.make_engine(settings.database_url)
     if engine.dialect.name == "sqlite":
         db.migrate(engine)  # the embedded default upgrades itself; PostgreSQL uses `flask db upgrade`
-    store = DeliveryStore(engine, lease_seconds=settings.job_timeout_seconds * 2,
-                          queued_stale_seconds=settings.queued_stale_seconds)
+    store = DeliveryStore(engine, lease_seconds=settings.job_timeout_seconds * 2)
     connection = redis_connection(settings.redis_url) if settings.redis_url else None
     cache: Cache = RedisCache(connection) if connection is not None else MemoryCache()
     github = GitHubApp(settings.github_api_url, settings.app_id, settings.private_key, cache,
@@ -72,7 +71,8 @@ def build(settings: Settings) -> Services:
                        dry_run=settings.dry_run, timeout=settings.github_timeout_seconds)
     dispatcher: Dispatcher
     if connection is not None:
-        dispatcher = RQDispatcher(connection, settings.queue_name, settings.job_timeout_seconds, store)
+        dispatcher = RQDispatcher(connection, settings.queue_name, settings.job_timeout_seconds,
+                                  settings.queued_stale_seconds)
     else:
         # The lambdas run later, once `services` below exists.
         dispatcher = InlineDispatcher(lambda delivery_id: process(services, delivery_id),

@@ -90,7 +90,7 @@ def environment(database_url: str, fake: FakeGitHub, key_pem: str, write_interva
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(WEBHOOK_SECRET=SECRET, APP_ID=str(APP_ID), PRIVATE_KEY=key_pem.replace("\n", "\\n"),
                GITHUB_API_URL=fake.url, DATABASE_URL=database_url, REDIS_URL=REDIS_URL,
-               ENGAGE_BEHAVIOURS="tests.support.behaviours", LOG_LEVEL="WARNING",
+               ENGAGE_BEHAVIOURS="bench.behaviours", LOG_LEVEL="WARNING",
                GITHUB_WRITE_INTERVAL=str(write_interval), ENV_FILE="/nonexistent/.env")
     return env
 
@@ -180,10 +180,13 @@ def per_item(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
     return statistics.median(rounds)
 
 
-def piece_costs(database_url: str, body: bytes) -> dict[str, float]:
+def piece_costs(database_url: str, body: bytes, fake: FakeGitHub, key_pem: str) -> dict[str, float]:
+    """Each piece measured on its own, in this process, the way the web and worker processes run it."""
     from rq import Queue, SimpleWorker
     from rq.serializers import JSONSerializer
 
+    import services as services_module
+    import settings as settings_module
     from storage.deliveries import DeliveryStore
     from webhooks.event import parse
     from webhooks.signature import verify
@@ -199,16 +202,74 @@ def piece_costs(database_url: str, body: bytes) -> dict[str, float]:
         repository=REPO, sender="x", payload_text=text, status="done"), 300)
     engine.dispose()
     connection = redis.Redis.from_url(REDIS_URL)
+    connection.flushdb()
     queue = Queue("bench-noop", connection=connection, serializer=JSONSerializer)
     costs["one RQ enqueue"] = per_item(lambda i: queue.enqueue(
         "bench.noop.noop", "x", job_id=f"noop-{uuid.uuid4().hex}", unique=True, result_ttl=0), 500)
-    worker = SimpleWorker([queue], connection=connection, serializer=JSONSerializer)
-    count = queue.count
-    start = time.perf_counter()
-    worker.work(burst=True, logging_level="WARNING")
-    costs["one RQ no-op job"] = (time.perf_counter() - start) / count * 1e6
+    costs["one RQ no-op job"] = timed_burst(SimpleWorker([queue], connection=connection, serializer=JSONSerializer),
+                                            queue.count)
+
+    # A real delivery needing no GitHub write, processed by an RQ worker the two ways the app queues them.
+    settings = settings_module.Settings(webhook_secret=SECRET, app_id=APP_ID, private_key=key_pem,
+                                        github_api_url=fake.url, database_url=database_url, redis_url=REDIS_URL,
+                                        behaviours=("bench.behaviours",), log_level="WARNING", testing=True)
+    services = services_module.build(settings)
+    services_module.install(services)
+    worker = SimpleWorker([settings.queue_name], connection=connection, serializer=JSONSerializer)
+    for label, count in (("one delivery, new (batched job)", 1000), ("one delivery, alone in its job", 300)):
+        ids = [f"{label[:3]}-{run}-{i}" for i in range(count)]
+        for delivery_id in ids:
+            services.store.insert(id=delivery_id, event="issues", action="opened", installation_id=None,
+                                  repository=REPO, sender="x", payload_text=text)
+        if "batched" in label:
+            for delivery_id in ids:
+                services.dispatcher.submit(delivery_id)
+            services.dispatcher.wait_idle(60)  # type: ignore[attr-defined]
+        else:
+            for delivery_id in ids:
+                services.dispatcher.dispatch(delivery_id)
+        costs[label + " (no GitHub write)"] = timed_burst(worker, count)
+        assert all(services.store.get(i).status == "done" for i in ids[:5])  # type: ignore[union-attr]
+    services.close()
     connection.close()
     return costs
+
+
+def timed_burst(worker, items: int) -> float:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    worker.work(burst=True, logging_level="WARNING")
+    return (time.perf_counter() - start) / items * 1e6
+
+
+def wait_processed(database_url: str, total: int, timeout: float) -> float:
+    return drain(database_url, total, timeout)
+
+
+def paced_writes(args: argparse.Namespace, fake: FakeGitHub, key_pem: str, workdir: Path, count: int) -> str:
+    """`count` writes to one installation with GitHub's 1 s pacing: all done, none dropped, spaced out."""
+    import requests
+
+    database_url = fresh_database(args.database, workdir)
+    env = environment(database_url, fake, key_pem, 1.0)
+    web = start_web(env, args.port, 1, 4)
+    workers = start_workers(env, args.rq_workers)
+    try:
+        before = len(fake.calls("POST", f"/repos/{REPO}/issues/1/reactions"))
+        body = payload(True)
+        headers = {"Content-Type": "application/json", "X-GitHub-Event": "issues",
+                   "X-Hub-Signature-256": sign(SECRET, body)}
+        start = time.monotonic()
+        for i in range(count):
+            requests.post(f"http://127.0.0.1:{args.port}/api/github/webhooks", data=body,
+                          headers={**headers, "X-GitHub-Delivery": f"paced-{i}"}, timeout=10).raise_for_status()
+        seconds = drain(database_url, count, timeout=count * 5 + 60)
+    finally:
+        stop([web] + workers)
+    writes = len(fake.calls("POST", f"/repos/{REPO}/issues/1/reactions")) - before
+    counts = count_status(database_url)
+    return (f"paced writes (GITHUB_WRITE_INTERVAL=1, one installation): {count} deliveries -> {writes} writes in "
+            f"{seconds:.1f} s ({writes / seconds:.2f} writes/s), statuses {counts}; elapsed since first POST "
+            f"{time.monotonic() - start:.1f} s")
 
 
 def main() -> None:
@@ -219,6 +280,7 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--web-threads", type=int, default=1)
     parser.add_argument("--rq-workers", type=int, default=2)
+    parser.add_argument("--paced", type=int, default=10, help="deliveries for the pacing check (0: skip)")
     parser.add_argument("--port", type=int, default=3199)
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -234,40 +296,41 @@ def main() -> None:
     fake.add_issue(REPO, 1, "Codertocat")
     workdir = Path(tempfile.mkdtemp(prefix="engage-bench-"))
     redis.Redis.from_url(REDIS_URL).flushdb()
-    print(f"database={args.database} connections={args.connections} web={args.web_workers}x{args.web_threads} "
-          f"rq_workers={args.rq_workers} cores={os.cpu_count()}")
+    print(f"database={args.database} connections={args.connections} web=gunicorn {args.web_workers} workers x "
+          f"{args.web_threads} threads, rq_workers={args.rq_workers}, cores={os.cpu_count()}")
 
-    results: list[str] = []
-    for label, body, interval in (("needs no GitHub write (no installation)", payload(False), 0.0),
-                                  ("writes to GitHub (list + comment, unpaced)", payload(True), 0.0)):
+    for label, body in (("needs no GitHub write (no installation)", payload(False)),
+                        ("one GitHub write each (a reaction, unpaced)", payload(True))):
         database_url = fresh_database(args.database, workdir)
-        env = environment(database_url, fake, key_pem, interval)
+        env = environment(database_url, fake, key_pem, 0.0)
         web = start_web(env, args.port, args.web_workers, args.web_threads)
         try:
             run_wrk(args.port, body, args.connections, 2, workdir)  # warm-up
-            database_url_count = sum(count_status(database_url).values())
             ack = run_wrk(args.port, body, args.connections, args.seconds, workdir)
         finally:
             stop([web])
         total = sum(count_status(database_url).values())
         workers = start_workers(env, args.rq_workers)
         try:
-            seconds = drain(database_url, total, timeout=600)
+            seconds = drain(database_url, total, timeout=900)
         finally:
             stop(workers)
-        results.append(
-            f"{label}:\n"
-            f"  acknowledged  {ack['rate']:8.0f} deliveries/s   p50 {ack['p50']:.2f} ms   p99 {ack['p99']:.2f} ms   "
-            f"non-2xx {ack['errors']:.0f}   socket errors {ack['socket_errors']}\n"
-            f"  processed     {total / seconds:8.0f} deliveries/s end to end by {args.rq_workers} RQ workers "
-            f"({total} deliveries incl. {database_url_count} from warm-up, {seconds:.1f} s)")
-        print(results[-1], flush=True)
+        print(f"{label}:\n"
+              f"  acknowledged {ack['rate']:8.0f} deliveries/s  p50 {ack['p50']:.2f} ms  p99 {ack['p99']:.2f} ms  "
+              f"non-2xx {ack['errors']:.0f}  socket errors {ack['socket_errors']}\n"
+              f"  processed    {total / seconds:8.0f} deliveries/s end to end by {args.rq_workers} RQ workers "
+              f"({total} deliveries, warm-up included, in {seconds:.1f} s; statuses {count_status(database_url)})",
+              flush=True)
 
-    database_url = fresh_database(args.database, workdir)
-    costs = piece_costs(database_url, payload(False))
-    print("bare cost of the pieces (median µs per item):")
+    costs = piece_costs(fresh_database(args.database, workdir), payload(False), fake, key_pem)
+    print("bare cost of the pieces (median µs per item, one process):")
     for name, micros in costs.items():
-        print(f"  {name:<32} {micros:8.1f}")
+        print(f"  {name:<52} {micros:8.1f}")
+    noop = costs["one RQ no-op job"]
+    print(f"  ratio new delivery / no-op job: {costs['one delivery, new (batched job) (no GitHub write)'] / noop:.2f}; "
+          f"alone / no-op job: {costs['one delivery, alone in its job (no GitHub write)'] / noop:.2f}")
+    if args.paced:
+        print(paced_writes(args, fake, key_pem, workdir, args.paced))
     fake.stop()
     shutil.rmtree(workdir, ignore_errors=True)
 

@@ -237,3 +237,7 @@ class InstallationClient:
             self.request("DELETE", f"/repos/{repo}/issues/{number}/labels/{quote(label, safe='')}")
         except NotFound:
             pass
+
+    def react_to_issue(self, repo: str, number: int, content: str) -> Any:
+        """reactions/create-for-issue; GitHub answers 200 instead of 201 when the reaction exists."""
+        return self.request("POST", f"/repos/{repo}/issues/{number}/reactions", body={"content": content}).data

@@ -7,6 +7,7 @@ existing database is upgraded in place; later issues (the contribution ledger) a
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -38,12 +39,11 @@ deliveries = sa.Table(
     sa.Column("sender", sa.String(255)),
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("received_at", sa.DateTime, nullable=False),
-    # pending -> queued -> processing -> done | ignored | retrying (-> processing) | failed
+    # pending -> processing -> done | ignored | retrying (-> processing) | failed
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_error", sa.Text),
     sa.Column("next_attempt_at", sa.DateTime),
-    sa.Column("queued_at", sa.DateTime),
     sa.Column("claimed_at", sa.DateTime),
     sa.Column("finished_at", sa.DateTime),
     sa.Index("ix_deliveries_status_next", "status", "next_attempt_at"),
@@ -85,7 +85,7 @@ def make_engine(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": 15, "check_same_thread": False})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
-        sa.event.listen(engine, "begin", _sqlite_begin_immediate)
+        _serialise_sqlite_transactions(engine)
         return engine
     # pre_ping: a PostgreSQL restart must not leave dead connections in the pool.
     return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
@@ -104,10 +104,29 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
-def _sqlite_begin_immediate(conn: Connection) -> None:
-    # Take the write lock up front: a deferred transaction that reads and then writes fails at once
-    # with "database is locked" instead of waiting, and migrations by two processes would race.
-    conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+def _serialise_sqlite_transactions(engine: Engine) -> None:
+    """One transaction at a time per process, each holding SQLite's write lock from its start.
+
+    BEGIN IMMEDIATE: a deferred transaction that reads and then writes fails at once with "database
+    is locked" instead of waiting, and migrations by two processes would race. The process lock:
+    threads queue in Python instead of in SQLite's busy handler, which sleeps for milliseconds.
+    """
+    lock = threading.RLock()
+
+    def begin(conn: Connection) -> None:
+        lock.acquire()
+        try:
+            conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+        except BaseException:
+            lock.release()
+            raise
+
+    def end(conn: Connection) -> None:
+        lock.release()
+
+    sa.event.listen(engine, "begin", begin)
+    sa.event.listen(engine, "commit", end)
+    sa.event.listen(engine, "rollback", end)
 
 
 def current_version(conn: Connection) -> int:

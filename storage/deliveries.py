@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -17,10 +17,10 @@ from sqlalchemy.exc import IntegrityError
 
 from storage.db import deliveries, handler_runs, utcnow
 
-PENDING, QUEUED, PROCESSING, RETRYING = "pending", "queued", "processing", "retrying"
+PENDING, PROCESSING, RETRYING = "pending", "processing", "retrying"
 DONE, IGNORED, FAILED = "done", "ignored", "failed"
-CLAIMABLE = (PENDING, QUEUED, RETRYING)
-STATUSES = (PENDING, QUEUED, PROCESSING, RETRYING, DONE, IGNORED, FAILED)
+CLAIMABLE = (PENDING, RETRYING)
+STATUSES = (PENDING, PROCESSING, RETRYING, DONE, IGNORED, FAILED)
 
 
 @dataclass(frozen=True)
@@ -63,12 +63,10 @@ def _row_to_delivery(row: Any) -> Delivery:
 
 
 class DeliveryStore:
-    def __init__(self, engine: Engine, lease_seconds: float = 300, queued_stale_seconds: float = 900):
+    def __init__(self, engine: Engine, lease_seconds: float = 300):
         self.engine = engine
         # A delivery left in `processing` longer than this belongs to a worker that died.
         self.lease = timedelta(seconds=lease_seconds)
-        # A delivery `queued` this long was probably lost with Redis (restarted without persistence).
-        self.queued_stale = timedelta(seconds=queued_stale_seconds)
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
@@ -102,26 +100,27 @@ class DeliveryStore:
             sa.and_(deliveries.c.status == PROCESSING, deliveries.c.claimed_at < now - self.lease),
         )
         with self.engine.begin() as conn:
-            result = conn.execute(
+            row = conn.execute(
                 deliveries.update()
                 .where(deliveries.c.id == delivery_id, claimable)
                 .values(status=PROCESSING, claimed_at=now, attempts=deliveries.c.attempts + 1)
-            )
-            if result.rowcount != 1:
-                return None
-            row = conn.execute(sa.select(deliveries).where(deliveries.c.id == delivery_id)).one()
-        return _row_to_delivery(row)
-
-    def mark_queued(self, delivery_ids: list[str]) -> None:
-        """Record that these pending deliveries are in Redis, so the sweeper leaves them alone."""
-        with self.engine.begin() as conn:
-            conn.execute(deliveries.update().where(deliveries.c.id.in_(delivery_ids), deliveries.c.status == PENDING)
-                         .values(status=QUEUED, queued_at=utcnow()))
+                .returning(*deliveries.c)
+            ).first()
+        return _row_to_delivery(row) if row else None
 
     def finish(self, delivery_id: str, status: str, error: str | None = None,
-               next_attempt_at: datetime | None = None) -> None:
+               next_attempt_at: datetime | None = None,
+               outcomes: Mapping[str, tuple[str, str | None]] | None = None) -> None:
+        """Set the delivery's status and record its handlers' outcomes, in one transaction."""
         finished = status in (DONE, IGNORED, FAILED)
         with self.engine.begin() as conn:
+            if outcomes:
+                now = utcnow()
+                conn.execute(handler_runs.delete().where(
+                    handler_runs.c.delivery_id == delivery_id, handler_runs.c.handler.in_(list(outcomes))))
+                conn.execute(handler_runs.insert(), [
+                    dict(delivery_id=delivery_id, handler=name, status=outcome, error=error, finished_at=now)
+                    for name, (outcome, error) in outcomes.items()])
             conn.execute(
                 deliveries.update().where(deliveries.c.id == delivery_id).values(
                     status=status, last_error=error, next_attempt_at=next_attempt_at,
@@ -135,13 +134,6 @@ class DeliveryStore:
             rows = conn.execute(sa.select(handler_runs.c.handler).where(handler_runs.c.delivery_id == delivery_id))
             return {row.handler for row in rows}
 
-    def record_handler(self, delivery_id: str, handler: str, status: str, error: str | None = None) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(handler_runs.delete().where(
-                handler_runs.c.delivery_id == delivery_id, handler_runs.c.handler == handler))
-            conn.execute(handler_runs.insert().values(
-                delivery_id=delivery_id, handler=handler, status=status, error=error, finished_at=utcnow()))
-
     def handler_outcomes(self, delivery_id: str) -> dict[str, tuple[str, str | None]]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(handler_runs).where(handler_runs.c.delivery_id == delivery_id))
@@ -152,7 +144,6 @@ class DeliveryStore:
         now = utcnow()
         condition = sa.or_(
             sa.and_(deliveries.c.status == PENDING, deliveries.c.received_at <= now - timedelta(seconds=grace_seconds)),
-            sa.and_(deliveries.c.status == QUEUED, deliveries.c.queued_at < now - self.queued_stale),
             sa.and_(deliveries.c.status == RETRYING, deliveries.c.next_attempt_at <= now),
             sa.and_(deliveries.c.status == PROCESSING, deliveries.c.claimed_at < now - self.lease),
         )

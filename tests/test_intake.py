@@ -40,7 +40,7 @@ def test_delivery_is_answered_202_and_queued_without_calling_github(server, gith
     answer = server.deliver("issues", installed(example("issues.opened.1")), delivery_id="d-202")
     assert answer.status_code == 202 and answer.json()["delivery_id"] == "d-202"
     assert services(server.app).dispatcher.wait_idle()
-    assert services(server.app).store.get("d-202").status == "queued"
+    assert services(server.app).store.get("d-202").status == "pending"
     assert services(server.app).redis.llen("rq:queue:engage") == 1
     assert github.requests == []
 

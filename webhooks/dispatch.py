@@ -46,9 +46,16 @@ class Dispatcher(Protocol):
     def submit(self, delivery_id: str) -> None:
         """Hand over a just-stored delivery without waiting (the webhook request path)."""
 
+    def queued(self, delivery_ids: list[str]) -> set[str]:
+        """The subset known to be waiting in the queue already."""
+
     def health(self) -> tuple[bool, str]: ...
 
     def close(self) -> None: ...
+
+
+def _marker(delivery_id: str) -> str:
+    return f"engage:queued:{delivery_id}"
 
 
 def job_id(delivery_id: str, attempt: int) -> str:
@@ -62,9 +69,11 @@ def job_id(delivery_id: str, attempt: int) -> str:
 
 
 class RQDispatcher:
-    def __init__(self, connection: redis.Redis, queue_name: str, job_timeout: int, store: DeliveryStore):
+    def __init__(self, connection: redis.Redis, queue_name: str, job_timeout: int, marker_ttl: float = 900):
         self.queue = Queue(queue_name, connection=connection, serializer=JSONSerializer)
-        self.store = store
+        # "In the queue" markers live in Redis beside the jobs: if Redis loses its data, both go together
+        # and the sweeper dispatches the deliveries again. After marker_ttl it does so anyway.
+        self.marker_ttl = int(marker_ttl)
         self.connection = connection
         self.job_timeout = job_timeout
         self._open_until = 0.0
@@ -115,21 +124,26 @@ class RQDispatcher:
         if time.monotonic() < self._open_until:
             return  # stored as pending: the sweeper dispatches them when Redis is back
         try:
-            # A fresh job id per batch: these deliveries were stored a moment ago and never queued.
-            self.queue.enqueue(BATCH_FUNCTION, ids, job_id=f"batch-{uuid.uuid4().hex}",
-                               job_timeout=self.job_timeout * len(ids), result_ttl=0,
-                               failure_ttl=7 * 24 * 3600, description=f"{len(ids)} new deliveries")
+            with self.connection.pipeline() as pipe:
+                # A fresh job id per batch: these deliveries were stored a moment ago and never queued.
+                self.queue.enqueue(BATCH_FUNCTION, ids, job_id=f"batch-{uuid.uuid4().hex}", pipeline=pipe,
+                                   job_timeout=self.job_timeout * len(ids), result_ttl=0,
+                                   failure_ttl=7 * 24 * 3600, description=f"{len(ids)} new deliveries")
+                for delivery_id in ids:
+                    pipe.set(_marker(delivery_id), 1, ex=self.marker_ttl)
+                pipe.execute()
         except Exception as exc:
             if isinstance(exc, redis.RedisError):
                 self._open_until = time.monotonic() + BREAKER_SECONDS
             log.warning("queue unavailable; the sweeper will dispatch later",
                         extra={"count": len(ids), "error": str(exc)})
-            return
-        try:
-            self.store.mark_queued(ids)
-        except Exception as exc:  # only costs a redundant dispatch by the sweeper later
-            log.warning("could not mark deliveries queued", extra={"count": len(ids), "error": str(exc)})
 
+    def queued(self, delivery_ids: list[str]) -> set[str]:
+        """Which of these deliveries sit in a queued batch (so the sweeper need not dispatch them)."""
+        if not delivery_ids:
+            return set()
+        found = self.connection.mget([_marker(d) for d in delivery_ids])
+        return {d for d, value in zip(delivery_ids, found) if value is not None}
     def dispatch(self, delivery_id: str, delay: float = 0, attempt: int = 0) -> bool:
         if time.monotonic() < self._open_until:
             return False
@@ -217,6 +231,9 @@ class InlineDispatcher:
     def submit(self, delivery_id: str) -> None:
         self.dispatch(delivery_id)
 
+    def queued(self, delivery_ids: list[str]) -> set[str]:
+        return set()  # the in-memory queue dies with the process: let the sweeper re-dispatch
+
     def dispatch(self, delivery_id: str, delay: float = 0, attempt: int = 0) -> bool:
         self.start()
         if delay > 0:
@@ -268,14 +285,18 @@ class InlineDispatcher:
 
 def sweep(store: DeliveryStore, dispatcher: Dispatcher, grace_seconds: float) -> int:
     """Dispatch every delivery that should be moving and is not; returns how many were dispatched."""
-    dispatched: list[str] = []
-    for delivery_id, attempts in store.due(grace_seconds):
+    due = store.due(grace_seconds)
+    try:
+        in_batches = dispatcher.queued([delivery_id for delivery_id, _ in due])
+    except redis.RedisError:
+        return 0  # the queue is down; the next sweep tries again
+    count = 0
+    for delivery_id, attempts in due:
+        if delivery_id in in_batches:
+            continue
         if not dispatcher.dispatch(delivery_id, attempt=attempts):
-            break  # the queue is down; the next sweep tries again
-        dispatched.append(delivery_id)
-    if dispatched and isinstance(dispatcher, RQDispatcher):
-        store.mark_queued(dispatched)
-    count = len(dispatched)
+            break
+        count += 1
     if count:
         log.info("sweeper dispatched deliveries", extra={"count": count})
     return count

@@ -70,30 +70,32 @@ def process(services: "Services", delivery_id: str) -> str:
         services.store.finish(delivery_id, IGNORED, reason)
         log.debug("ignored: %s", reason, extra=fields)
         return IGNORED
-    settled = services.store.handlers_settled(delivery_id)
-    transient: list[TransientError | Exception] = []
-    failed: list[str] = []
+    # Only a retry can find handlers that already ran (the first claim makes attempts 1).
+    settled = services.store.handlers_settled(delivery_id) if delivery.attempts > 1 else set()
+    outcomes: dict[str, Outcome] = {}
+    transient: list[Exception] = []
     for handler in handlers:
         if handler.name not in settled:
             outcome = _run_handler(services, event, handler, fields)
-            if isinstance(outcome, BaseException):
+            if isinstance(outcome, Exception):
                 transient.append(outcome)
-            elif outcome == FAILED:
-                failed.append(handler.name)
-    status = _finish(services, delivery_id, delivery.attempts, transient, failed)
+            else:
+                outcomes[handler.name] = outcome
+    status = _finish(services, delivery_id, delivery.attempts, transient, outcomes)
     log.info("delivery processed", extra={**fields, "outcome": status,
                                           "duration_ms": round((time.monotonic() - started) * 1000, 1)})
     return status
 
 
-def _run_handler(services: "Services", event: Event, handler: "Handler", fields: dict) -> str | Exception:
-    """Run one handler, isolated: its failure is recorded and never stops the others."""
+Outcome = tuple[str, "str | None"]  # (done | skipped | failed, error)
+
+
+def _run_handler(services: "Services", event: Event, handler: "Handler", fields: dict) -> Outcome | Exception:
+    """Run one handler, isolated: its failure is returned, never raised, so the others still run."""
     hlog = DeliveryLogger(log, {**fields, "handler": handler.name})
-    store = services.store
     if handler.needs_installation and event.installation_id is None:
         hlog.info("skipped: delivery has no installation, so GitHub cannot be called")
-        store.record_handler(event.delivery_id, handler.name, "skipped", "no installation in payload")
-        return "skipped"
+        return ("skipped", "no installation in payload")
     try:
         handler.fn(Context(event, services, hlog))
     except TRANSIENT as exc:
@@ -101,10 +103,8 @@ def _run_handler(services: "Services", event: Event, handler: "Handler", fields:
         return exc
     except Exception as exc:
         hlog.exception("handler failed", extra={"error": repr(exc)})
-        store.record_handler(event.delivery_id, handler.name, FAILED, repr(exc)[:2000])
-        return FAILED
-    store.record_handler(event.delivery_id, handler.name, DONE)
-    return DONE
+        return (FAILED, repr(exc)[:2000])
+    return (DONE, None)
 
 
 def backoff_seconds(attempt: int, base: float, retry_after: float | None) -> float:
@@ -113,9 +113,11 @@ def backoff_seconds(attempt: int, base: float, retry_after: float | None) -> flo
     return max(delay, retry_after or 0.0)
 
 
-def _finish(services: "Services", delivery_id: str, attempts: int,
-            transient: list[TransientError | Exception], failed: list[str]) -> str:
+def _finish(services: "Services", delivery_id: str, attempts: int, transient: list[Exception],
+            outcomes: dict[str, Outcome]) -> str:
+    """Record the delivery's status and its handlers' outcomes in one transaction."""
     store, config = services.store, services.settings
+    failed = [name for name, (status, _) in outcomes.items() if status == FAILED]
     # Our own write pacing only postpones work: it must never use up a delivery's tries.
     paced_only = bool(transient) and all(isinstance(exc, WritesThrottled) for exc in transient)
     if transient and (attempts < config.max_attempts or paced_only):
@@ -123,18 +125,18 @@ def _finish(services: "Services", delivery_id: str, attempts: int,
         # A paced delivery comes back when its write slot is near; failures back off exponentially.
         delay = hint * random.uniform(1.0, 1.1) if paced_only else backoff_seconds(
             attempts, config.retry_base_seconds, hint)
-        store.finish(delivery_id, RETRYING, _describe(transient), utcnow() + timedelta(seconds=delay))
+        store.finish(delivery_id, RETRYING, _describe(transient), utcnow() + timedelta(seconds=delay), outcomes)
         log.info("delivery will be retried", extra={"delivery_id": delivery_id, "retry_in": round(delay, 1)})
         services.dispatcher.dispatch(delivery_id, delay=delay, attempt=attempts)
         return RETRYING
     if transient or failed:
         errors = _describe(transient) + (f"; failed handlers: {', '.join(failed)}" if failed else "")
-        store.finish(delivery_id, FAILED, errors.strip("; "))
+        store.finish(delivery_id, FAILED, errors.strip("; "), outcomes=outcomes)
         log.error("delivery failed", extra={"delivery_id": delivery_id, "error": errors})
         return FAILED
-    store.finish(delivery_id, DONE)
+    store.finish(delivery_id, DONE, outcomes=outcomes)
     return DONE
 
 
-def _describe(errors: list[TransientError | Exception]) -> str:
+def _describe(errors: list[Exception]) -> str:
     return "; ".join(f"{type(exc).__name__}: {exc}" for exc in errors)[:4000]
