@@ -153,7 +153,9 @@ def worker_command(burst: bool) -> None:
     # SimpleWorker runs jobs in this process, reusing its database pool, HTTP session and token cache.
     worker = SimpleWorker([services.settings.queue_name], connection=services.redis, serializer=JSONSerializer)
     try:
-        worker.work(with_scheduler=True, burst=burst, logging_level=services.settings.log_level)
+        # RQ logs two INFO lines per job; the app's own "delivery processed" line says more.
+        level = "DEBUG" if services.settings.log_level == "DEBUG" else "WARNING"
+        worker.work(with_scheduler=True, burst=burst, logging_level=level)
     finally:
         stop.set()
 

@@ -49,8 +49,26 @@ class Delivery:
         return f"{self.event}.{self.action}" if self.action else self.event
 
 
-# Built once: a constant statement keeps SQLAlchemy's compiled-statement cache hot on the webhook path.
+# The hot statements are built once: constructing Core statements per call cost more than running them.
 _INSERT = deliveries.insert()
+_CLAIM = (
+    deliveries.update()
+    .where(deliveries.c.id == sa.bindparam("delivery_id"),
+           sa.or_(deliveries.c.status.in_(CLAIMABLE),
+                  sa.and_(deliveries.c.status == PROCESSING, deliveries.c.claimed_at < sa.bindparam("lease_cutoff"))))
+    .values(status=PROCESSING, claimed_at=sa.bindparam("claim_time"), attempts=deliveries.c.attempts + 1)
+    .returning(*deliveries.c)
+)
+_FINISH = (
+    deliveries.update()
+    .where(deliveries.c.id == sa.bindparam("delivery_id"))
+    .values(status=sa.bindparam("new_status"), last_error=sa.bindparam("error"),
+            next_attempt_at=sa.bindparam("next_at"), finished_at=sa.bindparam("finish_time"))
+)
+_CLEAR_RUNS = handler_runs.delete().where(
+    handler_runs.c.delivery_id == sa.bindparam("delivery_id"),
+    handler_runs.c.handler.in_(sa.bindparam("names", expanding=True)))
+_INSERT_RUN = handler_runs.insert()
 
 
 def _row_to_delivery(row: Any) -> Delivery:
@@ -95,38 +113,25 @@ class DeliveryStore:
     def claim(self, delivery_id: str) -> Delivery | None:
         """Take a delivery for processing, or None if it is done, ignored or being processed elsewhere."""
         now = utcnow()
-        claimable = sa.or_(
-            deliveries.c.status.in_(CLAIMABLE),
-            sa.and_(deliveries.c.status == PROCESSING, deliveries.c.claimed_at < now - self.lease),
-        )
         with self.engine.begin() as conn:
-            row = conn.execute(
-                deliveries.update()
-                .where(deliveries.c.id == delivery_id, claimable)
-                .values(status=PROCESSING, claimed_at=now, attempts=deliveries.c.attempts + 1)
-                .returning(*deliveries.c)
-            ).first()
+            row = conn.execute(_CLAIM, {"delivery_id": delivery_id, "claim_time": now,
+                                        "lease_cutoff": now - self.lease}).first()
         return _row_to_delivery(row) if row else None
 
     def finish(self, delivery_id: str, status: str, error: str | None = None,
                next_attempt_at: datetime | None = None,
                outcomes: Mapping[str, tuple[str, str | None]] | None = None) -> None:
         """Set the delivery's status and record its handlers' outcomes, in one transaction."""
-        finished = status in (DONE, IGNORED, FAILED)
+        now = utcnow()
         with self.engine.begin() as conn:
             if outcomes:
-                now = utcnow()
-                conn.execute(handler_runs.delete().where(
-                    handler_runs.c.delivery_id == delivery_id, handler_runs.c.handler.in_(list(outcomes))))
-                conn.execute(handler_runs.insert(), [
+                conn.execute(_CLEAR_RUNS, {"delivery_id": delivery_id, "names": list(outcomes)})
+                conn.execute(_INSERT_RUN, [
                     dict(delivery_id=delivery_id, handler=name, status=outcome, error=error, finished_at=now)
                     for name, (outcome, error) in outcomes.items()])
-            conn.execute(
-                deliveries.update().where(deliveries.c.id == delivery_id).values(
-                    status=status, last_error=error, next_attempt_at=next_attempt_at,
-                    finished_at=utcnow() if finished else None,
-                )
-            )
+            conn.execute(_FINISH, {"delivery_id": delivery_id, "new_status": status, "error": error,
+                                   "next_at": next_attempt_at,
+                                   "finish_time": now if status in (DONE, IGNORED, FAILED) else None})
 
     def handlers_settled(self, delivery_id: str) -> set[str]:
         """Handlers with a final outcome, so an automatic retry of the delivery does not run them again."""

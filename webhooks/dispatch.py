@@ -33,6 +33,7 @@ BATCH_FUNCTION = "webhooks.jobs.process_deliveries"
 # New deliveries go to RQ in batches of up to this many: one job's bookkeeping serves them all under load,
 # while a lone delivery still leaves at once.
 MAX_BATCH = 25
+BATCH_LINGER_SECONDS = 0.005
 _SAFE_JOB_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 # After a failed enqueue, skip Redis for a moment so webhook answers stay fast while it is down.
 BREAKER_SECONDS = 5.0
@@ -96,7 +97,15 @@ class RQDispatcher:
 
     def _flush_forever(self) -> None:
         while True:
-            batch = [self._outbox.get()] + self._take(MAX_BATCH - 1)
+            batch = [self._outbox.get()]
+            # Under load, linger a moment so one RQ job carries many deliveries; alone, a delivery
+            # waits at most BATCH_LINGER_SECONDS.
+            deadline = time.monotonic() + BATCH_LINGER_SECONDS
+            while len(batch) < MAX_BATCH and (left := deadline - time.monotonic()) > 0:
+                try:
+                    batch.append(self._outbox.get(timeout=left))
+                except queue.Empty:
+                    break
             self._send_batch(batch)
 
     def _take(self, limit: int) -> list[str]:
@@ -108,10 +117,10 @@ class RQDispatcher:
                 break
         return taken
 
-    def flush(self) -> None:
-        """Enqueue whatever is still waiting (at exit; anything missed is found by the sweeper)."""
-        while batch := self._take(MAX_BATCH):
-            self._send_batch(batch)
+    def flush(self, timeout: float = 5.0) -> None:
+        """At exit: let the flusher hand over what is waiting (anything missed, the sweeper finds)."""
+        if not self.wait_idle(timeout):
+            log.warning("exiting with deliveries not yet queued; the sweeper will dispatch them")
 
     def _send_batch(self, ids: list[str]) -> None:
         try:
