@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask, jsonify
 
@@ -15,8 +16,9 @@ from settings import MAX_WEBHOOK_BYTES
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment (and `.env`); `overrides` replace Settings fields (tests)."""
     app = Flask(__name__, instance_relative_config=True)
-    config = settings_module.with_overrides(settings_module.from_environment(instance_path=app.instance_path),
-                                            overrides)
+    config = settings_module.with_overrides(
+        settings_module.from_environment(instance_path=app.instance_path), overrides
+    )
     settings_module.check(config)
     logs.configure(config.log_level, config.log_format)
     app.config["MAX_CONTENT_LENGTH"] = MAX_WEBHOOK_BYTES

@@ -63,8 +63,10 @@ def replay(payload: Path, event_name: str, delivery_id: str | None) -> None:
     if status == PENDING:
         status = process(services, event.delivery_id)
     delivery = services.store.get(event.delivery_id)
-    click.echo(f"{event.delivery_id} {event.key}: {status}" + (f" ({delivery.last_error})"
-                                                               if delivery and delivery.last_error else ""))
+    click.echo(
+        f"{event.delivery_id} {event.key}: {status}"
+        + (f" ({delivery.last_error})" if delivery and delivery.last_error else "")
+    )
     for handler, (outcome, error) in services.store.handler_outcomes(event.delivery_id).items():
         click.echo(f"  {handler}: {outcome}" + (f" - {error}" if error else ""))
     if status == FAILED:
@@ -78,8 +80,10 @@ def deliveries_list(statuses: tuple[str, ...], limit: int) -> None:
     """Recent deliveries, newest first; `--status failed` for the ones that need attention."""
     rows = _services().store.list(statuses, limit)
     for d in rows:
-        click.echo(f"{d.received_at:%Y-%m-%d %H:%M:%S}  {d.id}  {d.name:<32} {d.repository or '-':<30} "
-                   f"{d.status:<10} attempts={d.attempts}" + (f"  {d.last_error}" if d.last_error else ""))
+        click.echo(
+            f"{d.received_at:%Y-%m-%d %H:%M:%S}  {d.id}  {d.name:<32} {d.repository or '-':<30} "
+            f"{d.status:<10} attempts={d.attempts}" + (f"  {d.last_error}" if d.last_error else "")
+        )
     if not rows:
         click.echo("no deliveries")
 
@@ -91,10 +95,21 @@ def deliveries_show(delivery_id: str) -> None:
     d = services.store.get(delivery_id)
     if d is None:
         raise click.ClickException(f"no delivery {delivery_id}")
-    click.echo(json.dumps({"id": d.id, "event": d.name, "repository": d.repository, "status": d.status,
-                           "attempts": d.attempts, "last_error": d.last_error,
-                           "received_at": str(d.received_at),
-                           "handlers": services.store.handler_outcomes(d.id)}, indent=2))
+    click.echo(
+        json.dumps(
+            {
+                "id": d.id,
+                "event": d.name,
+                "repository": d.repository,
+                "status": d.status,
+                "attempts": d.attempts,
+                "last_error": d.last_error,
+                "received_at": str(d.received_at),
+                "handlers": services.store.handler_outcomes(d.id),
+            },
+            indent=2,
+        )
+    )
 
 
 @deliveries_cli.command("retry")

@@ -6,14 +6,35 @@ import json
 import logging
 import re
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-FIELDS = ("delivery_id", "event", "action", "repo", "behaviour", "handler", "installation_id", "outcome",
-          "duration_ms", "reason", "method", "path", "status", "attempt", "error", "body", "migration",
-          "description", "count", "retry_in")
+FIELDS = (
+    "delivery_id",
+    "event",
+    "action",
+    "repo",
+    "behaviour",
+    "handler",
+    "installation_id",
+    "outcome",
+    "duration_ms",
+    "reason",
+    "method",
+    "path",
+    "status",
+    "attempt",
+    "error",
+    "body",
+    "migration",
+    "description",
+    "count",
+    "retry_in",
+)
 # Belt and braces: tokens and JWTs must never reach a log line, whatever a caller passes.
-_SECRET = re.compile(r"(gh[pousr]_[A-Za-z0-9]{8,}|eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"
-                     r"|(?i:bearer|token)\s+[A-Za-z0-9_.-]{12,})")
+_SECRET = re.compile(
+    r"(gh[pousr]_[A-Za-z0-9]{8,}|eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"
+    r"|(?i:bearer|token)\s+[A-Za-z0-9_.-]{12,})"
+)
 
 
 def scrub(text: str) -> str:
@@ -23,7 +44,7 @@ def scrub(text: str) -> str:
 class JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),

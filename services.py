@@ -66,17 +66,27 @@ def build(settings: Settings) -> Services:
     store = DeliveryStore(engine, lease_seconds=settings.job_timeout_seconds * 2)
     connection = redis_connection(settings.redis_url) if settings.redis_url else None
     cache: Cache = RedisCache(connection) if connection is not None else MemoryCache()
-    github = GitHubApp(settings.github_api_url, settings.app_id, settings.private_key, cache,
-                       WritePacer(settings.write_interval_seconds, connection=connection),
-                       dry_run=settings.dry_run, timeout=settings.github_timeout_seconds)
+    github = GitHubApp(
+        settings.github_api_url,
+        settings.app_id,
+        settings.private_key,
+        cache,
+        WritePacer(settings.write_interval_seconds, connection=connection),
+        dry_run=settings.dry_run,
+        timeout=settings.github_timeout_seconds,
+    )
     dispatcher: Dispatcher
     if connection is not None:
-        dispatcher = RQDispatcher(connection, settings.queue_name, settings.job_timeout_seconds,
-                                  settings.queued_stale_seconds)
+        dispatcher = RQDispatcher(
+            connection, settings.queue_name, settings.job_timeout_seconds, settings.queued_stale_seconds
+        )
     else:
         # The lambdas run later, once `services` below exists.
-        dispatcher = InlineDispatcher(lambda delivery_id: process(services, delivery_id),
-                                      lambda: services.sweep(), settings.sweep_interval_seconds)
+        dispatcher = InlineDispatcher(
+            lambda delivery_id: process(services, delivery_id),
+            lambda: services.sweep(),
+            settings.sweep_interval_seconds,
+        )
     services = Services(settings, store, build_router(settings.behaviours), github, dispatcher, connection)
     return services
 

@@ -7,9 +7,10 @@ already know them. Every error names the variable to fix.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 DEFAULT_WEBHOOK_PATH = "/api/github/webhooks"
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
@@ -81,8 +82,9 @@ def _private_key(env: Mapping[str, str]) -> str | None:
         try:
             return Path(path).expanduser().read_text()
         except OSError as exc:
-            raise ConfigError(f"PRIVATE_KEY_PATH={path} cannot be read ({exc.strerror}); "
-                              "point it at the .pem file GitHub gave you") from exc
+            raise ConfigError(
+                f"PRIVATE_KEY_PATH={path} cannot be read ({exc.strerror}); point it at the .pem file GitHub gave you"
+            ) from exc
     return None
 
 
@@ -126,7 +128,7 @@ def _normalise_database_url(url: str) -> str:
     # Heroku-style URLs say postgres:// and would pick psycopg2, which we do not ship.
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -137,8 +139,9 @@ def with_overrides(settings: Settings, overrides: Mapping[str, Any] | None) -> S
 def check(settings: Settings) -> None:
     """Refuse configurations that cannot receive webhooks; tests may run without a secret."""
     if not settings.webhook_secret and not settings.testing:
-        raise ConfigError("WEBHOOK_SECRET is not set: set it to the webhook secret from the GitHub App's "
-                          "settings page (or in .env)")
+        raise ConfigError(
+            "WEBHOOK_SECRET is not set: set it to the webhook secret from the GitHub App's settings page (or in .env)"
+        )
     if not settings.webhook_path.startswith("/"):
         raise ConfigError(f"WEBHOOK_PATH must start with '/', got {settings.webhook_path!r}")
     if settings.private_key and settings.app_id is None:

@@ -88,16 +88,38 @@ def fresh_database(kind: str, workdir: Path) -> str:
 
 def environment(database_url: str, fake: FakeGitHub, key_pem: str, write_interval: float) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(WEBHOOK_SECRET=SECRET, APP_ID=str(APP_ID), PRIVATE_KEY=key_pem.replace("\n", "\\n"),
-               GITHUB_API_URL=fake.url, DATABASE_URL=database_url, REDIS_URL=REDIS_URL,
-               ENGAGE_BEHAVIOURS="bench.behaviours", LOG_LEVEL="WARNING",
-               GITHUB_WRITE_INTERVAL=str(write_interval), ENV_FILE="/nonexistent/.env")
+    env.update(
+        WEBHOOK_SECRET=SECRET,
+        APP_ID=str(APP_ID),
+        PRIVATE_KEY=key_pem.replace("\n", "\\n"),
+        GITHUB_API_URL=fake.url,
+        DATABASE_URL=database_url,
+        REDIS_URL=REDIS_URL,
+        ENGAGE_BEHAVIOURS="bench.behaviours",
+        LOG_LEVEL="WARNING",
+        GITHUB_WRITE_INTERVAL=str(write_interval),
+        ENV_FILE="/nonexistent/.env",
+    )
     return env
 
 
-def start_web(env: dict[str, str], port: int, workers: int, threads: int) -> subprocess.Popen[bytes]:
-    command = [str(ROOT / ".venv/bin/gunicorn"), "--workers", str(workers), "--threads", str(threads),
-               "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "app:create_app()"]
+def start_web(
+    env: dict[str, str], port: int, workers: int, threads: int, worker_class: str = "sync"
+) -> subprocess.Popen[bytes]:
+    command = [
+        str(ROOT / ".venv/bin/gunicorn"),
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--worker-class",
+        "gthread" if threads > 1 else worker_class,
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+        "app:create_app()",
+    ]
     process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     import requests
 
@@ -112,8 +134,16 @@ def start_web(env: dict[str, str], port: int, workers: int, threads: int) -> sub
 
 
 def start_workers(env: dict[str, str], count: int) -> list[subprocess.Popen[bytes]]:
-    return [subprocess.Popen([str(ROOT / ".venv/bin/flask"), "--app", "app", "worker"], cwd=ROOT, env=env,
-                             start_new_session=True, stdout=subprocess.DEVNULL) for _ in range(count)]
+    return [
+        subprocess.Popen(
+            [str(ROOT / ".venv/bin/flask"), "--app", "app", "worker"],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+        )
+        for _ in range(count)
+    ]
 
 
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -130,11 +160,32 @@ def run_wrk(port: int, body: bytes, connections: int, seconds: int, workdir: Pat
     script, body_file = workdir / "deliveries.lua", workdir / "body.json"
     script.write_text(WRK_SCRIPT)
     body_file.write_bytes(body)
-    env = dict(os.environ, BENCH_BODY=str(body_file), BENCH_RUN=uuid.uuid4().hex[:12], BENCH_EVENT="issues",
-               BENCH_SIGNATURE=sign(SECRET, body))
-    out = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s",
-                          str(script), f"http://127.0.0.1:{port}/api/github/webhooks"],
-                         env=env, capture_output=True, text=True, check=True).stdout
+    env = dict(
+        os.environ,
+        BENCH_BODY=str(body_file),
+        BENCH_RUN=uuid.uuid4().hex[:12],
+        BENCH_EVENT="issues",
+        BENCH_SIGNATURE=sign(SECRET, body),
+    )
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            "2",
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}/api/github/webhooks",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
 
     def millis(label: str) -> float:
         value, unit = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()  # type: ignore[union-attr]
@@ -142,11 +193,14 @@ def run_wrk(port: int, body: bytes, connections: int, seconds: int, workdir: Pat
 
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
-    return {"requests": float(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
-            "rate": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-            "p50": millis("50%"), "p99": millis("99%"),
-            "errors": float(non_2xx.group(1)) if non_2xx else 0.0,
-            "socket_errors": socket_errors.group(1) if socket_errors else "none"}  # type: ignore[dict-item]
+    return {
+        "requests": float(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
+        "rate": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50": millis("50%"),
+        "p99": millis("99%"),
+        "errors": float(non_2xx.group(1)) if non_2xx else 0.0,
+        "socket_errors": socket_errors.group(1) if socket_errors else "none",
+    }  # type: ignore[dict-item]
 
 
 def count_status(database_url: str) -> dict[str, int]:
@@ -192,35 +246,66 @@ def piece_costs(database_url: str, body: bytes, fake: FakeGitHub, key_pem: str) 
     from webhooks.signature import verify
 
     signature = sign(SECRET, body)
-    costs = {"signature check + JSON parse": per_item(
-        lambda i: (verify(SECRET, body, signature), parse("d", "issues", body)), 2000)}
+    costs = {
+        "signature check + JSON parse": per_item(
+            lambda i: (verify(SECRET, body, signature), parse("d", "issues", body)), 2000
+        )
+    }
     engine = db.make_engine(database_url)
     store = DeliveryStore(engine)
     text, run = body.decode(), uuid.uuid4().hex[:8]
-    costs["one database insert"] = per_item(lambda i: store.insert(
-        id=f"cost-{run}-{uuid.uuid4().hex[:8]}-{i}", event="issues", action="opened", installation_id=None,
-        repository=REPO, sender="x", payload_text=text, status="done"), 300)
+    costs["one database insert"] = per_item(
+        lambda i: store.insert(
+            id=f"cost-{run}-{uuid.uuid4().hex[:8]}-{i}",
+            event="issues",
+            action="opened",
+            installation_id=None,
+            repository=REPO,
+            sender="x",
+            payload_text=text,
+            status="done",
+        ),
+        300,
+    )
     engine.dispose()
     connection = redis.Redis.from_url(REDIS_URL)
     connection.flushdb()
     queue = Queue("bench-noop", connection=connection, serializer=JSONSerializer)
-    costs["one RQ enqueue"] = per_item(lambda i: queue.enqueue(
-        "bench.noop.noop", "x", job_id=f"noop-{uuid.uuid4().hex}", unique=True, result_ttl=0), 500)
-    costs["one RQ no-op job"] = timed_burst(SimpleWorker([queue], connection=connection, serializer=JSONSerializer),
-                                            queue.count)
+    costs["one RQ enqueue"] = per_item(
+        lambda i: queue.enqueue("bench.noop.noop", "x", job_id=f"noop-{uuid.uuid4().hex}", unique=True, result_ttl=0),
+        500,
+    )
+    costs["one RQ no-op job"] = timed_burst(
+        SimpleWorker([queue], connection=connection, serializer=JSONSerializer), queue.count
+    )
 
     # A real delivery needing no GitHub write, processed by an RQ worker the two ways the app queues them.
-    settings = settings_module.Settings(webhook_secret=SECRET, app_id=APP_ID, private_key=key_pem,
-                                        github_api_url=fake.url, database_url=database_url, redis_url=REDIS_URL,
-                                        behaviours=("bench.behaviours",), log_level="WARNING", testing=True)
+    settings = settings_module.Settings(
+        webhook_secret=SECRET,
+        app_id=APP_ID,
+        private_key=key_pem,
+        github_api_url=fake.url,
+        database_url=database_url,
+        redis_url=REDIS_URL,
+        behaviours=("bench.behaviours",),
+        log_level="WARNING",
+        testing=True,
+    )
     services = services_module.build(settings)
     services_module.install(services)
     worker = SimpleWorker([settings.queue_name], connection=connection, serializer=JSONSerializer)
     for label, count in (("one delivery, new (batched job)", 1000), ("one delivery, alone in its job", 300)):
         ids = [f"{label[:3]}-{run}-{i}" for i in range(count)]
         for delivery_id in ids:
-            services.store.insert(id=delivery_id, event="issues", action="opened", installation_id=None,
-                                  repository=REPO, sender="x", payload_text=text)
+            services.store.insert(
+                id=delivery_id,
+                event="issues",
+                action="opened",
+                installation_id=None,
+                repository=REPO,
+                sender="x",
+                payload_text=text,
+            )
         if "batched" in label:
             for delivery_id in ids:
                 services.dispatcher.submit(delivery_id)
@@ -256,20 +341,29 @@ def paced_writes(args: argparse.Namespace, fake: FakeGitHub, key_pem: str, workd
     try:
         before = len(fake.calls("POST", f"/repos/{REPO}/issues/1/reactions"))
         body = payload(True)
-        headers = {"Content-Type": "application/json", "X-GitHub-Event": "issues",
-                   "X-Hub-Signature-256": sign(SECRET, body)}
+        headers = {
+            "Content-Type": "application/json",
+            "X-GitHub-Event": "issues",
+            "X-Hub-Signature-256": sign(SECRET, body),
+        }
         start = time.monotonic()
         for i in range(count):
-            requests.post(f"http://127.0.0.1:{args.port}/api/github/webhooks", data=body,
-                          headers={**headers, "X-GitHub-Delivery": f"paced-{i}"}, timeout=10).raise_for_status()
+            requests.post(
+                f"http://127.0.0.1:{args.port}/api/github/webhooks",
+                data=body,
+                headers={**headers, "X-GitHub-Delivery": f"paced-{i}"},
+                timeout=10,
+            ).raise_for_status()
         seconds = drain(database_url, count, timeout=count * 5 + 60)
     finally:
-        stop([web] + workers)
+        stop([web, *workers])
     writes = len(fake.calls("POST", f"/repos/{REPO}/issues/1/reactions")) - before
     counts = count_status(database_url)
-    return (f"paced writes (GITHUB_WRITE_INTERVAL=1, one installation): {count} deliveries -> {writes} writes in "
-            f"{seconds:.1f} s ({writes / seconds:.2f} writes/s), statuses {counts}; elapsed since first POST "
-            f"{time.monotonic() - start:.1f} s")
+    return (
+        f"paced writes (GITHUB_WRITE_INTERVAL=1, one installation): {count} deliveries -> {writes} writes in "
+        f"{seconds:.1f} s ({writes / seconds:.2f} writes/s), statuses {counts}; elapsed since first POST "
+        f"{time.monotonic() - start:.1f} s"
+    )
 
 
 def main() -> None:
@@ -277,8 +371,11 @@ def main() -> None:
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-workers", type=int, default=3)
     parser.add_argument("--web-threads", type=int, default=1)
+    parser.add_argument(
+        "--web-class", choices=("sync", "gthread"), default="sync", help="gthread keeps client connections alive"
+    )
     parser.add_argument("--rq-workers", type=int, default=2)
     parser.add_argument("--paced", type=int, default=10, help="deliveries for the pacing check (0: skip)")
     parser.add_argument("--port", type=int, default=3199)
@@ -287,8 +384,9 @@ def main() -> None:
         raise SystemExit("wrk is needed: apt-get install wrk")
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     fake = FakeGitHub(APP_ID, public).start()
     fake.add_repo(REPO)
@@ -296,14 +394,18 @@ def main() -> None:
     fake.add_issue(REPO, 1, "Codertocat")
     workdir = Path(tempfile.mkdtemp(prefix="engage-bench-"))
     redis.Redis.from_url(REDIS_URL).flushdb()
-    print(f"database={args.database} connections={args.connections} web=gunicorn {args.web_workers} workers x "
-          f"{args.web_threads} threads, rq_workers={args.rq_workers}, cores={os.cpu_count()}")
+    print(
+        f"database={args.database} connections={args.connections} web=gunicorn {args.web_workers} {args.web_class} "
+        f"workers x {args.web_threads} threads, rq_workers={args.rq_workers}, cores={os.cpu_count()}"
+    )
 
-    for label, body in (("needs no GitHub write (no installation)", payload(False)),
-                        ("one GitHub write each (a reaction, unpaced)", payload(True))):
+    for label, body in (
+        ("needs no GitHub write (no installation)", payload(False)),
+        ("one GitHub write each (a reaction, unpaced)", payload(True)),
+    ):
         database_url = fresh_database(args.database, workdir)
         env = environment(database_url, fake, key_pem, 0.0)
-        web = start_web(env, args.port, args.web_workers, args.web_threads)
+        web = start_web(env, args.port, args.web_workers, args.web_threads, args.web_class)
         try:
             run_wrk(args.port, body, args.connections, 2, workdir)  # warm-up
             ack = run_wrk(args.port, body, args.connections, args.seconds, workdir)
@@ -315,20 +417,24 @@ def main() -> None:
             seconds = drain(database_url, total, timeout=900)
         finally:
             stop(workers)
-        print(f"{label}:\n"
-              f"  acknowledged {ack['rate']:8.0f} deliveries/s  p50 {ack['p50']:.2f} ms  p99 {ack['p99']:.2f} ms  "
-              f"non-2xx {ack['errors']:.0f}  socket errors {ack['socket_errors']}\n"
-              f"  processed    {total / seconds:8.0f} deliveries/s end to end by {args.rq_workers} RQ workers "
-              f"({total} deliveries, warm-up included, in {seconds:.1f} s; statuses {count_status(database_url)})",
-              flush=True)
+        print(
+            f"{label}:\n"
+            f"  acknowledged {ack['rate']:8.0f} deliveries/s  p50 {ack['p50']:.2f} ms  p99 {ack['p99']:.2f} ms  "
+            f"non-2xx {ack['errors']:.0f}  socket errors {ack['socket_errors']}\n"
+            f"  processed    {total / seconds:8.0f} deliveries/s end to end by {args.rq_workers} RQ workers "
+            f"({total} deliveries, warm-up included, in {seconds:.1f} s; statuses {count_status(database_url)})",
+            flush=True,
+        )
 
     costs = piece_costs(fresh_database(args.database, workdir), payload(False), fake, key_pem)
     print("bare cost of the pieces (median µs per item, one process):")
     for name, micros in costs.items():
         print(f"  {name:<52} {micros:8.1f}")
     noop = costs["one RQ no-op job"]
-    print(f"  ratio new delivery / no-op job: {costs['one delivery, new (batched job) (no GitHub write)'] / noop:.2f}; "
-          f"alone / no-op job: {costs['one delivery, alone in its job (no GitHub write)'] / noop:.2f}")
+    print(
+        f"  ratio new delivery / no-op job: {costs['one delivery, new (batched job) (no GitHub write)'] / noop:.2f}; "
+        f"alone / no-op job: {costs['one delivery, alone in its job (no GitHub write)'] / noop:.2f}"
+    )
     if args.paced:
         print(paced_writes(args, fake, key_pem, workdir, args.paced))
     fake.stop()

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -49,8 +49,9 @@ def make_jwt(app_id: int, private_key: RSAPrivateKey, now: float | None = None) 
 class AppAuth:
     """Issues the app JWT and installation tokens; tokens are cached until shortly before they expire."""
 
-    def __init__(self, app_id: int, private_key_pem: str, cache: Cache,
-                 create_token: Callable[[int, str], dict[str, str]]):
+    def __init__(
+        self, app_id: int, private_key_pem: str, cache: Cache, create_token: Callable[[int, str], dict[str, str]]
+    ):
         self.app_id = app_id
         self._key = load_private_key(private_key_pem)
         self._cache = cache
@@ -72,7 +73,7 @@ class AppAuth:
             return str(json.loads(cached)["token"])
         answer = self._create_token(installation_id, self.app_jwt())
         expires_at = datetime.fromisoformat(answer["expires_at"].replace("Z", "+00:00"))
-        ttl = (expires_at - datetime.now(timezone.utc)).total_seconds() - TOKEN_REFRESH_MARGIN_SECONDS
+        ttl = (expires_at - datetime.now(UTC)).total_seconds() - TOKEN_REFRESH_MARGIN_SECONDS
         if ttl > 0:
             self._cache.set(key, json.dumps({"token": answer["token"], "expires_at": answer["expires_at"]}), ttl)
         log.debug("installation token issued", extra={"installation_id": installation_id})

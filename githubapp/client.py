@@ -7,19 +7,29 @@ All transport goes through `GitHubApp.request`; status codes become the typed er
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any
 from urllib.parse import quote
 
 import requests
 
 from githubapp.auth import AppAuth
 from githubapp.cache import Cache
-from githubapp.errors import (Forbidden, GitHubError, NotFound, RateLimited, ServerError, Unauthorized,
-                              Unavailable, ValidationFailed)
+from githubapp.errors import (
+    Forbidden,
+    GitHubError,
+    NotFound,
+    RateLimited,
+    ServerError,
+    Unauthorized,
+    Unavailable,
+    ValidationFailed,
+)
 from githubapp.pacing import WritePacer
 
 log = logging.getLogger(__name__)
@@ -40,8 +50,9 @@ class Response:
     dry_run: bool = False
 
 
-def error_for(status: int, headers: Mapping[str, str], body: Any, method: str, path: str,
-              now: float | None = None) -> GitHubError:
+def error_for(
+    status: int, headers: Mapping[str, str], body: Any, method: str, path: str, now: float | None = None
+) -> GitHubError:
     """Map a failed answer to its typed error; pure, so the rate-limit rules are table-testable."""
     message = body.get("message", "") if isinstance(body, Mapping) else str(body or "")[:200]
     now = time.time() if now is None else now
@@ -79,12 +90,21 @@ def next_link(link_header: str | None) -> str | None:
 class GitHubApp:
     """The app's connection to GitHub: authentication, the HTTP session, pacing, caches."""
 
-    def __init__(self, base_url: str, app_id: int | None, private_key: str | None, cache: Cache,
-                 pacer: WritePacer, dry_run: bool = False, timeout: float = 10.0):
+    def __init__(
+        self,
+        base_url: str,
+        app_id: int | None,
+        private_key: str | None,
+        cache: Cache,
+        pacer: WritePacer,
+        dry_run: bool = False,
+        timeout: float = 10.0,
+    ):
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
-        self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/vnd.github+json",
-                                     "X-GitHub-Api-Version": API_VERSION})
+        self.session.headers.update(
+            {"User-Agent": USER_AGENT, "Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION}
+        )
         self.cache = cache
         self.pacer = pacer
         self.dry_run = dry_run
@@ -92,23 +112,34 @@ class GitHubApp:
         self.auth = AppAuth(app_id, private_key, cache, self._create_token) if app_id and private_key else None
         self.rate_limits: dict[int | None, tuple[int, int]] = {}  # installation -> (remaining, reset)
 
-    def request(self, method: str, path_or_url: str, *, token: str, params: Mapping[str, Any] | None = None,
-                body: Any = None, headers: Mapping[str, str] | None = None,
-                installation_id: int | None = None) -> Response:
+    def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        token: str,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        installation_id: int | None = None,
+    ) -> Response:
         url = path_or_url if path_or_url.startswith("http") else self.base_url + path_or_url
-        path = url[len(self.base_url):] if url.startswith(self.base_url) else url
+        path = url[len(self.base_url) :] if url.startswith(self.base_url) else url
         all_headers = {"Authorization": f"Bearer {token}", **(headers or {})}
         try:
-            answer = self.session.request(method, url, params=params, json=body, headers=all_headers,
-                                          timeout=(5, self.timeout))
+            answer = self.session.request(
+                method, url, params=params, json=body, headers=all_headers, timeout=(5, self.timeout)
+            )
         except requests.Timeout as exc:
             raise Unavailable(f"no answer within {self.timeout}s", 0, method, path) from exc
         except requests.ConnectionError as exc:
             raise Unavailable(f"cannot connect to {self.base_url}", 0, method, path) from exc
         self._note_rate_limit(installation_id, answer.headers)
         data = _decode(answer)
-        log.debug("github call", extra={"method": method, "path": path, "status": answer.status_code,
-                                        "installation_id": installation_id})
+        log.debug(
+            "github call",
+            extra={"method": method, "path": path, "status": answer.status_code, "installation_id": installation_id},
+        )
         if answer.status_code >= 400:
             raise error_for(answer.status_code, answer.headers, data, method, path)
         return Response(answer.status_code, data, answer.headers)
@@ -129,7 +160,11 @@ class GitHubApp:
         except Unauthorized as exc:
             raise Unauthorized(
                 f"GitHub refused the app's JWT ({exc.message}): check that APP_ID matches the private key "
-                "and that the machine's clock is right", 401, exc.method, exc.path) from exc
+                "and that the machine's clock is right",
+                401,
+                exc.method,
+                exc.path,
+            ) from exc
         data: dict[str, str] = answer.data
         return data
 
@@ -137,7 +172,7 @@ class GitHubApp:
         """A call authenticated as the app itself (JWT), e.g. `GET /app`."""
         return self.request(method, path, token=self._require_auth().app_jwt(), **kwargs)
 
-    def installation(self, installation_id: int) -> "InstallationClient":
+    def installation(self, installation_id: int) -> InstallationClient:
         return InstallationClient(self, installation_id)
 
 
@@ -161,9 +196,15 @@ class InstallationClient:
         auth = self.app._require_auth()
         if method in WRITE_METHODS:
             if self.app.dry_run:
-                log.info("dry run: would call GitHub", extra={"method": method, "path": path,
-                                                              "body": kwargs.get("body"),
-                                                              "installation_id": self.installation_id})
+                log.info(
+                    "dry run: would call GitHub",
+                    extra={
+                        "method": method,
+                        "path": path,
+                        "body": kwargs.get("body"),
+                        "installation_id": self.installation_id,
+                    },
+                )
                 return Response(0, None, {}, dry_run=True)
             self.app.pacer.wait_for_slot(self.installation_id)
         token = auth.installation_token(self.installation_id)
@@ -233,10 +274,8 @@ class InstallationClient:
 
     def remove_label(self, repo: str, number: int, label: str) -> None:
         """issues/remove-label; a label already gone counts as removed."""
-        try:
+        with contextlib.suppress(NotFound):
             self.request("DELETE", f"/repos/{repo}/issues/{number}/labels/{quote(label, safe='')}")
-        except NotFound:
-            pass
 
     def react_to_issue(self, repo: str, number: int, content: str) -> Any:
         """reactions/create-for-issue; GitHub answers 200 instead of 201 when the reaction exists."""

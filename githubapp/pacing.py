@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import redis
 
@@ -32,8 +32,13 @@ return wait
 
 
 class WritePacer:
-    def __init__(self, interval_seconds: float, max_wait_seconds: float = 5.0,
-                 connection: redis.Redis | None = None, sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        interval_seconds: float,
+        max_wait_seconds: float = 5.0,
+        connection: redis.Redis | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.interval_ms = int(interval_seconds * 1000)
         self.max_wait_ms = int(max_wait_seconds * 1000)
         self._redis = connection
@@ -53,8 +58,9 @@ class WritePacer:
 
     def _reserve(self, installation_id: int, now_ms: int) -> int:
         if self._script is not None:
-            return int(self._script(keys=[f"engage:pace:{installation_id}"],
-                                    args=[now_ms, self.interval_ms, self.max_wait_ms]))
+            return int(
+                self._script(keys=[f"engage:pace:{installation_id}"], args=[now_ms, self.interval_ms, self.max_wait_ms])
+            )
         with self._lock:
             slot = max(now_ms, self._next.get(installation_id, 0))
             wait = slot - now_ms

@@ -7,9 +7,10 @@ conditional UPDATE, so redeliveries, duplicate jobs and concurrent workers proce
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -53,30 +54,48 @@ class Delivery:
 _INSERT = deliveries.insert()
 _CLAIM = (
     deliveries.update()
-    .where(deliveries.c.id == sa.bindparam("delivery_id"),
-           sa.or_(deliveries.c.status.in_(CLAIMABLE),
-                  sa.and_(deliveries.c.status == PROCESSING, deliveries.c.claimed_at < sa.bindparam("lease_cutoff"))))
+    .where(
+        deliveries.c.id == sa.bindparam("delivery_id"),
+        sa.or_(
+            deliveries.c.status.in_(CLAIMABLE),
+            sa.and_(deliveries.c.status == PROCESSING, deliveries.c.claimed_at < sa.bindparam("lease_cutoff")),
+        ),
+    )
     .values(status=PROCESSING, claimed_at=sa.bindparam("claim_time"), attempts=deliveries.c.attempts + 1)
     .returning(*deliveries.c)
 )
 _FINISH = (
     deliveries.update()
     .where(deliveries.c.id == sa.bindparam("delivery_id"))
-    .values(status=sa.bindparam("new_status"), last_error=sa.bindparam("error"),
-            next_attempt_at=sa.bindparam("next_at"), finished_at=sa.bindparam("finish_time"))
+    .values(
+        status=sa.bindparam("new_status"),
+        last_error=sa.bindparam("error"),
+        next_attempt_at=sa.bindparam("next_at"),
+        finished_at=sa.bindparam("finish_time"),
+    )
 )
 _CLEAR_RUNS = handler_runs.delete().where(
     handler_runs.c.delivery_id == sa.bindparam("delivery_id"),
-    handler_runs.c.handler.in_(sa.bindparam("names", expanding=True)))
+    handler_runs.c.handler.in_(sa.bindparam("names", expanding=True)),
+)
 _INSERT_RUN = handler_runs.insert()
 
 
 def _row_to_delivery(row: Any) -> Delivery:
     return Delivery(
-        id=row.id, event=row.event, action=row.action, installation_id=row.installation_id,
-        repository=row.repository, sender=row.sender, payload_text=row.payload, received_at=row.received_at,
-        status=row.status, attempts=row.attempts, last_error=row.last_error,
-        next_attempt_at=row.next_attempt_at, finished_at=row.finished_at,
+        id=row.id,
+        event=row.event,
+        action=row.action,
+        installation_id=row.installation_id,
+        repository=row.repository,
+        sender=row.sender,
+        payload_text=row.payload,
+        received_at=row.received_at,
+        status=row.status,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        next_attempt_at=row.next_attempt_at,
+        finished_at=row.finished_at,
     )
 
 
@@ -90,14 +109,35 @@ class DeliveryStore:
         with self.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
 
-    def insert(self, *, id: str, event: str, action: str | None, installation_id: int | None,
-               repository: str | None, sender: str | None, payload_text: str, status: str = PENDING,
-               last_error: str | None = None) -> bool:
+    def insert(
+        self,
+        *,
+        id: str,
+        event: str,
+        action: str | None,
+        installation_id: int | None,
+        repository: str | None,
+        sender: str | None,
+        payload_text: str,
+        status: str = PENDING,
+        last_error: str | None = None,
+    ) -> bool:
         """Store a new delivery; False when this delivery id was stored before (a redelivery)."""
         now = utcnow()
-        values = dict(id=id, event=event, action=action, installation_id=installation_id, repository=repository,
-                      sender=sender, payload=payload_text, received_at=now, status=status, attempts=0,
-                      last_error=last_error, finished_at=None if status == PENDING else now)
+        values = dict(
+            id=id,
+            event=event,
+            action=action,
+            installation_id=installation_id,
+            repository=repository,
+            sender=sender,
+            payload=payload_text,
+            received_at=now,
+            status=status,
+            attempts=0,
+            last_error=last_error,
+            finished_at=None if status == PENDING else now,
+        )
         try:
             with self.engine.begin() as conn:
                 conn.execute(_INSERT, values)
@@ -114,24 +154,41 @@ class DeliveryStore:
         """Take a delivery for processing, or None if it is done, ignored or being processed elsewhere."""
         now = utcnow()
         with self.engine.begin() as conn:
-            row = conn.execute(_CLAIM, {"delivery_id": delivery_id, "claim_time": now,
-                                        "lease_cutoff": now - self.lease}).first()
+            row = conn.execute(
+                _CLAIM, {"delivery_id": delivery_id, "claim_time": now, "lease_cutoff": now - self.lease}
+            ).first()
         return _row_to_delivery(row) if row else None
 
-    def finish(self, delivery_id: str, status: str, error: str | None = None,
-               next_attempt_at: datetime | None = None,
-               outcomes: Mapping[str, tuple[str, str | None]] | None = None) -> None:
+    def finish(
+        self,
+        delivery_id: str,
+        status: str,
+        error: str | None = None,
+        next_attempt_at: datetime | None = None,
+        outcomes: Mapping[str, tuple[str, str | None]] | None = None,
+    ) -> None:
         """Set the delivery's status and record its handlers' outcomes, in one transaction."""
         now = utcnow()
         with self.engine.begin() as conn:
             if outcomes:
                 conn.execute(_CLEAR_RUNS, {"delivery_id": delivery_id, "names": list(outcomes)})
-                conn.execute(_INSERT_RUN, [
-                    dict(delivery_id=delivery_id, handler=name, status=outcome, error=error, finished_at=now)
-                    for name, (outcome, error) in outcomes.items()])
-            conn.execute(_FINISH, {"delivery_id": delivery_id, "new_status": status, "error": error,
-                                   "next_at": next_attempt_at,
-                                   "finish_time": now if status in (DONE, IGNORED, FAILED) else None})
+                conn.execute(
+                    _INSERT_RUN,
+                    [
+                        dict(delivery_id=delivery_id, handler=name, status=outcome, error=error, finished_at=now)
+                        for name, (outcome, error) in outcomes.items()
+                    ],
+                )
+            conn.execute(
+                _FINISH,
+                {
+                    "delivery_id": delivery_id,
+                    "new_status": status,
+                    "error": error,
+                    "next_at": next_attempt_at,
+                    "finish_time": now if status in (DONE, IGNORED, FAILED) else None,
+                },
+            )
 
     def handlers_settled(self, delivery_id: str) -> set[str]:
         """Handlers with a final outcome, so an automatic retry of the delivery does not run them again."""
@@ -154,8 +211,11 @@ class DeliveryStore:
         )
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(deliveries.c.id, deliveries.c.attempts).where(condition)
-                .order_by(deliveries.c.received_at).limit(limit))
+                sa.select(deliveries.c.id, deliveries.c.attempts)
+                .where(condition)
+                .order_by(deliveries.c.received_at)
+                .limit(limit)
+            )
             return [(row.id, row.attempts) for row in rows]
 
     def list(self, statuses: Iterable[str] = (), limit: int = 50) -> list[Delivery]:
@@ -175,11 +235,13 @@ class DeliveryStore:
         """Put a failed delivery back in line; handlers that already succeeded will not run again."""
         with self.engine.begin() as conn:
             result = conn.execute(
-                deliveries.update().where(deliveries.c.id == delivery_id, deliveries.c.status == FAILED)
+                deliveries.update()
+                .where(deliveries.c.id == delivery_id, deliveries.c.status == FAILED)
                 .values(status=PENDING, attempts=0, next_attempt_at=None, finished_at=None)
             )
             if result.rowcount != 1:
                 return False
-            conn.execute(handler_runs.delete().where(
-                handler_runs.c.delivery_id == delivery_id, handler_runs.c.status == FAILED))
+            conn.execute(
+                handler_runs.delete().where(handler_runs.c.delivery_id == delivery_id, handler_runs.c.status == FAILED)
+            )
             return True

@@ -8,8 +8,9 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -54,10 +55,10 @@ def installed(payload: dict[str, Any], installation_id: int = INSTALLATION_ID) -
 @pytest.fixture(scope="session")
 def app_key() -> tuple[str, bytes]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     return private, public
 
 
@@ -117,10 +118,21 @@ def make_app(database_url: str, github: FakeGitHub, app_key: tuple[str, bytes]) 
     def build(**overrides: Any) -> Flask:
         from app import create_app
 
-        settings = dict(testing=True, webhook_secret=SECRET, database_url=database_url, redis_url=None,
-                        app_id=APP_ID, private_key=app_key[0], github_api_url=github.url,
-                        write_interval_seconds=0.0, retry_base_seconds=0.05, sweep_interval_seconds=0.2,
-                        sweep_grace_seconds=0.0, behaviours=TEST_BEHAVIOURS, log_format="text")
+        settings = dict(
+            testing=True,
+            webhook_secret=SECRET,
+            database_url=database_url,
+            redis_url=None,
+            app_id=APP_ID,
+            private_key=app_key[0],
+            github_api_url=github.url,
+            write_interval_seconds=0.0,
+            retry_base_seconds=0.05,
+            sweep_interval_seconds=0.2,
+            sweep_grace_seconds=0.0,
+            behaviours=TEST_BEHAVIOURS,
+            log_format="text",
+        )
         settings.update(overrides)
         app = create_app(settings)
         apps.append(app)
@@ -148,8 +160,14 @@ class LiveServer:
         self._thread.start()
         self.session = requests.Session()
 
-    def deliver(self, event: str, payload: dict[str, Any] | bytes, delivery_id: str | None = None,
-                secret: str = SECRET, headers: dict[str, str] | None = None) -> requests.Response:
+    def deliver(
+        self,
+        event: str,
+        payload: dict[str, Any] | bytes,
+        delivery_id: str | None = None,
+        secret: str = SECRET,
+        headers: dict[str, str] | None = None,
+    ) -> requests.Response:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         all_headers = {
             "Content-Type": "application/json",

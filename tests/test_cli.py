@@ -17,13 +17,27 @@ from tests.support import behaviours
 def flask_cli(database_url, github, app_key, tmp_path):
     def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         environment = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
-        environment.update(WEBHOOK_SECRET="s3cret", APP_ID=str(APP_ID), PRIVATE_KEY=app_key[0].replace("\n", "\\n"),
-                           GITHUB_API_URL=github.url, DATABASE_URL=database_url, GITHUB_WRITE_INTERVAL="0",
-                           ENGAGE_BEHAVIOURS="tests.support.behaviours", LOG_FORMAT="json",
-                           ENV_FILE="/nonexistent/.env")
+        environment.update(
+            WEBHOOK_SECRET="s3cret",
+            APP_ID=str(APP_ID),
+            PRIVATE_KEY=app_key[0].replace("\n", "\\n"),
+            GITHUB_API_URL=github.url,
+            DATABASE_URL=database_url,
+            GITHUB_WRITE_INTERVAL="0",
+            ENGAGE_BEHAVIOURS="tests.support.behaviours",
+            LOG_FORMAT="json",
+            ENV_FILE="/nonexistent/.env",
+        )
         environment.update(env)
-        return subprocess.run([sys.executable, "-m", "flask", "--app", "app", *args], cwd=ROOT, env=environment,
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "app", *args],
+            cwd=ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
     return run
 
 
@@ -48,8 +62,7 @@ def test_replay_with_dry_run_writes_nothing_and_logs_what_it_would_do(flask_cli,
     result = flask_cli("replay", str(payload_file), "--event", "issues", DRY_RUN="1")
     assert result.returncode == 0, result.stderr
     assert github.writes() == []
-    would = [json.loads(line) for line in result.stderr.splitlines()
-             if line.startswith("{") and "dry run" in line]
+    would = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{") and "dry run" in line]
     assert would and would[0]["method"] == "POST" and would[0]["path"] == f"/repos/{REPO}/issues/1/comments"
     assert "Thanks for opening this" in would[0]["body"]["body"]
     assert app_key_never_logged(result.stderr)

@@ -5,15 +5,18 @@ from webhooks.event import MalformedEvent, parse
 from webhooks.router import Router
 
 
-@pytest.mark.parametrize("delivery, event, body, problem", [
-    pytest.param(None, "issues", b"{}", "X-GitHub-Delivery", id="no delivery id"),
-    pytest.param("d1", None, b"{}", "X-GitHub-Event", id="no event name"),
-    pytest.param("d1", "issues", b"", "empty body", id="empty body"),
-    pytest.param("d1", "issues", b'{"action": "opened"', "not valid JSON", id="truncated JSON"),
-    pytest.param("d1", "issues", b"\xff\xfe{}", "not valid JSON", id="not UTF-8"),
-    pytest.param("d1", "issues", b"[1, 2]", "JSON object", id="JSON that is not an object"),
-    pytest.param("x" * 65, "issues", b"{}", "too long", id="absurd delivery id"),
-])
+@pytest.mark.parametrize(
+    "delivery, event, body, problem",
+    [
+        pytest.param(None, "issues", b"{}", "X-GitHub-Delivery", id="no delivery id"),
+        pytest.param("d1", None, b"{}", "X-GitHub-Event", id="no event name"),
+        pytest.param("d1", "issues", b"", "empty body", id="empty body"),
+        pytest.param("d1", "issues", b'{"action": "opened"', "not valid JSON", id="truncated JSON"),
+        pytest.param("d1", "issues", b"\xff\xfe{}", "not valid JSON", id="not UTF-8"),
+        pytest.param("d1", "issues", b"[1, 2]", "JSON object", id="JSON that is not an object"),
+        pytest.param("x" * 65, "issues", b"{}", "too long", id="absurd delivery id"),
+    ],
+)
 def test_malformed_deliveries_say_what_is_wrong(delivery, event, body, problem):
     with pytest.raises(MalformedEvent, match=problem):
         parse(delivery, event, body)
@@ -25,17 +28,28 @@ def test_event_exposes_what_handlers_and_logs_need():
     payload = installed(example("issues.opened.1"))
     event = parse("d1", "issues", json.dumps(payload).encode())
     assert (event.key, event.repository, event.installation_id, event.sender_login) == (
-        "issues.opened", "Codertocat/Hello-World", 9001, "Codertocat")
+        "issues.opened",
+        "Codertocat/Hello-World",
+        9001,
+        "Codertocat",
+    )
     assert event.bot_reason() is None
 
 
-@pytest.mark.parametrize("edit, reason", [
-    pytest.param(lambda p: p["sender"].update(type="Bot", login="dependabot[bot]"), "is a bot", id="bot sender"),
-    pytest.param(lambda p: p["sender"].update(type="Bot", login="llmasos-engage[bot]"), "is a bot",
-                 id="this app itself"),
-    pytest.param(lambda p: p["issue"].update(performed_via_github_app={"slug": "other"}), "made by a GitHub App",
-                 id="issue made through an app"),
-])
+@pytest.mark.parametrize(
+    "edit, reason",
+    [
+        pytest.param(lambda p: p["sender"].update(type="Bot", login="dependabot[bot]"), "is a bot", id="bot sender"),
+        pytest.param(
+            lambda p: p["sender"].update(type="Bot", login="llmasos-engage[bot]"), "is a bot", id="this app itself"
+        ),
+        pytest.param(
+            lambda p: p["issue"].update(performed_via_github_app={"slug": "other"}),
+            "made by a GitHub App",
+            id="issue made through an app",
+        ),
+    ],
+)
 def test_events_from_bots_carry_a_reason_to_stay_quiet(edit, reason):
     payload = example("issues.opened.1")
     edit(payload)
@@ -49,10 +63,12 @@ def test_router_matches_event_and_event_action_in_registration_order():
     seen = []
 
     @router.on("issues")
-    def any_issue(ctx): seen.append("any")
+    def any_issue(ctx):
+        seen.append("any")
 
     @router.on("issues.opened", "pull_request.opened")
-    def opened(ctx): seen.append("opened")
+    def opened(ctx):
+        seen.append("opened")
 
     assert [h.fn for h in router.handlers_for("issues", "opened")] == [any_issue, opened]
     assert [h.fn for h in router.handlers_for("issues", "closed")] == [any_issue]

@@ -7,18 +7,27 @@ import time
 import jwt as pyjwt
 import pytest
 
-from githubapp.auth import make_jwt, load_private_key
+from githubapp.auth import load_private_key, make_jwt
 from githubapp.cache import MemoryCache, RedisCache
 from githubapp.client import GitHubApp, error_for, next_link
-from githubapp.errors import (Forbidden, NotFound, RateLimited, ServerError, Unauthorized, Unavailable,
-                              ValidationFailed, WritesThrottled)
+from githubapp.errors import (
+    Forbidden,
+    NotFound,
+    RateLimited,
+    ServerError,
+    Unauthorized,
+    Unavailable,
+    ValidationFailed,
+    WritesThrottled,
+)
 from githubapp.pacing import WritePacer
 from tests.conftest import APP_ID, INSTALLATION_ID, REPO, wait_for
 
 
 def client(github, app_key, cache=None, pacer=None, app_id=APP_ID, timeout=10.0, dry_run=False):
-    return GitHubApp(github.url, app_id, app_key[0], cache or MemoryCache(), pacer or WritePacer(0),
-                     dry_run=dry_run, timeout=timeout)
+    return GitHubApp(
+        github.url, app_id, app_key[0], cache or MemoryCache(), pacer or WritePacer(0), dry_run=dry_run, timeout=timeout
+    )
 
 
 def test_jwt_follows_githubs_rules(app_key):
@@ -111,7 +120,9 @@ def test_github_failures_become_typed_errors(github, app_key):
     with pytest.raises(Unavailable, match="no answer"):
         inst.get(f"/repos/{REPO}/issues/1")
     # Let the slow answer finish inside this test, so it is not recorded against the next one.
-    wait_for(lambda: all(c.status for c in github.calls("GET", f"/repos/{REPO}/issues/1")), message="the delayed answer")
+    wait_for(
+        lambda: all(c.status for c in github.calls("GET", f"/repos/{REPO}/issues/1")), message="the delayed answer"
+    )
 
 
 def test_dry_run_sends_no_write(github, app_key, caplog):
@@ -122,29 +133,65 @@ def test_dry_run_sends_no_write(github, app_key, caplog):
     assert inst.create_comment(REPO, 1, "would say hi") is None
     assert github.writes() == [] and github.comments(REPO, 1) == []
     record = next(r for r in caplog.records if r.getMessage() == "dry run: would call GitHub")
-    assert (record.method, record.path, record.body) == ("POST", f"/repos/{REPO}/issues/1/comments",
-                                                         {"body": "would say hi"})
+    assert (record.method, record.path, record.body) == (
+        "POST",
+        f"/repos/{REPO}/issues/1/comments",
+        {"body": "would say hi"},
+    )
 
 
 RESET = 1_800_000_120
 
 
-@pytest.mark.parametrize("status, headers, body, error, retry_after", [
-    pytest.param(403, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(RESET)},
-                 {"message": "API rate limit exceeded"}, RateLimited, 120.0, id="primary limit waits for reset"),
-    pytest.param(429, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(RESET)}, {}, RateLimited, 120.0,
-                 id="primary limit as 429"),
-    pytest.param(403, {"Retry-After": "30"}, {"message": "You have exceeded a secondary rate limit"},
-                 RateLimited, 30.0, id="secondary limit honours Retry-After"),
-    pytest.param(403, {}, {"message": "You have exceeded a secondary rate limit"}, RateLimited, 60.0,
-                 id="secondary limit without Retry-After waits a minute"),
-    pytest.param(403, {"X-RateLimit-Remaining": "4999"}, {"message": "Resource not accessible by integration"},
-                 Forbidden, None, id="missing permission is not a rate limit"),
-    pytest.param(404, {}, {"message": "Not Found"}, NotFound, None, id="not found"),
-    pytest.param(422, {}, {"message": "Validation Failed"}, ValidationFailed, None, id="validation"),
-    pytest.param(502, {}, "<html>bad gateway</html>", ServerError, None, id="bad gateway"),
-    pytest.param(401, {}, {"message": "Bad credentials"}, Unauthorized, None, id="bad credentials"),
-])
+@pytest.mark.parametrize(
+    "status, headers, body, error, retry_after",
+    [
+        pytest.param(
+            403,
+            {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(RESET)},
+            {"message": "API rate limit exceeded"},
+            RateLimited,
+            120.0,
+            id="primary limit waits for reset",
+        ),
+        pytest.param(
+            429,
+            {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(RESET)},
+            {},
+            RateLimited,
+            120.0,
+            id="primary limit as 429",
+        ),
+        pytest.param(
+            403,
+            {"Retry-After": "30"},
+            {"message": "You have exceeded a secondary rate limit"},
+            RateLimited,
+            30.0,
+            id="secondary limit honours Retry-After",
+        ),
+        pytest.param(
+            403,
+            {},
+            {"message": "You have exceeded a secondary rate limit"},
+            RateLimited,
+            60.0,
+            id="secondary limit without Retry-After waits a minute",
+        ),
+        pytest.param(
+            403,
+            {"X-RateLimit-Remaining": "4999"},
+            {"message": "Resource not accessible by integration"},
+            Forbidden,
+            None,
+            id="missing permission is not a rate limit",
+        ),
+        pytest.param(404, {}, {"message": "Not Found"}, NotFound, None, id="not found"),
+        pytest.param(422, {}, {"message": "Validation Failed"}, ValidationFailed, None, id="validation"),
+        pytest.param(502, {}, "<html>bad gateway</html>", ServerError, None, id="bad gateway"),
+        pytest.param(401, {}, {"message": "Bad credentials"}, Unauthorized, None, id="bad credentials"),
+    ],
+)
 def test_error_mapping(status, headers, body, error, retry_after):
     mapped = error_for(status, headers, body, "POST", "/x", now=RESET - 120)
     assert type(mapped) is error
@@ -152,8 +199,10 @@ def test_error_mapping(status, headers, body, error, retry_after):
 
 
 def test_next_link_reads_githubs_link_header():
-    header = ('<https://api.github.com/repositories/1/issues?page=2>; rel="next", '
-              '<https://api.github.com/repositories/1/issues?page=5>; rel="last"')
+    header = (
+        '<https://api.github.com/repositories/1/issues?page=2>; rel="next", '
+        '<https://api.github.com/repositories/1/issues?page=5>; rel="last"'
+    )
     assert next_link(header) == "https://api.github.com/repositories/1/issues?page=2"
     assert next_link('<https://x/?page=1>; rel="prev"') is None and next_link(None) is None
 

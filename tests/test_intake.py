@@ -62,8 +62,9 @@ def test_ping_answers_200(server):
 
 
 def test_unknown_event_is_stored_and_marked_ignored(server):
-    answer = server.deliver("sponsorship", {"action": "created", "sender": {"login": "x", "type": "User"}},
-                            delivery_id="unknown-1")
+    answer = server.deliver(
+        "sponsorship", {"action": "created", "sender": {"login": "x", "type": "User"}}, delivery_id="unknown-1"
+    )
     assert answer.status_code == 202
     stored = services(server.app).store.get("unknown-1")
     assert (stored.status, stored.last_error) == ("ignored", "no handler for sponsorship.created")
@@ -79,16 +80,19 @@ def test_bot_events_are_recorded_but_not_queued(server):
     assert services(server.app).redis.llen("rq:queue:engage") == 0
 
 
-@pytest.mark.parametrize("case, status, reason", [
-    ("no signature", 401, "missing X-Hub-Signature-256"),
-    ("wrong secret", 401, "check WEBHOOK_SECRET"),
-    ("body changed after signing", 401, "does not match"),
-    ("form-encoded content type", 415, "application/json"),
-    ("empty body", 400, "empty body"),
-    ("truncated JSON, signed", 400, "not valid JSON"),
-    ("no delivery id", 400, "X-GitHub-Delivery"),
-    ("no event header", 400, "X-GitHub-Event"),
-])
+@pytest.mark.parametrize(
+    "case, status, reason",
+    [
+        ("no signature", 401, "missing X-Hub-Signature-256"),
+        ("wrong secret", 401, "check WEBHOOK_SECRET"),
+        ("body changed after signing", 401, "does not match"),
+        ("form-encoded content type", 415, "application/json"),
+        ("empty body", 400, "empty body"),
+        ("truncated JSON, signed", 400, "not valid JSON"),
+        ("no delivery id", 400, "X-GitHub-Delivery"),
+        ("no event header", 400, "X-GitHub-Event"),
+    ],
+)
 def test_bad_deliveries_get_a_clear_answer_and_store_nothing(server, case, status, reason):
     body = json.dumps(example("issues.opened.1")).encode()
     if case == "no signature":
@@ -98,11 +102,13 @@ def test_bad_deliveries_get_a_clear_answer_and_store_nothing(server, case, statu
     elif case == "body changed after signing":
         from webhooks.signature import sign
 
-        answer = server.deliver("issues", body[: len(body) // 2], headers={"X-Hub-Signature-256": sign(
-            "test-webhook-secret", body)})
+        answer = server.deliver(
+            "issues", body[: len(body) // 2], headers={"X-Hub-Signature-256": sign("test-webhook-secret", body)}
+        )
     elif case == "form-encoded content type":
-        answer = server.deliver("issues", b"payload=" + body,
-                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+        answer = server.deliver(
+            "issues", b"payload=" + body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
     elif case == "empty body":
         answer = server.deliver("issues", b"")
     elif case == "truncated JSON, signed":

@@ -62,13 +62,20 @@ def test_migrations_upgrade_an_existing_database_in_place(database_url, monkeypa
         db.migrate(engine)
         from storage.deliveries import DeliveryStore
 
-        DeliveryStore(engine).insert(id="kept", event="issues", action="opened", installation_id=None,
-                                     repository=None, sender=None, payload_text="{}")
+        DeliveryStore(engine).insert(
+            id="kept",
+            event="issues",
+            action="opened",
+            installation_id=None,
+            repository=None,
+            sender=None,
+            payload_text="{}",
+        )
 
         def add_note_column(conn: sa.Connection) -> None:
             conn.execute(sa.text("ALTER TABLE deliveries ADD COLUMN note VARCHAR(40)"))
 
-        monkeypatch.setattr(db, "MIGRATIONS", db.MIGRATIONS + [(999, "a later release", add_note_column)])
+        monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS, (999, "a later release", add_note_column)])
         assert db.pending_migrations(engine) == [999]
         assert db.migrate(engine) == [999]
         assert db.migrate(engine) == [], "a second run changes nothing"
@@ -86,9 +93,14 @@ def test_manifest_subscribes_to_exactly_the_events_the_router_handles():
     assert sorted(manifest["default_events"]) == sorted(build_router(()).events)
     assert manifest["hook_attributes"]["url"].endswith("/api/github/webhooks")
     # Each subscribed event needs a permission that covers it (GitHub refuses the manifest otherwise).
-    needs = {"issues": "issues", "issue_comment": "issues", "pull_request": "pull_requests",
-             "pull_request_review": "pull_requests", "pull_request_review_comment": "pull_requests",
-             "push": "contents"}
+    needs = {
+        "issues": "issues",
+        "issue_comment": "issues",
+        "pull_request": "pull_requests",
+        "pull_request_review": "pull_requests",
+        "pull_request_review_comment": "pull_requests",
+        "push": "contents",
+    }
     for event in manifest["default_events"]:
         assert needs.get(event) in manifest["default_permissions"], f"{event} lacks its permission"
     assert set(manifest["default_permissions"].values()) <= {"read", "write"}

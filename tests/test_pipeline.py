@@ -4,6 +4,7 @@ handlers calling the fake GitHub, outcomes stored."""
 from __future__ import annotations
 
 import threading
+from datetime import UTC
 
 import pytest
 
@@ -80,8 +81,7 @@ def test_concurrent_workers_on_one_delivery_act_once(make_app, serve, redis_url,
     assert len(acks(github)) == 1
 
 
-def test_a_failing_handler_does_not_stop_the_others_and_the_delivery_shows_failed(make_app, serve, redis_url,
-                                                                                  github):
+def test_a_failing_handler_does_not_stop_the_others_and_the_delivery_shows_failed(make_app, serve, redis_url, github):
     behaviours.BREAK["crash"] = True
     server = serve(make_app(redis_url=redis_url))
     server.deliver("issues", opened(), delivery_id="crashy")
@@ -111,23 +111,27 @@ def test_github_5xx_is_retried_with_backoff_and_then_succeeds(make_app, serve, r
 
 def test_rate_limit_waits_until_githubs_reset_time(make_app, serve, redis_url, github):
     import time
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     reset = int(time.time()) + 120
-    github.fail_next("POST", r"/issues/1/comments$", 403, body={"message": "API rate limit exceeded"},
-                     headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)})
+    github.fail_next(
+        "POST",
+        r"/issues/1/comments$",
+        403,
+        body={"message": "API rate limit exceeded"},
+        headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)},
+    )
     server = serve(make_app(redis_url=redis_url))
     server.deliver("issues", opened(), delivery_id="limited")
     run_rq_worker(server.app)
     delivery = services(server.app).store.get("limited")
     assert delivery.status == "retrying" and "RateLimited" in delivery.last_error
-    next_at = delivery.next_attempt_at.replace(tzinfo=timezone.utc)
-    assert next_at >= datetime.fromtimestamp(reset - 5, timezone.utc)
+    next_at = delivery.next_attempt_at.replace(tzinfo=UTC)
+    assert next_at >= datetime.fromtimestamp(reset - 5, UTC)
     assert acks(github) == []
 
 
-def test_after_the_last_try_the_delivery_is_failed_and_can_be_retried_from_the_cli(make_app, serve, redis_url,
-                                                                                 github):
+def test_after_the_last_try_the_delivery_is_failed_and_can_be_retried_from_the_cli(make_app, serve, redis_url, github):
     github.fail_next("POST", r"/issues/1/comments$", 503, times=2)
     app = make_app(redis_url=redis_url, max_attempts=2)
     server = serve(app)
@@ -215,8 +219,15 @@ def test_a_crash_between_storing_and_dispatching_is_recovered_by_the_sweeper(mak
     # What the endpoint had done when the process died: the row is stored, nothing was queued.
     import json
 
-    svc.store.insert(id="orphan", event="issues", action="opened", installation_id=9001, repository=REPO,
-                     sender="octo-newcomer", payload_text=json.dumps(opened()))
+    svc.store.insert(
+        id="orphan",
+        event="issues",
+        action="opened",
+        installation_id=9001,
+        repository=REPO,
+        sender="octo-newcomer",
+        payload_text=json.dumps(opened()),
+    )
     assert svc.sweep() == 1
     wait_for(lambda: svc.store.get("orphan").status == "done", message="sweeper to dispatch")
     assert len(acks(github)) == 1
@@ -227,8 +238,15 @@ def test_embedded_sweeper_runs_by_itself(make_app, github):
 
     svc = services(make_app())
     svc.dispatcher.start()
-    svc.store.insert(id="stranded", event="issues", action="opened", installation_id=9001, repository=REPO,
-                     sender="octo-newcomer", payload_text=json.dumps(opened()))
+    svc.store.insert(
+        id="stranded",
+        event="issues",
+        action="opened",
+        installation_id=9001,
+        repository=REPO,
+        sender="octo-newcomer",
+        payload_text=json.dumps(opened()),
+    )
     wait_for(lambda: svc.store.get("stranded").status == "done", message="periodic sweep")
 
 

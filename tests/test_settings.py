@@ -22,13 +22,19 @@ def test_private_key_path_is_read(tmp_path, app_key):
     assert settings.private_key == app_key[0]
 
 
-@pytest.mark.parametrize("env, problem", [
-    pytest.param({"APP_ID": "12", "PRIVATE_KEY": "not a key"}, "PRIVATE_KEY is not a valid PEM", id="garbage key"),
-    pytest.param({"APP_ID": "my-app"}, "APP_ID must be a number", id="app id is a name"),
-    pytest.param({"PRIVATE_KEY_PATH": "/nonexistent/app.pem"}, "PRIVATE_KEY_PATH=/nonexistent/app.pem cannot be read",
-                 id="missing key file"),
-    pytest.param({"WEBHOOK_PATH": "hooks"}, "WEBHOOK_PATH must start with '/'", id="relative webhook path"),
-])
+@pytest.mark.parametrize(
+    "env, problem",
+    [
+        pytest.param({"APP_ID": "12", "PRIVATE_KEY": "not a key"}, "PRIVATE_KEY is not a valid PEM", id="garbage key"),
+        pytest.param({"APP_ID": "my-app"}, "APP_ID must be a number", id="app id is a name"),
+        pytest.param(
+            {"PRIVATE_KEY_PATH": "/nonexistent/app.pem"},
+            "PRIVATE_KEY_PATH=/nonexistent/app.pem cannot be read",
+            id="missing key file",
+        ),
+        pytest.param({"WEBHOOK_PATH": "hooks"}, "WEBHOOK_PATH must start with '/'", id="relative webhook path"),
+    ],
+)
 def test_broken_settings_name_the_fix(env, problem):
     with pytest.raises(ConfigError, match=problem):
         check(from_environment({"WEBHOOK_SECRET": "s", **env}))
@@ -39,11 +45,14 @@ def test_key_without_app_id_names_app_id(app_key):
         check(from_environment({"WEBHOOK_SECRET": "s", "PRIVATE_KEY": app_key[0]}))
 
 
-@pytest.mark.parametrize("env, url", [
-    pytest.param({}, "https://api.github.com", id="github.com by default"),
-    pytest.param({"GITHUB_API_URL": "http://127.0.0.1:9/"}, "http://127.0.0.1:9", id="explicit API URL"),
-    pytest.param({"GHE_HOST": "ghe.example.org"}, "https://ghe.example.org/api/v3", id="Probot's GHE_HOST"),
-])
+@pytest.mark.parametrize(
+    "env, url",
+    [
+        pytest.param({}, "https://api.github.com", id="github.com by default"),
+        pytest.param({"GITHUB_API_URL": "http://127.0.0.1:9/"}, "http://127.0.0.1:9", id="explicit API URL"),
+        pytest.param({"GHE_HOST": "ghe.example.org"}, "https://ghe.example.org/api/v3", id="Probot's GHE_HOST"),
+    ],
+)
 def test_github_api_url(env, url):
     assert from_environment(env).github_api_url == url
 

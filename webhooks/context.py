@@ -21,14 +21,20 @@ class DeliveryLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
 
 
 def log_fields(event: Event, **more: Any) -> dict[str, Any]:
-    return {"delivery_id": event.delivery_id, "event": event.name, "action": event.action,
-            "repo": event.repository, "installation_id": event.installation_id, **more}
+    return {
+        "delivery_id": event.delivery_id,
+        "event": event.name,
+        "action": event.action,
+        "repo": event.repository,
+        "installation_id": event.installation_id,
+        **more,
+    }
 
 
 @dataclass
 class Context:
     event: Event
-    services: "Services"
+    services: Services
     log: DeliveryLogger
 
     @property
@@ -36,7 +42,7 @@ class Context:
         return self.event.payload
 
     @property
-    def github(self) -> "InstallationClient":
+    def github(self) -> InstallationClient:
         installation_id = self.event.installation_id
         if installation_id is None:
             raise NoInstallation(f"delivery {self.event.delivery_id} has no installation")

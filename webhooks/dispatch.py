@@ -15,8 +15,9 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Callable, Protocol
+from typing import Protocol
 
 import redis
 from rq import Queue
@@ -135,24 +136,33 @@ class RQDispatcher:
         try:
             with self.connection.pipeline() as pipe:
                 # A fresh job id per batch: these deliveries were stored a moment ago and never queued.
-                self.queue.enqueue(BATCH_FUNCTION, ids, job_id=f"batch-{uuid.uuid4().hex}", pipeline=pipe,
-                                   job_timeout=self.job_timeout * len(ids), result_ttl=0,
-                                   failure_ttl=7 * 24 * 3600, description=f"{len(ids)} new deliveries")
+                self.queue.enqueue(
+                    BATCH_FUNCTION,
+                    ids,
+                    job_id=f"batch-{uuid.uuid4().hex}",
+                    pipeline=pipe,
+                    job_timeout=self.job_timeout * len(ids),
+                    result_ttl=0,
+                    failure_ttl=7 * 24 * 3600,
+                    description=f"{len(ids)} new deliveries",
+                )
                 for delivery_id in ids:
                     pipe.set(_marker(delivery_id), 1, ex=self.marker_ttl)
                 pipe.execute()
         except Exception as exc:
             if isinstance(exc, redis.RedisError):
                 self._open_until = time.monotonic() + BREAKER_SECONDS
-            log.warning("queue unavailable; the sweeper will dispatch later",
-                        extra={"count": len(ids), "error": str(exc)})
+            log.warning(
+                "queue unavailable; the sweeper will dispatch later", extra={"count": len(ids), "error": str(exc)}
+            )
 
     def queued(self, delivery_ids: list[str]) -> set[str]:
         """Which of these deliveries sit in a queued batch (so the sweeper need not dispatch them)."""
         if not delivery_ids:
             return set()
         found = self.connection.mget([_marker(d) for d in delivery_ids])
-        return {d for d, value in zip(delivery_ids, found) if value is not None}
+        return {d for d, value in zip(delivery_ids, found, strict=True) if value is not None}
+
     def dispatch(self, delivery_id: str, delay: float = 0, attempt: int = 0) -> bool:
         if time.monotonic() < self._open_until:
             return False
@@ -160,8 +170,10 @@ class RQDispatcher:
             self._enqueue(delivery_id, delay, job_id(delivery_id, attempt))
         except redis.RedisError as exc:
             self._open_until = time.monotonic() + BREAKER_SECONDS
-            log.warning("queue unavailable; the sweeper will dispatch later",
-                        extra={"delivery_id": delivery_id, "error": str(exc)})
+            log.warning(
+                "queue unavailable; the sweeper will dispatch later",
+                extra={"delivery_id": delivery_id, "error": str(exc)},
+            )
             return False
         except Exception:
             # The delivery is stored; whatever went wrong here, the sweeper still dispatches it later.
@@ -170,8 +182,14 @@ class RQDispatcher:
         return True
 
     def _enqueue(self, delivery_id: str, delay: float, job: str) -> None:
-        options = dict(job_id=job, unique=True, job_timeout=self.job_timeout,
-                       result_ttl=0, failure_ttl=7 * 24 * 3600, description=f"delivery {delivery_id}")
+        options = dict(
+            job_id=job,
+            unique=True,
+            job_timeout=self.job_timeout,
+            result_ttl=0,
+            failure_ttl=7 * 24 * 3600,
+            description=f"delivery {delivery_id}",
+        )
         for _ in range(2):
             try:
                 if delay > 0:
@@ -190,8 +208,12 @@ class RQDispatcher:
             job = Job.fetch(job_id, connection=self.connection, serializer=JSONSerializer)
         except NoSuchJobError:
             return False
-        if job.get_status(refresh=False) in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED,
-                                             JobStatus.STARTED):
+        if job.get_status(refresh=False) in (
+            JobStatus.QUEUED,
+            JobStatus.SCHEDULED,
+            JobStatus.DEFERRED,
+            JobStatus.STARTED,
+        ):
             return True
         job.delete()
         return False
@@ -261,8 +283,9 @@ class InlineDispatcher:
             try:
                 self._process(delivery_id)
             except Exception:
-                log.exception("delivery processing crashed; the sweeper will retry it",
-                              extra={"delivery_id": delivery_id})
+                log.exception(
+                    "delivery processing crashed; the sweeper will retry it", extra={"delivery_id": delivery_id}
+                )
             finally:
                 self._queue.task_done()
 

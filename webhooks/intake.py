@@ -31,9 +31,15 @@ def accept(services: Services, event: Event, payload_text: str) -> tuple[bool, s
     reason = event.bot_reason() or (None if handlers else f"no handler for {event.key}")
     status = IGNORED if reason else PENDING
     new = services.store.insert(
-        id=event.delivery_id, event=event.name, action=event.action, installation_id=event.installation_id,
-        repository=event.repository, sender=event.sender_login, payload_text=payload_text,
-        status=status, last_error=reason,
+        id=event.delivery_id,
+        event=event.name,
+        action=event.action,
+        installation_id=event.installation_id,
+        repository=event.repository,
+        sender=event.sender_login,
+        payload_text=payload_text,
+        status=status,
+        last_error=reason,
     )
     return new, status
 
@@ -48,8 +54,9 @@ def receive() -> tuple[Response, int]:
         log.warning("webhook refused: %s", exc, extra={"delivery_id": request.headers.get("X-GitHub-Delivery")})
         return _answer(401, str(exc))
     if request.mimetype != "application/json":
-        return _answer(415, "webhook content type must be application/json: change it in the GitHub App's "
-                            "webhook settings")
+        return _answer(
+            415, "webhook content type must be application/json: change it in the GitHub App's webhook settings"
+        )
     try:
         event = parse(request.headers.get("X-GitHub-Delivery"), request.headers.get("X-GitHub-Event"), body)
     except MalformedEvent as exc:
@@ -57,11 +64,18 @@ def receive() -> tuple[Response, int]:
     try:
         new, status = accept(services, event, body.decode("utf-8"))
     except SQLAlchemyError as exc:
-        log.error("database unavailable; GitHub will show the delivery as failed for redelivery",
-                  extra={"delivery_id": event.delivery_id, "error": type(exc).__name__})
+        log.error(
+            "database unavailable; GitHub will show the delivery as failed for redelivery",
+            extra={"delivery_id": event.delivery_id, "error": type(exc).__name__},
+        )
         return _answer(503, "database unavailable; redeliver later")
-    fields = {"delivery_id": event.delivery_id, "event": event.name, "action": event.action,
-              "repo": event.repository, "installation_id": event.installation_id}
+    fields = {
+        "delivery_id": event.delivery_id,
+        "event": event.name,
+        "action": event.action,
+        "repo": event.repository,
+        "installation_id": event.installation_id,
+    }
     if not new:
         log.info("redelivery acknowledged, not processed again", extra=fields)
         return _answer(200, "already received", delivery_id=event.delivery_id)

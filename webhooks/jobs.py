@@ -10,7 +10,7 @@ import logging
 import random
 import time
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import redis
 from sqlalchemy.exc import OperationalError
@@ -55,7 +55,7 @@ def process_deliveries(delivery_ids: list[str]) -> list[str]:
     return outcomes
 
 
-def process(services: "Services", delivery_id: str) -> str:
+def process(services: Services, delivery_id: str) -> str:
     """Run the delivery's handlers once; returns the delivery's new status (or 'skipped')."""
     started = time.monotonic()
     delivery = services.store.claim(delivery_id)
@@ -82,15 +82,17 @@ def process(services: "Services", delivery_id: str) -> str:
             else:
                 outcomes[handler.name] = outcome
     status = _finish(services, delivery_id, delivery.attempts, transient, outcomes)
-    log.info("delivery processed", extra={**fields, "outcome": status,
-                                          "duration_ms": round((time.monotonic() - started) * 1000, 1)})
+    log.info(
+        "delivery processed",
+        extra={**fields, "outcome": status, "duration_ms": round((time.monotonic() - started) * 1000, 1)},
+    )
     return status
 
 
 Outcome = tuple[str, "str | None"]  # (done | skipped | failed, error)
 
 
-def _run_handler(services: "Services", event: Event, handler: "Handler", fields: dict) -> Outcome | Exception:
+def _run_handler(services: Services, event: Event, handler: Handler, fields: dict[str, Any]) -> Outcome | Exception:
     """Run one handler, isolated: its failure is returned, never raised, so the others still run."""
     hlog = DeliveryLogger(log, {**fields, "handler": handler.name})
     if handler.needs_installation and event.installation_id is None:
@@ -109,12 +111,13 @@ def _run_handler(services: "Services", event: Event, handler: "Handler", fields:
 
 def backoff_seconds(attempt: int, base: float, retry_after: float | None) -> float:
     """Exponential backoff with jitter, never sooner than GitHub's own Retry-After."""
-    delay = min(MAX_BACKOFF_SECONDS, base * 2 ** max(0, attempt - 1)) * random.uniform(0.8, 1.2)
+    delay = min(MAX_BACKOFF_SECONDS, base * 2.0 ** max(0, attempt - 1)) * random.uniform(0.8, 1.2)
     return max(delay, retry_after or 0.0)
 
 
-def _finish(services: "Services", delivery_id: str, attempts: int, transient: list[Exception],
-            outcomes: dict[str, Outcome]) -> str:
+def _finish(
+    services: Services, delivery_id: str, attempts: int, transient: list[Exception], outcomes: dict[str, Outcome]
+) -> str:
     """Record the delivery's status and its handlers' outcomes in one transaction."""
     store, config = services.store, services.settings
     failed = [name for name, (status, _) in outcomes.items() if status == FAILED]
@@ -123,8 +126,11 @@ def _finish(services: "Services", delivery_id: str, attempts: int, transient: li
     if transient and (attempts < config.max_attempts or paced_only):
         hint = max((getattr(exc, "retry_after", None) or 0.0) for exc in transient)
         # A paced delivery comes back when its write slot is near; failures back off exponentially.
-        delay = hint * random.uniform(1.0, 1.1) if paced_only else backoff_seconds(
-            attempts, config.retry_base_seconds, hint)
+        delay = (
+            hint * random.uniform(1.0, 1.1)
+            if paced_only
+            else backoff_seconds(attempts, config.retry_base_seconds, hint)
+        )
         store.finish(delivery_id, RETRYING, _describe(transient), utcnow() + timedelta(seconds=delay), outcomes)
         log.info("delivery will be retried", extra={"delivery_id": delivery_id, "retry_in": round(delay, 1)})
         services.dispatcher.dispatch(delivery_id, delay=delay, attempt=attempts)

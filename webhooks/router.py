@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from webhooks.context import Context
@@ -24,17 +25,21 @@ class Router:
     def __init__(self) -> None:
         self._handlers: list[Handler] = []
 
-    def on(self, *keys: str, name: str | None = None, needs_installation: bool = True) -> Callable[[HandlerFn], HandlerFn]:
+    def on(
+        self, *keys: str, name: str | None = None, needs_installation: bool = True
+    ) -> Callable[[HandlerFn], HandlerFn]:
         """Decorator: `@router.on("issues.opened", "pull_request.opened")`."""
+
         def register(fn: HandlerFn) -> HandlerFn:
             handler_name = name or f"{fn.__module__}.{fn.__name__}"
             if any(h.name == handler_name for h in self._handlers):
                 raise ValueError(f"handler {handler_name} registered twice")
             self._handlers.append(Handler(handler_name, tuple(keys), fn, needs_installation))
             return fn
+
         return register
 
-    def include(self, other: "Router") -> None:
+    def include(self, other: Router) -> None:
         for handler in other._handlers:
             if any(h.name == handler.name for h in self._handlers):
                 raise ValueError(f"handler {handler.name} registered twice")

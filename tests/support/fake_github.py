@@ -769,7 +769,7 @@ class FakeGitHub:
         with self._lock:
             try:
                 resp = self._process(req, raw_path, data, record)
-            except Exception as exc:  # noqa: BLE001 -- a bug in the fake must not look like a client success
+            except Exception as exc:
                 self.violations.append(f"{req.method} {req.path}: fake-github internal error: {exc!r}")
                 resp = _error(500, f"fake-github: internal error: {exc!r}")
             record.status, record.response = resp.status, resp.body
@@ -1281,7 +1281,8 @@ class FakeGitHub:
                 raise _Abort(
                     _error(
                         422,
-                        "There is at least one repository that does not exist or is not accessible to the parent installation.",
+                        "There is at least one repository that does not exist or is not accessible "
+                        "to the parent installation.",
                         ctx.op.doc_url,
                     )
                 )
