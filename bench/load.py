@@ -253,20 +253,21 @@ def piece_costs(database_url: str, body: bytes, fake: FakeGitHub, key_pem: str) 
     }
     engine = db.make_engine(database_url)
     store = DeliveryStore(engine)
-    text, run = body.decode(), uuid.uuid4().hex[:8]
-    costs["one database insert"] = per_item(
-        lambda i: store.insert(
-            id=f"cost-{run}-{uuid.uuid4().hex[:8]}-{i}",
+    text = body.decode()
+
+    def store_delivery(target: DeliveryStore, delivery_id: str, status: str = "pending") -> None:
+        target.insert(
+            id=delivery_id,
             event="issues",
             action="opened",
             installation_id=None,
             repository=REPO,
             sender="x",
             payload_text=text,
-            status="done",
-        ),
-        300,
-    )
+            status=status,
+        )
+
+    costs["one database insert"] = per_item(lambda i: store_delivery(store, uuid.uuid4().hex, "done"), 300)
     engine.dispose()
     connection = redis.Redis.from_url(REDIS_URL)
     connection.flushdb()
@@ -295,17 +296,9 @@ def piece_costs(database_url: str, body: bytes, fake: FakeGitHub, key_pem: str) 
     services_module.install(services)
     worker = SimpleWorker([settings.queue_name], connection=connection, serializer=JSONSerializer)
     for label, count in (("one delivery, new (batched job)", 1000), ("one delivery, alone in its job", 300)):
-        ids = [f"{label[:3]}-{run}-{i}" for i in range(count)]
+        ids = [uuid.uuid4().hex for _ in range(count)]
         for delivery_id in ids:
-            services.store.insert(
-                id=delivery_id,
-                event="issues",
-                action="opened",
-                installation_id=None,
-                repository=REPO,
-                sender="x",
-                payload_text=text,
-            )
+            store_delivery(services.store, delivery_id)
         if "batched" in label:
             for delivery_id in ids:
                 services.dispatcher.submit(delivery_id)

@@ -3,6 +3,7 @@ handlers calling the fake GitHub, outcomes stored."""
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC
 
@@ -26,6 +27,19 @@ def opened(number: int = 1, login: str = "octo-newcomer") -> dict:
     payload["issue"]["user"].update(login=login)
     payload["sender"].update(login=login)
     return payload
+
+
+def store_only(svc, delivery_id: str) -> None:
+    """What the endpoint had done when its process died: the row is stored, nothing was queued."""
+    svc.store.insert(
+        id=delivery_id,
+        event="issues",
+        action="opened",
+        installation_id=9001,
+        repository=REPO,
+        sender="octo-newcomer",
+        payload_text=json.dumps(opened()),
+    )
 
 
 def acks(github, number: int = 1) -> list[str]:
@@ -216,37 +230,16 @@ def test_deliveries_lost_with_redis_are_found_again(make_app, serve, redis_url, 
 def test_a_crash_between_storing_and_dispatching_is_recovered_by_the_sweeper(make_app, github):
     app = make_app()
     svc = services(app)
-    # What the endpoint had done when the process died: the row is stored, nothing was queued.
-    import json
-
-    svc.store.insert(
-        id="orphan",
-        event="issues",
-        action="opened",
-        installation_id=9001,
-        repository=REPO,
-        sender="octo-newcomer",
-        payload_text=json.dumps(opened()),
-    )
+    store_only(svc, "orphan")
     assert svc.sweep() == 1
     wait_for(lambda: svc.store.get("orphan").status == "done", message="sweeper to dispatch")
     assert len(acks(github)) == 1
 
 
 def test_embedded_sweeper_runs_by_itself(make_app, github):
-    import json
-
     svc = services(make_app())
     svc.dispatcher.start()
-    svc.store.insert(
-        id="stranded",
-        event="issues",
-        action="opened",
-        installation_id=9001,
-        repository=REPO,
-        sender="octo-newcomer",
-        payload_text=json.dumps(opened()),
-    )
+    store_only(svc, "stranded")
     wait_for(lambda: svc.store.get("stranded").status == "done", message="periodic sweep")
 
 

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis
 from rq import Queue
@@ -220,12 +220,7 @@ class RQDispatcher:
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until every submitted delivery was handed to Redis (for the CLI and tests)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._outbox.unfinished_tasks == 0:
-                return True
-            time.sleep(0.01)
-        return False
+        return _drained(self._outbox, timeout)
 
     def health(self) -> tuple[bool, str]:
         try:
@@ -298,12 +293,7 @@ class InlineDispatcher:
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until every queued delivery was processed (for the CLI and tests)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._queue.unfinished_tasks == 0:
-                return True
-            time.sleep(0.01)
-        return False
+        return _drained(self._queue, timeout)
 
     def health(self) -> tuple[bool, str]:
         alive = not self._started or self._thread.is_alive()
@@ -313,6 +303,15 @@ class InlineDispatcher:
         self._stop.set()
         if self._started:
             self._queue.put(None)
+
+
+def _drained(work: queue.Queue[Any], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if work.unfinished_tasks == 0:
+            return True
+        time.sleep(0.01)
+    return False
 
 
 def sweep(store: DeliveryStore, dispatcher: Dispatcher, grace_seconds: float) -> int:
