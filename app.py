@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, current_app, jsonify
 
 import logs
 import services as services_module
@@ -46,8 +46,6 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
 def healthz() -> Any:
     """200 when the database and the queue both answer, 503 otherwise (for load balancers)."""
-    from flask import current_app
-
     services: services_module.Services = current_app.extensions["engage"]
     try:
         services.store.ping()

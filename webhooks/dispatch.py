@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 JOB_FUNCTION = "webhooks.jobs.process_delivery"
 BATCH_FUNCTION = "webhooks.jobs.process_deliveries"
 # New deliveries go to RQ in batches of up to this many: one job's bookkeeping serves them all under load,
-# while a lone delivery still leaves at once.
+# while a lone delivery leaves after at most BATCH_LINGER_SECONDS.
 MAX_BATCH = 25
 BATCH_LINGER_SECONDS = 0.005
 _SAFE_JOB_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
@@ -248,6 +248,8 @@ class InlineDispatcher:
         self._lock = threading.Lock()
 
     def start(self) -> None:
+        if self._started:
+            return
         with self._lock:
             if not self._started:
                 self._started = True

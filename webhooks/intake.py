@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Response, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from services import Services
@@ -17,8 +17,6 @@ from webhooks import signature
 from webhooks.event import Event, MalformedEvent, parse
 
 log = logging.getLogger(__name__)
-
-blueprint = Blueprint("webhooks", __name__)
 
 
 def _answer(code: int, message: str, **more: object) -> tuple[Response, int]:
