@@ -21,6 +21,7 @@ from githubapp.pacing import WritePacer
 from settings import Settings
 from storage import db
 from storage.deliveries import DeliveryStore
+from storage.intents import IntentStore
 from webhooks.dispatch import Dispatcher, InlineDispatcher, RQDispatcher, sweep
 from webhooks.jobs import process
 from webhooks.router import Router, compose
@@ -35,6 +36,7 @@ class Services:
     router: Router
     github: GitHubApp
     dispatcher: Dispatcher
+    intents: IntentStore
     redis: redis.Redis | None = None
     _closed: bool = field(default=False, repr=False)
 
@@ -87,7 +89,9 @@ def build(settings: Settings) -> Services:
             lambda: services.sweep(),
             settings.sweep_interval_seconds,
         )
-    services = Services(settings, store, build_router(settings.behaviours), github, dispatcher, connection)
+    services = Services(
+        settings, store, build_router(settings.behaviours), github, dispatcher, IntentStore(engine), connection
+    )
     return services
 
 

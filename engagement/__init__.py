@@ -1,7 +1,13 @@
-"""Engagement behaviours. Each module owns a `router`; BEHAVIOURS lists them in the order they run."""
+"""Engagement behaviours. Each module owns a `router`; BEHAVIOURS lists them in the order they run.
+
+A behaviour module reads top to bottom: a docstring, NAME, HELP, DEFAULTS (its section of
+`.github/engage.yml`), its messages, then decide (pure) / gather (reads) / apply (idempotent writes).
+"""
 
 from __future__ import annotations
 
 from types import ModuleType
 
-BEHAVIOURS: list[ModuleType] = []
+from engagement import greeting
+
+BEHAVIOURS: list[ModuleType] = [greeting]

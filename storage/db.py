@@ -61,6 +61,19 @@ handler_runs = sa.Table(
 )
 
 
+intents = sa.Table(
+    "intents",
+    metadata,
+    # One row per side effect that must happen once, e.g. "greeting:<repo id>:<login>:issue",
+    # written before the effect: the key's uniqueness is what makes concurrent workers act once.
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("delivery_id", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("done_at", sa.DateTime),
+    sa.Column("result", sa.Text),
+)
+
+
 def utcnow() -> datetime:
     """Naive UTC: SQLite drops time zones, so every stored time is UTC without one."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -75,6 +88,7 @@ Migration = tuple[int, str, Callable[[Connection], None]]
 
 MIGRATIONS: list[Migration] = [
     (1, "deliveries and handler runs", _create_delivery_tables),
+    (2, "intents: side effects done once", lambda conn: intents.create(conn)),
 ]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from githubapp.errors import NoInstallation
@@ -36,6 +36,8 @@ class Context:
     event: Event
     services: Services
     log: DeliveryLogger
+    # Shared by the handlers of one delivery (e.g. the repository's configuration, read once).
+    shared: dict[str, Any] = field(default_factory=dict)
 
     @property
     def payload(self) -> Any:

@@ -74,9 +74,10 @@ def process(services: Services, delivery_id: str) -> str:
     settled = services.store.handlers_settled(delivery_id) if delivery.attempts > 1 else set()
     outcomes: dict[str, Outcome] = {}
     transient: list[Exception] = []
+    shared: dict[str, Any] = {}
     for handler in handlers:
         if handler.name not in settled:
-            outcome = _run_handler(services, event, handler, fields)
+            outcome = _run_handler(services, event, handler, fields, shared)
             if isinstance(outcome, Exception):
                 transient.append(outcome)
             else:
@@ -92,14 +93,16 @@ def process(services: Services, delivery_id: str) -> str:
 Outcome = tuple[str, "str | None"]  # (done | skipped | failed, error)
 
 
-def _run_handler(services: Services, event: Event, handler: Handler, fields: dict[str, Any]) -> Outcome | Exception:
+def _run_handler(
+    services: Services, event: Event, handler: Handler, fields: dict[str, Any], shared: dict[str, Any]
+) -> Outcome | Exception:
     """Run one handler, isolated: its failure is returned, never raised, so the others still run."""
     hlog = DeliveryLogger(log, {**fields, "handler": handler.name})
     if handler.needs_installation and event.installation_id is None:
         hlog.info("skipped: delivery has no installation, so GitHub cannot be called")
         return ("skipped", "no installation in payload")
     try:
-        handler.fn(Context(event, services, hlog))
+        handler.fn(Context(event, services, hlog, shared))
     except TRANSIENT as exc:
         hlog.warning("handler hit a transient failure; will retry", extra={"error": str(exc)})
         return exc

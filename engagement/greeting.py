@@ -1,0 +1,275 @@
+"""Greet first-time contributors, and congratulate them on their first merged pull request."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote_plus
+
+from engagement import config as repo_config
+from engagement.language import detect
+from githubapp.errors import Forbidden, NotFound
+from webhooks.context import Context
+from webhooks.router import Router
+
+NAME = "greeting"
+HELP = """Welcomes people the first time they open an issue or a pull request in a repository, and
+congratulates them once when their first pull request is merged. The welcome links the contributing
+guide, the code of conduct, good first issues and the community's forum and chat, in English or
+Chinese (`language: auto` follows the language of the issue or pull request). Each person gets each
+message at most once per repository."""
+
+DEFAULTS: dict[str, Any] = {
+    "enabled": True,
+    "language": "auto",  # auto | en | zh
+    "issues": True,
+    "pull_requests": True,
+    "first_merge": True,
+    "skip_members": True,  # owners, members and collaborators know their way around
+    "contributing_url": "",  # empty: CONTRIBUTING.md if the repository has one
+    "code_of_conduct_url": "",  # empty: CODE_OF_CONDUCT.md if the repository has one
+    "good_first_issues_url": "",  # empty: the repository's issues labelled "good first issue"
+    "forum_url": "",
+    "chat_url": "",
+    "messages": {"issue": "", "pull_request": "", "first_merge": ""},  # your own text, {login} etc.
+}
+
+ISSUE, PULL_REQUEST, FIRST_MERGE = "issue", "pull_request", "first_merge"
+KINDS = (ISSUE, PULL_REQUEST, FIRST_MERGE)
+LANGUAGES = ("en", "zh")
+MEMBERS = {"OWNER", "MEMBER", "COLLABORATOR"}
+
+MESSAGES: dict[tuple[str, str], str] = {
+    (ISSUE, "en"): "Welcome, @{login}, and thank you for opening your first issue in {repo}! 🎉 "
+    "A maintainer will read it soon.{links}",
+    (PULL_REQUEST, "en"): "Welcome, @{login}, and thank you for your first pull request to {repo}! 🎉 "
+    "A maintainer will review it soon; review comments may ask for changes, which is normal "
+    "and part of working together.{links}",
+    (FIRST_MERGE, "en"): "Congratulations, @{login}: your first pull request to {repo} is merged! 🎉 "
+    "Thank you for contributing to LLMasOS.{links}",
+    (ISSUE, "zh"): "欢迎你，@{login}！感谢你在 {repo} 提交第一个 issue 🎉 维护者会尽快查看。{links}",
+    (PULL_REQUEST, "zh"): "欢迎你，@{login}！感谢你向 {repo} 提交第一个 pull request 🎉 "
+    "维护者会尽快评审；评审意见可能会请你做些修改，这很正常，也是协作的一部分。{links}",
+    (
+        FIRST_MERGE,
+        "zh",
+    ): "恭喜你，@{login}：你在 {repo} 的第一个 pull request 已经合并！🎉 感谢你为 LLMasOS 做出贡献。{links}",
+}
+LINK_INTRO = {"en": "\n\nWhile you are here:", "zh": "\n\n这些链接也许对你有帮助："}
+NEXT_INTRO = {"en": "\n\nWhat next?", "zh": "\n\n接下来可以做什么？"}
+LINK_LINES = {
+    "contributing_url": {
+        "en": "📖 [Contributing guide]({url}): how we work together",
+        "zh": "📖 [贡献指南]({url})：我们的协作方式",
+    },
+    "code_of_conduct_url": {"en": "🤝 [Code of conduct]({url})", "zh": "🤝 [行为准则]({url})"},
+    "good_first_issues_url": {
+        "en": "🌱 [Good first issues]({url}) if you would like to help with code",
+        "zh": "🌱 [适合新手的 issue]({url})：想参与代码可以从这里开始",
+    },
+    "forum_url": {"en": "💬 Questions? Ask on [the forum]({url})", "zh": "💬 有问题？欢迎在 [论坛]({url}) 提问"},
+    "chat_url": {"en": "🗨️ Or say hello in [the chat]({url})", "zh": "🗨️ 也可以来 [聊天室]({url}) 打个招呼"},
+}
+SIGNATURE = {
+    "en": "\n\n<sub>I am the LLMasOS Engage bot; the people of {repo} will follow up.</sub>",
+    "zh": "\n\n<sub>我是 LLMasOS Engage 机器人，{repo} 的维护者会继续跟进。</sub>",
+}
+FILES = {
+    "contributing_url": ("CONTRIBUTING.md", ".github/CONTRIBUTING.md", "docs/CONTRIBUTING.md"),
+    "code_of_conduct_url": ("CODE_OF_CONDUCT.md", ".github/CODE_OF_CONDUCT.md", "docs/CODE_OF_CONDUCT.md"),
+}
+
+
+def marker(kind: str, login: str) -> str:
+    return f"<!-- engage:greeting:{kind}:{login.lower()} -->"
+
+
+@dataclass(frozen=True)
+class Situation:
+    """What the event says, reduced to what the decision needs."""
+
+    kind: str
+    repo: str
+    repo_id: int
+    number: int
+    login: str
+    association: str
+    text: str
+    archived: bool
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What GitHub says. `earlier` is None when the lookup failed."""
+
+    earlier: int | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    kind: str
+    repo: str
+    number: int
+    login: str
+    language: str
+    intent: str
+
+
+def decide(situation: Situation, config: Mapping[str, Any], facts: Facts | None) -> Plan | str:
+    """A greeting to post, or the reason not to. `facts` None: not looked up yet (nothing else stops it)."""
+    setting = {ISSUE: "issues", PULL_REQUEST: "pull_requests", FIRST_MERGE: "first_merge"}[situation.kind]
+    if not config["enabled"] or not config[setting]:
+        return f"{setting} greetings are turned off"
+    if situation.archived:
+        return "repository is archived"
+    if config["skip_members"] and situation.association in MEMBERS:
+        return f"author is {situation.association.lower()}"
+    if situation.kind != FIRST_MERGE and situation.association == "CONTRIBUTOR":
+        return "author has contributed before"
+    if facts is None:
+        return Plan(situation.kind, situation.repo, situation.number, situation.login, "", "")
+    if facts.earlier is None:
+        return "could not tell whether this is a first contribution"
+    if facts.earlier:
+        what = "merged pull request" if situation.kind == FIRST_MERGE else "issue or pull request"
+        return f"author has {facts.earlier} earlier {what}(s)"
+    language = config["language"] if config["language"] in LANGUAGES else detect(situation.text)
+    intent = f"greeting:{situation.repo_id}:{situation.login.lower()}:{situation.kind}"
+    return Plan(situation.kind, situation.repo, situation.number, situation.login, language, intent)
+
+
+_FIELD = re.compile(r"\{([a-z_]+)\}")
+
+
+def fill(template: str, fields: Mapping[str, str]) -> str:
+    """Substitute `{name}` for the named fields only: repository templates are untrusted, so no
+    attribute access, indexing or format specs (str.format would allow `{login.__class__}`)."""
+    return _FIELD.sub(lambda m: fields.get(m.group(1), m.group(0)), template)
+
+
+def render(plan: Plan, config: Mapping[str, Any], links: Mapping[str, str]) -> str:
+    """The comment: marker, message (the repository's own or ours), links, signature."""
+    lines = [LINK_LINES[name][plan.language].format(url=url) for name, url in links.items() if url]
+    intro = NEXT_INTRO if plan.kind == FIRST_MERGE else LINK_INTRO
+    link_text = (intro[plan.language] + "\n" + "\n".join(f"- {line}" for line in lines)) if lines else ""
+    fields = {"login": plan.login, "repo": plan.repo, "number": str(plan.number), "links": link_text, **links}
+    custom = config["messages"].get(plan.kind) or ""
+    text = fill(custom, fields) if custom.strip() else fill(MESSAGES[(plan.kind, plan.language)], fields)
+    return f"{marker(plan.kind, plan.login)}\n{text}{fill(SIGNATURE[plan.language], fields)}"
+
+
+# --- gathering facts (reads only)
+
+
+def count_earlier_items(ctx: Context, repo: str, login: str, number: int) -> int | None:
+    """issues/list-for-repo (issues and pull requests) by this author, opened before this one."""
+    try:
+        items = ctx.github.get(
+            f"/repos/{repo}/issues",
+            {"creator": login, "state": "all", "sort": "created", "direction": "asc", "per_page": 10},
+        )
+    except (NotFound, Forbidden) as exc:
+        ctx.log.info("skipped: cannot list the author's issues", extra={"error": str(exc)})
+        return None
+    return sum(1 for item in items if item["number"] < number)
+
+
+def count_earlier_merges(ctx: Context, repo: str, login: str, number: int) -> int | None:
+    """search/issues-and-pull-requests for the author's merged pull requests, other than this one."""
+    try:
+        found = ctx.github.get("/search/issues", {"q": f"repo:{repo} author:{login} is:pr is:merged", "per_page": 10})
+    except (NotFound, Forbidden) as exc:
+        ctx.log.info("skipped: cannot search the author's pull requests", extra={"error": str(exc)})
+        return None
+    return sum(1 for item in found.get("items", []) if isinstance(item, dict) and item.get("number") != number)
+
+
+def links_for(ctx: Context, repository: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, str]:
+    """Configured links, else the repository's own files and its good-first-issue list."""
+    html = str(repository.get("html_url") or f"https://github.com/{repository['full_name']}")
+    branch = str(repository.get("default_branch") or "main")
+    links = {name: str(config[name]) for name in LINK_LINES}
+    for name, paths in FILES.items():
+        if not links[name]:
+            found = next((p for p in paths if ctx.github.read_file(repository["full_name"], p, ref=branch)), None)
+            links[name] = f"{html}/blob/{branch}/{found}" if found else ""
+    if not links["good_first_issues_url"]:
+        links["good_first_issues_url"] = f"{html}/issues?q=" + quote_plus('is:issue is:open label:"good first issue"')
+    return links
+
+
+# --- acting (idempotent)
+
+
+def apply(ctx: Context, plan: Plan, body: str) -> None:
+    """Post once: the intent key stops other deliveries, the marker stops a retry after a crash."""
+    github = ctx.github
+    if github.app.dry_run:
+        github.create_comment(plan.repo, plan.number, body)  # logged, not sent
+        return
+    intents = ctx.services.intents
+    if not intents.claim(plan.intent, ctx.event.delivery_id):
+        ctx.log.info("skipped: already greeted (or another delivery is greeting)", extra={"reason": plan.intent})
+        return
+    mark = marker(plan.kind, plan.login)
+    if any(mark in (c.get("body") or "") for c in github.list_comments(plan.repo, plan.number)):
+        intents.done(plan.intent, "marker found")
+        return
+    comment = github.create_comment(plan.repo, plan.number, body)
+    intents.done(plan.intent, f"comment {comment.get('id') if isinstance(comment, dict) else ''}")
+    ctx.log.info("greeted", extra={"reason": plan.kind})
+
+
+# --- wiring
+
+router = Router()
+
+
+def situation_from(ctx: Context, kind: str, item: Mapping[str, Any]) -> Situation:
+    repository = ctx.payload["repository"]
+    return Situation(
+        kind=kind,
+        repo=repository["full_name"],
+        repo_id=int(repository["id"]),
+        number=int(item["number"]),
+        login=str(item["user"]["login"]),
+        association=str(item.get("author_association") or "NONE"),
+        text=f"{item.get('title') or ''}\n{item.get('body') or ''}",
+        archived=bool(repository.get("archived")),
+    )
+
+
+def greet(ctx: Context, kind: str, item: Mapping[str, Any]) -> None:
+    if (item.get("user") or {}).get("type") == "Bot":
+        ctx.log.debug("skipped: author is a bot")
+        return
+    situation = situation_from(ctx, kind, item)
+    config = repo_config.for_event(ctx).section(NAME)
+    early = decide(situation, config, None)
+    if isinstance(early, str):
+        ctx.log.debug("skipped: %s", early)
+        return
+    counter = count_earlier_merges if kind == FIRST_MERGE else count_earlier_items
+    plan = decide(situation, config, Facts(counter(ctx, situation.repo, situation.login, situation.number)))
+    if isinstance(plan, str):
+        ctx.log.info("not greeting: %s", plan)
+        return
+    apply(ctx, plan, render(plan, config, links_for(ctx, ctx.payload["repository"], config)))
+
+
+@router.on("issues.opened", "issues.reopened", name="greeting.issue")
+def opened_issue(ctx: Context) -> None:
+    greet(ctx, ISSUE, ctx.payload["issue"])
+
+
+@router.on("pull_request.opened", "pull_request.reopened", name="greeting.pull_request")
+def opened_pull_request(ctx: Context) -> None:
+    greet(ctx, PULL_REQUEST, ctx.payload["pull_request"])
+
+
+@router.on("pull_request.closed", name="greeting.first_merge")
+def merged_pull_request(ctx: Context) -> None:
+    if ctx.payload["pull_request"].get("merged"):
+        greet(ctx, FIRST_MERGE, ctx.payload["pull_request"])

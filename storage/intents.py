@@ -1,0 +1,37 @@
+"""Side effects that must happen once (a greeting, a thank-you), whatever the redeliveries and races.
+
+The key is inserted before the effect. The delivery that inserted it owns it and may finish it on a
+retry (after a crash it checks its marker first); any other delivery sees the key and stands back.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from storage.db import intents, utcnow
+
+
+class IntentStore:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def claim(self, key: str, delivery_id: str) -> bool:
+        """True if this delivery should carry out `key` (it is new, or ours and not finished)."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(intents.insert().values(key=key, delivery_id=delivery_id, created_at=utcnow()))
+            return True
+        except IntegrityError:
+            with self.engine.connect() as conn:
+                row = conn.execute(sa.select(intents).where(intents.c.key == key)).one()
+            return row.delivery_id == delivery_id and row.done_at is None
+
+    def done(self, key: str, result: str = "") -> None:
+        with self.engine.begin() as conn:
+            conn.execute(intents.update().where(intents.c.key == key).values(done_at=utcnow(), result=result))
+
+    def exists(self, key: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(intents.c.key).where(intents.c.key == key)).first() is not None
