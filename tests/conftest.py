@@ -75,7 +75,7 @@ def github(fake_github_server: FakeGitHub) -> Iterator[FakeGitHub]:
     """The fake GitHub, emptied, with our installation on Codertocat/Hello-World; fails on bad requests."""
     fake = fake_github_server
     fake.reset()
-    fake.add_repo(REPO)
+    fake.add_repo(REPO, default_branch="master")  # as in the recorded payloads
     fake.add_installation(INSTALLATION_ID, "Codertocat", [REPO])
     for number in (1, 2):
         fake.add_issue(REPO, number, "Codertocat", title="Spelling error in the README file")

@@ -418,12 +418,14 @@ def _error(status: int, message: str, doc: str = DOCS, **extra: Any) -> _Resp:
 
 _SEARCH_TERM = re.compile(r'(-?)([a-z][\w-]*):("[^"]*"|\S+)|("[^"]*"|\S+)')
 _SEARCH_KINDS = {("type", "issue"), ("is", "issue"), ("type", "pr"), ("is", "pr"), ("is", "pull-request")}
+_SEARCH_MERGE = {("is", "merged"), ("is", "unmerged")}
 
 
 def _search_supported(qual: str, value: str) -> bool:
     return (
         qual in ("", "repo", "user", "org", "author", "assignee", "label")
         or (qual, value) in _SEARCH_KINDS
+        or (qual, value) in _SEARCH_MERGE
         or (qual in ("is", "state") and value in ("open", "closed"))
     )
 
@@ -444,6 +446,8 @@ def _search_match(qual: str, value: str, repo_key: str, issue: dict[str, Any]) -
         return value in issue["labels"]
     if (qual, value) in _SEARCH_KINDS:
         return bool(issue["pr"] == (value != "issue"))
+    if (qual, value) in _SEARCH_MERGE:
+        return bool(issue["pr"]) and bool(issue.get("merged_at")) == (value == "merged")
     return bool(issue["state"] == value)
 
 
@@ -643,10 +647,14 @@ class FakeGitHub:
         state: str = "open",
         author_association: str = "NONE",
         created_at: str | None = None,
+        merged: bool = False,
     ) -> None:
+        """`merged=True` makes a closed, merged pull request."""
         with self._lock:
             repo = self._ensure_repo(full_name)
             stamp = created_at or _now()
+            if merged:
+                pull_request, state = True, "closed"
             self._issues[(repo["key"], number)] = {
                 "number": number,
                 "id": self._next_id(),
@@ -663,6 +671,7 @@ class FakeGitHub:
                 "closed_at": stamp if state == "closed" else None,
                 "author_association": author_association,
                 "reactions": [],
+                "merged_at": stamp if merged else None,
             }
             self._attach_labels(repo, self._issues[(repo["key"], number)], list(labels))
 
@@ -1155,7 +1164,7 @@ class FakeGitHub:
                 "html_url": pulls,
                 "diff_url": f"{pulls}.diff",
                 "patch_url": f"{pulls}.patch",
-                "merged_at": None,
+                "merged_at": issue.get("merged_at"),
             }
         else:
             out.pop("pull_request", None)
@@ -1187,7 +1196,7 @@ class FakeGitHub:
             number=n,
             node_id=_node_id("PR_", issue["id"]),
             html_url=as_issue["html_url"],
-            merged_at=None,
+            merged_at=issue.get("merged_at"),
             merge_commit_sha=None,
             requested_reviewers=[],
             requested_teams=[],
@@ -1195,7 +1204,7 @@ class FakeGitHub:
         )
         if "merged" in out:
             out.update(
-                merged=False,
+                merged=bool(issue.get("merged_at")),
                 merged_by=None,
                 comments=as_issue["comments"],
                 commits=sum(1 for c in repo["commits"] if c["pull"] == n),
