@@ -10,6 +10,7 @@ import importlib
 import logging
 import threading
 from dataclasses import dataclass, field
+from types import ModuleType
 
 import redis
 
@@ -38,6 +39,8 @@ class Services:
     dispatcher: Dispatcher
     intents: IntentStore
     redis: redis.Redis | None = None
+    # The behaviour modules loaded; those with DEFAULTS own a section of `.github/engage.yml`.
+    behaviours: list[ModuleType] = field(default_factory=list)
     _closed: bool = field(default=False, repr=False)
 
     def sweep(self) -> int:
@@ -50,10 +53,14 @@ class Services:
             self.store.engine.dispose()
 
 
+def behaviour_modules(names: tuple[str, ...]) -> list[ModuleType]:
+    """`engagement.BEHAVIOURS` plus any named in ENGAGE_BEHAVIOURS, in the order they run."""
+    extra = [importlib.import_module(name) for name in names]
+    return list(engagement.BEHAVIOURS) + [m for m in extra if m not in engagement.BEHAVIOURS]
+
+
 def build_router(names: tuple[str, ...]) -> Router:
-    """The behaviours' routers, in order: `engagement.BEHAVIOURS` plus any named in ENGAGE_BEHAVIOURS."""
-    modules = list(engagement.BEHAVIOURS) + [importlib.import_module(name) for name in names]
-    return compose(module.router for module in modules)
+    return compose(module.router for module in behaviour_modules(names))
 
 
 def redis_connection(url: str) -> redis.Redis:
@@ -90,7 +97,14 @@ def build(settings: Settings) -> Services:
             settings.sweep_interval_seconds,
         )
     services = Services(
-        settings, store, build_router(settings.behaviours), github, dispatcher, IntentStore(engine), connection
+        settings,
+        store,
+        build_router(settings.behaviours),
+        github,
+        dispatcher,
+        IntentStore(engine),
+        connection,
+        behaviour_modules(settings.behaviours),
     )
     return services
 

@@ -169,10 +169,8 @@ def load(github: ConfigReader, repository: Mapping[str, Any], behaviours: list[B
 
 def for_event(ctx: Any) -> RepoConfig:
     """The configuration for this delivery's repository, read once per delivery and shared by its handlers."""
-    from engagement import BEHAVIOURS
-
     if "config" not in ctx.shared:
-        configurable: list[Behaviour] = [b for b in BEHAVIOURS if hasattr(b, "DEFAULTS")]
+        configurable: list[Behaviour] = [b for b in ctx.services.behaviours if hasattr(b, "DEFAULTS")]
         ctx.shared["config"] = load(ctx.github, ctx.payload["repository"], configurable)
     config: RepoConfig = ctx.shared["config"]
     return config
