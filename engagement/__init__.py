@@ -8,6 +8,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from engagement import greeting
+from engagement import greeting, thanks
 
-BEHAVIOURS: list[ModuleType] = [greeting]
+BEHAVIOURS: list[ModuleType] = [greeting, thanks]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +9,7 @@ from urllib.parse import quote_plus
 
 from engagement import config as repo_config
 from engagement.language import detect
+from engagement.templates import fill
 from githubapp.errors import Forbidden, NotFound
 from webhooks.context import Context
 from webhooks.router import Router
@@ -138,15 +138,6 @@ def decide(situation: Situation, config: Mapping[str, Any], facts: Facts | None)
     language = config["language"] if config["language"] in LANGUAGES else detect(situation.text)
     intent = f"greeting:{situation.repo_id}:{situation.login.lower()}:{situation.kind}"
     return Plan(situation.kind, situation.repo, situation.number, situation.login, language, intent)
-
-
-_FIELD = re.compile(r"\{([a-z_]+)\}")
-
-
-def fill(template: str, fields: Mapping[str, str]) -> str:
-    """Substitute `{name}` for the named fields only: repository templates are untrusted, so no
-    attribute access, indexing or format specs (str.format would allow `{login.__class__}`)."""
-    return _FIELD.sub(lambda m: fields.get(m.group(1), m.group(0)), template)
 
 
 def render(plan: Plan, config: Mapping[str, Any], links: Mapping[str, str]) -> str:

@@ -8,8 +8,9 @@ import pytest
 
 from engagement import greeting
 from engagement.config import parse
-from engagement.greeting import DEFAULTS, FIRST_MERGE, ISSUE, PULL_REQUEST, Facts, Plan, Situation, decide, fill
+from engagement.greeting import DEFAULTS, FIRST_MERGE, ISSUE, PULL_REQUEST, Facts, Plan, Situation, decide
 from engagement.language import detect
+from engagement.templates import fill
 from tests.conftest import REPO, example, installed, run_rq_worker, services
 from webhooks.jobs import process
 

@@ -1,0 +1,138 @@
+"""Thank the people who reviewed a pull request, once, when it is merged."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from engagement import config as repo_config
+from engagement.language import detect
+from engagement.templates import fill
+from webhooks.context import Context
+from webhooks.router import Router
+
+NAME = "thanks"
+HELP = """Thanks reviewers. When a pull request is merged, one comment thanks every person who
+reviewed it (not its author, not bots), by mention, however many reviews each left; nothing is
+posted when nobody reviewed. With `mode: reaction` the app instead reacts with a heart to the pull
+request each time a person submits a review; `mode: off` turns it off."""
+
+DEFAULTS: dict[str, Any] = {
+    "enabled": True,
+    "mode": "on_merge",  # on_merge | reaction | off
+    "language": "auto",  # auto | en | zh
+    "message": "",  # your own text; {reviewers}, {repo}, {number}, {author}
+}
+
+MODES = ("on_merge", "reaction", "off")
+MARKER = "<!-- engage:thanks -->"
+MESSAGES = {
+    "en": "Thank you for reviewing this pull request, {reviewers}! 🙏 Careful reviews keep LLMasOS healthy "
+    "and help every contributor grow.",
+    "zh": "感谢 {reviewers} 评审这个 pull request！🙏 认真的评审让 LLMasOS 更健康，也帮助每一位贡献者成长。",
+}
+SEPARATOR = {"en": ", ", "zh": "、"}
+COUNTED_STATES = {"APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED"}
+
+
+@dataclass(frozen=True)
+class Plan:
+    repo: str
+    number: int
+    reviewers: tuple[str, ...]
+    language: str
+    intent: str
+
+
+def reviewers_of(reviews: Iterable[Mapping[str, Any]], author: str) -> tuple[str, ...]:
+    """Distinct human reviewers in the order they first reviewed; not the author, not bots."""
+    seen: list[str] = []
+    for review in reviews:
+        user = review.get("user") or {}
+        login = str(user.get("login") or "")
+        if (
+            not login
+            or user.get("type") == "Bot"
+            or login.endswith("[bot]")
+            or login.lower() == author.lower()
+            or str(review.get("state") or "").upper() not in COUNTED_STATES
+            or login.lower() in (s.lower() for s in seen)
+        ):
+            continue
+        seen.append(login)
+    return tuple(seen)
+
+
+def decide(
+    pull: Mapping[str, Any], repository: Mapping[str, Any], config: Mapping[str, Any], reviewers: tuple[str, ...] | None
+) -> Plan | str:
+    """A thank-you to post on merge, or why not. `reviewers` None: not looked up yet."""
+    if not config["enabled"] or config["mode"] != "on_merge":
+        return f"thanks on merge are off (mode: {config['mode'] if config['enabled'] else 'disabled'})"
+    if repository.get("archived"):
+        return "repository is archived"
+    if not pull.get("merged"):
+        return "closed without merging"
+    if reviewers is None:
+        return Plan(repository["full_name"], int(pull["number"]), (), "", "")
+    if not reviewers:
+        return "nobody reviewed it"
+    language = (
+        config["language"]
+        if config["language"] in MESSAGES
+        else detect(f"{pull.get('title') or ''}\n{pull.get('body') or ''}")
+    )
+    intent = f"thanks:{repository['id']}:{pull['number']}"
+    return Plan(repository["full_name"], int(pull["number"]), reviewers, language, intent)
+
+
+def render(plan: Plan, config: Mapping[str, Any], author: str) -> str:
+    mentions = SEPARATOR[plan.language].join(f"@{login}" for login in plan.reviewers)
+    fields = {"reviewers": mentions, "repo": plan.repo, "number": str(plan.number), "author": author}
+    template = config["message"] if str(config["message"]).strip() else MESSAGES[plan.language]
+    return f"{MARKER}\n{fill(template, fields)}"
+
+
+router = Router()
+
+
+@router.on("pull_request.closed", name="thanks.on_merge")
+def merged(ctx: Context) -> None:
+    pull, repository = ctx.payload["pull_request"], ctx.payload["repository"]
+    config = repo_config.for_event(ctx).section(NAME)
+    early = decide(pull, repository, config, None)
+    if isinstance(early, str):
+        ctx.log.debug("skipped: %s", early)
+        return
+    repo, number, author = repository["full_name"], int(pull["number"]), str(pull["user"]["login"])
+    reviews = ctx.github.paginate(f"/repos/{repo}/pulls/{number}/reviews")  # pulls/list-reviews
+    plan = decide(pull, repository, config, reviewers_of(reviews, author))
+    if isinstance(plan, str):
+        ctx.log.info("no thanks: %s", plan)
+        return
+    body = render(plan, config, author)
+    github = ctx.github
+    if github.app.dry_run:
+        github.create_comment(repo, number, body)  # logged, not sent
+        return
+    if not ctx.services.intents.claim(plan.intent, ctx.event.delivery_id):
+        ctx.log.info("skipped: reviewers already thanked", extra={"reason": plan.intent})
+        return
+    if not any(MARKER in (c.get("body") or "") for c in github.list_comments(repo, number)):
+        github.create_comment(repo, number, body)
+    ctx.services.intents.done(plan.intent, ",".join(plan.reviewers))
+
+
+@router.on("pull_request_review.submitted", name="thanks.reaction")
+def reviewed(ctx: Context) -> None:
+    """mode: reaction — a heart on the pull request for each person's review (GitHub keeps one per app)."""
+    config = repo_config.for_event(ctx).section(NAME)
+    review, pull, repository = ctx.payload["review"], ctx.payload["pull_request"], ctx.payload["repository"]
+    if not config["enabled"] or config["mode"] != "reaction" or repository.get("archived"):
+        ctx.log.debug("skipped: reactions for reviews are off")
+        return
+    if not reviewers_of([review], str(pull["user"]["login"])):
+        ctx.log.debug("skipped: review by the author or a bot")
+        return
+    ctx.github.react_to_issue(repository["full_name"], int(pull["number"]), "heart")
