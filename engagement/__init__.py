@@ -8,6 +8,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from engagement import greeting, thanks
+from engagement import config_check, greeting, thanks
 
-BEHAVIOURS: list[ModuleType] = [greeting, thanks]
+BEHAVIOURS: list[ModuleType] = [greeting, thanks, config_check]

@@ -264,6 +264,10 @@ class InstallationClient:
         """issues/create-comment."""
         return self.request("POST", f"/repos/{repo}/issues/{number}/comments", body={"body": body}).data
 
+    def update_comment(self, repo: str, comment_id: int, body: str) -> Any:
+        """issues/update-comment."""
+        return self.request("PATCH", f"/repos/{repo}/issues/comments/{comment_id}", body={"body": body}).data
+
     def list_comments(self, repo: str, number: int) -> list[dict[str, Any]]:
         """issues/list-comments."""
         return list(self.paginate(f"/repos/{repo}/issues/{number}/comments"))

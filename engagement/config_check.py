@@ -1,0 +1,56 @@
+"""Tell maintainers, on the pull request that changes it, what is wrong with `.github/engage.yml`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from engagement import config as repo_config
+from engagement.config import CONFIG_PATH, Problem
+from webhooks.context import Context
+from webhooks.router import Router
+
+NAME = "config_check"
+HELP = f"""Checks `{CONFIG_PATH}` in pull requests that change it. When the new file has problems
+(invalid YAML, unknown sections or settings, wrong types), one comment lists each with its line and
+key, because the app would fall back to its defaults for them; the comment is updated as the pull
+request changes, and says so once the file is fixed. Always on; it says nothing when the file is fine."""
+
+MARKER = "<!-- engage:config-check -->"
+PROBLEMS = (
+    f"⚠️ `{CONFIG_PATH}` in this pull request has problems. Until they are fixed, LLMasOS Engage "
+    "uses its defaults for these settings:"
+)
+FIXED = f"✅ `{CONFIG_PATH}` in this pull request looks good now."
+
+
+def message(problems: Sequence[Problem]) -> str:
+    if not problems:
+        return f"{MARKER}\n{FIXED}"
+    return f"{MARKER}\n{PROBLEMS}\n" + "\n".join(f"- {problem}" for problem in problems)
+
+
+router = Router()
+
+
+@router.on("pull_request.opened", "pull_request.synchronize", "pull_request.reopened", name="config_check.pull_request")
+def changed_config(ctx: Context) -> None:
+    pull, repository = ctx.payload["pull_request"], ctx.payload["repository"]
+    if repository.get("archived"):
+        return
+    repo, number = repository["full_name"], int(pull["number"])
+    github = ctx.github
+    # The head commit of any pull request, forks included, can be read from the base repository.
+    proposed = github.read_file(repo, CONFIG_PATH, ref=pull["head"]["sha"])
+    current = github.read_file(repo, CONFIG_PATH, ref=pull["base"]["ref"])
+    if proposed == current or proposed is None:
+        ctx.log.debug("skipped: the pull request does not change %s", CONFIG_PATH)
+        return
+    configurable = [b for b in ctx.services.behaviours if hasattr(b, "DEFAULTS")]
+    problems = repo_config.parse(proposed, configurable).problems
+    earlier = next((c for c in github.list_comments(repo, number) if MARKER in (c.get("body") or "")), None)
+    body = message(problems)
+    if earlier is None:
+        if problems:
+            github.create_comment(repo, number, body)
+    elif earlier.get("body") != body:
+        github.update_comment(repo, int(earlier["id"]), body)
