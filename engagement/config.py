@@ -167,10 +167,14 @@ def load(github: ConfigReader, repository: Mapping[str, Any], behaviours: list[B
     return config
 
 
+def configurable(modules: list[Any]) -> list[Behaviour]:
+    """The behaviour modules that own a section of the file (those with DEFAULTS)."""
+    return [module for module in modules if hasattr(module, "DEFAULTS")]
+
+
 def for_event(ctx: Any) -> RepoConfig:
     """The configuration for this delivery's repository, read once per delivery and shared by its handlers."""
     if "config" not in ctx.shared:
-        configurable: list[Behaviour] = [b for b in ctx.services.behaviours if hasattr(b, "DEFAULTS")]
-        ctx.shared["config"] = load(ctx.github, ctx.payload["repository"], configurable)
+        ctx.shared["config"] = load(ctx.github, ctx.payload["repository"], configurable(ctx.services.behaviours))
     config: RepoConfig = ctx.shared["config"]
     return config

@@ -45,8 +45,7 @@ def changed_config(ctx: Context) -> None:
     if proposed == current or proposed is None:
         ctx.log.debug("skipped: the pull request does not change %s", CONFIG_PATH)
         return
-    configurable = [b for b in ctx.services.behaviours if hasattr(b, "DEFAULTS")]
-    problems = repo_config.parse(proposed, configurable).problems
+    problems = repo_config.parse(proposed, repo_config.configurable(ctx.services.behaviours)).problems
     earlier = next((c for c in github.list_comments(repo, number) if MARKER in (c.get("body") or "")), None)
     body = message(problems)
     if earlier is None:
