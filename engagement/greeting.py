@@ -36,6 +36,22 @@ DEFAULTS: dict[str, Any] = {
     "messages": {"issue": "", "pull_request": "", "first_merge": ""},  # your own text, {login} etc.
 }
 
+SETTINGS_HELP = {
+    "enabled": "turn the whole behaviour on or off",
+    "language": "`auto` (Chinese when the issue or pull request is mostly Chinese), `en` or `zh`",
+    "issues": "greet a person's first issue",
+    "pull_requests": "greet a person's first pull request",
+    "first_merge": "congratulate a person's first merged pull request",
+    "skip_members": "never greet owners, organisation members and collaborators",
+    "contributing_url": "link to the contributing guide; empty: CONTRIBUTING.md if the repository has one",
+    "code_of_conduct_url": "link to the code of conduct; empty: CODE_OF_CONDUCT.md if the repository has one",
+    "good_first_issues_url": "link for newcomers looking for work; empty: issues labelled `good first issue`",
+    "forum_url": "the community forum, linked when set",
+    "chat_url": "the community chat, linked when set",
+    "messages": "your own texts per kind (`issue`, `pull_request`, `first_merge`) with `{login}`, `{repo}`, "
+    "`{number}`, `{links}` and the link names; empty: the built-in English or Chinese text",
+}
+
 ISSUE, PULL_REQUEST, FIRST_MERGE = "issue", "pull_request", "first_merge"
 KINDS = (ISSUE, PULL_REQUEST, FIRST_MERGE)
 LANGUAGES = ("en", "zh")

@@ -25,6 +25,13 @@ DEFAULTS: dict[str, Any] = {
     "message": "",  # your own text; {reviewers}, {repo}, {number}, {author}
 }
 
+SETTINGS_HELP = {
+    "enabled": "turn the whole behaviour on or off",
+    "mode": "`on_merge` (one comment when merged), `reaction` (a heart per review) or `off`",
+    "language": "`auto` (follows the pull request's text), `en` or `zh`",
+    "message": "your own text with `{reviewers}`, `{repo}`, `{number}`, `{author}`; empty: the built-in text",
+}
+
 MODES = ("on_merge", "reaction", "off")
 MARKER = "<!-- engage:thanks -->"
 MESSAGES = {

@@ -208,6 +208,7 @@ def run_rq_worker(app: Flask) -> None:
     scheduler.acquire_locks()
     scheduler.enqueue_scheduled_jobs()
     scheduler.release_locks()
+    scheduler.connection.close()  # the scheduler opens a connection of its own
     worker = SimpleWorker([svc.settings.queue_name], connection=svc.redis, serializer=JSONSerializer)
     worker.work(burst=True)
 
