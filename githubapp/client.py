@@ -284,3 +284,51 @@ class InstallationClient:
     def react_to_issue(self, repo: str, number: int, content: str) -> Any:
         """reactions/create-for-issue; GitHub answers 200 instead of 201 when the reaction exists."""
         return self.request("POST", f"/repos/{repo}/issues/{number}/reactions", body={"content": content}).data
+
+    def get_label(self, repo: str, name: str) -> dict[str, Any] | None:
+        """issues/get-label: the repository's label of that name, or None when it has none."""
+        try:
+            label: dict[str, Any] = self.get(f"/repos/{repo}/labels/{quote(name, safe='')}")
+        except NotFound:
+            return None
+        return label
+
+    def create_label(self, repo: str, name: str, color: str, description: str = "") -> bool:
+        """issues/create-label; False when the label exists already (GitHub's 422 `already_exists`)."""
+        body = {"name": name, "color": color, **({"description": description} if description else {})}
+        try:
+            self.request("POST", f"/repos/{repo}/labels", body=body)
+        except ValidationFailed:
+            if self.get_label(repo, name) is None:
+                raise  # refused for another reason (a bad colour or name)
+            return False
+        return True
+
+    def collaborator_permission(self, repo: str, username: str) -> dict[str, Any] | None:
+        """repos/get-collaborator-permission-level: `permission` (admin, write, read or none) and, on
+        current GitHub, `role_name` (admin, maintain, write, triage, read or a custom role); None when
+        GitHub does not know the user."""
+        try:
+            answer: dict[str, Any] = self.get(f"/repos/{repo}/collaborators/{quote(username, safe='')}/permission")
+        except NotFound:
+            return None
+        return answer
+
+    def add_assignees(self, repo: str, number: int, logins: list[str]) -> Any:
+        """issues/add-assignees; GitHub leaves out, silently, people who cannot be assigned. Returns the issue."""
+        return self.request("POST", f"/repos/{repo}/issues/{number}/assignees", body={"assignees": logins}).data
+
+    def remove_assignees(self, repo: str, number: int, logins: list[str]) -> Any:
+        """issues/remove-assignees (a DELETE with a body). Returns the issue."""
+        return self.request("DELETE", f"/repos/{repo}/issues/{number}/assignees", body={"assignees": logins}).data
+
+    def delete_comment(self, repo: str, comment_id: int) -> None:
+        """issues/delete-comment; a comment already gone counts as deleted."""
+        with contextlib.suppress(NotFound):
+            self.request("DELETE", f"/repos/{repo}/issues/comments/{comment_id}")
+
+    def react_to_comment(self, repo: str, comment_id: int, content: str) -> Any:
+        """reactions/create-for-issue-comment; GitHub answers 200 instead of 201 when the reaction exists."""
+        return self.request(
+            "POST", f"/repos/{repo}/issues/comments/{comment_id}/reactions", body={"content": content}
+        ).data

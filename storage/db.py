@@ -74,6 +74,29 @@ intents = sa.Table(
 )
 
 
+good_first_issues = sa.Table(
+    "good_first_issues",
+    metadata,
+    # Issues that carry (or carried) a repository's good-first-issue label, kept from webhooks so
+    # pages can list the ones still open for a newcomer without asking GitHub.
+    sa.Column("repo_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("number", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("repository", sa.String(255), nullable=False),  # owner/name, as of the latest event
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("html_url", sa.String(500), nullable=False),
+    sa.Column("labelled", sa.Boolean, nullable=False),  # carries the good-first-issue label now
+    sa.Column("state", sa.String(16), nullable=False),  # open | closed
+    sa.Column("assignees", sa.Text, nullable=False),  # JSON list of logins
+    sa.Column("claimant", sa.String(255)),  # who took it with /claim and still holds it
+    sa.Column("claimed_at", sa.DateTime),
+    # Bumped when the guidance comment is deleted, so that marking the issue again guides again.
+    sa.Column("guide_round", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("seen_at", sa.DateTime),  # GitHub's updated_at of the state stored: older events lose
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Index("ix_good_first_issues_repo_state", "repo_id", "state"),
+)
+
+
 def utcnow() -> datetime:
     """Naive UTC: SQLite drops time zones, so every stored time is UTC without one."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -89,6 +112,7 @@ Migration = tuple[int, str, Callable[[Connection], None]]
 MIGRATIONS: list[Migration] = [
     (1, "deliveries and handler runs", _create_delivery_tables),
     (2, "intents: side effects done once", lambda conn: intents.create(conn)),
+    (3, "good first issues: their state per repository", lambda conn: good_first_issues.create(conn)),
 ]
 
 

@@ -1,0 +1,226 @@
+"""The state of good first issues, kept from webhooks: which are labelled, open, assigned, claimed.
+
+An issue is tracked from the first event that shows it with the repository's good-first-issue label
+and kept up to date by every later event about it. Webhooks can arrive out of order, so each write
+carries GitHub's `updated_at` of the issue and a state older than the one stored is ignored.
+`open_for_newcomers` answers the question pages ask: which good first issues can a newcomer take now?
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from storage.db import good_first_issues as table
+from storage.db import utcnow
+
+# How long a claim may wait for GitHub to show its assignment (retries, clock differences).
+CLAIM_LEASE = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An issue as an event (or GitHub's answer to a write) shows it."""
+
+    repo_id: int
+    repository: str
+    number: int
+    title: str
+    html_url: str
+    state: str
+    labels: tuple[str, ...]
+    assignees: tuple[str, ...]
+    updated_at: datetime | None  # naive UTC; None: unknown, applied whatever is stored
+
+
+@dataclass(frozen=True)
+class GoodFirstIssue:
+    repo_id: int
+    repository: str
+    number: int
+    title: str
+    html_url: str
+    labelled: bool
+    state: str
+    assignees: tuple[str, ...]
+    claimant: str | None
+    claimed_at: datetime | None
+    guide_round: int
+
+    @property
+    def open_for_newcomers(self) -> bool:
+        """Labelled, open, and nobody holds it."""
+        return self.labelled and self.state == "open" and not self.assignees and not self.claimant
+
+
+def has_label(labels: Iterable[str], label: str) -> bool:
+    """GitHub's label names are case-insensitive."""
+    return label.lower() in {name.lower() for name in labels}
+
+
+def _issue(row: Any) -> GoodFirstIssue:
+    return GoodFirstIssue(
+        repo_id=int(row.repo_id),
+        repository=row.repository,
+        number=int(row.number),
+        title=row.title,
+        html_url=row.html_url,
+        labelled=bool(row.labelled),
+        state=row.state,
+        assignees=tuple(json.loads(row.assignees or "[]")),
+        claimant=row.claimant,
+        claimed_at=row.claimed_at,
+        guide_round=int(row.guide_round),
+    )
+
+
+def _key(repo_id: int, number: int) -> sa.ColumnElement[bool]:
+    return sa.and_(table.c.repo_id == repo_id, table.c.number == number)
+
+
+class GoodFirstIssueStore:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def observe(self, snapshot: Snapshot, label: str, unassigned: str | None = None) -> bool:
+        """Apply what an event shows of an issue; True when the store changed.
+
+        An issue is tracked from the first time it carries `label`. A claim ends when its claimant is
+        `unassigned` (by an issues.unassigned event), or when an issue state taken well after the claim
+        still shows them unassigned (the assignment never happened). A state that merely predates the
+        assignment, such as a second /claim racing the first, leaves the claim alone."""
+        labelled = has_label(snapshot.labels, label)
+        values: dict[str, Any] = dict(
+            repository=snapshot.repository,
+            title=snapshot.title,
+            html_url=snapshot.html_url,
+            labelled=labelled,
+            state=snapshot.state,
+            assignees=json.dumps(list(snapshot.assignees)),
+            updated_at=utcnow(),
+        )
+        if snapshot.updated_at is not None:
+            values["seen_at"] = snapshot.updated_at
+
+        def write(conn: Connection) -> bool:
+            row = conn.execute(sa.select(table).where(_key(snapshot.repo_id, snapshot.number))).first()
+            if row is None:
+                if not labelled:
+                    return False
+                conn.execute(table.insert().values(repo_id=snapshot.repo_id, number=snapshot.number, **values))
+                return True
+            if snapshot.updated_at is not None and row.seen_at is not None and snapshot.updated_at < row.seen_at:
+                return False  # an older event, delivered late
+            if row.claimant and row.claimant.lower() not in {a.lower() for a in snapshot.assignees}:
+                released = bool(unassigned) and str(unassigned).lower() == row.claimant.lower()
+                stale = (
+                    bool(snapshot.updated_at and row.claimed_at) and snapshot.updated_at > row.claimed_at + CLAIM_LEASE
+                )
+                if released or stale:
+                    values.update(claimant=None, claimed_at=None)
+            conn.execute(table.update().where(_key(snapshot.repo_id, snapshot.number)).values(**values))
+            return True
+
+        return self._write(write)
+
+    def reserve(self, repo_id: int, number: int, login: str) -> str | None:
+        """Take the issue for `login` before assigning it on GitHub; the claimant holding it when it is
+        someone else (then nothing changes), else None. Two claims at once: one wins, one hears who."""
+        with self.engine.begin() as conn:
+            won = conn.execute(
+                table.update()
+                .where(_key(repo_id, number))
+                .where(sa.or_(table.c.claimant.is_(None), sa.func.lower(table.c.claimant) == login.lower()))
+                .values(
+                    claimant=sa.func.coalesce(table.c.claimant, login),
+                    claimed_at=sa.func.coalesce(table.c.claimed_at, utcnow()),
+                )
+            ).rowcount
+            if won:
+                return None
+            holder = conn.execute(sa.select(table.c.claimant).where(_key(repo_id, number))).scalar()
+            return str(holder) if holder else None
+
+    def claim(self, repo_id: int, number: int, login: str) -> bool:
+        """Record that `login` holds the issue (GitHub shows it assigned to them), whoever held it before."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                table.update().where(_key(repo_id, number)).values(claimant=login, claimed_at=utcnow())
+            )
+            return bool(result.rowcount)
+
+    def release(self, repo_id: int, number: int, login: str) -> bool:
+        """Forget `login`'s claim (after /unclaim)."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                table.update()
+                .where(_key(repo_id, number), sa.func.lower(table.c.claimant) == login.lower())
+                .values(claimant=None, claimed_at=None)
+            )
+            return bool(result.rowcount)
+
+    def open_claims(self, repo_id: int, login: str, excluding: int | None = None) -> int:
+        """How many open issues of the repository `login` holds by /claim (other than `excluding`)."""
+        query = (
+            sa.select(sa.func.count())
+            .select_from(table)
+            .where(table.c.repo_id == repo_id, table.c.state == "open")
+            .where(sa.func.lower(table.c.claimant) == login.lower())
+        )
+        if excluding is not None:
+            query = query.where(table.c.number != excluding)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def get(self, repo_id: int, number: int) -> GoodFirstIssue | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(table).where(_key(repo_id, number))).first()
+        return _issue(row) if row else None
+
+    def guide_round(self, repo_id: int, number: int) -> int:
+        """Which guidance comment is due: one per round, and a new round after each removal."""
+        found = self.get(repo_id, number)
+        return found.guide_round if found else 0
+
+    def next_guide_round(self, repo_id: int, number: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                table.update()
+                .where(_key(repo_id, number))
+                .values(guide_round=table.c.guide_round + 1, updated_at=utcnow())
+            )
+
+    def forget(self, repo_id: int, number: int) -> None:
+        """The issue was deleted or transferred away."""
+        with self.engine.begin() as conn:
+            conn.execute(table.delete().where(_key(repo_id, number)))
+
+    def open_for_newcomers(self, repo: str) -> list[GoodFirstIssue]:
+        """The repository's (`owner/name`) good first issues that are open and held by nobody, oldest first."""
+        query = (
+            sa.select(table)
+            .where(sa.func.lower(table.c.repository) == repo.lower())
+            .where(table.c.labelled == sa.true(), table.c.state == "open", table.c.claimant.is_(None))
+            .where(table.c.assignees == "[]")
+            .order_by(table.c.number)
+        )
+        with self.engine.connect() as conn:
+            return [_issue(row) for row in conn.execute(query)]
+
+    def _write(self, step: Callable[[Connection], bool]) -> bool:
+        """Run `step(conn)` in a transaction; once more if a concurrent insert of the same issue won."""
+        for attempt in (1, 2):
+            try:
+                with self.engine.begin() as conn:
+                    return bool(step(conn))
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        return False
