@@ -697,6 +697,33 @@ def opened(ctx: Context) -> None:
     add_label(ctx, issue, plan, config, _store(ctx))
 
 
+# GitHub's closing keywords ("Linking a pull request to an issue"): close, fix, resolve and their forms.
+_CLOSES = re.compile(r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+#(\d+)\b", re.I)
+
+
+def closing_references(text: str) -> set[int]:
+    """Issue numbers a pull request says it closes (`Fixes #12`), ignoring code."""
+    from engagement.language import strip_code
+
+    return {int(n) for n in _CLOSES.findall(strip_code(text or ""))}
+
+
+@router.on(
+    "pull_request.opened",
+    "pull_request.edited",
+    "pull_request.reopened",
+    "pull_request.closed",
+    name="good_first_issues.linked_pull",
+)
+def linked_pull_request(ctx: Context) -> None:
+    """Keep which good first issues have a pull request open for them (off the newcomers' list)."""
+    pull, repository = ctx.payload["pull_request"], ctx.payload["repository"]
+    if repository.get("archived") or not repo_config.for_event(ctx).enabled(NAME):
+        return
+    linked = set() if pull.get("state") == "closed" else closing_references(pull.get("body") or "")
+    _store(ctx).link_pull(int(repository["id"]), sorted(linked), int(pull["number"]))
+
+
 @router.on("issues.deleted", "issues.transferred", name="good_first_issues.forget")
 def gone(ctx: Context) -> None:
     """Forget a deleted or transferred issue. This only removes the app's record of something that no

@@ -9,6 +9,11 @@ _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
 
+def strip_code(text: str) -> str:
+    """The prose of a Markdown text: code, links and HTML comments removed."""
+    return _CODE.sub(" ", text)
+
+
 def detect(text: str) -> str:
     """'zh' or 'en'. Code, links and comments are left out; a Han character counts like a word."""
     prose = _CODE.sub(" ", text or "")

@@ -89,6 +89,8 @@ good_first_issues = sa.Table(
     sa.Column("assignees", sa.Text, nullable=False),  # JSON list of logins
     sa.Column("claimant", sa.String(255)),  # who took it with /claim and still holds it
     sa.Column("claimed_at", sa.DateTime),
+    # An open pull request that says it closes the issue ("Fixes #12"): someone is on it.
+    sa.Column("linked_pull", sa.Integer),
     # Bumped when the guidance comment is deleted, so that marking the issue again guides again.
     sa.Column("guide_round", sa.Integer, nullable=False, server_default="0"),
     sa.Column("seen_at", sa.DateTime),  # GitHub's updated_at of the state stored: older events lose

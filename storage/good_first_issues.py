@@ -53,11 +53,18 @@ class GoodFirstIssue:
     claimant: str | None
     claimed_at: datetime | None
     guide_round: int
+    linked_pull: int | None = None
 
     @property
     def open_for_newcomers(self) -> bool:
-        """Labelled, open, and nobody holds it."""
-        return self.labelled and self.state == "open" and not self.assignees and not self.claimant
+        """Labelled, open, and nobody holds it or has a pull request open for it."""
+        return (
+            self.labelled
+            and self.state == "open"
+            and not self.assignees
+            and not self.claimant
+            and self.linked_pull is None
+        )
 
 
 def has_label(labels: Iterable[str], label: str) -> bool:
@@ -78,6 +85,7 @@ def _issue(row: Any) -> GoodFirstIssue:
         claimant=row.claimant,
         claimed_at=row.claimed_at,
         guide_round=int(row.guide_round),
+        linked_pull=row.linked_pull,
     )
 
 
@@ -197,6 +205,22 @@ class GoodFirstIssueStore:
                 .values(guide_round=table.c.guide_round + 1, updated_at=utcnow())
             )
 
+    def link_pull(self, repo_id: int, issues: Iterable[int], pull: int) -> None:
+        """Record that open pull request `pull` closes these issues, and that it no longer closes others."""
+        numbers = list(issues)
+        with self.engine.begin() as conn:
+            conn.execute(
+                table.update()
+                .where(table.c.repo_id == repo_id, table.c.linked_pull == pull, table.c.number.not_in(numbers))
+                .values(linked_pull=None)
+            )
+            if numbers:
+                conn.execute(
+                    table.update()
+                    .where(table.c.repo_id == repo_id, table.c.number.in_(numbers))
+                    .values(linked_pull=pull)
+                )
+
     def forget(self, repo_id: int, number: int) -> None:
         """The issue was deleted or transferred away."""
         with self.engine.begin() as conn:
@@ -208,7 +232,7 @@ class GoodFirstIssueStore:
             sa.select(table)
             .where(sa.func.lower(table.c.repository) == repo.lower())
             .where(table.c.labelled == sa.true(), table.c.state == "open", table.c.claimant.is_(None))
-            .where(table.c.assignees == "[]")
+            .where(table.c.assignees == "[]", table.c.linked_pull.is_(None))
             .order_by(table.c.number)
         )
         with self.engine.connect() as conn:
