@@ -16,7 +16,8 @@ from webhooks.router import Router
 
 NAME = "greeting"
 HELP = """Welcomes people the first time they open an issue or a pull request in a repository, and
-congratulates them once when their first pull request is merged. The welcome links the contributing
+congratulates them once when their first pull request is merged; optionally (`first_review: true`)
+it thanks people for their first review. The welcome links the contributing
 guide, the code of conduct, good first issues and the community's forum and chat, in English or
 Chinese (`language: auto` follows the language of the issue or pull request). Each person gets each
 message at most once per repository."""
@@ -27,13 +28,14 @@ DEFAULTS: dict[str, Any] = {
     "issues": True,
     "pull_requests": True,
     "first_merge": True,
+    "first_review": False,
     "skip_members": True,  # owners, members and collaborators know their way around
     "contributing_url": "",  # empty: CONTRIBUTING.md if the repository has one
     "code_of_conduct_url": "",  # empty: CODE_OF_CONDUCT.md if the repository has one
     "good_first_issues_url": "",  # empty: the repository's issues labelled "good first issue"
     "forum_url": "",
     "chat_url": "",
-    "messages": {"issue": "", "pull_request": "", "first_merge": ""},  # your own text, {login} etc.
+    "messages": {"issue": "", "pull_request": "", "first_merge": "", "first_review": ""},  # your own text
 }
 
 SETTINGS_HELP = {
@@ -42,18 +44,21 @@ SETTINGS_HELP = {
     "issues": "greet a person's first issue",
     "pull_requests": "greet a person's first pull request",
     "first_merge": "congratulate a person's first merged pull request",
+    "first_review": "thank a person for their first review of someone else's pull request",
     "skip_members": "never greet owners, organisation members and collaborators",
     "contributing_url": "link to the contributing guide; empty: CONTRIBUTING.md if the repository has one",
     "code_of_conduct_url": "link to the code of conduct; empty: CODE_OF_CONDUCT.md if the repository has one",
     "good_first_issues_url": "link for newcomers looking for work; empty: issues labelled `good first issue`",
     "forum_url": "the community forum, linked when set",
     "chat_url": "the community chat, linked when set",
-    "messages": "your own texts per kind (`issue`, `pull_request`, `first_merge`) with `{login}`, `{repo}`, "
-    "`{number}`, `{links}` and the link names; empty: the built-in English or Chinese text",
+    "messages": "your own texts per kind (`issue`, `pull_request`, `first_merge`, `first_review`) with "
+    "`{login}`, `{repo}`, `{number}`, `{links}` and the link names; empty: the built-in English or Chinese text",
 }
 
-ISSUE, PULL_REQUEST, FIRST_MERGE = "issue", "pull_request", "first_merge"
-KINDS = (ISSUE, PULL_REQUEST, FIRST_MERGE)
+ISSUE, PULL_REQUEST, FIRST_MERGE, FIRST_REVIEW = "issue", "pull_request", "first_merge", "first_review"
+KINDS = (ISSUE, PULL_REQUEST, FIRST_MERGE, FIRST_REVIEW)
+# Kinds that celebrate something done rather than welcome someone arriving.
+MILESTONES = (FIRST_MERGE, FIRST_REVIEW)
 LANGUAGES = ("en", "zh")
 MEMBERS = {"OWNER", "MEMBER", "COLLABORATOR"}
 
@@ -65,6 +70,10 @@ MESSAGES: dict[tuple[str, str], str] = {
     "and part of working together.{links}",
     (FIRST_MERGE, "en"): "Congratulations, @{login}: your first pull request to {repo} is merged! 🎉 "
     "Thank you for contributing to LLMasOS.{links}",
+    (FIRST_REVIEW, "en"): "Thank you for your first review in {repo}, @{login}! 🙏 Reviews are one of the "
+    "most valuable ways to help a project, and a kind one helps the author grow.{links}",
+    (FIRST_REVIEW, "zh"): "感谢你在 {repo} 的第一次评审，@{login}！🙏 评审是帮助项目最有价值的方式之一，"
+    "友善的评审也能帮助作者成长。{links}",
     (ISSUE, "zh"): "欢迎你，@{login}！感谢你在 {repo} 提交第一个 issue 🎉 维护者会尽快查看。{links}",
     (PULL_REQUEST, "zh"): "欢迎你，@{login}！感谢你向 {repo} 提交第一个 pull request 🎉 "
     "维护者会尽快评审；评审意见可能会请你做些修改，这很正常，也是协作的一部分。{links}",
@@ -135,21 +144,28 @@ class Plan:
 
 def decide(situation: Situation, config: Mapping[str, Any], facts: Facts | None) -> Plan | str:
     """A greeting to post, or the reason not to. `facts` None: not looked up yet (nothing else stops it)."""
-    setting = {ISSUE: "issues", PULL_REQUEST: "pull_requests", FIRST_MERGE: "first_merge"}[situation.kind]
+    setting = {
+        ISSUE: "issues",
+        PULL_REQUEST: "pull_requests",
+        FIRST_MERGE: "first_merge",
+        FIRST_REVIEW: "first_review",
+    }[situation.kind]
     if not config["enabled"] or not config[setting]:
         return f"{setting} greetings are turned off"
     if situation.archived:
         return "repository is archived"
     if config["skip_members"] and situation.association in MEMBERS:
         return f"author is {situation.association.lower()}"
-    if situation.kind != FIRST_MERGE and situation.association == "CONTRIBUTOR":
+    if situation.kind not in MILESTONES and situation.association == "CONTRIBUTOR":
         return "author has contributed before"
     if facts is None:
         return Plan(situation.kind, situation.repo, situation.number, situation.login, "", "")
     if facts.earlier is None:
         return "could not tell whether this is a first contribution"
     if facts.earlier:
-        what = "merged pull request" if situation.kind == FIRST_MERGE else "issue or pull request"
+        what = {FIRST_MERGE: "merged pull request", FIRST_REVIEW: "reviewed pull request"}.get(
+            situation.kind, "issue or pull request"
+        )
         return f"author has {facts.earlier} earlier {what}(s)"
     language = config["language"] if config["language"] in LANGUAGES else detect(situation.text)
     intent = f"greeting:{situation.repo_id}:{situation.login.lower()}:{situation.kind}"
@@ -159,7 +175,7 @@ def decide(situation: Situation, config: Mapping[str, Any], facts: Facts | None)
 def render(plan: Plan, config: Mapping[str, Any], links: Mapping[str, str]) -> str:
     """The comment: marker, message (the repository's own or ours), links, signature."""
     lines = [LINK_LINES[name][plan.language].format(url=url) for name, url in links.items() if url]
-    intro = NEXT_INTRO if plan.kind == FIRST_MERGE else LINK_INTRO
+    intro = NEXT_INTRO if plan.kind in MILESTONES else LINK_INTRO
     link_text = (intro[plan.language] + "\n" + "\n".join(f"- {line}" for line in lines)) if lines else ""
     fields = {"login": plan.login, "repo": plan.repo, "number": str(plan.number), "links": link_text, **links}
     custom = config["messages"].get(plan.kind) or ""
@@ -189,6 +205,16 @@ def count_earlier_merges(ctx: Context, repo: str, login: str, number: int) -> in
         found = ctx.github.get("/search/issues", {"q": f"repo:{repo} author:{login} is:pr is:merged", "per_page": 10})
     except (NotFound, Forbidden) as exc:
         ctx.log.info("skipped: cannot search the author's pull requests", extra={"error": str(exc)})
+        return None
+    return sum(1 for item in found.get("items", []) if isinstance(item, dict) and item.get("number") != number)
+
+
+def count_earlier_reviews(ctx: Context, repo: str, login: str, number: int) -> int | None:
+    """search/issues-and-pull-requests for other pull requests this person reviewed."""
+    try:
+        found = ctx.github.get("/search/issues", {"q": f"repo:{repo} reviewed-by:{login} is:pr", "per_page": 10})
+    except (NotFound, Forbidden) as exc:
+        ctx.log.info("skipped: cannot search the reviewer's reviews", extra={"error": str(exc)})
         return None
     return sum(1 for item in found.get("items", []) if isinstance(item, dict) and item.get("number") != number)
 
@@ -258,7 +284,7 @@ def greet(ctx: Context, kind: str, item: Mapping[str, Any]) -> None:
     if isinstance(early, str):
         ctx.log.debug("skipped: %s", early)
         return
-    counter = count_earlier_merges if kind == FIRST_MERGE else count_earlier_items
+    counter = {FIRST_MERGE: count_earlier_merges, FIRST_REVIEW: count_earlier_reviews}.get(kind, count_earlier_items)
     plan = decide(situation, config, Facts(counter(ctx, situation.repo, situation.login, situation.number)))
     if isinstance(plan, str):
         ctx.log.info("not greeting: %s", plan)
@@ -280,3 +306,13 @@ def opened_pull_request(ctx: Context) -> None:
 def merged_pull_request(ctx: Context) -> None:
     if ctx.payload["pull_request"].get("merged"):
         greet(ctx, FIRST_MERGE, ctx.payload["pull_request"])
+
+
+@router.on("pull_request_review.submitted", name="greeting.first_review")
+def submitted_review(ctx: Context) -> None:
+    review, pull = ctx.payload["review"], ctx.payload["pull_request"]
+    if (review.get("user") or {}).get("login", "").lower() == str(pull["user"]["login"]).lower():
+        ctx.log.debug("skipped: the author reviewing their own pull request")
+        return
+    text = f"{review.get('body') or ''}\n{pull.get('title') or ''}"
+    greet(ctx, FIRST_REVIEW, {**review, "number": pull["number"], "title": "", "body": text})

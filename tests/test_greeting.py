@@ -8,7 +8,7 @@ import pytest
 
 from engagement import greeting
 from engagement.config import parse
-from engagement.greeting import DEFAULTS, FIRST_MERGE, ISSUE, PULL_REQUEST, Facts, Plan, Situation, decide
+from engagement.greeting import DEFAULTS, FIRST_MERGE, FIRST_REVIEW, ISSUE, PULL_REQUEST, Facts, Plan, Situation, decide
 from engagement.language import detect
 from engagement.templates import fill
 from tests.conftest import REPO, example, installed, run_rq_worker, services
@@ -57,6 +57,16 @@ def config(**changes):
             "turned off",
         ),
         ("language can be forced to Chinese", ISSUE, "NONE", {"language": "zh"}, Facts(0), "zh"),
+        ("first reviews are thanked only when turned on", FIRST_REVIEW, "NONE", {}, Facts(0), "turned off"),
+        (
+            "a first review is thanked when turned on",
+            FIRST_REVIEW,
+            "CONTRIBUTOR",
+            {"first_review": True},
+            Facts(0),
+            "en",
+        ),
+        ("someone who reviewed before is not", FIRST_REVIEW, "NONE", {"first_review": True}, Facts(1), "earlier"),
     ],
 )
 def test_decide(case, kind, association, settings, facts, expected):
@@ -317,3 +327,35 @@ def test_bot_authors_are_never_greeted(server, github):
     server.deliver("issues", payload)
     run_rq_worker(server.app)
     assert greetings(github, 3) == []
+
+
+def review_submitted(reviewer: str, number: int = 2, association: str = "NONE") -> dict:
+    payload = installed(example("pull_request_review.submitted.1"))
+    payload["review"]["user"].update(login=reviewer, type="User")
+    payload["review"].update(author_association=association, body="Looks good, one small note.")
+    payload["pull_request"].update(number=number)
+    payload["sender"].update(login=reviewer)
+    return payload
+
+
+def test_first_reviews_are_thanked_only_when_turned_on_and_only_once(server, github):
+    github.add_issue(REPO, 2, "Codertocat", pull_request=True)
+    github.add_review(REPO, 2, NEWCOMER, "COMMENTED")
+    server.deliver("pull_request_review", review_submitted(NEWCOMER))
+    run_rq_worker(server.app)
+    assert greetings(github, 2) == [], "off by default"
+
+    github.set_file(REPO, ".github/engage.yml", "greeting:\n  first_review: true\n")
+    server.deliver("pull_request_review", review_submitted(NEWCOMER))
+    server.deliver("pull_request_review", review_submitted(NEWCOMER))
+    run_rq_worker(server.app)
+    [comment] = greetings(github, 2)
+    assert f"Thank you for your first review in {REPO}, @{NEWCOMER}!" in comment
+
+    github.add_issue(REPO, 5, "Codertocat", pull_request=True)
+    github.add_review(REPO, 5, "mei", "APPROVED")
+    github.add_review(REPO, 2, "mei", "COMMENTED")  # mei reviewed #2 before
+    server.deliver("pull_request_review", review_submitted("mei", number=5))
+    server.deliver("pull_request_review", review_submitted("Codertocat", number=5))  # the author's own
+    run_rq_worker(server.app)
+    assert greetings(github, 5) == []

@@ -423,7 +423,7 @@ _SEARCH_MERGE = {("is", "merged"), ("is", "unmerged")}
 
 def _search_supported(qual: str, value: str) -> bool:
     return (
-        qual in ("", "repo", "user", "org", "author", "assignee", "label")
+        qual in ("", "repo", "user", "org", "author", "assignee", "label", "reviewed-by")
         or (qual, value) in _SEARCH_KINDS
         or (qual, value) in _SEARCH_MERGE
         or (qual in ("is", "state") and value in ("open", "closed"))
@@ -1761,10 +1761,15 @@ class FakeGitHub:
                 self._violation(ctx.method, ctx.path, [f"search qualifier {qual}:{value} is not supported by the fake"])
                 raise _Abort(_error(400, f"fake-github: search qualifier {qual}:{value} is not supported"))
             terms.append((bool(neg), qual, value))
+        reviewed = {(k, r["pull"], r["user"].lower()) for k, repo in self._repos.items() for r in repo["reviews"]}
+
+        def matches(q: str, v: str, k: str, i: dict[str, Any]) -> bool:
+            return (k, i["number"], v) in reviewed if q == "reviewed-by" else _search_match(q, v, k, i)
+
         hits = [
             (k, i)
             for (k, _), i in self._issues.items()
-            if self._visible(ctx.principal, k) and all(_search_match(q, v, k, i) != neg for neg, q, v in terms)
+            if self._visible(ctx.principal, k) and all(matches(q, v, k, i) != neg for neg, q, v in terms)
         ]
         order = {"created": "created_at", "updated": "updated_at"}.get(ctx.query.get("sort", ""), "number")
         hits.sort(key=lambda ki: (ki[1][order], ki[1]["number"]), reverse=ctx.query.get("order", "desc") == "desc")
