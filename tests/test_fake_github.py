@@ -396,7 +396,7 @@ def test_search_by_author(fake: FakeGitHub, gh: requests.Session) -> None:
     assert numbers("author:bob is:issue is:open") == [3]
     assert numbers("crash in:title -author:bob") == [1]
     fake.assert_no_violations()
-    assert gh.get(f"{fake.url}/search/issues", params={"q": "reviewed-by:bob"}).status_code == 400
+    assert gh.get(f"{fake.url}/search/issues", params={"q": "commenter:bob"}).status_code == 400
     assert "not supported by the fake" in fake.violations[0]
 
 
