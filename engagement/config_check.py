@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from engagement import config as repo_config
 from engagement.config import CONFIG_PATH, Problem
+from engagement.links import ours
 from webhooks.context import Context
 from webhooks.router import Router
 
@@ -46,7 +47,7 @@ def changed_config(ctx: Context) -> None:
         ctx.log.debug("skipped: the pull request does not change %s", CONFIG_PATH)
         return
     problems = repo_config.parse(proposed, repo_config.configurable(ctx.services.behaviours)).problems
-    earlier = next((c for c in github.list_comments(repo, number) if MARKER in (c.get("body") or "")), None)
+    earlier = next((c for c in github.list_comments(repo, number) if ours(c, MARKER)), None)
     body = message(problems)
     if earlier is None:
         if problems:

@@ -19,6 +19,7 @@ from urllib.parse import quote_plus
 from engagement import commands
 from engagement import config as repo_config
 from engagement.language import detect
+from engagement.links import CONTRIBUTING_FILES, file_url, ours
 from githubapp.errors import Forbidden
 from storage.db import utcnow
 from storage.good_first_issues import GoodFirstIssueStore, Snapshot, has_label
@@ -77,7 +78,6 @@ KNOWN_LABELS = {
     "good first issue": ("7057ff", "Good for newcomers"),
     "help wanted": ("008672", "Extra attention is needed"),
 }
-CONTRIBUTING_FILES = ("CONTRIBUTING.md", ".github/CONTRIBUTING.md", "docs/CONTRIBUTING.md")
 
 # What a plan does about a command.
 LABEL, UNLABEL, ASSIGN, UNASSIGN, ACKNOWLEDGE, REPLY = "label", "unlabel", "assign", "unassign", "acknowledge", "reply"
@@ -434,17 +434,7 @@ def look_up(ctx: Context, fact: str, issue: Issue, actor: str, store: GoodFirstI
 
 
 def contributing_link(ctx: Context, repository: Mapping[str, Any], config: Mapping[str, Any]) -> str:
-    if config["contributing_url"]:
-        return str(config["contributing_url"])
-    html = str(repository.get("html_url") or f"https://github.com/{repository['full_name']}")
-    branch = str(repository.get("default_branch") or "main")
-    found = next((p for p in CONTRIBUTING_FILES if ctx.github.read_file(repository["full_name"], p, ref=branch)), None)
-    return f"{html}/blob/{branch}/{found}" if found else ""
-
-
-def _ours(comment: Mapping[str, Any], marker: str) -> bool:
-    """A comment of a bot (us: people cannot post as a bot) carrying `marker`."""
-    return marker in (comment.get("body") or "") and (comment.get("user") or {}).get("type") == "Bot"
+    return str(config["contributing_url"]) or file_url(ctx.github, repository, CONTRIBUTING_FILES)
 
 
 # --- acting (idempotent)
@@ -478,7 +468,7 @@ def post_guide(
     if not dry_run and not ctx.services.intents.claim(intent, ctx.event.delivery_id):
         ctx.log.info("skipped: the guide is posted (or being posted) already", extra={"reason": intent})
         return
-    if any(_ours(c, GUIDE_MARKER) for c in github.list_comments(issue.repo, issue.number)):
+    if any(ours(c, GUIDE_MARKER) for c in github.list_comments(issue.repo, issue.number)):
         if not dry_run:
             ctx.services.intents.done(intent, "marker found")
         return
@@ -490,7 +480,7 @@ def post_guide(
 
 def remove_guide(ctx: Context, issue: Issue, store: GoodFirstIssueStore) -> None:
     for comment in ctx.github.list_comments(issue.repo, issue.number):
-        if _ours(comment, GUIDE_MARKER):
+        if ours(comment, GUIDE_MARKER):
             ctx.github.delete_comment(issue.repo, int(comment["id"]))
     if not ctx.github.app.dry_run:
         store.next_guide_round(issue.repo_id, issue.number)
@@ -499,7 +489,7 @@ def remove_guide(ctx: Context, issue: Issue, store: GoodFirstIssueStore) -> None
 def reply(ctx: Context, plan: Plan, issue: Issue, actor: str, comment_id: int, config: Mapping[str, Any]) -> None:
     """Answer a command once per comment and kind of answer."""
     marker = reply_marker(plan.reply, comment_id)
-    if any(_ours(c, marker) for c in ctx.github.list_comments(issue.repo, issue.number)):
+    if any(ours(c, marker) for c in ctx.github.list_comments(issue.repo, issue.number)):
         ctx.log.info("skipped: answered this comment already", extra={"reason": plan.reply})
         return
     url = list_url(ctx.payload["repository"], canonical(config))

@@ -9,6 +9,7 @@ from urllib.parse import quote_plus
 
 from engagement import config as repo_config
 from engagement.language import detect
+from engagement.links import CODE_OF_CONDUCT_FILES, CONTRIBUTING_FILES, file_url, ours
 from engagement.templates import fill
 from githubapp.errors import Forbidden, NotFound
 from webhooks.context import Context
@@ -101,10 +102,7 @@ SIGNATURE = {
     "en": "\n\n<sub>I am the LLMasOS Engage bot; the people of {repo} will follow up.</sub>",
     "zh": "\n\n<sub>我是 LLMasOS Engage 机器人，{repo} 的维护者会继续跟进。</sub>",
 }
-FILES = {
-    "contributing_url": ("CONTRIBUTING.md", ".github/CONTRIBUTING.md", "docs/CONTRIBUTING.md"),
-    "code_of_conduct_url": ("CODE_OF_CONDUCT.md", ".github/CODE_OF_CONDUCT.md", "docs/CODE_OF_CONDUCT.md"),
-}
+FILES = {"contributing_url": CONTRIBUTING_FILES, "code_of_conduct_url": CODE_OF_CONDUCT_FILES}
 
 
 def marker(kind: str, login: str) -> str:
@@ -199,36 +197,31 @@ def count_earlier_items(ctx: Context, repo: str, login: str, number: int) -> int
     return sum(1 for item in items if item["number"] < number)
 
 
-def count_earlier_merges(ctx: Context, repo: str, login: str, number: int) -> int | None:
-    """search/issues-and-pull-requests for the author's merged pull requests, other than this one."""
+def _count_other_pulls(ctx: Context, query: str, number: int) -> int | None:
+    """search/issues-and-pull-requests: how many pull requests other than this one match `query`."""
     try:
-        found = ctx.github.get("/search/issues", {"q": f"repo:{repo} author:{login} is:pr is:merged", "per_page": 10})
+        found = ctx.github.get("/search/issues", {"q": query, "per_page": 10})
     except (NotFound, Forbidden) as exc:
-        ctx.log.info("skipped: cannot search the author's pull requests", extra={"error": str(exc)})
+        ctx.log.info("skipped: cannot search pull requests", extra={"error": str(exc)})
         return None
     return sum(1 for item in found.get("items", []) if isinstance(item, dict) and item.get("number") != number)
+
+
+def count_earlier_merges(ctx: Context, repo: str, login: str, number: int) -> int | None:
+    return _count_other_pulls(ctx, f"repo:{repo} author:{login} is:pr is:merged", number)
 
 
 def count_earlier_reviews(ctx: Context, repo: str, login: str, number: int) -> int | None:
-    """search/issues-and-pull-requests for other pull requests this person reviewed."""
-    try:
-        found = ctx.github.get("/search/issues", {"q": f"repo:{repo} reviewed-by:{login} is:pr", "per_page": 10})
-    except (NotFound, Forbidden) as exc:
-        ctx.log.info("skipped: cannot search the reviewer's reviews", extra={"error": str(exc)})
-        return None
-    return sum(1 for item in found.get("items", []) if isinstance(item, dict) and item.get("number") != number)
+    return _count_other_pulls(ctx, f"repo:{repo} reviewed-by:{login} is:pr", number)
 
 
 def links_for(ctx: Context, repository: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, str]:
     """Configured links, else the repository's own files and its good-first-issue list."""
-    html = str(repository.get("html_url") or f"https://github.com/{repository['full_name']}")
-    branch = str(repository.get("default_branch") or "main")
     links = {name: str(config[name]) for name in LINK_LINES}
     for name, paths in FILES.items():
-        if not links[name]:
-            found = next((p for p in paths if ctx.github.read_file(repository["full_name"], p, ref=branch)), None)
-            links[name] = f"{html}/blob/{branch}/{found}" if found else ""
+        links[name] = links[name] or file_url(ctx.github, repository, paths)
     if not links["good_first_issues_url"]:
+        html = str(repository.get("html_url") or f"https://github.com/{repository['full_name']}")
         links["good_first_issues_url"] = f"{html}/issues?q=" + quote_plus('is:issue is:open label:"good first issue"')
     return links
 
@@ -247,7 +240,7 @@ def apply(ctx: Context, plan: Plan, body: str) -> None:
         ctx.log.info("skipped: already greeted (or another delivery is greeting)", extra={"reason": plan.intent})
         return
     mark = marker(plan.kind, plan.login)
-    if any(mark in (c.get("body") or "") for c in github.list_comments(plan.repo, plan.number)):
+    if any(ours(c, mark) for c in github.list_comments(plan.repo, plan.number)):
         intents.done(plan.intent, "marker found")
         return
     comment = github.create_comment(plan.repo, plan.number, body)

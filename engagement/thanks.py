@@ -8,6 +8,7 @@ from typing import Any
 
 from engagement import config as repo_config
 from engagement.language import detect
+from engagement.links import ours
 from engagement.templates import fill
 from webhooks.context import Context
 from webhooks.router import Router
@@ -126,7 +127,7 @@ def merged(ctx: Context) -> None:
     if not ctx.services.intents.claim(plan.intent, ctx.event.delivery_id):
         ctx.log.info("skipped: reviewers already thanked", extra={"reason": plan.intent})
         return
-    if not any(MARKER in (c.get("body") or "") for c in github.list_comments(repo, number)):
+    if not any(ours(c, MARKER) for c in github.list_comments(repo, number)):
         github.create_comment(repo, number, body)
     ctx.services.intents.done(plan.intent, ",".join(plan.reviewers))
 

@@ -359,3 +359,11 @@ def test_first_reviews_are_thanked_only_when_turned_on_and_only_once(server, git
     server.deliver("pull_request_review", review_submitted("Codertocat", number=5))  # the author's own
     run_rq_worker(server.app)
     assert greetings(github, 5) == []
+
+
+def test_a_pasted_marker_does_not_stop_the_greeting(server, github):
+    github.add_issue(REPO, 3, NEWCOMER)
+    github.add_comment(REPO, 3, "prankster", greeting.marker("issue", NEWCOMER))
+    server.deliver("issues", issue_opened(3))
+    run_rq_worker(server.app)
+    assert len([b for b in greetings(github, 3) if "Welcome" in b]) == 1

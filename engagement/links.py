@@ -1,0 +1,27 @@
+"""What behaviours link to and look for in a repository: its own files, and the app's own comments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+CONTRIBUTING_FILES = ("CONTRIBUTING.md", ".github/CONTRIBUTING.md", "docs/CONTRIBUTING.md")
+CODE_OF_CONDUCT_FILES = ("CODE_OF_CONDUCT.md", ".github/CODE_OF_CONDUCT.md", "docs/CODE_OF_CONDUCT.md")
+
+
+class FileReader(Protocol):
+    def read_file(self, repo: str, path: str, ref: str | None = None) -> str | None: ...
+
+
+def file_url(github: FileReader, repository: Mapping[str, Any], paths: Iterable[str]) -> str:
+    """The web address of the first of `paths` the repository has on its default branch, or ""."""
+    html = str(repository.get("html_url") or f"https://github.com/{repository['full_name']}")
+    branch = str(repository.get("default_branch") or "main")
+    found = next((p for p in paths if github.read_file(repository["full_name"], p, ref=branch)), None)
+    return f"{html}/blob/{branch}/{found}" if found else ""
+
+
+def ours(comment: Mapping[str, Any], marker: str) -> bool:
+    """A bot's comment carrying `marker`. People cannot post as a bot, so pasting a marker into a
+    comment of one's own cannot stop the app from posting (or make it delete someone's comment)."""
+    return marker in (comment.get("body") or "") and (comment.get("user") or {}).get("type") == "Bot"
