@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from engagement import config as repo_config
+from engagement.comments import ours
 from engagement.config import CONFIG_PATH, Problem
-from engagement.links import ours
 from webhooks.context import Context
 from webhooks.router import Router
 

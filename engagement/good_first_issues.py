@@ -18,8 +18,9 @@ from urllib.parse import quote_plus
 
 from engagement import commands
 from engagement import config as repo_config
+from engagement.comments import comment_once, ours
 from engagement.language import detect
-from engagement.links import CONTRIBUTING_FILES, file_url, ours
+from engagement.links import CONTRIBUTING_FILES, file_url
 from githubapp.errors import Forbidden
 from storage.db import utcnow
 from storage.good_first_issues import GoodFirstIssueStore, Snapshot, has_label
@@ -463,19 +464,13 @@ def post_guide(
     ctx: Context, issue: Issue, config: Mapping[str, Any], language: str, store: GoodFirstIssueStore
 ) -> None:
     """One guide per issue: once per round (a removal starts a new one), and never beside another."""
-    github, dry_run = ctx.github, ctx.github.app.dry_run
     intent = f"good-first-issues:guide:{issue.repo_id}:{issue.number}:{store.guide_round(issue.repo_id, issue.number)}"
-    if not dry_run and not ctx.services.intents.claim(intent, ctx.event.delivery_id):
-        ctx.log.info("skipped: the guide is posted (or being posted) already", extra={"reason": intent})
-        return
-    if any(ours(c, GUIDE_MARKER) for c in github.list_comments(issue.repo, issue.number)):
-        if not dry_run:
-            ctx.services.intents.done(intent, "marker found")
-        return
-    link = contributing_link(ctx, ctx.payload["repository"], config)
-    comment = github.create_comment(issue.repo, issue.number, render_guide(issue, config, language, link))
-    if not dry_run:
-        ctx.services.intents.done(intent, f"comment {comment.get('id') if isinstance(comment, dict) else ''}")
+
+    def guide() -> str:
+        link = contributing_link(ctx, ctx.payload["repository"], config)
+        return render_guide(issue, config, language, link)
+
+    comment_once(ctx, issue.repo, issue.number, intent, GUIDE_MARKER, guide)
 
 
 def remove_guide(ctx: Context, issue: Issue, store: GoodFirstIssueStore) -> None:

@@ -8,8 +8,9 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from engagement import config as repo_config
+from engagement.comments import comment_once
 from engagement.language import detect
-from engagement.links import CODE_OF_CONDUCT_FILES, CONTRIBUTING_FILES, file_url, ours
+from engagement.links import CODE_OF_CONDUCT_FILES, CONTRIBUTING_FILES, file_url
 from engagement.templates import fill
 from githubapp.errors import Forbidden, NotFound
 from webhooks.context import Context
@@ -230,22 +231,8 @@ def links_for(ctx: Context, repository: Mapping[str, Any], config: Mapping[str, 
 
 
 def apply(ctx: Context, plan: Plan, body: str) -> None:
-    """Post once: the intent key stops other deliveries, the marker stops a retry after a crash."""
-    github = ctx.github
-    if github.app.dry_run:
-        github.create_comment(plan.repo, plan.number, body)  # logged, not sent
-        return
-    intents = ctx.services.intents
-    if not intents.claim(plan.intent, ctx.event.delivery_id):
-        ctx.log.info("skipped: already greeted (or another delivery is greeting)", extra={"reason": plan.intent})
-        return
-    mark = marker(plan.kind, plan.login)
-    if any(ours(c, mark) for c in github.list_comments(plan.repo, plan.number)):
-        intents.done(plan.intent, "marker found")
-        return
-    comment = github.create_comment(plan.repo, plan.number, body)
-    intents.done(plan.intent, f"comment {comment.get('id') if isinstance(comment, dict) else ''}")
-    ctx.log.info("greeted", extra={"reason": plan.kind})
+    if comment_once(ctx, plan.repo, plan.number, plan.intent, marker(plan.kind, plan.login), body):
+        ctx.log.info("greeted", extra={"reason": plan.kind})
 
 
 # --- wiring

@@ -1,4 +1,4 @@
-"""What behaviours link to and look for in a repository: its own files, and the app's own comments."""
+"""What behaviours link to in a repository: its own files, found on its default branch."""
 
 from __future__ import annotations
 
@@ -19,9 +19,3 @@ def file_url(github: FileReader, repository: Mapping[str, Any], paths: Iterable[
     branch = str(repository.get("default_branch") or "main")
     found = next((p for p in paths if github.read_file(repository["full_name"], p, ref=branch)), None)
     return f"{html}/blob/{branch}/{found}" if found else ""
-
-
-def ours(comment: Mapping[str, Any], marker: str) -> bool:
-    """A bot's comment carrying `marker`. People cannot post as a bot, so pasting a marker into a
-    comment of one's own cannot stop the app from posting (or make it delete someone's comment)."""
-    return marker in (comment.get("body") or "") and (comment.get("user") or {}).get("type") == "Bot"

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from engagement import config as repo_config
+from engagement.comments import comment_once
 from engagement.language import detect
-from engagement.links import ours
 from engagement.templates import fill
 from webhooks.context import Context
 from webhooks.router import Router
@@ -119,17 +119,8 @@ def merged(ctx: Context) -> None:
     if isinstance(plan, str):
         ctx.log.info("no thanks: %s", plan)
         return
-    body = render(plan, config, author)
-    github = ctx.github
-    if github.app.dry_run:
-        github.create_comment(repo, number, body)  # logged, not sent
-        return
-    if not ctx.services.intents.claim(plan.intent, ctx.event.delivery_id):
-        ctx.log.info("skipped: reviewers already thanked", extra={"reason": plan.intent})
-        return
-    if not any(ours(c, MARKER) for c in github.list_comments(repo, number)):
-        github.create_comment(repo, number, body)
-    ctx.services.intents.done(plan.intent, ",".join(plan.reviewers))
+    if comment_once(ctx, repo, number, plan.intent, MARKER, render(plan, config, author)):
+        ctx.log.info("thanked reviewers", extra={"reason": ",".join(plan.reviewers)})
 
 
 @router.on("pull_request_review.submitted", name="thanks.reaction")
