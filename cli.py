@@ -131,9 +131,8 @@ def deliveries_retry(delivery_ids: tuple[str, ...], all_failed: bool) -> None:
 
 
 def _drain(services: Services) -> None:
-    wait_idle = getattr(services.dispatcher, "wait_idle", None)
-    if wait_idle:  # the embedded worker lives in this process: let it finish before the command exits
-        wait_idle(timeout=60)
+    """Let this process finish what it dispatched (the embedded worker lives in it) before exiting."""
+    services.dispatcher.wait_idle(timeout=60)
 
 
 @click.command("sweep")

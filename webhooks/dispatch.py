@@ -38,6 +38,8 @@ BATCH_LINGER_SECONDS = 0.005
 _SAFE_JOB_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 # After a failed enqueue, skip Redis for a moment so webhook answers stay fast while it is down.
 BREAKER_SECONDS = 5.0
+# RQ keeps a job that crashed (not a delivery that failed: those stay in the database) this long.
+FAILED_JOB_TTL_SECONDS = 7 * 24 * 3600
 
 
 class Dispatcher(Protocol):
@@ -50,6 +52,9 @@ class Dispatcher(Protocol):
 
     def queued(self, delivery_ids: list[str]) -> set[str]:
         """The subset known to be waiting in the queue already."""
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until this process has handed on (or processed) all it was given; for the CLI and tests."""
 
     def health(self) -> tuple[bool, str]: ...
 
@@ -109,15 +114,6 @@ class RQDispatcher:
                     break
             self._send_batch(batch)
 
-    def _take(self, limit: int) -> list[str]:
-        taken: list[str] = []
-        while len(taken) < limit:
-            try:
-                taken.append(self._outbox.get_nowait())
-            except queue.Empty:
-                break
-        return taken
-
     def flush(self, timeout: float = 5.0) -> None:
         """At exit: let the flusher hand over what is waiting (anything missed, the sweeper finds)."""
         if not self.wait_idle(timeout):
@@ -143,18 +139,14 @@ class RQDispatcher:
                     pipeline=pipe,
                     job_timeout=self.job_timeout * len(ids),
                     result_ttl=0,
-                    failure_ttl=7 * 24 * 3600,
+                    failure_ttl=FAILED_JOB_TTL_SECONDS,
                     description=f"{len(ids)} new deliveries",
                 )
                 for delivery_id in ids:
                     pipe.set(_marker(delivery_id), 1, ex=self.marker_ttl)
                 pipe.execute()
         except Exception as exc:
-            if isinstance(exc, redis.RedisError):
-                self._open_until = time.monotonic() + BREAKER_SECONDS
-            log.warning(
-                "queue unavailable; the sweeper will dispatch later", extra={"count": len(ids), "error": str(exc)}
-            )
+            self._failed(exc, count=len(ids))
 
     def queued(self, delivery_ids: list[str]) -> set[str]:
         """Which of these deliveries sit in a queued batch (so the sweeper need not dispatch them)."""
@@ -168,18 +160,18 @@ class RQDispatcher:
             return False
         try:
             self._enqueue(delivery_id, delay, job_id(delivery_id, attempt))
-        except redis.RedisError as exc:
-            self._open_until = time.monotonic() + BREAKER_SECONDS
-            log.warning(
-                "queue unavailable; the sweeper will dispatch later",
-                extra={"delivery_id": delivery_id, "error": str(exc)},
-            )
-            return False
-        except Exception:
-            # The delivery is stored; whatever went wrong here, the sweeper still dispatches it later.
-            log.exception("enqueue failed; the sweeper will dispatch later", extra={"delivery_id": delivery_id})
+        except Exception as exc:
+            self._failed(exc, delivery_id=delivery_id)
             return False
         return True
+
+    def _failed(self, exc: Exception, **fields: Any) -> None:
+        """The deliveries are stored: whatever went wrong here, the sweeper dispatches them later."""
+        if isinstance(exc, redis.RedisError):
+            self._open_until = time.monotonic() + BREAKER_SECONDS
+            log.warning("queue unavailable; the sweeper will dispatch later", extra={**fields, "error": str(exc)})
+        else:
+            log.exception("enqueue failed; the sweeper will dispatch later", extra=fields)
 
     def _enqueue(self, delivery_id: str, delay: float, job: str) -> None:
         options = dict(
@@ -187,7 +179,7 @@ class RQDispatcher:
             unique=True,
             job_timeout=self.job_timeout,
             result_ttl=0,
-            failure_ttl=7 * 24 * 3600,
+            failure_ttl=FAILED_JOB_TTL_SECONDS,
             description=f"delivery {delivery_id}",
         )
         for _ in range(2):

@@ -25,8 +25,7 @@ def _answer(code: int, message: str, **more: object) -> tuple[Response, int]:
 
 def accept(services: Services, event: Event, payload_text: str) -> tuple[bool, str]:
     """Store the delivery and dispatch it; returns (new, status). Shared by the endpoint and `replay`."""
-    handlers = services.router.handlers_for(event.name, event.action)
-    reason = event.bot_reason() or (None if handlers else f"no handler for {event.key}")
+    _, reason = services.router.route(event)
     status = IGNORED if reason else PENDING
     new = services.store.insert(
         id=event.delivery_id,

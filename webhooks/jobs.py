@@ -64,8 +64,7 @@ def process(services: Services, delivery_id: str) -> str:
         return "skipped"
     event = Event(delivery.id, delivery.event, delivery.payload)
     fields = log_fields(event, attempt=delivery.attempts)
-    handlers = services.router.handlers_for(event.name, event.action)
-    reason = event.bot_reason() or (None if handlers else f"no handler for {event.key}")
+    handlers, reason = services.router.route(event)
     if reason:
         services.store.finish(delivery_id, IGNORED, reason)
         log.debug("ignored: %s", reason, extra=fields)

@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from webhooks.event import Event
+
 if TYPE_CHECKING:
     from webhooks.context import Context
 
@@ -48,6 +50,12 @@ class Router:
     def handlers_for(self, event_name: str, action: str | None) -> list[Handler]:
         keys = {event_name, f"{event_name}.{action}"} if action else {event_name}
         return [h for h in self._handlers if keys.intersection(h.keys)]
+
+    def route(self, event: Event) -> tuple[list[Handler], str | None]:
+        """The handlers for `event`, or the reason it triggers none (a bot sent it, nothing listens)."""
+        reason = event.bot_reason()
+        handlers = [] if reason else self.handlers_for(event.name, event.action)
+        return handlers, reason or (None if handlers else f"no handler for {event.key}")
 
     @property
     def events(self) -> set[str]:
