@@ -96,15 +96,16 @@ def build(settings: Settings) -> Services:
             lambda: services.sweep(),
             settings.sweep_interval_seconds,
         )
+    modules = behaviour_modules(settings.behaviours)
     services = Services(
         settings,
         store,
-        build_router(settings.behaviours),
+        compose(m.router for m in modules),
         github,
         dispatcher,
         IntentStore(engine),
         connection,
-        behaviour_modules(settings.behaviours),
+        modules,
     )
     return services
 

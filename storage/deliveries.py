@@ -226,11 +226,6 @@ class DeliveryStore:
         with self.engine.connect() as conn:
             return [_row_to_delivery(row) for row in conn.execute(query)]
 
-    def count_by_status(self) -> dict[str, int]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(deliveries.c.status, sa.func.count()).group_by(deliveries.c.status))
-            return {status: count for status, count in rows}
-
     def requeue(self, delivery_id: str) -> bool:
         """Put a failed delivery back in line; handlers that already succeeded will not run again."""
         with self.engine.begin() as conn:

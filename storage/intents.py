@@ -31,7 +31,3 @@ class IntentStore:
     def done(self, key: str, result: str = "") -> None:
         with self.engine.begin() as conn:
             conn.execute(intents.update().where(intents.c.key == key).values(done_at=utcnow(), result=result))
-
-    def exists(self, key: str) -> bool:
-        with self.engine.connect() as conn:
-            return conn.execute(sa.select(intents.c.key).where(intents.c.key == key)).first() is not None

@@ -49,7 +49,3 @@ class Context:
         if installation_id is None:
             raise NoInstallation(f"delivery {self.event.delivery_id} has no installation")
         return self.services.github.installation(installation_id)
-
-    @property
-    def settings(self) -> Any:
-        return self.services.settings
