@@ -99,6 +99,195 @@ good_first_issues = sa.Table(
 )
 
 
+# --- The contribution ledger (issue 4) and the rollups kept from it as events arrive.
+
+repositories = sa.Table(
+    "repositories",
+    metadata,
+    # Every repository the app has seen an event for; pages list the installed, public ones.
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("full_name", sa.String(255), nullable=False),
+    sa.Column("owner", sa.String(255), nullable=False),
+    sa.Column("private", sa.Boolean, nullable=False),
+    sa.Column("html_url", sa.String(500), nullable=False, server_default=""),
+    sa.Column("installation_id", sa.BigInteger),
+    # The ledger holds the repository's whole history from this time on (set by a finished backfill).
+    sa.Column("ledger_complete_since", sa.DateTime),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Index("ix_repositories_full_name", "full_name"),
+    sa.Index("ix_repositories_owner", "owner"),
+)
+
+contributors = sa.Table(
+    "contributors",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),  # GitHub user id
+    sa.Column("login", sa.String(255), nullable=False),  # as of the latest event
+    sa.Column("opted_out", sa.Boolean, nullable=False, server_default=sa.false()),  # `/leaderboard opt-out`
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Index("ix_contributors_login", "login"),
+)
+
+contributions = sa.Table(
+    "contributions",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    # Names what happened (a comment id, an issue number), never the delivery: counted once.
+    sa.Column("key", sa.String(200), nullable=False, unique=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("repo_id", sa.BigInteger, nullable=False),
+    sa.Column("actor_id", sa.BigInteger, nullable=False),
+    sa.Column("actor_login", sa.String(255), nullable=False),
+    sa.Column("number", sa.Integer),
+    sa.Column("url", sa.String(500), nullable=False, server_default=""),
+    sa.Column("occurred_at", sa.DateTime, nullable=False),  # on GitHub, UTC
+    sa.Column("day", sa.Date, nullable=False),  # UTC day of occurred_at
+    sa.Column("week", sa.Date, nullable=False),  # Monday of its ISO week, UTC
+    sa.Column("credited", sa.Boolean, nullable=False),  # earns points (False: over the daily comment cap)
+    sa.Column("positive", sa.Integer, nullable=False, server_default="0"),  # reactions, on closing events
+    sa.Column("negative", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("subject_is_pull", sa.Boolean),
+    sa.Column("subject_author_id", sa.BigInteger),
+    sa.Column("subject_opened_at", sa.DateTime),
+    sa.Column("source", sa.String(16), nullable=False),  # webhook | backfill
+    sa.Column("recorded_at", sa.DateTime, nullable=False),
+    sa.Index("ix_contributions_repo_time", "repo_id", "occurred_at"),
+    sa.Index("ix_contributions_repo_actor", "repo_id", "actor_id", "kind"),
+)
+
+# Per person, per repository, per UTC day: counts per kind (activity kinds only).
+ROLLUP_COUNTS = (
+    "issues_opened",
+    "prs_opened",
+    "prs_merged",
+    "reviews",
+    "comments",
+    "review_comments",
+    "gfi_solved",
+    "comments_credited",
+    "review_comments_credited",
+)
+
+
+def _count_columns(names: tuple[str, ...]) -> list[sa.Column[int]]:
+    return [sa.Column(name, sa.Integer, nullable=False, server_default="0") for name in names]
+
+
+actor_days = sa.Table(
+    "actor_days",
+    metadata,
+    sa.Column("repo_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("actor_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("day", sa.Date, primary_key=True),
+    *_count_columns(ROLLUP_COUNTS),
+    sa.Index("ix_actor_days_day", "day"),
+)
+
+# The same counts summed over each leaderboard window ("30d", and "30d-prev" for rank changes, "all")
+# as of `ledger_state.windows_as_of`, for a scope: "repo:<id>" or "org:<owner>" (public repos only).
+window_totals = sa.Table(
+    "window_totals",
+    metadata,
+    sa.Column("scope", sa.String(300), primary_key=True),
+    sa.Column("window", sa.String(16), primary_key=True),
+    sa.Column("actor_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    *_count_columns(ROLLUP_COUNTS),
+)
+
+# First and latest contribution of each person in a scope: newcomers, retention.
+scope_members = sa.Table(
+    "scope_members",
+    metadata,
+    sa.Column("scope", sa.String(300), primary_key=True),
+    sa.Column("actor_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("first_at", sa.DateTime, nullable=False),
+    sa.Column("last_at", sa.DateTime, nullable=False),
+    sa.Index("ix_scope_members_first", "scope", "first_at"),
+)
+
+WEEKLY_COUNTS = (
+    "active",
+    "new",
+    "issues_opened",
+    "issues_closed",
+    "prs_opened",
+    "prs_merged",
+    "prs_closed",
+    "reviews",
+    "comments",
+    "review_comments",
+    "gfi_solved",
+    "positive",
+    "negative",
+)
+
+weekly = sa.Table(
+    "weekly",
+    metadata,
+    sa.Column("repo_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("week", sa.Date, primary_key=True),  # Monday of the ISO week, UTC
+    *_count_columns(WEEKLY_COUNTS),
+)
+
+weekly_actors = sa.Table(
+    "weekly_actors",
+    metadata,
+    sa.Column("repo_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("week", sa.Date, primary_key=True),
+    sa.Column("actor_id", sa.BigInteger, primary_key=True, autoincrement=False),
+)
+
+# Issues and pull requests with their first response by a person other than the author.
+responses = sa.Table(
+    "responses",
+    metadata,
+    sa.Column("repo_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("number", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("is_pull", sa.Boolean, nullable=False),
+    sa.Column("author_id", sa.BigInteger),
+    sa.Column("opened_at", sa.DateTime, nullable=False),
+    sa.Column("opened_week", sa.Date, nullable=False),
+    sa.Column("first_response_at", sa.DateTime),
+    sa.Index("ix_responses_repo_week", "repo_id", "opened_week"),
+)
+
+scoring = sa.Table(
+    "scoring",
+    metadata,
+    # The leaderboard section in use for a scope, kept from the latest configuration read.
+    sa.Column("scope", sa.String(300), primary_key=True),
+    sa.Column("settings", sa.Text, nullable=False),  # JSON
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+ledger_state = sa.Table(
+    "ledger_state",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("day", sa.Date),
+    sa.Column("value", sa.Text),
+)
+
+LEDGER_TABLES = [
+    repositories,
+    contributors,
+    contributions,
+    actor_days,
+    window_totals,
+    scope_members,
+    weekly,
+    weekly_actors,
+    responses,
+    scoring,
+    ledger_state,
+]
+
+
+def _create_ledger_tables(conn: Connection) -> None:
+    for table in LEDGER_TABLES:
+        table.create(conn)
+
+
 def utcnow() -> datetime:
     """Naive UTC: SQLite drops time zones, so every stored time is UTC without one."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -115,6 +304,7 @@ MIGRATIONS: list[Migration] = [
     (1, "deliveries and handler runs", _create_delivery_tables),
     (2, "intents: side effects done once", lambda conn: intents.create(conn)),
     (3, "good first issues: their state per repository", lambda conn: good_first_issues.create(conn)),
+    (4, "contribution ledger and its rollups", _create_ledger_tables),
 ]
 
 

@@ -1,0 +1,295 @@
+"""Contributions: what a webhook payload or an API object says someone did, as typed ledger events.
+
+Pure functions, shared by the live webhook handler (`engagement.ledger`) and the backfill
+(`engagement.backfill`), so that both produce the same events with the same keys: a key names the
+thing that happened (a comment's id, an issue's number), never the delivery, which is what makes
+redelivery, retries and backfill count each contribution once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+# Kinds. Activity kinds make someone an active contributor; outcome kinds (closing) only feed metrics.
+ISSUE_OPENED = "issue_opened"
+ISSUE_CLOSED = "issue_closed"
+PR_OPENED = "pr_opened"
+PR_MERGED = "pr_merged"
+PR_CLOSED = "pr_closed"  # closed without merging
+REVIEW_APPROVED = "review_approved"
+REVIEW_CHANGES_REQUESTED = "review_changes_requested"
+REVIEW_COMMENTED = "review_commented"
+COMMENT = "comment"  # on an issue or a pull request's conversation
+REVIEW_COMMENT = "review_comment"  # on a pull request's diff
+GFI_SOLVED = "good_first_issue_solved"  # a merged pull request that closes a good first issue
+
+REVIEW_KINDS = {
+    "APPROVED": REVIEW_APPROVED,
+    "CHANGES_REQUESTED": REVIEW_CHANGES_REQUESTED,
+    "COMMENTED": REVIEW_COMMENTED,
+}
+KINDS = (
+    ISSUE_OPENED,
+    ISSUE_CLOSED,
+    PR_OPENED,
+    PR_MERGED,
+    PR_CLOSED,
+    REVIEW_APPROVED,
+    REVIEW_CHANGES_REQUESTED,
+    REVIEW_COMMENTED,
+    COMMENT,
+    REVIEW_COMMENT,
+    GFI_SOLVED,
+)
+OUTCOME_KINDS = {ISSUE_CLOSED, PR_CLOSED}
+# Responses to someone else's issue or pull request: what "time to first response" waits for.
+RESPONSE_KINDS = {COMMENT, REVIEW_COMMENT, REVIEW_APPROVED, REVIEW_CHANGES_REQUESTED, REVIEW_COMMENTED}
+POSITIVE_REACTIONS = ("+1", "laugh", "hooray", "heart", "rocket")
+NEGATIVE_REACTIONS = ("-1", "confused")
+
+
+@dataclass(frozen=True)
+class Repo:
+    id: int
+    full_name: str
+    private: bool
+    html_url: str = ""
+    installation_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The issue or pull request a contribution is about, for response times."""
+
+    number: int
+    is_pull: bool
+    author_id: int | None
+    opened_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Contribution:
+    key: str
+    kind: str
+    repo: Repo
+    actor_id: int
+    actor_login: str
+    occurred_at: datetime  # on GitHub, naive UTC
+    number: int | None
+    url: str
+    subject: Subject | None = None
+    positive: int = 0  # reaction summary, for closing events
+    negative: int = 0
+
+
+def github_time(value: Any) -> datetime | None:
+    """GitHub's ISO 8601 time as naive UTC, like every stored time."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC).replace(tzinfo=None)
+    except ValueError:
+        return None
+
+
+def is_bot(user: Mapping[str, Any] | None) -> bool:
+    if not isinstance(user, Mapping):
+        return True  # a deleted account ("ghost") or no user: nobody to credit
+    login = str(user.get("login") or "")
+    return user.get("type") == "Bot" or login.endswith("[bot]") or not login or not isinstance(user.get("id"), int)
+
+
+def repo_from(repository: Mapping[str, Any], installation_id: int | None = None) -> Repo:
+    return Repo(
+        id=int(repository["id"]),
+        full_name=str(repository["full_name"]),
+        private=bool(repository.get("private")),
+        html_url=str(repository.get("html_url") or ""),
+        installation_id=installation_id,
+    )
+
+
+def reactions(item: Mapping[str, Any]) -> tuple[int, int]:
+    """(positive, negative) reactions in an issue's reaction summary; eyes count as neither."""
+    summary = item.get("reactions")
+    if not isinstance(summary, Mapping):
+        return 0, 0
+    positive = sum(int(summary.get(name) or 0) for name in POSITIVE_REACTIONS)
+    negative = sum(int(summary.get(name) or 0) for name in NEGATIVE_REACTIONS)
+    return positive, negative
+
+
+def subject_of(item: Mapping[str, Any], is_pull: bool | None = None) -> Subject:
+    user = item.get("user")
+    return Subject(
+        number=int(item["number"]),
+        is_pull=bool(item.get("pull_request")) or "merged_at" in item if is_pull is None else is_pull,
+        author_id=None if is_bot(user) else int(user["id"]),  # type: ignore[index]
+        opened_at=github_time(item.get("created_at")),
+    )
+
+
+def _make(
+    key: str,
+    kind: str,
+    repo: Repo,
+    user: Any,
+    at: Any,
+    item: Mapping[str, Any],
+    url: Any,
+    subject: Subject | None,
+    positive: int = 0,
+    negative: int = 0,
+) -> Contribution | None:
+    occurred_at = github_time(at)
+    if is_bot(user) or occurred_at is None:
+        return None
+    return Contribution(
+        key=key,
+        kind=kind,
+        repo=repo,
+        actor_id=int(user["id"]),
+        actor_login=str(user["login"]),
+        occurred_at=occurred_at,
+        number=int(item["number"]) if isinstance(item.get("number"), int) else None,
+        url=str(url or ""),
+        subject=subject,
+        positive=positive,
+        negative=negative,
+    )
+
+
+def opened_issue(repo: Repo, issue: Mapping[str, Any]) -> Contribution | None:
+    subject = subject_of(issue, is_pull=False)
+    return _make(
+        f"{ISSUE_OPENED}:{repo.id}:{issue['number']}",
+        ISSUE_OPENED,
+        repo,
+        issue.get("user"),
+        issue.get("created_at"),
+        issue,
+        issue.get("html_url"),
+        subject,
+    )
+
+
+def closed_issue(repo: Repo, issue: Mapping[str, Any], closer: Any) -> Contribution | None:
+    """The issue's first close, with its reactions then; `closer` is who closed it (else its author)."""
+    positive, negative = reactions(issue)
+    return _make(
+        f"{ISSUE_CLOSED}:{repo.id}:{issue['number']}",
+        ISSUE_CLOSED,
+        repo,
+        closer if isinstance(closer, Mapping) else issue.get("user"),
+        issue.get("closed_at"),
+        issue,
+        issue.get("html_url"),
+        subject_of(issue, is_pull=False),
+        positive,
+        negative,
+    )
+
+
+def opened_pull(repo: Repo, pull: Mapping[str, Any]) -> Contribution | None:
+    return _make(
+        f"{PR_OPENED}:{repo.id}:{pull['number']}",
+        PR_OPENED,
+        repo,
+        pull.get("user"),
+        pull.get("created_at"),
+        pull,
+        pull.get("html_url"),
+        subject_of(pull, is_pull=True),
+    )
+
+
+def closed_pull(
+    repo: Repo, pull: Mapping[str, Any], closer: Any, reaction_summary: tuple[int, int] = (0, 0)
+) -> Contribution | None:
+    """Merged: code credit to its author. Closed unmerged: an outcome, for the acceptance ratio."""
+    positive, negative = reaction_summary
+    if pull.get("merged") or pull.get("merged_at"):
+        return _make(
+            f"{PR_MERGED}:{repo.id}:{pull['number']}",
+            PR_MERGED,
+            repo,
+            pull.get("user"),
+            pull.get("merged_at"),
+            pull,
+            pull.get("html_url"),
+            subject_of(pull, is_pull=True),
+            positive,
+            negative,
+        )
+    return _make(
+        f"{PR_CLOSED}:{repo.id}:{pull['number']}",
+        PR_CLOSED,
+        repo,
+        closer if isinstance(closer, Mapping) else pull.get("user"),
+        pull.get("closed_at"),
+        pull,
+        pull.get("html_url"),
+        subject_of(pull, is_pull=True),
+        positive,
+        negative,
+    )
+
+
+def solved_good_first_issue(repo: Repo, pull: Mapping[str, Any], issue_number: int) -> Contribution | None:
+    """Credit for the good first issue a merged pull request closes (once per issue)."""
+    return _make(
+        f"{GFI_SOLVED}:{repo.id}:{issue_number}",
+        GFI_SOLVED,
+        repo,
+        pull.get("user"),
+        pull.get("merged_at"),
+        pull,
+        pull.get("html_url"),
+        subject_of(pull, is_pull=True),
+    )
+
+
+def submitted_review(repo: Repo, pull: Mapping[str, Any], review: Mapping[str, Any]) -> Contribution | None:
+    kind = REVIEW_KINDS.get(str(review.get("state") or "").upper())
+    if kind is None or review.get("id") is None:
+        return None  # pending or dismissed reviews are not contributions
+    return _make(
+        f"review:{review['id']}",
+        kind,
+        repo,
+        review.get("user"),
+        review.get("submitted_at"),
+        pull,
+        review.get("html_url"),
+        subject_of(pull, is_pull=True),
+    )
+
+
+def created_comment(repo: Repo, issue: Mapping[str, Any], comment: Mapping[str, Any]) -> Contribution | None:
+    """A comment on an issue or on a pull request's conversation (GitHub treats both as issue comments)."""
+    return _make(
+        f"{COMMENT}:{comment['id']}",
+        COMMENT,
+        repo,
+        comment.get("user"),
+        comment.get("created_at"),
+        issue,
+        comment.get("html_url"),
+        subject_of(issue),
+    )
+
+
+def created_review_comment(repo: Repo, pull: Mapping[str, Any], comment: Mapping[str, Any]) -> Contribution | None:
+    return _make(
+        f"{REVIEW_COMMENT}:{comment['id']}",
+        REVIEW_COMMENT,
+        repo,
+        comment.get("user"),
+        comment.get("created_at"),
+        pull,
+        comment.get("html_url"),
+        subject_of(pull, is_pull=True),
+    )

@@ -1,0 +1,190 @@
+"""The ledger records each contribution once, and its rollups equal a rebuild from the ledger.
+
+What `record` and `advance` keep incrementally (as events arrive, as days pass) must be exactly what
+`rebuild` computes from scratch; leaderboards and insights read only the rollups.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from engagement import contributions as kinds
+from engagement.contributions import Contribution, Repo, Subject
+from storage import db
+from storage.ledger import LedgerStore, org_scope, repo_scope
+
+PUBLIC = Repo(1, "llmasos/kernel", private=False, installation_id=7)
+OTHER = Repo(2, "llmasos/docs", private=False, installation_id=7)
+SECRET = Repo(3, "llmasos/security", private=True, installation_id=7)
+ROLLUPS = (db.actor_days, db.window_totals, db.scope_members, db.weekly, db.weekly_actors, db.responses)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = db.make_engine(database_url)
+    db.migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+def contribution(
+    kind: str, repo: Repo, actor: int, at: datetime, number: int = 1, key: str | None = None, author: int = 100
+) -> Contribution:
+    return Contribution(
+        key=key or f"{kind}:{repo.id}:{actor}:{at.isoformat()}:{number}",
+        kind=kind,
+        repo=repo,
+        actor_id=actor,
+        actor_login=f"user{actor}",
+        occurred_at=at,
+        number=number,
+        url=f"https://github.com/{repo.full_name}/issues/{number}",
+        subject=Subject(number, number % 2 == 0, author, datetime(2024, 1, 1) + timedelta(days=number * 9)),
+        positive=2 if kind == kinds.ISSUE_CLOSED else 0,
+        negative=1 if kind == kinds.ISSUE_CLOSED else 0,
+    )
+
+
+def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    with engine.connect() as conn:
+        return {
+            table.name: sorted(tuple(row) for row in conn.execute(sa.select(table)))  # type: ignore[misc]
+            for table in ROLLUPS
+        }
+
+
+def random_history(seed: int, today: date, count: int = 400) -> list[Contribution]:
+    rng = random.Random(seed)
+    activity = [k for k in kinds.KINDS]
+    items = []
+    for n in range(count):
+        at = datetime.combine(today, datetime.min.time()) - timedelta(minutes=rng.randrange(0, 60 * 24 * 800))
+        items.append(
+            contribution(
+                rng.choice(activity), rng.choice([PUBLIC, OTHER, SECRET]), rng.randrange(1, 30), at, number=n % 40 + 1
+            )
+        )
+    return items
+
+
+def test_a_contribution_is_recorded_once_whatever_the_redeliveries(engine: Engine) -> None:
+    store = LedgerStore(engine)
+    item = contribution(kinds.COMMENT, PUBLIC, 5, datetime(2026, 11, 20, 10))
+    assert store.record([item]) == 1
+    assert store.record([item, item], source="backfill") == 0
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(db.contributions)).scalar_one() == 1
+        assert conn.execute(sa.select(db.actor_days.c.comments)).scalar_one() == 1
+
+
+def test_incremental_rollups_equal_a_rebuild_in_any_order(engine: Engine) -> None:
+    """Events arriving in any order (late, backfilled) and days passing give what a rebuild gives."""
+    today = date(2026, 11, 29)
+    history = random_history(1, today)
+    store = LedgerStore(engine)
+    store.advance(today - timedelta(days=3))
+    random.Random(2).shuffle(history)
+    store.record(history[:200], cap=3)
+    store.advance(today - timedelta(days=1))
+    store.record(history[200:], cap=3)
+    store.advance(today)
+    incremental = snapshot(engine)
+    assert incremental["window_totals"], "windows were kept"
+    store.rebuild(today)
+    assert snapshot(engine) == incremental
+
+
+@pytest.mark.parametrize("step", [1, 6, 45, 400])
+def test_windows_moved_day_by_day_equal_windows_rebuilt(engine: Engine, step: int) -> None:
+    today = date(2026, 11, 29)
+    store = LedgerStore(engine)
+    store.record(random_history(3, today, 300))
+    store.advance(today - timedelta(days=step))
+    store.advance(today)
+    moved = snapshot(engine)["window_totals"]
+    store.rebuild(today)
+    assert snapshot(engine)["window_totals"] == moved
+
+
+def test_windows_count_what_happened_inside_them(engine: Engine) -> None:
+    today = date(2026, 11, 29)
+    store = LedgerStore(engine)
+    store.advance(today)
+    noon = datetime(2026, 11, 29, 12)
+    store.record(
+        [
+            contribution(kinds.PR_MERGED, PUBLIC, 1, noon),  # today: in 7d, 30d, ...
+            contribution(kinds.PR_MERGED, PUBLIC, 1, noon - timedelta(days=7)),  # 8 days ago counting today: 7d-prev
+            contribution(kinds.PR_MERGED, PUBLIC, 1, noon - timedelta(days=400)),  # only in "all"
+            contribution(kinds.PR_MERGED, SECRET, 1, noon),  # private: its repository only
+        ]
+    )
+
+    def merged(scope: str) -> dict[str, int]:
+        with engine.connect() as conn:
+            totals = db.window_totals.c
+            rows = conn.execute(sa.select(totals.window, totals.prs_merged).where(totals.scope == scope))
+            return dict(rows.all())  # type: ignore[arg-type]
+
+    expected = {"7d": 1, "7d-prev": 1, "30d": 2, "90d": 2, "365d": 2, "365d-prev": 1, "all": 3}
+    assert merged(repo_scope(PUBLIC.id)) == expected
+    assert merged(org_scope("LLMasOS")) == merged(repo_scope(PUBLIC.id)), "the private repository stays out"
+    assert merged(repo_scope(SECRET.id))["7d"] == 1
+    # A week later the contribution of today has moved to the previous 7 days.
+    store.advance(today + timedelta(days=7))
+    assert merged(repo_scope(PUBLIC.id))["7d-prev"] == 1
+    assert "7d" not in merged(repo_scope(PUBLIC.id))
+
+
+def test_comments_beyond_the_daily_cap_count_but_earn_nothing(engine: Engine) -> None:
+    store = LedgerStore(engine)
+    day = datetime(2026, 11, 20, 8)
+    store.record([contribution(kinds.COMMENT, PUBLIC, 9, day + timedelta(minutes=m)) for m in range(7)], cap=5)
+    store.record([contribution(kinds.COMMENT, PUBLIC, 9, day + timedelta(days=1))], cap=5)
+    with engine.connect() as conn:
+        days = db.actor_days.c
+        rows = conn.execute(sa.select(days.comments, days.comments_credited).order_by(days.day)).all()
+    assert [tuple(r) for r in rows] == [(7, 5), (1, 1)]
+
+
+def test_a_repository_made_private_leaves_the_owner_wide_scope(engine: Engine) -> None:
+    today = date(2026, 11, 29)
+    store = LedgerStore(engine)
+    store.advance(today)
+    store.record([contribution(kinds.ISSUE_OPENED, OTHER, 4, datetime(2026, 11, 28))])
+
+    def org_members() -> int:
+        with engine.connect() as conn:
+            query = sa.select(sa.func.count()).where(db.window_totals.c.scope == "org:llmasos")
+            return int(conn.execute(query).scalar_one())
+
+    assert org_members() > 0
+    hidden = Repo(OTHER.id, OTHER.full_name, private=True, installation_id=7)
+    store.record([contribution(kinds.COMMENT, hidden, 4, datetime(2026, 11, 28, 1))])
+    assert org_members() == 0
+    with engine.connect() as conn:
+        scopes = {row.scope for row in conn.execute(sa.select(db.scope_members.c.scope))}
+    assert scopes == {repo_scope(OTHER.id)}
+
+
+def test_first_human_response_ignores_the_author(engine: Engine) -> None:
+    store = LedgerStore(engine)
+    opened = datetime(2026, 11, 2, 9)
+    subject = Subject(12, False, 100, opened)
+
+    def event(kind: str, actor: int, hours: int, key: str) -> Contribution:
+        return Contribution(key, kind, PUBLIC, actor, f"u{actor}", opened + timedelta(hours=hours), 12, "", subject)
+
+    store.record([event(kinds.ISSUE_OPENED, 100, 0, "o"), event(kinds.COMMENT, 100, 1, "a")])
+    store.record([event(kinds.COMMENT, 5, 3, "b")])
+    store.record([event(kinds.COMMENT, 6, 2, "late")])  # delivered late, answered earlier
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(db.responses)).one()
+    assert row.first_response_at == opened + timedelta(hours=2)
