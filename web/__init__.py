@@ -1,0 +1,1 @@
+"""Server-rendered web pages and the pieces they are drawn from."""
