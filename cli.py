@@ -1,4 +1,4 @@
-"""Operator commands: `flask --app app db upgrade | replay | deliveries | sweep | worker`."""
+"""Operator commands: `flask --app app db upgrade | replay | deliveries | sweep | worker | backfill`."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import logging
 import sys
 import threading
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
+from engagement.backfill import BackfillError, backfill
 from services import Services
 from storage import db as storage_db
 from storage.deliveries import FAILED, PENDING, STATUSES
@@ -174,6 +176,57 @@ def worker_command(burst: bool) -> None:
         stop.set()
 
 
+class ProgressLine:
+    """One line on stderr, rewritten in place (`issues: 300/1200`); a new line per stage and per message."""
+
+    def __init__(self) -> None:
+        self.stage: str | None = None
+        self.width = 0
+
+    def update(self, stage: str, done: int, total: int | None) -> None:
+        if self.stage is not None and stage != self.stage:
+            click.echo(err=True)
+            self.width = 0
+        self.stage = stage
+        text = f"{stage}: {done}" + (f"/{total}" if total else "")
+        self.width = max(self.width, len(text))  # a shorter text must cover the longer one before it
+        click.echo(f"\r{text.ljust(self.width)}", err=True, nl=False)
+
+    def say(self, message: str) -> None:
+        self.finish()
+        click.echo(message, err=True)
+
+    def finish(self) -> None:
+        if self.stage is not None:
+            click.echo(err=True)
+        self.stage = None
+
+
+@click.command("backfill")
+@click.argument("full_name", metavar="OWNER/REPO")
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    metavar="YYYY-MM-DD",
+    help="Only what happened from this day (UTC) on; default: the whole history.",
+)
+@with_appcontext  # as under `flask`, also when invoked from app.test_cli_runner()
+def backfill_command(full_name: str, since: datetime | None) -> None:
+    """Import a repository's history (issues, pull requests, reviews, comments) into the ledger.
+
+    Safe to run again: what the ledger holds is not counted twice, and an interrupted run continues.
+    """
+    line = ProgressLine()
+    try:
+        result = backfill(_services(), full_name, since, line.update, say=line.say)
+    except BackfillError as exc:
+        line.finish()
+        raise click.ClickException(str(exc)) from exc
+    line.finish()
+    click.echo(result.summary())
+
+
 def init_app(app: Flask) -> None:
-    for command in (db_cli, deliveries_cli, replay, sweep_command, worker_command):
+    for command in (db_cli, deliveries_cli, replay, sweep_command, worker_command, backfill_command):
         app.cli.add_command(command)

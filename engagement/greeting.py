@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote_plus
 
 from engagement import config as repo_config
+from engagement import contributions
 from engagement.comments import comment_once
 from engagement.language import detect
 from engagement.links import CODE_OF_CONDUCT_FILES, CONTRIBUTING_FILES, file_url
 from engagement.templates import fill
 from githubapp.errors import Forbidden, NotFound
+from storage.ledger import LedgerStore
 from webhooks.context import Context
 from webhooks.router import Router
 
@@ -184,6 +187,23 @@ def render(plan: Plan, config: Mapping[str, Any], links: Mapping[str, str]) -> s
 
 # --- gathering facts (reads only)
 
+LEDGER_KINDS = {
+    ISSUE: (contributions.ISSUE_OPENED, contributions.PR_OPENED),
+    PULL_REQUEST: (contributions.ISSUE_OPENED, contributions.PR_OPENED),
+    FIRST_MERGE: (contributions.PR_MERGED,),
+    FIRST_REVIEW: tuple(contributions.REVIEW_KINDS.values()),
+}
+
+
+def count_in_ledger(ctx: Context, situation: Situation) -> int | None:
+    """Earlier items of this kind from the ledger, once it holds the repository's whole history (after
+    `flask backfill`); None: ask GitHub."""
+    store = LedgerStore(ctx.services.store.engine)
+    if not store.covers(situation.repo_id, datetime(1970, 1, 1)):
+        return None
+    earlier = situation.kind in (ISSUE, PULL_REQUEST)
+    return store.count(situation.repo_id, situation.login, LEDGER_KINDS[situation.kind], situation.number, earlier)
+
 
 def count_earlier_items(ctx: Context, repo: str, login: str, number: int) -> int | None:
     """issues/list-for-repo (issues and pull requests) by this author, opened before this one."""
@@ -264,8 +284,13 @@ def greet(ctx: Context, kind: str, item: Mapping[str, Any]) -> None:
     if isinstance(early, str):
         ctx.log.debug("skipped: %s", early)
         return
-    counter = {FIRST_MERGE: count_earlier_merges, FIRST_REVIEW: count_earlier_reviews}.get(kind, count_earlier_items)
-    plan = decide(situation, config, Facts(counter(ctx, situation.repo, situation.login, situation.number)))
+    earlier = count_in_ledger(ctx, situation)
+    if earlier is None:
+        counter = {FIRST_MERGE: count_earlier_merges, FIRST_REVIEW: count_earlier_reviews}.get(
+            kind, count_earlier_items
+        )
+        earlier = counter(ctx, situation.repo, situation.login, situation.number)
+    plan = decide(situation, config, Facts(earlier))
     if isinstance(plan, str):
         ctx.log.info("not greeting: %s", plan)
         return

@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from engagement import contributions as kinds
-from engagement.contributions import Contribution
+from engagement.contributions import Contribution, Repo
 from storage.db import (
     ROLLUP_COUNTS,
     actor_days,
@@ -151,7 +151,7 @@ class LedgerStore:
     def _record_one(self, conn: Connection, item: Contribution, source: str, cap: int) -> int:
         # Readers of the windows' day share it; `advance` moving them takes it exclusively.
         as_of = self._windows_as_of(conn, lock="share")
-        self._upsert_repository(conn, item)
+        self._upsert_repository(conn, item.repo)
         day = item.occurred_at.date()
         activity = item.kind not in kinds.OUTCOME_KINDS
         credited = activity and (item.kind not in CREDIT_COLUMNS or self._under_cap(conn, item, day, cap))
@@ -222,23 +222,29 @@ class LedgerStore:
         ).first()
         return row is None or int(row[0]) < cap
 
-    def _upsert_repository(self, conn: Connection, item: Contribution) -> None:
-        repo = item.repo
-        values = dict(
-            full_name=repo.full_name,
-            owner=_owner(item),
-            private=repo.private,
-            html_url=repo.html_url,
-            updated_at=utcnow(),
+    def _upsert_repository(self, conn: Connection, repo: Repo) -> None:
+        owner = repo.full_name.split("/", 1)[0]
+        values: dict[str, Any] = dict(
+            full_name=repo.full_name, owner=owner, private=repo.private, html_url=repo.html_url, updated_at=utcnow()
         )
         if repo.installation_id is not None:
             values["installation_id"] = repo.installation_id
-        before = conn.execute(sa.select(repositories.c.private).where(repositories.c.id == repo.id)).first()
+        r = repositories.c
+        before = conn.execute(sa.select(r.private, r.full_name, r.installation_id).where(r.id == repo.id)).first()
+        unchanged = before is not None and (bool(before.private), before.full_name) == (repo.private, repo.full_name)
+        if unchanged and repo.installation_id in (None, before.installation_id):  # type: ignore[union-attr]
+            return  # nothing new: no write, no lock on a row every event of the repository touches
         statement = _insert(conn, repositories).values(id=repo.id, **values)
         conn.execute(statement.on_conflict_do_update(index_elements=["id"], set_=values))
         if before is not None and bool(before.private) != repo.private:
             # Made public or private: the owner-wide scope must gain or lose this repository at once.
-            rebuild_org(conn, _owner(item), self._windows_as_of(conn))
+            rebuild_org(conn, owner, self._windows_as_of(conn))
+
+    def observe_repository(self, repo: Repo) -> None:
+        """Keep the repository's name and visibility (an event about it, or it was made public or private)."""
+        with self.engine.begin() as conn:
+            self._windows_as_of(conn, lock="share")
+            self._upsert_repository(conn, repo)
 
     def _upsert_contributor(self, conn: Connection, item: Contribution) -> None:
         statement = _insert(conn, contributors).values(id=item.actor_id, login=item.actor_login, updated_at=utcnow())
@@ -323,8 +329,7 @@ class LedgerStore:
 
     def scoring_for(self, scope: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
-            text = conn.execute(sa.select(scoring.c.settings).where(scoring.c.scope == scope)).scalar()
-        return json.loads(text) if text else None
+            return scoring_in(conn, scope)
 
     def mark_complete(self, repo_id: int, since: datetime | None) -> None:
         """The ledger now holds the repository's history since `since` (None: since its creation)."""
@@ -343,16 +348,15 @@ class LedgerStore:
             ).scalar()
         return complete is not None and complete <= since
 
-    def count(self, repo_id: int, actor_id: int, kinds_: Sequence[str], before: datetime | None = None) -> int:
-        """How many contributions of these kinds the person made in the repository (before a time)."""
+    def count(self, repo_id: int, login: str, kinds_: Sequence[str], other_than: int, earlier: bool = False) -> int:
+        """How many contributions of these kinds the person made in the repository about items other
+        than number `other_than` (only those numbered before it, when `earlier`)."""
+        c = contributions.c
         query = (
             sa.select(sa.func.count())
-            .select_from(contributions)
-            .where(contributions.c.repo_id == repo_id, contributions.c.actor_id == actor_id)
-            .where(contributions.c.kind.in_(list(kinds_)))
+            .where(c.repo_id == repo_id, sa.func.lower(c.actor_login) == login.lower(), c.kind.in_(list(kinds_)))
+            .where(c.number < other_than if earlier else c.number != other_than)
         )
-        if before is not None:
-            query = query.where(contributions.c.occurred_at < before)
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
@@ -400,6 +404,12 @@ class LedgerStore:
         with self.engine.begin() as conn:
             self._windows_as_of(conn, lock="update")
             rebuild_all(conn, today)
+
+
+def scoring_in(conn: Connection, scope: str) -> dict[str, Any] | None:
+    """The `leaderboard` settings last seen for a scope, or None (the defaults apply)."""
+    text = conn.execute(sa.select(scoring.c.settings).where(scoring.c.scope == scope)).scalar()
+    return json.loads(text) if text else None
 
 
 def _owner(item: Contribution) -> str:

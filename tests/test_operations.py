@@ -100,6 +100,7 @@ def test_manifest_subscribes_to_exactly_the_events_the_router_handles():
         "pull_request_review": "pull_requests",
         "pull_request_review_comment": "pull_requests",
         "push": "contents",
+        "repository": "metadata",
     }
     for event in manifest["default_events"]:
         assert needs.get(event) in manifest["default_permissions"], f"{event} lacks its permission"

@@ -329,9 +329,14 @@ class _Fault:
     body: JSON = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    query: dict[str, str] = field(default_factory=dict)  # only requests with these query values
 
-    def matches(self, method: str, path: str) -> bool:
-        return self.method in ("*", method) and self.pattern.search(path) is not None
+    def matches(self, method: str, path: str, args: Mapping[str, str]) -> bool:
+        return (
+            self.method in ("*", method)
+            and self.pattern.search(path) is not None
+            and all(args.get(k) == v for k, v in self.query.items())
+        )
 
 
 @dataclass
@@ -555,11 +560,23 @@ class FakeGitHub:
         body: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         times: int = 1,
+        query: dict[str, str] | None = None,
     ) -> None:
-        """Answer the next ``times`` valid matching requests with a canned error (state is untouched)."""
+        """Answer the next ``times`` valid matching requests with a canned error (state is untouched).
+
+        ``query``: only requests with these query values, e.g. ``{"page": "2"}`` to fail one page of a list.
+        """
         with self._lock:
             self._faults.append(
-                _Fault(method.upper(), re.compile(path_regex), times, status, body, dict(headers or {}))
+                _Fault(
+                    method.upper(),
+                    re.compile(path_regex),
+                    times,
+                    status,
+                    body,
+                    dict(headers or {}),
+                    query=dict(query or {}),
+                )
             )
 
     def delay_next(self, method: str, path_regex: str, seconds: float, times: int = 1) -> None:
@@ -576,9 +593,9 @@ class FakeGitHub:
             self._revoked.update(self._tokens)
             self._tokens.clear()
 
-    def _take_fault(self, method: str, path: str, delay: bool) -> _Fault | None:
+    def _take_fault(self, method: str, path: str, delay: bool, args: Mapping[str, str]) -> _Fault | None:
         for fault in self._faults:
-            if (fault.delay > 0) == delay and fault.matches(method, path):
+            if (fault.delay > 0) == delay and fault.matches(method, path, args):
                 fault.times -= 1
                 if fault.times <= 0:
                     self._faults.remove(fault)
@@ -610,10 +627,15 @@ class FakeGitHub:
                 "created_at": _now(),
             }
 
-    def add_repo(self, full_name: str, private: bool = False, default_branch: str = "main") -> None:
+    def add_repo(
+        self, full_name: str, private: bool = False, default_branch: str = "main", repo_id: int | None = None
+    ) -> None:
+        """`repo_id`: the id GitHub gave it, e.g. the one in a recorded payload (default: a fresh one)."""
         with self._lock:
             repo = self._ensure_repo(full_name)
             repo.update(private=private, default_branch=default_branch)
+            if repo_id is not None:
+                repo["id"] = repo_id
 
     def _ensure_repo(self, full_name: str) -> dict[str, Any]:
         key = full_name.lower()
@@ -676,13 +698,33 @@ class FakeGitHub:
             self._attach_labels(repo, self._issues[(repo["key"], number)], list(labels))
 
     def add_comment(
-        self, full_name: str, number: int, user_login: str, body: str, author_association: str = "NONE"
+        self,
+        full_name: str,
+        number: int,
+        user_login: str,
+        body: str,
+        author_association: str = "NONE",
+        created_at: str | None = None,
+        comment_id: int | None = None,
     ) -> int:
-        """Seed a comment by someone else (e.g. the contributor); returns its id."""
+        """Seed a comment by someone else (e.g. the contributor); returns its id. Like GitHub, a new
+        comment bumps its issue's `updated_at` (what the issue list's `since` filters on)."""
         with self._lock:
             repo = self._ensure_repo(full_name)
-            assert (repo["key"], number) in self._issues, f"no issue {full_name}#{number}"
-            return int(self._new_comment(repo, number, user_login, body, author_association)["id"])
+            issue = self._issues.get((repo["key"], number))
+            assert issue is not None, f"no issue {full_name}#{number}"
+            comment = self._new_comment(repo, number, user_login, body, author_association)
+            if comment_id is not None:
+                del self._comments[comment["id"]]
+                comment["id"] = comment_id
+                self._comments[comment_id] = comment
+            if created_at is not None:
+                comment.update(created_at=created_at, updated_at=created_at)
+            self._touch(issue, comment["created_at"])
+            return int(comment["id"])
+
+    def _touch(self, issue: dict[str, Any], stamp: str) -> None:
+        issue["updated_at"] = max(issue["updated_at"], stamp)
 
     def add_commit(
         self, full_name: str, author_login: str, message: str = "commit", pull_number: int | None = None
@@ -697,19 +739,59 @@ class FakeGitHub:
             return sha
 
     def add_review(
-        self, full_name: str, pull_number: int, user_login: str, state: str = "APPROVED", body: str = ""
-    ) -> None:
+        self,
+        full_name: str,
+        pull_number: int,
+        user_login: str,
+        state: str = "APPROVED",
+        body: str = "",
+        submitted_at: str | None = None,
+    ) -> int:
+        """Seed a review (APPROVED, CHANGES_REQUESTED, COMMENTED, DISMISSED or PENDING); returns its id."""
         with self._lock:
-            self._ensure_repo(full_name)["reviews"].append(
-                {
-                    "id": self._next_id(),
-                    "pull": pull_number,
-                    "user": user_login,
-                    "state": state,
-                    "body": body,
-                    "at": _now(),
-                }
+            repo = self._ensure_repo(full_name)
+            review = {
+                "id": self._next_id(),
+                "pull": pull_number,
+                "user": user_login,
+                "state": state,
+                "body": body,
+                "at": submitted_at or _now(),
+            }
+            repo["reviews"].append(review)
+            pull = self._issues.get((repo["key"], pull_number))
+            if pull is not None and state != "PENDING":
+                self._touch(pull, review["at"])
+            return int(review["id"])
+
+    def close_issue(
+        self, full_name: str, number: int, by: str | None = None, at: str | None = None, merged: bool = False
+    ) -> None:
+        """Close an issue or pull request (`merged`: merge it) at a time, by someone (`closed_by`)."""
+        with self._lock:
+            issue = self._issues[(full_name.lower(), number)]
+            assert issue["pr"] or not merged, f"{full_name}#{number} is an issue: it cannot be merged"
+            stamp = at or _now()
+            issue.update(
+                state="closed",
+                state_reason="completed",
+                closed_at=stamp,
+                closed_by=by,
+                merged_at=stamp if merged else None,
             )
+            self._touch(issue, stamp)
+
+    def react(self, full_name: str, number: int, content: str, user_login: str) -> None:
+        """Someone's reaction to an issue or pull request (counted in its `reactions` summary)."""
+        with self._lock:
+            issue = self._issues[(full_name.lower(), number)]
+            issue["reactions"].append(
+                {"id": self._next_id(), "content": content, "created_at": _now(), "user": user_login}
+            )
+
+    def user_id(self, login: str) -> int:
+        """The id the fake gives a login in every answer (so payloads can be edited to agree)."""
+        return int(self._user(login)["id"])
 
     def set_file(self, full_name: str, path: str, text: str, ref: str | None = None) -> None:
         with self._lock:
@@ -772,7 +854,7 @@ class FakeGitHub:
         record = RecordedRequest(req.method, req.path, dict(req.args.items()), dict(req.headers.items()), parsed, data)
         with self._lock:
             self.requests.append(record)
-            slow = self._take_fault(req.method, req.path, delay=True)
+            slow = self._take_fault(req.method, req.path, True, req.args)
         if slow is not None:
             time.sleep(slow.delay)
         with self._lock:
@@ -818,7 +900,7 @@ class FakeGitHub:
         if problems:
             self._violation(method, path, problems)
             return self._with_rate(_error(400, "fake-github: " + "; ".join(problems)), principal.key, path, op)
-        fault = self._take_fault(method, path, delay=False)
+        fault = self._take_fault(method, path, False, req.args)
         if fault is not None:
             canned = _Resp(fault.status, fault.body if fault.body is not None else {"message": f"HTTP {fault.status}"})
             canned = self._with_rate(canned, principal.key, path, op)
@@ -1021,7 +1103,7 @@ class FakeGitHub:
 
     def _react(self, ctx: _Ctx, target: dict[str, Any]) -> _Resp:
         for existing in target["reactions"]:
-            if existing["content"] == ctx.body["content"]:
+            if existing["content"] == ctx.body["content"] and existing.get("user", self.bot_login) == self.bot_login:
                 return _Resp(200, self._reaction_json(ctx, existing))
         reaction = {"id": self._next_id(), "content": ctx.body["content"], "created_at": _now()}
         target["reactions"].append(reaction)
@@ -1147,7 +1229,8 @@ class FakeGitHub:
             closed_at=issue["closed_at"],
             created_at=issue["created_at"],
             updated_at=issue["updated_at"],
-            closed_by=None,
+            closed_by=self._user(issue["closed_by"]) if issue.get("closed_by") else None,
+            reactions=self._reaction_rollup(f"{api}/reactions", issue["reactions"]),
             url=api,
             html_url=html,
             repository_url=f"{self.url}/repos/{full}",
@@ -1169,6 +1252,14 @@ class FakeGitHub:
         else:
             out.pop("pull_request", None)
         return dict(out)
+
+    @staticmethod
+    def _reaction_rollup(url: str, reactions: list[dict[str, Any]]) -> dict[str, Any]:
+        """GitHub's reaction summary on issues ("Reaction Rollup")."""
+        contents = ("+1", "-1", "laugh", "confused", "heart", "hooray", "eyes", "rocket")
+        rollup: dict[str, Any] = {"url": url, "total_count": len(reactions)}
+        rollup.update({c: sum(1 for r in reactions if r["content"] == c) for c in contents})
+        return rollup
 
     def _pull_json(self, repo: dict[str, Any], issue: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
         full, n = repo["full_name"], issue["number"]
@@ -1234,12 +1325,16 @@ class FakeGitHub:
             updated_at=comment["updated_at"],
             author_association=comment["author_association"],
             url=f"{self.url}/repos/{full}/issues/comments/{cid}",
-            html_url=f"https://github.com/{full}/issues/{n}#issuecomment-{cid}",
+            html_url=f"https://github.com/{full}/{self._kind_path(repo, n)}/{n}#issuecomment-{cid}",
             issue_url=f"{self.url}/repos/{full}/issues/{n}",
         )
         if comment["user"] == self.bot_login:
             out["performed_via_github_app"] = self._app_json()
         return dict(out)
+
+    def _kind_path(self, repo: dict[str, Any], number: int) -> str:
+        issue = self._issues.get((repo["key"], number))
+        return "pull" if issue is not None and issue["pr"] else "issues"
 
     def _reaction_json(self, ctx: _Ctx, reaction: dict[str, Any]) -> dict[str, Any]:
         out = ctx.op.example(201)
@@ -1626,7 +1721,11 @@ class FakeGitHub:
                 body=review["body"],
                 state=review["state"],
                 submitted_at=review["at"],
+                html_url=f"https://github.com/{repo['full_name']}/pull/{n}#pullrequestreview-{review['id']}",
             )
+            item["_links"]["html"]["href"] = item["html_url"]
+            if review["state"] == "PENDING":  # not submitted yet
+                item.pop("submitted_at")
             out.append(item)
         return self._list(ctx, out)
 

@@ -1,0 +1,272 @@
+"""The leaderboard: points per person from the ledger's window rollups, with a formula a page can show.
+
+Points are weighted counts, computed when the board is read, so the formula shown is always the one
+behind the numbers. Anti-gaming is built in: pull requests earn code credit only once merged (opening
+one earns nothing), and comments earn points only up to a daily cap per person and repository
+(applied when they are recorded). People leave the board with `/leaderboard opt-out` in any comment
+(and come back with `/leaderboard opt-in`), or by a repository's `exclude` list; their contributions
+still count in the anonymous totals of the insights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from engagement import commands
+from engagement.comments import comment_once
+from engagement.language import detect
+from storage.db import contributors, repositories, scope_members, window_totals
+from storage.ledger import WINDOWS, LedgerStore, org_scope, repo_scope, scoring_in
+from webhooks.context import Context
+from webhooks.router import Router
+
+NAME = "leaderboard"
+HELP = """Ranks contributors by points on the `/leaderboard` page (and its JSON and CSV), per
+repository and for all public repositories of the owner together, over the last 7, 30, 90 or 365
+days or all time. Points are `points` per kind of contribution: a merged pull request, a review, an
+issue opened, a comment, a review comment, a good first issue solved. Opening a pull request earns
+nothing until it is merged, and only the first `daily_comment_cap` comments a day count. Anyone can
+leave the board with `/leaderboard opt-out` in a comment (`/leaderboard opt-in` to return); logins in
+`exclude` are never shown. Their contributions still count in the community totals."""
+
+DEFAULTS: dict[str, Any] = {
+    "enabled": True,
+    "points": {
+        "merged_pull_request": 10,
+        "review": 3,
+        "issue": 2,
+        "comment": 1,
+        "review_comment": 1,
+        "good_first_issue": 5,
+    },
+    "daily_comment_cap": 5,  # comments a day that earn points, per person and repository; 0: no cap
+    "exclude": [],  # logins never shown on the board
+}
+
+SETTINGS_HELP = {
+    "enabled": "show this repository's leaderboard (the ledger records contributions either way)",
+    "points": "points per `merged_pull_request`, `review`, `issue`, `comment`, `review_comment`, "
+    "`good_first_issue` (solved); opening a pull request earns nothing until it is merged",
+    "daily_comment_cap": "comments (issue, pull request and review comments) a day that earn points, "
+    "per person and repository; 0: no cap",
+    "exclude": "logins never shown on the leaderboard",
+}
+
+# Point kinds, their rollup column and the entry count they are shown as.
+POINT_COLUMNS = {
+    "merged_pull_request": "prs_merged",
+    "review": "reviews",
+    "issue": "issues_opened",
+    "comment": "comments_credited",
+    "review_comment": "review_comments_credited",
+    "good_first_issue": "gfi_solved",
+}
+COUNT_COLUMNS = {
+    "issues": "issues_opened",
+    "pull_requests": "prs_opened",
+    "merged": "prs_merged",
+    "reviews": "reviews",
+    "comments": "comments",
+    "review_comments": "review_comments",
+    "good_first_issues": "gfi_solved",
+}
+FORMULA_WORDS = {
+    "merged_pull_request": "merged pull requests",
+    "review": "reviews",
+    "issue": "issues opened",
+    "comment": "comments",
+    "review_comment": "review comments",
+    "good_first_issue": "good first issues solved",
+}
+MAX_LIMIT = 1000
+
+OPT_OUT_REPLY = {
+    "en": "@{login} you are off the leaderboard now; your contributions still count in the community's "
+    "anonymous totals. Comment `/leaderboard opt-in` to come back.",
+    "zh": "@{login} 你已退出排行榜；你的贡献仍会计入社区的匿名统计。评论 `/leaderboard opt-in` 可以重新加入。",
+}
+OPT_IN_REPLY = {
+    "en": "@{login} welcome back to the leaderboard!",
+    "zh": "@{login} 欢迎回到排行榜！",
+}
+
+
+class NotVisible(LookupError):
+    """No such repository or owner, or only private data: nothing to show an anonymous visitor."""
+
+
+def settings_of(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The leaderboard section with defaults for anything missing (old stored settings)."""
+    merged: dict[str, Any] = {**DEFAULTS, **(config or {})}
+    merged["points"] = {**DEFAULTS["points"], **(merged.get("points") or {})}
+    return merged
+
+
+def formula(settings: Mapping[str, Any]) -> dict[str, Any]:
+    points = {kind: int(settings["points"][kind]) for kind in POINT_COLUMNS}
+    cap = int(settings["daily_comment_cap"])
+    terms = [f"{weight} × {FORMULA_WORDS[kind]}" for kind, weight in points.items() if weight]
+    text = " + ".join(terms) or "0"
+    if cap:
+        text += f" (comments: the first {cap} a day per person and repository)"
+    return {"points": points, "daily_comment_cap": cap, "text": text}
+
+
+# --- reading the board
+
+
+def resolve(conn: Connection, repo: str | None, org: str | None) -> tuple[str, str]:
+    """(scope, name shown) for a public repository `owner/name` or an owner's public repositories."""
+    if repo:
+        row = conn.execute(
+            sa.select(repositories.c.id, repositories.c.full_name, repositories.c.private).where(
+                sa.func.lower(repositories.c.full_name) == repo.lower()
+            )
+        ).first()
+        if row is None or row.private:
+            raise NotVisible(f"no public repository {repo}")
+        return repo_scope(int(row.id)), str(row.full_name)
+    if org:
+        row = conn.execute(
+            sa.select(repositories.c.owner)
+            .where(sa.func.lower(repositories.c.owner) == org.lower(), repositories.c.private == sa.false())
+            .limit(1)
+        ).first()
+        if row is None:
+            raise NotVisible(f"no public repository of {org}")
+        return org_scope(str(row.owner)), str(row.owner)
+    raise NotVisible("say which repository (repo=OWNER/NAME) or owner (org=OWNER)")
+
+
+def _ranked(scope: str, window: str, settings: Mapping[str, Any]) -> Any:
+    t = window_totals.c
+    points = sum(
+        (sa.literal(int(settings["points"][kind])) * t[column] for kind, column in POINT_COLUMNS.items()),
+        sa.literal(0),
+    )
+    excluded = [str(login).lower() for login in settings.get("exclude") or []]
+    base = (
+        sa.select(t.actor_id, contributors.c.login, *(t[c] for c in COUNT_COLUMNS.values()), points.label("points"))
+        .join(contributors, contributors.c.id == t.actor_id)
+        .where(t.scope == scope, t.window == window, contributors.c.opted_out == sa.false())
+    )
+    if excluded:
+        base = base.where(sa.func.lower(contributors.c.login).notin_(excluded))
+    inner = base.subquery()
+    rank = sa.func.rank().over(order_by=inner.c.points.desc()).label("rank")
+    return sa.select(inner, rank).subquery()
+
+
+def board(
+    engine: Engine,
+    repo: str | None = None,
+    org: str | None = None,
+    window: str = "30d",
+    limit: int | None = 100,
+    today: date | None = None,
+) -> dict[str, Any]:
+    """The leaderboard as the JSON API gives it; raises NotVisible, or ValueError for a bad window."""
+    if window not in WINDOWS:
+        raise ValueError(f"window must be one of {', '.join(WINDOWS)}")
+    today = today or datetime.now(UTC).date()
+    store = LedgerStore(engine)
+    store.advance(today)  # a no-op unless the day changed since the windows last moved
+    with engine.connect() as conn:
+        scope, name = resolve(conn, repo, org)
+        settings = settings_of(scoring_in(conn, scope))
+        if not settings["enabled"]:
+            raise NotVisible(f"the leaderboard of {name} is turned off")
+        ranked = _ranked(scope, window, settings)
+        total = int(conn.execute(sa.select(sa.func.count()).select_from(ranked)).scalar_one())
+        query = sa.select(ranked).order_by(ranked.c.rank, ranked.c.login)
+        if limit is not None:
+            query = query.limit(max(1, min(limit, MAX_LIMIT)))
+        rows = conn.execute(query).all()
+        ids = [int(row.actor_id) for row in rows]
+        previous = _previous_ranks(conn, scope, window, settings, ids)
+        length = WINDOWS[window]
+        start = today - timedelta(days=length - 1) if length else None
+        newcomers = _newcomers(conn, scope, ids, start) if start else set()
+    entries = []
+    for row in rows:
+        before = previous.get(int(row.actor_id))
+        entries.append(
+            {
+                "rank": int(row.rank),
+                "login": row.login,
+                "points": int(row.points),
+                "counts": {key: int(row._mapping[column]) for key, column in COUNT_COLUMNS.items()},
+                "previous_rank": before,
+                "rank_change": None if before is None else before - int(row.rank),
+                "newcomer": int(row.actor_id) in newcomers,
+                "profile_url": f"https://github.com/{row.login}",
+            }
+        )
+    return {
+        "repo": name,
+        "scope": "repository" if repo else "owner",
+        "window": window,
+        "window_start": start.isoformat() if start else None,
+        "as_of": today.isoformat(),
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "formula": formula(settings),
+        "kinds": list(COUNT_COLUMNS),
+        "total": total,
+        "entries": entries,
+    }
+
+
+def _previous_ranks(
+    conn: Connection, scope: str, window: str, settings: Mapping[str, Any], ids: list[int]
+) -> dict[int, int]:
+    if window == "all" or not ids:
+        return {}
+    ranked = _ranked(scope, f"{window}-prev", settings)
+    rows = conn.execute(sa.select(ranked.c.actor_id, ranked.c.rank).where(ranked.c.actor_id.in_(ids)))
+    return {int(row.actor_id): int(row.rank) for row in rows}
+
+
+def _newcomers(conn: Connection, scope: str, ids: list[int], start: date) -> set[int]:
+    """People whose first contribution in the scope falls in the window."""
+    if not ids:
+        return set()
+    query = sa.select(scope_members.c.actor_id).where(
+        scope_members.c.scope == scope,
+        scope_members.c.actor_id.in_(ids),
+        scope_members.c.first_at >= datetime.combine(start, datetime.min.time()),
+    )
+    return {int(row.actor_id) for row in conn.execute(query)}
+
+
+# --- the opt-out command
+
+router = Router()
+
+
+@router.on("issue_comment.created", name="leaderboard.opt_out", needs_installation=False)
+def opt_out(ctx: Context) -> None:
+    """`/leaderboard opt-out` or `/leaderboard opt-in`, by the person commenting, for themselves."""
+    comment = ctx.payload["comment"]
+    wanted = None
+    for command in commands.parse(comment.get("body")):
+        choice = command.args[0].lower() if command.args else ""
+        if command.name == "leaderboard" and choice in ("opt-out", "opt-in"):
+            wanted = choice == "opt-out"
+    user = comment.get("user") or {}
+    if wanted is None or not isinstance(user.get("id"), int):
+        return
+    login = str(user["login"])
+    changed = LedgerStore(ctx.services.store.engine).set_opted_out(int(user["id"]), login, wanted)
+    ctx.log.info("leaderboard opt-%s", "out" if wanted else "in", extra={"login": login, "changed": changed})
+    if not changed or ctx.event.installation_id is None:
+        return
+    language = detect(str(comment.get("body") or ""))
+    text = (OPT_OUT_REPLY if wanted else OPT_IN_REPLY)[language].format(login=login)
+    repo, number = str(ctx.payload["repository"]["full_name"]), int(ctx.payload["issue"]["number"])
+    marker = f"<!-- engage:leaderboard:{comment['id']} -->"
+    comment_once(ctx, repo, number, f"leaderboard:{comment['id']}", marker, f"{marker}\n{text}")
