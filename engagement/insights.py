@@ -21,13 +21,15 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from engagement.leaderboard import resolve
 from engagement.stats import median, summarise, weeks_ending
 from storage.db import WEEKLY_COUNTS, responses, scope_members, weekly
+from storage.ledger import week_of
 
 MAX_WEEKS = 156
+RETENTION_DAYS = (30, 90)
 # Series and their unit, in the order pages show them.
 SERIES = {
     "active_contributors": "count",
@@ -65,40 +67,44 @@ def report(engine: Engine, repo: str, weeks: int = 12, today: date | None = None
             sa.select(weekly).where(weekly.c.repo_id == repo_id, weekly.c.week >= first, weekly.c.week <= last)
         )
         counts = {row.week: row._mapping for row in rows}
+        hours = _hours(conn, responses.c.opened_at, responses.c.first_response_at)
         answered = conn.execute(
-            sa.select(
-                responses.c.opened_week, responses.c.is_pull, responses.c.opened_at, responses.c.first_response_at
-            )
+            sa.select(sa.type_coerce(responses.c.opened_week, sa.String), responses.c.is_pull, hours)
             .where(responses.c.repo_id == repo_id, responses.c.opened_week >= first, responses.c.opened_week <= last)
             .where(responses.c.first_response_at.is_not(None))
         ).all()
-        newcomers = conn.execute(
-            sa.select(scope_members.c.first_at, scope_members.c.last_at).where(
+        # Newcomers per day they arrived, with how many came back 30 and 90 days after (aggregated in SQL).
+        stayed = _hours(conn, scope_members.c.first_at, scope_members.c.last_at)
+        arrivals = conn.execute(
+            sa.select(
+                sa.type_coerce(sa.func.date(scope_members.c.first_at), sa.String),
+                sa.func.count(),
+                *(sa.func.sum(sa.case((stayed >= days * 24 - 1e-6, 1), else_=0)) for days in RETENTION_DAYS),
+            )
+            .where(
                 scope_members.c.scope == scope,
                 scope_members.c.first_at >= datetime.combine(first, datetime.min.time()),
             )
+            .group_by(sa.func.date(scope_members.c.first_at))
         ).all()
 
     def count(week: date, column: str) -> int:
         row = counts.get(week)
         return int(row[column]) if row is not None else 0
 
-    hours: dict[tuple[date, bool], list[float]] = defaultdict(list)
-    for row in answered:
-        hours[(row.opened_week, bool(row.is_pull))].append(
-            (row.first_response_at - row.opened_at).total_seconds() / 3600
-        )
-    joined: dict[date, list[tuple[datetime, datetime]]] = defaultdict(list)
-    for member in newcomers:
-        joined[member.first_at.date() - timedelta(days=member.first_at.weekday())].append(
-            (member.first_at, member.last_at)
-        )
+    response_hours: dict[tuple[str, bool], list[float]] = defaultdict(list)
+    for week_text, is_pull, spent in answered:
+        response_hours[(str(week_text)[:10], bool(is_pull))].append(float(spent))
+    joined: dict[date, list[int]] = defaultdict(lambda: [0] * (1 + len(RETENTION_DAYS)))
+    for day_text, *numbers in arrivals:
+        week = week_of(date.fromisoformat(str(day_text)[:10]))
+        joined[week] = [held + int(n or 0) for held, n in zip(joined[week], numbers, strict=True)]
 
     def retention(week: date, days: int) -> float | None:
         if week + timedelta(days=7 + days) > today:
             return None  # not every newcomer of the week has had `days` days yet
-        people = joined.get(week, [])
-        return _ratio(sum(1 for first_at, last_at in people if last_at - first_at >= timedelta(days=days)), len(people))
+        newcomers, *returned = joined.get(week, [0] * (1 + len(RETENTION_DAYS)))
+        return _ratio(returned[RETENTION_DAYS.index(days)], newcomers)
 
     values: dict[str, list[float | None]] = {name: [] for name in SERIES}
     for week in mondays:
@@ -114,8 +120,8 @@ def report(engine: Engine, repo: str, weeks: int = 12, today: date | None = None
             "prs_opened": c["prs_opened"],
             "prs_merged": c["prs_merged"],
             "reviews": c["reviews"],
-            "first_response_issues_hours": _rounded(median(hours.get((week, False), []))),
-            "first_response_pulls_hours": _rounded(median(hours.get((week, True), []))),
+            "first_response_issues_hours": _rounded(median(response_hours.get((week.isoformat(), False), []))),
+            "first_response_pulls_hours": _rounded(median(response_hours.get((week.isoformat(), True), []))),
             "pr_acceptance": _ratio(c["prs_merged"], c["prs_merged"] + c["prs_closed"]),
             "satisfaction": _ratio(c["positive"], c["positive"] + c["negative"]),
         }
@@ -140,6 +146,13 @@ def report(engine: Engine, repo: str, weeks: int = 12, today: date | None = None
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "series": series,
     }
+
+
+def _hours(conn: Connection, start: Any, end: Any) -> Any:
+    """Hours from `start` to `end` in SQL (the two databases spell time arithmetic differently)."""
+    if conn.dialect.name == "postgresql":
+        return sa.extract("epoch", end - start) / 3600.0
+    return (sa.func.julianday(end) - sa.func.julianday(start)) * 24.0
 
 
 def _rounded(value: float | None) -> float | None:

@@ -10,6 +10,7 @@ still count in the anonymous totals of the insights.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -143,23 +144,25 @@ def resolve(conn: Connection, repo: str | None, org: str | None) -> tuple[str, s
     raise NotVisible("say which repository (repo=OWNER/NAME) or owner (org=OWNER)")
 
 
-def _ranked(scope: str, window: str, settings: Mapping[str, Any]) -> Any:
+def _points(settings: Mapping[str, Any]) -> Any:
+    """Points of a window_totals row under the formula (weights are integers the app validated)."""
     t = window_totals.c
-    points = sum(
-        (sa.literal(int(settings["points"][kind])) * t[column] for kind, column in POINT_COLUMNS.items()),
-        sa.literal(0),
-    )
+    weighted = (sa.literal(int(settings["points"][kind])) * t[column] for kind, column in POINT_COLUMNS.items())
+    return sum(weighted, sa.literal(0))
+
+
+def _hidden(conn: Connection, settings: Mapping[str, Any]) -> list[int]:
+    """People not shown on this board: opted out everywhere, or excluded by its settings (a short list)."""
     excluded = [str(login).lower() for login in settings.get("exclude") or []]
-    base = (
-        sa.select(t.actor_id, contributors.c.login, *(t[c] for c in COUNT_COLUMNS.values()), points.label("points"))
-        .join(contributors, contributors.c.id == t.actor_id)
-        .where(t.scope == scope, t.window == window, contributors.c.opted_out == sa.false())
-    )
+    condition = contributors.c.opted_out == sa.true()
     if excluded:
-        base = base.where(sa.func.lower(contributors.c.login).notin_(excluded))
-    inner = base.subquery()
-    rank = sa.func.rank().over(order_by=inner.c.points.desc()).label("rank")
-    return sa.select(inner, rank).subquery()
+        condition = sa.or_(condition, sa.func.lower(contributors.c.login).in_(excluded))
+    return [int(actor_id) for actor_id in conn.execute(sa.select(contributors.c.id).where(condition)).scalars()]
+
+
+def _visible(scope: str, window: str, hidden: list[int]) -> list[Any]:
+    t = window_totals.c
+    return [t.scope == scope, t.window == window] + ([t.actor_id.notin_(hidden)] if hidden else [])
 
 
 def board(
@@ -170,41 +173,56 @@ def board(
     limit: int | None = 100,
     today: date | None = None,
 ) -> dict[str, Any]:
-    """The leaderboard as the JSON API gives it; raises NotVisible, or ValueError for a bad window."""
+    """The leaderboard as the JSON API gives it; raises NotVisible, or ValueError for a bad window.
+
+    Standard competition ranking (1, 2, 2, 4); people with equal points are listed by login.
+    """
     if window not in WINDOWS:
         raise ValueError(f"window must be one of {', '.join(WINDOWS)}")
     today = today or datetime.now(UTC).date()
     store = LedgerStore(engine)
     store.advance(today)  # a no-op unless the day changed since the windows last moved
+    t = window_totals.c
     with engine.connect() as conn:
         scope, name = resolve(conn, repo, org)
         settings = settings_of(scoring_in(conn, scope))
         if not settings["enabled"]:
             raise NotVisible(f"the leaderboard of {name} is turned off")
-        ranked = _ranked(scope, window, settings)
-        total = int(conn.execute(sa.select(sa.func.count()).select_from(ranked)).scalar_one())
-        query = sa.select(ranked).order_by(ranked.c.rank, ranked.c.login)
+        hidden = _hidden(conn, settings)
+        visible = _visible(scope, window, hidden)
+        total = int(conn.execute(sa.select(sa.func.count()).where(*visible)).scalar_one())
+        points = _points(settings).label("points")
+        query = sa.select(t.actor_id, *(t[c] for c in COUNT_COLUMNS.values()), points).where(*visible)
+        query = query.order_by(points.desc(), t.actor_id)
         if limit is not None:
             query = query.limit(max(1, min(limit, MAX_LIMIT)))
         rows = conn.execute(query).all()
         ids = [int(row.actor_id) for row in rows]
-        previous = _previous_ranks(conn, scope, window, settings, ids)
+        logins = dict(
+            conn.execute(sa.select(contributors.c.id, contributors.c.login).where(contributors.c.id.in_(ids))).all()
+        )
+        previous = _previous_ranks(conn, scope, window, settings, hidden, ids)
         length = WINDOWS[window]
         start = today - timedelta(days=length - 1) if length else None
         newcomers = _newcomers(conn, scope, ids, start) if start else set()
-    entries = []
-    for row in rows:
+    ordered = sorted(rows, key=lambda row: (-int(row.points), str(logins.get(row.actor_id, "")).lower()))
+    entries: list[dict[str, Any]] = []
+    rank = 0
+    for position, row in enumerate(ordered):
+        if position == 0 or row.points != ordered[position - 1].points:
+            rank = position + 1
         before = previous.get(int(row.actor_id))
+        login = str(logins.get(row.actor_id, ""))
         entries.append(
             {
-                "rank": int(row.rank),
-                "login": row.login,
+                "rank": rank,
+                "login": login,
                 "points": int(row.points),
                 "counts": {key: int(row._mapping[column]) for key, column in COUNT_COLUMNS.items()},
                 "previous_rank": before,
-                "rank_change": None if before is None else before - int(row.rank),
+                "rank_change": None if before is None else before - rank,
                 "newcomer": int(row.actor_id) in newcomers,
-                "profile_url": f"https://github.com/{row.login}",
+                "profile_url": f"https://github.com/{login}",
             }
         )
     return {
@@ -222,13 +240,21 @@ def board(
 
 
 def _previous_ranks(
-    conn: Connection, scope: str, window: str, settings: Mapping[str, Any], ids: list[int]
+    conn: Connection, scope: str, window: str, settings: Mapping[str, Any], hidden: list[int], ids: list[int]
 ) -> dict[int, int]:
+    """Each person's rank in the window before this one: 1 + how many scored more there."""
     if window == "all" or not ids:
         return {}
-    ranked = _ranked(scope, f"{window}-prev", settings)
-    rows = conn.execute(sa.select(ranked.c.actor_id, ranked.c.rank).where(ranked.c.actor_id.in_(ids)))
-    return {int(row.actor_id): int(row.rank) for row in rows}
+    t = window_totals.c
+    query = sa.select(t.actor_id, _points(settings)).where(*_visible(scope, f"{window}-prev", hidden))
+    scores = {int(actor_id): int(points) for actor_id, points in conn.execute(query)}
+    ascending = sorted(scores.values())
+    wanted = set(ids)
+    return {
+        actor_id: len(ascending) - bisect_right(ascending, points) + 1
+        for actor_id, points in scores.items()
+        if actor_id in wanted
+    }
 
 
 def _newcomers(conn: Connection, scope: str, ids: list[int], start: date) -> set[int]:

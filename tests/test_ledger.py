@@ -189,3 +189,20 @@ def test_bad_windows_and_unknown_repositories(server):
     with pytest.raises(NotVisible):
         board(engine_of(server), repo="nobody/nothing")
     assert leaderboard.formula(leaderboard.settings_of(None))["text"].startswith("10 × merged pull requests")
+
+
+def test_equal_points_share_a_rank_and_are_listed_by_login(server, github):
+    for n, login in enumerate(("zoe", "Amy", "bo")):
+        server.deliver("issue_comment", comment_payload(login, 600 + n, 9800 + n, "2019-05-15T10:00:00Z"))
+    server.deliver("issue_comment", comment_payload("zoe", 600, 9810, "2019-05-15T11:00:00Z"))
+    run_rq_worker(server.app)
+    result = board(engine_of(server), repo=REPO, window="30d", today=TODAY)
+    assert [(e["rank"], e["login"], e["points"]) for e in result["entries"]] == [
+        (1, "zoe", 2),
+        (2, "Amy", 1),
+        (2, "bo", 1),
+    ]
+    assert result["total"] == 3
+    assert [e["login"] for e in board(engine_of(server), repo=REPO, window="30d", limit=1, today=TODAY)["entries"]] == [
+        "zoe"
+    ]
