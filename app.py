@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask, current_app, jsonify
 
 import logs
+import ops.metrics
 import services as services_module
 import settings as settings_module
 from settings import MAX_WEBHOOK_BYTES
@@ -32,6 +33,14 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     app.add_url_rule(config.webhook_path, "webhook", receive, methods=["POST"])
     app.add_url_rule("/healthz", "healthz", healthz)
+    ops.metrics.init_app(app)
+    from web.admin import bp as admin
+    from web.pages import bp as pages
+    from web.setup import bp as setup
+
+    app.register_blueprint(pages)
+    app.register_blueprint(setup)
+    app.register_blueprint(admin)
     start = getattr(services.dispatcher, "start", None)
     if start is not None:
         # The embedded worker and its sweeper start with the first request a serving process gets

@@ -1,23 +1,38 @@
-"""Operator commands: `flask --app app db upgrade | replay | deliveries | sweep | worker | backfill`."""
+"""Operator commands: `flask --app app db upgrade | replay | deliveries | sweep | worker | backfill | doctor`."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
+import os
 import sys
 import threading
 import uuid
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import click
+import redis
+import sqlalchemy as sa
+from cryptography.hazmat.primitives import serialization
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from engagement.backfill import BackfillError, backfill
+from githubapp.auth import load_private_key
+from githubapp.errors import GitHubError, TransientError, Unauthorized
+from logs import scrub
 from services import Services
 from storage import db as storage_db
+from storage.db import deliveries, repositories, utcnow
 from storage.deliveries import FAILED, PENDING, STATUSES
+from storage.retention import FAILED_RETENTION_FACTOR, prune
+from webhooks.dispatch import NOT_FAILED, STRANDED, failed_delivery_ids, retry
 from webhooks.event import MalformedEvent, parse
 from webhooks.intake import accept
 from webhooks.jobs import process
@@ -120,16 +135,35 @@ def deliveries_show(delivery_id: str) -> None:
 def deliveries_retry(delivery_ids: tuple[str, ...], all_failed: bool) -> None:
     """Put failed deliveries back in the queue; handlers that succeeded before are not run again."""
     services = _services()
-    ids = list(delivery_ids) + ([d.id for d in services.store.list([FAILED], limit=10_000)] if all_failed else [])
+    ids = list(delivery_ids) + (failed_delivery_ids(services.store) if all_failed else [])
     if not ids:
         raise click.UsageError("name delivery ids or pass --all-failed")
-    for delivery_id in ids:
-        if not services.store.requeue(delivery_id):
+    for delivery_id, outcome in retry(services.store, services.dispatcher, ids):
+        if outcome == NOT_FAILED:
             click.echo(f"{delivery_id}: not failed, left alone")
-            continue
-        queued = services.dispatcher.dispatch(delivery_id)  # requeue reset attempts to 0
-        click.echo(f"{delivery_id}: requeued" + ("" if queued else " (queue down: the sweeper will dispatch it)"))
+        elif outcome == STRANDED:
+            click.echo(f"{delivery_id}: requeued (queue down: the sweeper will dispatch it)")
+        else:
+            click.echo(f"{delivery_id}: requeued")
     _drain(services)
+
+
+@deliveries_cli.command("prune")
+@click.option("--days", type=click.IntRange(min=1), default=None, help="Default: PAYLOAD_RETENTION_DAYS.")
+def deliveries_prune(days: int | None) -> None:
+    """Delete old deliveries now: done and ignored ones after --days, failed ones after 4x as long.
+
+    The ledger keeps every contribution; the sweeper does the same once an hour by itself.
+    """
+    services = _services()
+    days = days or services.settings.payload_retention_days
+    if not days:
+        raise click.ClickException("PAYLOAD_RETENTION_DAYS=0 keeps payloads forever; pass --days N to prune once")
+    pruned = prune(services.store.engine, days)
+    click.echo(
+        f"pruned {pruned.finished} done or ignored deliveries older than {days} days "
+        f"and {pruned.failed} failed ones older than {days * FAILED_RETENTION_FACTOR} days"
+    )
 
 
 def _drain(services: Services) -> None:
@@ -227,6 +261,204 @@ def backfill_command(full_name: str, since: datetime | None) -> None:
     click.echo(result.summary())
 
 
+# --- doctor: the configuration checked end to end, each finding saying what to fix.
+
+OK, PROBLEM, NOTE = "ok", "problem", "note"
+# Values people leave in a .env from an example; GitHub accepts them, but they protect nothing.
+PLACEHOLDER_SECRETS = {"development", "changeme", "change-me", "secret", "webhook-secret", "your-webhook-secret"}
+MIN_SECRET_LENGTH = 16
+NEW_SECRET = "python -c 'import secrets; print(secrets.token_hex(32))'"
+
+
+@dataclass(frozen=True)
+class Finding:
+    status: str  # ok | problem | note (notes never fail the doctor)
+    topic: str
+    text: str
+
+
+def key_fingerprint(pem: str) -> str:
+    """The SHA256 fingerprint GitHub shows next to each private key on the app's settings page."""
+    public = load_private_key(pem).public_key()
+    der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return "SHA256:" + base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, fit to print."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def check_app(services: Services) -> list[Finding]:
+    """APP_ID and the private key are set, and GitHub takes the key's JWT for that app (`GET /app`)."""
+    settings = services.settings
+    if settings.app_id is None:
+        return [Finding(PROBLEM, "APP_ID", "not set: set it to the App ID on the GitHub App's settings page")]
+    if not settings.private_key:
+        return [
+            Finding(OK, "APP_ID", str(settings.app_id)),
+            Finding(
+                PROBLEM,
+                "private key",
+                "neither PRIVATE_KEY nor PRIVATE_KEY_PATH is set: generate a private key on the app's settings "
+                "page and set PRIVATE_KEY_PATH to the .pem file",
+            ),
+        ]
+    fingerprint = key_fingerprint(settings.private_key)
+    found = [Finding(OK, "APP_ID", str(settings.app_id)), Finding(OK, "private key", f"readable, {fingerprint}")]
+    path = os.environ.get("PRIVATE_KEY_PATH")
+    if path and not os.environ.get("PRIVATE_KEY") and Path(path).expanduser().stat().st_mode & 0o077:
+        found.append(Finding(NOTE, "private key", f"{path} can be read by other users: chmod 600 {path}"))
+    try:
+        app = services.github.as_app("GET", "/app").data
+    except Unauthorized as exc:
+        text = (
+            f"GitHub refused the app's JWT ({exc.message}): the key does not belong to app {settings.app_id}. "
+            f"The key in use is {fingerprint}: compare it with the keys listed on the app's settings page, "
+            "then fix APP_ID or PRIVATE_KEY / PRIVATE_KEY_PATH (or generate a new key there)"
+        )
+        if "claim" in exc.message:
+            text = f"GitHub refused the app's JWT ({exc.message}): set this machine's clock right (use NTP)"
+        return [*found, Finding(PROBLEM, "GitHub", text)]
+    except (GitHubError, TransientError) as exc:
+        where = settings.github_api_url
+        return [*found, Finding(PROBLEM, "GitHub", f"GET {where}/app failed ({exc}): check GITHUB_API_URL or GHE_HOST")]
+    found.append(Finding(OK, "GitHub", f"the key belongs to app {app.get('id')} ({app.get('slug')})"))
+    accounts = [i["account"]["login"] for i in services.github.as_app("GET", "/app/installations").data]
+    if not accounts:
+        text = f"none yet: install the app from {app.get('html_url')}/installations/new"
+        return [*found, Finding(NOTE, "installations", text)]
+    return [*found, Finding(OK, "installations", ", ".join(accounts))]
+
+
+def check_webhook_secret(services: Services) -> list[Finding]:
+    secret = services.settings.webhook_secret
+    if not secret:
+        text = "not set: set it to the webhook secret on the GitHub App's settings page"
+        return [Finding(PROBLEM, "WEBHOOK_SECRET", text)]
+    if secret.strip().lower() in PLACEHOLDER_SECRETS or len(secret) < MIN_SECRET_LENGTH:
+        text = f"set, but guessable: set a long random one (`{NEW_SECRET}`) here and in the app's webhook settings"
+        return [Finding(PROBLEM, "WEBHOOK_SECRET", text)]
+    return [Finding(OK, "WEBHOOK_SECRET", "set")]
+
+
+def check_database(services: Services) -> list[Finding]:
+    """Reachable and migrated; then what it says about recent failures and the ledger's coverage."""
+    engine = services.store.engine
+    where = engine.url.render_as_string(hide_password=True)
+    try:
+        services.store.ping()
+    except sa.exc.SQLAlchemyError as exc:
+        text = f"{where} unreachable ({type(exc).__name__}): check DATABASE_URL and that the server runs"
+        return [Finding(PROBLEM, "database", text)]
+    found = [Finding(OK, "database", f"{where} reachable")]
+    pending = storage_db.pending_migrations(engine)
+    if pending:
+        return [*found, Finding(PROBLEM, "migrations", f"{pending} pending: run `flask --app app db upgrade`")]
+    found.append(Finding(OK, "migrations", "the schema is up to date"))
+    return found + _recent_failures(engine) + _ledger_coverage(engine)
+
+
+def _recent_failures(engine: sa.Engine) -> list[Finding]:
+    since = utcnow() - timedelta(hours=24)
+    recent = sa.and_(deliveries.c.status == FAILED, deliveries.c.finished_at >= since)
+    with engine.connect() as conn:
+        count = conn.execute(sa.select(sa.func.count()).select_from(deliveries).where(recent)).scalar_one()
+        newest = conn.execute(
+            sa.select(deliveries.c.id, deliveries.c.event, deliveries.c.last_error)
+            .where(recent)
+            .order_by(deliveries.c.finished_at.desc())
+            .limit(1)
+        ).first()
+    if newest is None:
+        return [Finding(OK, "deliveries", "none failed in the last 24 h")]
+    text = (
+        f"{count} failed in the last 24 h; the newest, {newest.id} ({newest.event}): "
+        f"{scrub(str(newest.last_error or ''))[:300]}. Fix the cause, then "
+        "`flask --app app deliveries retry --all-failed` (`deliveries list --status failed` shows them all)"
+    )
+    return [Finding(PROBLEM, "deliveries", text)]
+
+
+def _ledger_coverage(engine: sa.Engine) -> list[Finding]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(repositories.c.full_name, repositories.c.ledger_complete_since)
+            .where(repositories.c.installation_id.is_not(None))
+            .order_by(repositories.c.full_name)
+        ).all()
+    missing = [row.full_name for row in rows if row.ledger_complete_since is None]
+    if not rows:
+        return [Finding(NOTE, "ledger", "no installed repository known yet (installing the app lists them)")]
+    if not missing:
+        return [Finding(OK, "ledger", f"the history of all {len(rows)} installed repositories is backfilled")]
+    names = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    text = (
+        f"{len(missing)} of {len(rows)} installed repositories have no finished backfill, so their leaderboards "
+        f"and insights start at installation: `flask --app app backfill OWNER/REPO` for {names}"
+    )
+    return [Finding(NOTE, "ledger", text)]
+
+
+def check_queue(services: Services) -> list[Finding]:
+    """Redis answers when REDIS_URL is set, and at least one RQ worker listens on the queue."""
+    settings, connection = services.settings, services.redis
+    if connection is None or not settings.redis_url:
+        text = "REDIS_URL is not set: the embedded worker in each web process handles deliveries (one machine)"
+        return [Finding(NOTE, "worker", text)]
+    where = redact_url(settings.redis_url)
+    try:
+        connection.ping()
+    except redis.RedisError as exc:
+        return [
+            Finding(PROBLEM, "Redis", f"{where} unreachable ({exc}): start Redis or fix REDIS_URL"),
+            Finding(NOTE, "workers", "not checked: Redis is unreachable"),
+        ]
+    from rq import Queue, Worker
+
+    queued = Queue(settings.queue_name, connection=connection).count
+    found = [Finding(OK, "Redis", f"{where} reachable, {queued} jobs queued")]
+    workers = [w for w in Worker.all(connection=connection) if settings.queue_name in w.queue_names()]
+    if not workers:
+        text = f"no RQ worker listens on queue {settings.queue_name!r}: start `flask --app app worker`"
+        return [*found, Finding(PROBLEM, "workers", text)]
+    return [*found, Finding(OK, "workers", f"{len(workers)} RQ worker(s) on queue {settings.queue_name!r}")]
+
+
+CHECKS: list[Callable[[Services], list[Finding]]] = [check_app, check_webhook_secret, check_database, check_queue]
+
+
+def diagnose(services: Services) -> list[Finding]:
+    """Every check's findings; a check that crashes is a problem too, and the others still run."""
+    found: list[Finding] = []
+    for check in CHECKS:
+        try:
+            found.extend(check(services))
+        except Exception as exc:
+            topic = check.__name__.removeprefix("check_")
+            found.append(Finding(PROBLEM, topic, f"the check crashed: {type(exc).__name__}: {scrub(str(exc))}"))
+    return found
+
+
+@click.command("doctor")
+@with_appcontext
+def doctor_command() -> None:
+    """Check the configuration end to end and say what to fix; exit 1 when something must be fixed.
+
+    Secrets are never printed: only whether they are set, and the private key's fingerprint.
+    """
+    findings = diagnose(_services())
+    for finding in findings:
+        click.echo(f"{finding.status:<8} {finding.topic}: {finding.text}")
+    problems = sum(finding.status == PROBLEM for finding in findings)
+    click.echo(f"{problems} problem(s) to fix" if problems else "everything checked is fine")
+    sys.exit(1 if problems else 0)
+
+
 def init_app(app: Flask) -> None:
-    for command in (db_cli, deliveries_cli, replay, sweep_command, worker_command, backfill_command):
+    for command in (db_cli, deliveries_cli, replay, sweep_command, worker_command, backfill_command, doctor_command):
         app.cli.add_command(command)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from types import ModuleType
 
 import redis
 
 import engagement
+import ops.metrics
 import settings as settings_module
 from githubapp.cache import Cache, MemoryCache, RedisCache
 from githubapp.client import GitHubApp
@@ -23,11 +25,15 @@ from settings import Settings
 from storage import db
 from storage.deliveries import DeliveryStore
 from storage.intents import IntentStore
+from storage.retention import prune
 from webhooks.dispatch import Dispatcher, InlineDispatcher, RQDispatcher, sweep
 from webhooks.jobs import process
 from webhooks.router import Router, compose
 
 log = logging.getLogger(__name__)
+
+# Pruning old payloads is slow work with nothing urgent about it: at most this often per process.
+PRUNE_INTERVAL_SECONDS = 3600.0
 
 
 @dataclass
@@ -41,14 +47,32 @@ class Services:
     redis: redis.Redis | None = None
     # The behaviour modules loaded; those with DEFAULTS own a section of `.github/engage.yml`.
     behaviours: list[ModuleType] = field(default_factory=list)
+    metrics: ops.metrics.Recorder = field(default_factory=ops.metrics.MemoryRecorder)
     _closed: bool = field(default=False, repr=False)
+    _pruned_at: float | None = field(default=None, repr=False)
 
     def sweep(self) -> int:
+        self.prune_if_due()
         return sweep(self.store, self.dispatcher, self.settings.sweep_grace_seconds)
+
+    def prune_if_due(self) -> None:
+        """Prune old payloads (PAYLOAD_RETENTION_DAYS) once an hour, from the sweeper; never stops the sweep."""
+        days = self.settings.payload_retention_days
+        if days <= 0 or (self._pruned_at is not None and time.monotonic() - self._pruned_at < PRUNE_INTERVAL_SECONDS):
+            return
+        self._pruned_at = time.monotonic()
+        try:
+            pruned = prune(self.store.engine, days)
+        except Exception:
+            log.exception("pruning old deliveries failed; the next sweep an hour from now tries again")
+            return
+        if pruned.total:
+            log.info("pruned old deliveries", extra={"count": pruned.total, "reason": f"older than {days} days"})
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            self.metrics.close()
             self.dispatcher.close()
             self.store.engine.dispose()
 
@@ -75,6 +99,7 @@ def build(settings: Settings) -> Services:
     store = DeliveryStore(engine, lease_seconds=settings.job_timeout_seconds * 2)
     connection = redis_connection(settings.redis_url) if settings.redis_url else None
     cache: Cache = RedisCache(connection) if connection is not None else MemoryCache()
+    metrics = ops.metrics.recorder(connection)
     github = GitHubApp(
         settings.github_api_url,
         settings.app_id,
@@ -83,6 +108,7 @@ def build(settings: Settings) -> Services:
         WritePacer(settings.write_interval_seconds, connection=connection),
         dry_run=settings.dry_run,
         timeout=settings.github_timeout_seconds,
+        on_response=ops.metrics.github_hook(metrics),
     )
     dispatcher: Dispatcher
     if connection is not None:
@@ -106,6 +132,7 @@ def build(settings: Settings) -> Services:
         IntentStore(engine),
         connection,
         modules,
+        metrics,
     )
     return services
 

@@ -7,6 +7,7 @@ already know them. Every error names the variable to fix.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 DEFAULT_WEBHOOK_PATH = "/api/github/webhooks"
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
+DEFAULT_GITHUB_URL = "https://github.com"
 # GitHub caps webhook payloads at 25 MB and does not deliver larger ones.
 MAX_WEBHOOK_BYTES = 25 * 1024 * 1024
 
@@ -27,6 +29,8 @@ class Settings:
     app_id: int | None = None
     private_key: str | None = field(default=None, repr=False)
     webhook_secret: str | None = field(default=None, repr=False)
+    # Set: `/metrics` answers only `Authorization: Bearer <token>`; unset: restrict it at the network level.
+    metrics_token: str | None = field(default=None, repr=False)
     webhook_path: str = DEFAULT_WEBHOOK_PATH
     github_api_url: str = DEFAULT_GITHUB_API_URL
     database_url: str = ""
@@ -47,6 +51,17 @@ class Settings:
     write_interval_seconds: float = 1.0
     github_timeout_seconds: float = 10.0
     behaviours: tuple[str, ...] = ()
+    # Raw payloads of finished deliveries are pruned after this many days (failed ones after 4x); 0 keeps them.
+    payload_retention_days: int = 30
+    # The public address GitHub reaches this app at (the App manifest's webhook and redirect URLs);
+    # unset: the address the browser used to open /setup.
+    base_url: str | None = None
+    # GitHub's web address, where the App is registered (GitHub Enterprise Server: https://HOST).
+    github_url: str = DEFAULT_GITHUB_URL
+    # Set: the operator page /admin answers to this token; unset: /admin answers 404.
+    admin_token: str | None = field(default=None, repr=False)
+    # The .env file read at start-up (ENV_FILE); registering the App writes its credentials there.
+    env_file: str = ".env"
 
     @property
     def uses_redis(self) -> bool:
@@ -55,6 +70,11 @@ class Settings:
     @property
     def can_call_github(self) -> bool:
         return self.app_id is not None and bool(self.private_key)
+
+    @property
+    def needs_registration(self) -> bool:
+        """No GitHub App yet (neither APP_ID nor a key): the app starts and offers /setup to register one."""
+        return self.app_id is None and not self.private_key
 
 
 def _flag(value: str | None) -> bool:
@@ -70,6 +90,15 @@ def _api_url(env: Mapping[str, str]) -> str:
         protocol = env.get("GHE_PROTOCOL", "https")
         return f"{protocol}://{host.strip('/')}/api/v3"
     return DEFAULT_GITHUB_API_URL
+
+
+def _web_url(env: Mapping[str, str]) -> str:
+    if env.get("GITHUB_URL"):
+        return env["GITHUB_URL"].rstrip("/")
+    host = env.get("GHE_HOST")
+    if host:
+        return f"{env.get('GHE_PROTOCOL', 'https')}://{host.strip('/')}"
+    return DEFAULT_GITHUB_URL
 
 
 def _private_key(env: Mapping[str, str]) -> str | None:
@@ -98,6 +127,15 @@ def _int(env: Mapping[str, str], name: str) -> int | None:
         raise ConfigError(f"{name} must be a number (the App ID on the app's settings page), got {raw!r}") from exc
 
 
+def _days(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()):
+        raise ConfigError(f"{name} must be a whole number of days (0: keep forever), got {raw!r}")
+    return int(raw)
+
+
 def from_environment(env: Mapping[str, str] | None = None, instance_path: str = "instance") -> Settings:
     """Read settings from `env` (default: the process environment after loading `.env`)."""
     if env is None:
@@ -111,6 +149,7 @@ def from_environment(env: Mapping[str, str] | None = None, instance_path: str = 
         app_id=_int(env, "APP_ID"),
         private_key=_private_key(env),
         webhook_secret=env.get("WEBHOOK_SECRET") or None,
+        metrics_token=env.get("METRICS_TOKEN") or None,
         webhook_path=env.get("WEBHOOK_PATH") or DEFAULT_WEBHOOK_PATH,
         github_api_url=_api_url(env),
         database_url=_normalise_database_url(database_url),
@@ -121,6 +160,11 @@ def from_environment(env: Mapping[str, str] | None = None, instance_path: str = 
         log_format=(env.get("LOG_FORMAT") or "json").lower(),
         write_interval_seconds=float(env.get("GITHUB_WRITE_INTERVAL") or 1.0),
         behaviours=tuple(b.strip() for b in behaviours.split(",") if b.strip()) if behaviours else (),
+        payload_retention_days=_days(env, "PAYLOAD_RETENTION_DAYS", 30),
+        base_url=(env.get("BASE_URL") or "").strip().rstrip("/") or None,
+        github_url=_web_url(env),
+        admin_token=env.get("ADMIN_TOKEN") or None,
+        env_file=env.get("ENV_FILE") or ".env",
     )
 
 
@@ -138,10 +182,14 @@ def with_overrides(settings: Settings, overrides: Mapping[str, Any] | None) -> S
 
 def check(settings: Settings) -> None:
     """Refuse configurations that cannot receive webhooks; tests may run without a secret."""
-    if not settings.webhook_secret and not settings.testing:
+    # Without any App yet the app starts to offer /setup; an App without its webhook secret cannot work.
+    if not settings.webhook_secret and not settings.testing and not settings.needs_registration:
         raise ConfigError(
             "WEBHOOK_SECRET is not set: set it to the webhook secret from the GitHub App's settings page (or in .env)"
         )
+    for name, url in (("BASE_URL", settings.base_url), ("GITHUB_URL", settings.github_url)):
+        if url is not None and not re.match(r"https?://[^/\s]+", url):
+            raise ConfigError(f"{name} must be an http(s) address such as https://engage.example.org, got {url!r}")
     if not settings.webhook_path.startswith("/"):
         raise ConfigError(f"WEBHOOK_PATH must start with '/', got {settings.webhook_path!r}")
     if settings.private_key and settings.app_id is None:

@@ -8,6 +8,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from engagement import config_check, good_first_issues, greeting, leaderboard, ledger, thanks
+from engagement import config_check, good_first_issues, greeting, installations, leaderboard, ledger, thanks
 
-BEHAVIOURS: list[ModuleType] = [ledger, greeting, good_first_issues, thanks, leaderboard, config_check]
+BEHAVIOURS: list[ModuleType] = [installations, ledger, greeting, good_first_issues, thanks, leaderboard, config_check]

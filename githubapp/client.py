@@ -11,7 +11,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -40,6 +40,8 @@ WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
 # Without Retry-After, GitHub asks to wait at least a minute after a secondary rate limit.
 SECONDARY_LIMIT_WAIT_SECONDS = 60.0
 ETAG_TTL_SECONDS = 24 * 3600
+# Told of every answer: (method, status, installation id or None for the app's own calls, headers). For metrics.
+ResponseHook = Callable[[str, int, int | None, Mapping[str, str]], None]
 
 
 @dataclass
@@ -99,6 +101,7 @@ class GitHubApp:
         pacer: WritePacer,
         dry_run: bool = False,
         timeout: float = 10.0,
+        on_response: ResponseHook | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
@@ -111,6 +114,7 @@ class GitHubApp:
         self.timeout = timeout
         self.auth = AppAuth(app_id, private_key, cache, self._create_token) if app_id and private_key else None
         self.rate_limits: dict[int | None, tuple[int, int]] = {}  # installation -> (remaining, reset)
+        self.on_response = on_response
 
     def request(
         self,
@@ -135,6 +139,8 @@ class GitHubApp:
         except requests.ConnectionError as exc:
             raise Unavailable(f"cannot connect to {self.base_url}", 0, method, path) from exc
         self._note_rate_limit(installation_id, answer.headers)
+        if self.on_response is not None:
+            self.on_response(method, answer.status_code, installation_id, answer.headers)
         data = _decode(answer)
         log.debug(
             "github call",

@@ -110,10 +110,13 @@ repositories = sa.Table(
     sa.Column("owner", sa.String(255), nullable=False),
     sa.Column("private", sa.Boolean, nullable=False),
     sa.Column("html_url", sa.String(500), nullable=False, server_default=""),
+    # Installed now: NULL once the repository is removed from the installation or the app uninstalled.
     sa.Column("installation_id", sa.BigInteger),
     # The ledger holds the repository's whole history from this time on (set by a finished backfill).
     sa.Column("ledger_complete_since", sa.DateTime),
     sa.Column("updated_at", sa.DateTime, nullable=False),
+    # Set while its installation is suspended (the app may not act there); pages may leave such ones out.
+    sa.Column("installation_suspended_at", sa.DateTime),
     sa.Index("ix_repositories_full_name", "full_name"),
     sa.Index("ix_repositories_owner", "owner"),
 )
@@ -268,6 +271,20 @@ ledger_state = sa.Table(
     sa.Column("value", sa.Text),
 )
 
+# --- Installations (issue 5): who installed the app, and whether it may still act for them.
+
+installations = sa.Table(
+    "installations",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("account_login", sa.String(255), nullable=False),
+    sa.Column("account_type", sa.String(32), nullable=False),  # User | Organization | Enterprise
+    sa.Column("suspended_at", sa.DateTime),
+    # GitHub never reuses an installation id: a deleted installation stays deleted (reinstalling makes a new one).
+    sa.Column("deleted_at", sa.DateTime),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
 LEDGER_TABLES = [
     repositories,
     contributors,
@@ -288,6 +305,14 @@ def _create_ledger_tables(conn: Connection) -> None:
         table.create(conn)
 
 
+def _track_installations(conn: Connection) -> None:
+    installations.create(conn)
+    # Databases whose `repositories` came from migration 4 before this column existed gain it here.
+    if "installation_suspended_at" not in {c["name"] for c in sa.inspect(conn).get_columns("repositories")}:
+        kind = sa.DateTime().compile(dialect=conn.dialect)
+        conn.execute(sa.text(f"ALTER TABLE repositories ADD COLUMN installation_suspended_at {kind}"))
+
+
 def utcnow() -> datetime:
     """Naive UTC: SQLite drops time zones, so every stored time is UTC without one."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -305,6 +330,7 @@ MIGRATIONS: list[Migration] = [
     (2, "intents: side effects done once", lambda conn: intents.create(conn)),
     (3, "good first issues: their state per repository", lambda conn: good_first_issues.create(conn)),
     (4, "contribution ledger and its rollups", _create_ledger_tables),
+    (5, "installations, and repositories whose installation is suspended", _track_installations),
 ]
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import good_first_issues as table
-from storage.db import utcnow
+from storage.db import repositories, utcnow
 
 # How long a claim may wait for GitHub to show its assignment (retries, clock differences).
 CLAIM_LEASE = timedelta(minutes=10)
@@ -235,6 +235,26 @@ class GoodFirstIssueStore:
             .where(table.c.assignees == "[]", table.c.linked_pull.is_(None))
             .order_by(table.c.number)
         )
+        with self.engine.connect() as conn:
+            return [_issue(row) for row in conn.execute(query)]
+
+    def open_in_public_repositories(self, repo: str | None = None, limit: int | None = 200) -> list[GoodFirstIssue]:
+        """Good first issues a newcomer can take in installed public repositories (only `repo`, when
+        given), newest first. Issues of a repository not known to be public and installed are left out:
+        the anonymous pages list these, and a private repository's issues must never reach them."""
+        query = (
+            sa.select(table)
+            .join(repositories, repositories.c.id == table.c.repo_id)
+            .where(repositories.c.private == sa.false(), repositories.c.installation_id.is_not(None))
+            .where(repositories.c.installation_suspended_at.is_(None))
+            .where(table.c.labelled == sa.true(), table.c.state == "open", table.c.claimant.is_(None))
+            .where(table.c.assignees == "[]", table.c.linked_pull.is_(None))
+            .order_by(table.c.updated_at.desc(), table.c.number.desc(), table.c.repo_id)
+        )
+        if repo is not None:
+            query = query.where(sa.func.lower(repositories.c.full_name) == repo.lower())
+        if limit is not None:
+            query = query.limit(limit)
         with self.engine.connect() as conn:
             return [_issue(row) for row in conn.execute(query)]
 

@@ -222,29 +222,32 @@ class LedgerStore:
         ).first()
         return row is None or int(row[0]) < cap
 
-    def _upsert_repository(self, conn: Connection, repo: Repo) -> None:
+    def _upsert_repository(self, conn: Connection, repo: Repo, installs: bool = False) -> None:
+        """Keep the repository's row. Its installation is set when the row is new, or when `installs`
+        (installation events): a late delivery for a repository since removed must not add it back."""
         owner = repo.full_name.split("/", 1)[0]
         values: dict[str, Any] = dict(
             full_name=repo.full_name, owner=owner, private=repo.private, html_url=repo.html_url, updated_at=utcnow()
         )
-        if repo.installation_id is not None:
-            values["installation_id"] = repo.installation_id
         r = repositories.c
         before = conn.execute(sa.select(r.private, r.full_name, r.installation_id).where(r.id == repo.id)).first()
-        unchanged = before is not None and (bool(before.private), before.full_name) == (repo.private, repo.full_name)
-        if unchanged and repo.installation_id in (None, before.installation_id):  # type: ignore[union-attr]
+        same_installation = not installs or (before is not None and before.installation_id == repo.installation_id)
+        same = before is not None and (bool(before.private), before.full_name) == (repo.private, repo.full_name)
+        if same and same_installation:
             return  # nothing new: no write, no lock on a row every event of the repository touches
-        statement = _insert(conn, repositories).values(id=repo.id, **values)
-        conn.execute(statement.on_conflict_do_update(index_elements=["id"], set_=values))
+        updates = {**values, "installation_id": repo.installation_id} if installs else values
+        statement = _insert(conn, repositories).values(id=repo.id, installation_id=repo.installation_id, **values)
+        conn.execute(statement.on_conflict_do_update(index_elements=["id"], set_=updates))
         if before is not None and bool(before.private) != repo.private:
             # Made public or private: the owner-wide scope must gain or lose this repository at once.
             rebuild_org(conn, owner, self._windows_as_of(conn))
 
-    def observe_repository(self, repo: Repo) -> None:
-        """Keep the repository's name and visibility (an event about it, or it was made public or private)."""
+    def observe_repository(self, repo: Repo, installs: bool = False) -> None:
+        """Keep the repository's name and visibility (an event about it, or it was made public or private);
+        `installs`: also its installation (the app was installed on it)."""
         with self.engine.begin() as conn:
             self._windows_as_of(conn, lock="share")
-            self._upsert_repository(conn, repo)
+            self._upsert_repository(conn, repo, installs)
 
     def _upsert_contributor(self, conn: Connection, item: Contribution) -> None:
         statement = _insert(conn, contributors).values(id=item.actor_id, login=item.actor_login, updated_at=utcnow())

@@ -5,7 +5,13 @@ from settings import ConfigError, check, from_environment
 
 def test_the_app_refuses_to_start_without_a_webhook_secret_and_names_it():
     with pytest.raises(ConfigError, match="WEBHOOK_SECRET"):
-        check(from_environment({}))
+        check(from_environment({"APP_ID": "12"}))
+
+
+def test_with_no_app_at_all_it_starts_to_offer_registration():
+    settings = from_environment({})
+    check(settings)
+    assert settings.needs_registration
 
 
 def test_private_key_with_escaped_newlines_is_accepted(app_key):

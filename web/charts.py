@@ -20,7 +20,7 @@ LINE = "line"
 BAR = "bar"
 
 FONT_SIZE = 14  # in viewBox units: a 640-wide chart shrunk onto a phone still shows about 8px text
-CHAR_WIDTH = 8.0  # a generous average glyph advance at FONT_SIZE, to keep labels apart without measuring text
+CHAR_WIDTH = 9.0  # a generous average glyph advance at FONT_SIZE, to keep labels apart without measuring text
 LABEL_GAP = 10.0
 MARGIN_TOP = 12.0
 MARGIN_RIGHT = 12.0
@@ -224,10 +224,16 @@ def _x_labels(frame: _Frame, labels: Sequence[str], width: int) -> list[str]:
         if len(shown) > 1 and last - shown[-1] < step:
             shown.pop()  # too close to the last label to share the axis with it
         shown.append(last)
-    parts = []
+    placed: list[tuple[int, float]] = []
     for index in shown:
         half = len(labels[index]) * CHAR_WIDTH / 2
         x = min(max(frame.x(index), half + 2), width - half - 2)  # keep the end labels inside the picture
+        placed.append((index, x))
+    # Keeping the last label inside the picture can pull it onto the one before: drop that one.
+    if len(placed) > 2 and placed[-1][1] - placed[-2][1] < widest + LABEL_GAP:
+        placed.pop(-2)
+    parts = []
+    for index, x in placed:
         parts.append(
             f'<text class="x-label" x="{_coord(x)}" y="{_coord(frame.bottom + FONT_SIZE + 6)}" '
             f'text-anchor="middle">{escape(labels[index])}</text>'

@@ -15,7 +15,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -25,7 +25,7 @@ from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from storage.deliveries import DeliveryStore
+from storage.deliveries import FAILED, DeliveryStore
 
 log = logging.getLogger(__name__)
 
@@ -325,3 +325,29 @@ def sweep(store: DeliveryStore, dispatcher: Dispatcher, grace_seconds: float) ->
     if count:
         log.info("sweeper dispatched deliveries", extra={"count": count})
     return count
+
+
+# What `retry` did with each delivery.
+REQUEUED, STRANDED, NOT_FAILED = "requeued", "stranded", "not failed"
+
+
+def failed_delivery_ids(store: DeliveryStore, limit: int = 10_000) -> list[str]:
+    """The failed deliveries, newest first: what "retry all failed" retries."""
+    return [delivery.id for delivery in store.list([FAILED], limit=limit)]
+
+
+def retry(store: DeliveryStore, dispatcher: Dispatcher, delivery_ids: Iterable[str]) -> list[tuple[str, str]]:
+    """Put failed deliveries back in the queue (`deliveries retry` and the operator page's buttons).
+
+    Each id's outcome: `requeued`; `stranded` when the queue cannot take it now (it waits as pending and the
+    sweeper dispatches it); `not failed` when it was not failed, and is left alone. Handlers that succeeded
+    before are not run again.
+    """
+    outcomes = []
+    for delivery_id in delivery_ids:
+        if not store.requeue(delivery_id):
+            outcomes.append((delivery_id, NOT_FAILED))
+            continue
+        queued = dispatcher.dispatch(delivery_id)  # requeue reset attempts to 0
+        outcomes.append((delivery_id, REQUEUED if queued else STRANDED))
+    return outcomes

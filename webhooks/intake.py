@@ -10,7 +10,9 @@ import logging
 
 from flask import Response, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import RequestEntityTooLarge
 
+from ops import metrics
 from services import Services
 from storage.deliveries import IGNORED, PENDING
 from webhooks import signature
@@ -21,6 +23,10 @@ log = logging.getLogger(__name__)
 
 def _answer(code: int, message: str, **more: object) -> tuple[Response, int]:
     return jsonify({"message": message, **more}), code
+
+
+def _count(services: Services, event: str | None, outcome: str) -> None:
+    services.metrics.inc(metrics.RECEIVED, {"event": metrics.event_label(event), "outcome": outcome})
 
 
 def accept(services: Services, event: Event, payload_text: str) -> tuple[bool, str]:
@@ -44,23 +50,31 @@ def accept(services: Services, event: Event, payload_text: str) -> tuple[bool, s
 def receive() -> tuple[Response, int]:
     services: Services = current_app.extensions["engage"]
     secret = services.settings.webhook_secret or ""
-    body = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH (GitHub's 25 MB cap)
+    try:
+        body = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH (GitHub's 25 MB cap)
+    except RequestEntityTooLarge:
+        _count(services, None, "too_large")
+        raise
     try:
         signature.verify(secret, body, request.headers.get("X-Hub-Signature-256"))
     except signature.SignatureError as exc:
+        _count(services, None, "rejected_signature")  # the event header is unverified: not a label
         log.warning("webhook refused: %s", exc, extra={"delivery_id": request.headers.get("X-GitHub-Delivery")})
         return _answer(401, str(exc))
     if request.mimetype != "application/json":
+        _count(services, request.headers.get("X-GitHub-Event"), "unsupported_media_type")
         return _answer(
             415, "webhook content type must be application/json: change it in the GitHub App's webhook settings"
         )
     try:
         event = parse(request.headers.get("X-GitHub-Delivery"), request.headers.get("X-GitHub-Event"), body)
     except MalformedEvent as exc:
+        _count(services, request.headers.get("X-GitHub-Event"), "malformed")
         return _answer(400, str(exc))
     try:
         new, status = accept(services, event, body.decode("utf-8"))
     except SQLAlchemyError as exc:
+        _count(services, event.name, "database_unavailable")
         log.error(
             "database unavailable; GitHub will show the delivery as failed for redelivery",
             extra={"delivery_id": event.delivery_id, "error": type(exc).__name__},
@@ -74,11 +88,13 @@ def receive() -> tuple[Response, int]:
         "installation_id": event.installation_id,
     }
     if not new:
+        _count(services, event.name, "duplicate")
         log.info("redelivery acknowledged, not processed again", extra=fields)
         return _answer(200, "already received", delivery_id=event.delivery_id)
     if status == PENDING:
         services.dispatcher.submit(event.delivery_id)
     log.info("delivery accepted", extra={**fields, "outcome": status})
+    _count(services, event.name, "accepted" if status == PENDING else "ignored")
     if event.name == "ping":
         return _answer(200, "pong", delivery_id=event.delivery_id)
     return _answer(202, "accepted", delivery_id=event.delivery_id, outcome=status)

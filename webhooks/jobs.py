@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import random
+import re
+import sys
 import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -15,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 import redis
 from sqlalchemy.exc import OperationalError
 
-from githubapp.errors import TransientError, WritesThrottled
+from githubapp.errors import Forbidden, NotFound, TransientError, WritesThrottled
+from ops import metrics
 from storage.db import utcnow
 from storage.deliveries import DONE, FAILED, IGNORED, RETRYING
+from storage.installations import InstallationStore
 from webhooks.context import Context, DeliveryLogger, log_fields
 from webhooks.event import Event
 
@@ -30,13 +34,24 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 3600.0
 # Failures of our own infrastructure mid-job are as transient as GitHub's 5xx.
 TRANSIENT = (TransientError, redis.ConnectionError, redis.TimeoutError, OperationalError)
+# Events about the installation itself are processed whatever its state (they are what changes it).
+LIFECYCLE_EVENTS = ("installation", "installation_repositories")
+_TOKEN_PATH = re.compile(r"/app/installations/\d+/access_tokens")
+
+
+class InstallationGone(Exception):
+    """GitHub refused the installation a token: uninstalled or suspended. The delivery ends `ignored`."""
 
 
 def process_delivery(delivery_id: str) -> str:
     """RQ entry point."""
     from services import current
 
-    return process(current(), delivery_id)
+    services = current()
+    try:
+        return process(services, delivery_id)
+    finally:
+        services.metrics.flush()  # now: a forking RQ worker's job process exits before the background flush
 
 
 def process_deliveries(delivery_ids: list[str]) -> list[str]:
@@ -52,6 +67,7 @@ def process_deliveries(delivery_ids: list[str]) -> list[str]:
             # Left pending or processing: the sweeper dispatches it again. The others go on.
             log.exception("delivery processing crashed", extra={"delivery_id": delivery_id})
             outcomes.append("crashed")
+    services.metrics.flush()
     return outcomes
 
 
@@ -65,9 +81,11 @@ def process(services: Services, delivery_id: str) -> str:
     event = Event(delivery.id, delivery.event, delivery.payload)
     fields = log_fields(event, attempt=delivery.attempts)
     handlers, reason = services.router.route(event)
+    reason = reason or _installation_gone(services, event)
     if reason:
         services.store.finish(delivery_id, IGNORED, reason)
-        log.debug("ignored: %s", reason, extra=fields)
+        log.info("ignored: %s", reason, extra={**fields, "outcome": IGNORED})
+        _measure(services, event, IGNORED, started)
         return IGNORED
     # Only a retry can find handlers that already ran (the first claim makes attempts 1).
     settled = services.store.handlers_settled(delivery_id) if delivery.attempts > 1 else set()
@@ -82,11 +100,18 @@ def process(services: Services, delivery_id: str) -> str:
             else:
                 outcomes[handler.name] = outcome
     status = _finish(services, delivery_id, delivery.attempts, transient, outcomes)
+    _measure(services, event, status, started)
     log.info(
         "delivery processed",
         extra={**fields, "outcome": status, "duration_ms": round((time.monotonic() - started) * 1000, 1)},
     )
     return status
+
+
+def _measure(services: Services, event: Event, status: str, started: float) -> None:
+    labels = {"event": metrics.event_label(event.name)}
+    services.metrics.inc(metrics.PROCESSED, {**labels, "outcome": status})
+    services.metrics.observe(metrics.JOB_DURATION, labels, time.monotonic() - started)
 
 
 Outcome = tuple[str, "str | None"]  # (done | skipped | failed, error)
@@ -96,19 +121,53 @@ def _run_handler(
     services: Services, event: Event, handler: Handler, fields: dict[str, Any], shared: dict[str, Any]
 ) -> Outcome | Exception:
     """Run one handler, isolated: its failure is returned, never raised, so the others still run."""
-    hlog = DeliveryLogger(log, {**fields, "handler": handler.name})
+    hlog = DeliveryLogger(log, {**fields, "handler": handler.name, "behaviour": _behaviour(handler)})
     if handler.needs_installation and event.installation_id is None:
-        hlog.info("skipped: delivery has no installation, so GitHub cannot be called")
+        hlog.info("skipped: delivery has no installation, so GitHub cannot be called", extra={"outcome": "skipped"})
         return ("skipped", "no installation in payload")
+    started = time.monotonic()
     try:
         handler.fn(Context(event, services, hlog, shared))
     except TRANSIENT as exc:
-        hlog.warning("handler hit a transient failure; will retry", extra={"error": str(exc)})
+        hlog.warning("handler hit a transient failure; will retry", extra={"error": str(exc), **_took(started)})
         return exc
     except Exception as exc:
-        hlog.exception("handler failed", extra={"error": repr(exc)})
+        if gone := _token_refused(exc):
+            hlog.info("handler stopped: %s", gone, extra={"outcome": IGNORED, **_took(started)})
+            return InstallationGone(gone)
+        hlog.exception("handler failed", extra={"error": repr(exc), "outcome": FAILED, **_took(started)})
         return (FAILED, repr(exc)[:2000])
+    finally:
+        services.metrics.observe(metrics.HANDLER_DURATION, {"handler": handler.name}, time.monotonic() - started)
+    hlog.info("handler done", extra={"outcome": DONE, **_took(started)})
     return (DONE, None)
+
+
+def _took(started: float) -> dict[str, float]:
+    return {"duration_ms": round((time.monotonic() - started) * 1000, 1)}
+
+
+def _behaviour(handler: Handler) -> str:
+    """The behaviour module's NAME (`thanks`) for log lines; handler names start with it by convention."""
+    return str(getattr(sys.modules.get(handler.fn.__module__), "NAME", handler.name.split(".", 1)[0]))
+
+
+def _installation_gone(services: Services, event: Event) -> str | None:
+    """Work still queued for an installation that was deleted or suspended meanwhile is dropped."""
+    if event.installation_id is None or event.name in LIFECYCLE_EVENTS:
+        return None
+    state = InstallationStore(services.store.engine).state(event.installation_id)
+    return f"installation {state}" if state else None
+
+
+def _token_refused(exc: Exception) -> str | None:
+    """Why GitHub refused the installation a token, when that means it was deleted or suspended (the
+    event saying so may not have been processed yet); None for any other failure."""
+    if not isinstance(exc, NotFound | Forbidden) or not _TOKEN_PATH.fullmatch(exc.path):
+        return None
+    if isinstance(exc, NotFound):
+        return f"installation removed (GitHub: {exc})"
+    return f"installation suspended (GitHub: {exc})" if "suspend" in exc.message.lower() else None
 
 
 def backoff_seconds(attempt: int, base: float, retry_after: float | None) -> float:
@@ -122,6 +181,10 @@ def _finish(
 ) -> str:
     """Record the delivery's status and its handlers' outcomes in one transaction."""
     store, config = services.store, services.settings
+    gone = next((exc for exc in transient if isinstance(exc, InstallationGone)), None)
+    if gone is not None:
+        store.finish(delivery_id, IGNORED, str(gone), outcomes=outcomes)
+        return IGNORED
     failed = [name for name, (status, _) in outcomes.items() if status == FAILED]
     # Our own write pacing only postpones work: it must never use up a delivery's tries.
     paced_only = bool(transient) and all(isinstance(exc, WritesThrottled) for exc in transient)

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from webhooks.context import Context
 
 HandlerFn = Callable[["Context"], None]
+ALWAYS_DELIVERED = {"installation", "installation_repositories"}
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,9 @@ class Router:
 
     @property
     def events(self) -> set[str]:
-        """Event names (without actions) that some handler listens to: what app.yml must subscribe to."""
-        return {key.split(".", 1)[0] for h in self._handlers for key in h.keys}
+        """Event names (without actions) that some handler listens to: what app.yml must subscribe to
+        (GitHub sends installation events to every App unasked, and refuses them in a manifest)."""
+        return {key.split(".", 1)[0] for h in self._handlers for key in h.keys} - ALWAYS_DELIVERED
 
     @property
     def handlers(self) -> list[Handler]:

@@ -22,6 +22,10 @@ missing/invalid auth (bad JWT, unknown or expired token, JWT outside ``/app``, t
 things, 422 for a duplicate label, 401 after ``revoke_tokens()``, and ``fail_next`` answers.
 ``fail_next`` only answers requests that passed validation; ``delay_next`` delays any match.
 
+One documented extra outside the contract: registering an App from a manifest (GitHub's web pages
+``/settings/apps/new`` and ``/organizations/{org}/settings/apps/new``, and the REST call the subset leaves
+out, ``POST /app-manifests/{code}/conversions``); see "the App manifest flow" below.
+
 Usage::
 
     with FakeGitHub(app_id=1, public_key_pem=pem) as gh:
@@ -37,6 +41,7 @@ import base64
 import copy
 import functools
 import hashlib
+import html
 import json
 import math
 import os
@@ -50,9 +55,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import parse_qs, quote, unquote, urlencode
 
 import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from jsonschema import Draft4Validator
 from jsonschema.exceptions import best_match
 from werkzeug.datastructures import Headers
@@ -493,6 +500,8 @@ class FakeGitHub:
             self._comments: dict[int, dict[str, Any]] = {}
             self._members: set[tuple[str, str]] = set()
             self._rate: dict[tuple[str, str], list[int]] = {}  # (key, resource) -> [limit, used, reset]
+            self.registered_apps: dict[int, dict[str, Any]] = {}  # Apps made by the manifest flow, by id
+            self._manifest_codes: dict[str, tuple[int, float]] = {}  # one-time code -> (app id, expiry)
 
     def start(self) -> Self:
         server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler)
@@ -878,6 +887,9 @@ class FakeGitHub:
 
     def _process(self, req: Request, raw_path: str, data: bytes, record: RecordedRequest) -> _Resp:
         method, path = req.method, req.path
+        extra = self._manifest_flow(req, data)
+        if extra is not None:
+            return extra
         op, path_params, why = self.contract.route(method, raw_path)
         if op is None:
             self._violation(method, path, [why])
@@ -1887,6 +1899,227 @@ class FakeGitHub:
             "search_type": ctx.query.get("search_type", "lexical"),
         }
         return _Resp(200, body, headers)
+
+    # ---- the App manifest flow (documented extras outside the contract)
+    #
+    # Registering an App from a manifest (docs.github.com/en/apps/sharing-github-apps/registering-a-github-app-
+    # from-a-manifest) happens on GitHub's web side, which the REST contract does not describe, and ends with
+    # the one REST call the subset leaves out, "Create a GitHub App from a manifest" (docs.github.com/en/rest/
+    # apps/apps#create-a-github-app-from-a-manifest). The fake serves both from its one address, so GITHUB_URL
+    # and GITHUB_API_URL both point at it:
+    # - POST /settings/apps/new?state=S (or /organizations/{org}/settings/apps/new) with a `manifest` form
+    #   field: a page showing the manifest and a "Create GitHub App" button (a GET shows a page asking for one);
+    # - the button (POST /settings/apps or /organizations/{org}/settings/apps) registers the App and redirects
+    #   to the manifest's redirect_url with ?code=C&state=S, as GitHub does; C works once, within an hour;
+    # - POST /app-manifests/{C}/conversions, without auth: 201 with the App (the `integration` shape of GET /app)
+    #   plus client_id, client_secret, webhook_secret and pem; 404 for a used, expired or unknown code.
+    # A manifest GitHub would refuse (a missing url, unknown keys, wrong types) is a violation.
+
+    WEB_USER = "octocat"  # who is signed in on the fake's web side
+    _NEW_APP = re.compile(r"^(?:/organizations/(?P<org>[^/]+))?/settings/apps(?P<new>/new)?$")
+    _CONVERSION = re.compile(r"^/app-manifests/(?P<code>[^/]+)/conversions$")
+    _MANIFEST_KEYS = frozenset(
+        {
+            "name",
+            "url",
+            "hook_attributes",
+            "redirect_url",
+            "callback_urls",
+            "setup_url",
+            "description",
+            "public",
+            "default_events",
+            "default_permissions",
+            "request_oauth_on_install",
+            "setup_on_update",
+        }
+    )
+
+    def _manifest_flow(self, req: Request, data: bytes) -> _Resp | None:
+        """Answer the manifest flow's requests; None for every other path (the contract's)."""
+        page = self._NEW_APP.match(req.path)
+        if page is not None:
+            form = {k: v[-1] for k, v in parse_qs(data.decode("utf-8", "replace")).items()}
+            org = unquote(page["org"]) if page["org"] else None
+            if page["new"] and req.method in ("GET", "POST"):
+                return self._new_app_page(req, form, org)
+            if not page["new"] and req.method == "POST":
+                return self._create_app(form, org)
+            return None
+        conversion = self._CONVERSION.match(req.path)
+        if conversion is not None and req.method == "POST":
+            return self._convert_manifest(req, data, conversion["code"])
+        return None
+
+    def manifest_problems(self, manifest: Any) -> list[str]:
+        """Why GitHub would refuse this manifest (empty when it would not)."""
+        if not isinstance(manifest, dict):
+            return ["the manifest must be a JSON object"]
+        problems = [f"unknown manifest key {key!r}" for key in sorted(set(manifest) - self._MANIFEST_KEYS)]
+
+        def is_url(value: Any) -> bool:
+            return isinstance(value, str) and re.match(r"https?://[^/\s]+", value) is not None
+
+        if not is_url(manifest.get("url")):
+            problems.append("url (the App's homepage) is required and must be an http(s) URL")
+        hook = manifest.get("hook_attributes")
+        if not isinstance(hook, dict) or not is_url(hook.get("url")) or set(hook) - {"url", "active"}:
+            problems.append("hook_attributes must be an object with an http(s) url (and optionally active)")
+        elif not isinstance(hook.get("active", True), bool):
+            problems.append("hook_attributes.active must be true or false")
+        for key in ("redirect_url", "setup_url"):
+            if key in manifest and not is_url(manifest[key]):
+                problems.append(f"{key} must be an http(s) URL")
+        callbacks = manifest.get("callback_urls", [])
+        if not isinstance(callbacks, list) or len(callbacks) > 10 or not all(is_url(u) for u in callbacks):
+            problems.append("callback_urls must be a list of up to 10 http(s) URLs")
+        name = manifest.get("name", "")
+        if not isinstance(name, str) or len(name) > 34:
+            problems.append("name must be a string of at most 34 characters")
+        for key in ("public", "request_oauth_on_install", "setup_on_update"):
+            if key in manifest and not isinstance(manifest[key], bool):
+                problems.append(f"{key} must be true or false")
+        events = manifest.get("default_events", [])
+        if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+            problems.append("default_events must be a list of event names")
+        permissions = manifest.get("default_permissions", {})
+        if not isinstance(permissions, dict) or not all(v in ("read", "write", "admin") for v in permissions.values()):
+            problems.append("default_permissions must map permission names to read, write or admin")
+        return problems
+
+    def _new_app_page(self, req: Request, form: dict[str, str], org: str | None) -> _Resp:
+        raw = form.get("manifest")
+        if req.method == "GET" or raw is None:
+            if req.args.get("manifest"):
+                self._violation(req.method, req.path, ["the manifest must be POSTed as a form field, not in the URL"])
+            return self._html(200, "Register new GitHub App", "<p>No manifest was posted.</p>")
+        try:
+            manifest = json.loads(raw)
+        except ValueError as exc:
+            manifest, problems = None, [f"the manifest is not JSON: {exc}"]
+        else:
+            problems = self.manifest_problems(manifest)
+        if problems:
+            self._violation(req.method, req.path, problems)
+            items = "".join(f"<li>{html.escape(p)}</li>" for p in problems)
+            return self._html(422, "Invalid GitHub App manifest", f"<ul class='problems'>{items}</ul>")
+        owner = org or self.WEB_USER
+        action = f"/organizations/{quote(org)}/settings/apps" if org else "/settings/apps"
+        state = req.args.get("state", "")
+        hidden = "".join(
+            f"<input type='hidden' name='{name}' value='{html.escape(value, quote=True)}'>"
+            for name, value in (("manifest", raw), ("state", state))
+        )
+        body = (
+            f"<p>Register <strong data-name>{html.escape(str(manifest.get('name', '')))}</strong> "
+            f"for <strong data-owner>{html.escape(owner)}</strong>.</p>"
+            f"<pre data-manifest>{html.escape(json.dumps(manifest, indent=2))}</pre>"
+            f"<form method='post' action='{html.escape(action, quote=True)}'>{hidden}"
+            f"<button type='submit'>Create GitHub App for {html.escape(owner)}</button></form>"
+        )
+        return self._html(200, "Create GitHub App", body)
+
+    def register_app_from_manifest(self, manifest: dict[str, Any], org: str | None = None) -> str:
+        """Register an App as GitHub does when its "Create GitHub App" button is pressed; the one-time code."""
+        with self._lock:
+            app_id = self._next_id()
+            base = re.sub(r"[^a-z0-9]+", "-", str(manifest.get("name") or f"app-{app_id}").lower()).strip("-")
+            taken = {a["slug"] for a in self.registered_apps.values()}
+            slug = next(c for c in (base, *(f"{base}-{n}" for n in range(2, 100))) if c not in taken)
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            self.registered_apps[app_id] = {
+                "id": app_id,
+                "slug": slug,
+                "owner": org or self.WEB_USER,
+                "owner_type": "Organization" if org else "User",
+                "manifest": copy.deepcopy(manifest),
+                # GitHub hands out PKCS#1 keys ("BEGIN RSA PRIVATE KEY").
+                "pem": key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.TraditionalOpenSSL,
+                    serialization.NoEncryption(),
+                ).decode(),
+                "public_key_pem": key.public_key().public_bytes(
+                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+                ),
+                "webhook_secret": secrets.token_hex(20),
+                "client_id": f"Iv1.{secrets.token_hex(8)}",
+                "client_secret": secrets.token_hex(20),
+                "created_at": _now(),
+            }
+            code = secrets.token_hex(20)
+            self._manifest_codes[code] = (app_id, time.time() + 3600)
+            return code
+
+    def _create_app(self, form: dict[str, str], org: str | None) -> _Resp:
+        try:
+            manifest = json.loads(form.get("manifest", ""))
+        except ValueError:
+            manifest = None
+        problems = self.manifest_problems(manifest)
+        if problems:
+            self._violation("POST", "/settings/apps", problems)
+            return self._html(422, "Invalid GitHub App manifest", "<p>The manifest was refused.</p>")
+        code = self.register_app_from_manifest(manifest, org)
+        target = manifest.get("redirect_url")
+        if not target:
+            return self._html(200, "GitHub App created", "<p>Your GitHub App was created.</p>")
+        query = urlencode({"code": code, **({"state": form["state"]} if form.get("state") else {})})
+        return _Resp(302, None, {"Location": f"{target}{'&' if '?' in target else '?'}{query}"})
+
+    def _convert_manifest(self, req: Request, data: bytes, code: str) -> _Resp:
+        problems = []
+        if not req.headers.get("User-Agent"):
+            problems.append("User-Agent header is missing (GitHub rejects such requests)")
+        version = req.headers.get("X-GitHub-Api-Version")
+        if version is not None and version not in API_VERSIONS:
+            problems.append(f"X-GitHub-Api-Version {version!r} is not a supported version")
+        if data.strip():
+            problems.append("this operation takes no request body")
+        if problems:
+            self._violation(req.method, req.path, problems)
+            return _error(400, "fake-github: " + "; ".join(problems))
+        fault = self._take_fault(req.method, req.path, False, req.args)
+        if fault is not None:
+            return _Resp(fault.status, fault.body if fault.body is not None else {"message": f"HTTP {fault.status}"})
+        app_id, expires = self._manifest_codes.pop(unquote(code), (0, 0.0))
+        if app_id not in self.registered_apps or time.time() > expires:
+            return _error(404, "Not Found", f"{DOCS}/apps/apps#create-a-github-app-from-a-manifest")
+        return _Resp(201, self.manifest_app_json(app_id))
+
+    def manifest_app_json(self, app_id: int) -> dict[str, Any]:
+        """A registered App as the conversion returns it: GET /app's shape, and its credentials."""
+        app = self.registered_apps[app_id]
+        manifest = app["manifest"]
+        body = self._op("GET", "/app").example()
+        body.update(
+            id=app_id,
+            slug=app["slug"],
+            node_id=_node_id("A_", app_id),
+            owner=self._user(app["owner"], app["owner_type"]),
+            name=manifest.get("name") or app["slug"],
+            description=manifest.get("description") or "",
+            external_url=manifest["url"],
+            html_url=f"{self.url}/apps/{app['slug']}",
+            created_at=app["created_at"],
+            updated_at=app["created_at"],
+            permissions={"metadata": "read", **manifest.get("default_permissions", {})},
+            events=list(manifest.get("default_events", [])),
+            client_id=app["client_id"],
+            client_secret=app["client_secret"],
+            webhook_secret=app["webhook_secret"],
+            pem=app["pem"],
+        )
+        return dict(body)
+
+    @staticmethod
+    def _html(status: int, title: str, body: str) -> _Resp:
+        page = (
+            f"<!doctype html><html lang='en'><head><meta charset='utf-8'><link rel='icon' href='data:,'>"
+            f"<title>{html.escape(title)} · fake GitHub</title></head>"
+            f"<body><h1>{html.escape(title)}</h1>{body}</body></html>"
+        )
+        return _Resp(status, None, {"Content-Type": "text/html; charset=utf-8"}, raw=page.encode())
 
 
 def iter_routes() -> Iterator[tuple[str, str]]:

@@ -1,0 +1,1 @@
+"""What operators watch the app with: the Prometheus metrics at `/metrics`."""

@@ -1,0 +1,373 @@
+"""The public pages: overview, leaderboard, insights and good first issues, with their JSON and CSV.
+
+Anyone may read them and nobody logs in, so they show only what an anonymous visitor may see: installed
+public repositories and the owner-wide totals of public repositories. A private repository answers
+exactly like one that does not exist (the same 404 and the same words), so the pages never tell
+whether it is there. The HTML is rendered on the server and works without JavaScript (switchers are
+links and GET forms); it loads nothing from elsewhere, which the Content-Security-Policy enforces.
+The JSON endpoints answer with what `board()` and `report()` return, unchanged, so the page, the JSON
+and the CSV cannot disagree.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, redirect, render_template, request, url_for
+from markupsafe import Markup
+from sqlalchemy.engine import Engine
+
+from engagement import overview as overview_data
+from engagement.insights import MAX_WEEKS, report
+from engagement.leaderboard import NotVisible, board
+from services import Services
+from storage.good_first_issues import GoodFirstIssueStore
+from storage.ledger import WINDOWS
+from web import i18n
+from web.charts import bar_chart, line_chart
+
+bp = Blueprint("pages", __name__)
+
+# No script at all, nothing from another origin. 'unsafe-inline' styles: the charts carry a <style>.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+PAGE_LIMIT = 100  # leaderboard rows on the page; the CSV has everyone, the JSON takes `limit`
+API_LIMIT = 100
+SPANS = (4, 12, 26, 52)
+# Narrower than the charts' default: drawn in a half-width card, the labels keep a readable size.
+CHART_WIDTH, CHART_HEIGHT = 540, 210
+DEFAULT_WINDOW = "30d"
+DEFAULT_WEEKS = 12
+GOOD_FIRST_ISSUES_SHOWN = 200
+# Spreadsheets run a cell starting with one of these as a formula (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+NOT_FOUND_JSON = "not found: no public repository or owner by that name"
+
+
+class Problem(Exception):
+    """A request the pages cannot answer: its status and the words (a key of `i18n.TEXT`) for it."""
+
+    def __init__(self, status: int, key: str, **fields: Any):
+        super().__init__(key)
+        self.status, self.key, self.fields = status, key, fields
+
+
+def _engine() -> Engine:
+    services: Services = current_app.extensions["engage"]
+    return services.store.engine
+
+
+# --- language and links
+
+
+def _language() -> tuple[str, bool]:
+    if "language" not in g:
+        g.language = i18n.choose(request.args.get("lang"), request.accept_languages)
+    found: tuple[str, bool] = g.language
+    return found
+
+
+def translator() -> i18n.Translator:
+    return i18n.Translator(_language()[0])
+
+
+def link(endpoint: str, **params: Any) -> str:
+    """A URL to one of the pages, carrying `?lang=` when the visitor chose the language explicitly."""
+    lang, explicit = _language()
+    if explicit and "lang" not in params:
+        params["lang"] = lang
+    return url_for(endpoint, **{key: value for key, value in params.items() if value not in (None, "")})
+
+
+def here(**changes: Any) -> str:
+    """This page's URL with some query parameters changed (None drops one)."""
+    params: dict[str, Any] = dict(request.args.items())
+    params.update(changes)
+    return link(str(request.endpoint), **params)
+
+
+@bp.context_processor
+def _template_helpers() -> dict[str, Any]:
+    lang, explicit = _language()
+    other = "zh" if lang == "en" else "en"
+    return {
+        "t": translator(),
+        "lang": lang,
+        "explicit_lang": explicit,
+        "link": link,
+        "here": here,
+        "toggle": {"lang": other, "name": i18n.LANGUAGE_NAMES[other], "html_lang": i18n.HTML_LANG[other]},
+        "toggle_url": here(lang=other),
+        "web_url": web_url,
+    }
+
+
+def web_url(url: str) -> str:
+    """A link to GitHub as stored, or nothing when it is not a plain http(s) address."""
+    return url if re.match(r"https?://", url or "", re.I) else "#"
+
+
+@bp.after_request
+def _security_headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.vary.add("Accept-Language")
+    return response
+
+
+@bp.errorhandler(Problem)
+def _problem(problem: Problem) -> tuple[Any, int]:
+    t = translator()
+    if request.path.startswith("/api/") or request.path.endswith(".csv"):
+        message = NOT_FOUND_JSON if problem.status == 404 else i18n.Translator("en")(problem.key, **problem.fields)
+        return jsonify({"error": message}), problem.status
+    title = t("error.not_found") if problem.status == 404 else t("error.bad_request")
+    page = render_template("error.html", status=problem.status, title=title, message=t(problem.key, **problem.fields))
+    return page, problem.status
+
+
+# --- reading the query
+
+
+def _text(name: str) -> str | None:
+    value = (request.args.get(name) or "").strip()
+    return value or None
+
+
+def _integer(name: str, default: int, problem: str, **fields: Any) -> int:
+    raw = _text(name)
+    if raw is None:
+        return default
+    if not re.fullmatch(r"[0-9]{1,6}", raw):
+        raise Problem(400, problem, **fields)
+    return int(raw)
+
+
+def _window() -> str:
+    window = _text("window") or DEFAULT_WINDOW
+    if window not in WINDOWS:
+        raise Problem(400, "error.bad_window", choices=", ".join(WINDOWS))
+    return window
+
+
+def _weeks() -> int:
+    weeks = _integer("weeks", DEFAULT_WEEKS, "error.bad_weeks", max=MAX_WEEKS)
+    if not 1 <= weeks <= MAX_WEEKS:
+        raise Problem(400, "error.bad_weeks", max=MAX_WEEKS)
+    return weeks
+
+
+def _board(repo: str | None, org: str | None, window: str, limit: int | None) -> dict[str, Any]:
+    try:
+        return board(_engine(), repo=repo, org=org, window=window, limit=limit)
+    except NotVisible:
+        raise Problem(404, "error.not_found_text") from None
+    except ValueError:
+        raise Problem(400, "error.bad_window", choices=", ".join(WINDOWS)) from None
+
+
+def _report(repo: str, weeks: int) -> dict[str, Any]:
+    try:
+        return report(_engine(), repo, weeks=weeks)
+    except NotVisible:
+        raise Problem(404, "error.not_found_text") from None
+    except ValueError:
+        raise Problem(400, "error.bad_weeks", max=MAX_WEEKS) from None
+
+
+def _choices() -> dict[str, Any]:
+    """What the switchers offer: installed public repositories and their owners."""
+    repos = overview_data.visible_repositories(_engine())
+    return {"repositories": [r.full_name for r in repos], "owners": overview_data.owners(repos)}
+
+
+# --- the overview
+
+
+@bp.get("/")
+def overview() -> str:
+    """Installed public repositories with their last 30 days at a glance, grouped by owner."""
+    groups: dict[str, list[overview_data.Summary]] = {}
+    for summary in overview_data.summaries(_engine()):
+        groups.setdefault(summary.repository.owner, []).append(summary)
+    return render_template("overview.html", groups=groups)
+
+
+# --- the leaderboard
+
+
+@bp.get("/leaderboard")
+def leaderboard() -> Any:
+    scope = _text("scope")
+    if scope is not None:
+        # The switcher's one select names a repository ("repo:owner/name") or an owner ("org:owner").
+        kind, _, name = scope.partition(":")
+        if kind in ("repo", "org") and name:
+            return redirect(
+                here(scope=None, repo=name if kind == "repo" else None, org=name if kind == "org" else None)
+            )
+        raise Problem(404, "error.not_found_text")
+    repo, org, window = _text("repo"), _text("org"), _window()
+    data = _board(repo, org, window, PAGE_LIMIT) if repo or org else None
+    current = ""
+    if data is not None:
+        current = f"{'repo' if data['scope'] == 'repository' else 'org'}:{data['repo']}"
+    return render_template(
+        "leaderboard.html",
+        board=data,
+        formula=translator().formula(data["formula"]) if data else None,
+        windows=list(WINDOWS),
+        window=window,
+        current=current,
+        owner=data["repo"].split("/", 1)[0] if data else None,
+        **_choices(),
+    )
+
+
+@bp.get("/api/leaderboard")
+def leaderboard_json() -> Any:
+    repo, org, window = _text("repo"), _text("org"), _window()
+    limit = _integer("limit", API_LIMIT, "error.bad_limit")
+    if not repo and not org:
+        return jsonify({"error": "say which repository (repo=OWNER/NAME) or owner (org=OWNER)"}), 400
+    return jsonify(_board(repo, org, window, limit))
+
+
+@bp.get("/leaderboard.csv")
+def leaderboard_csv() -> Any:
+    repo, org, window = _text("repo"), _text("org"), _window()
+    if not repo and not org:
+        return jsonify({"error": "say which repository (repo=OWNER/NAME) or owner (org=OWNER)"}), 400
+    data = _board(repo, org, window, None)
+    filename = re.sub(r"[^A-Za-z0-9._-]+", "-", f"leaderboard-{data['repo']}-{window}") + ".csv"
+    return Response(
+        leaderboard_rows_csv(data),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def safe_cell(value: Any) -> Any:
+    """A cell a spreadsheet shows as text: one that starts like a formula gets a leading apostrophe."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def leaderboard_rows_csv(data: Mapping[str, Any]) -> str:
+    """rank, login, points and a column per kind, one row per entry."""
+    kinds: Sequence[str] = data["kinds"]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["rank", "login", "points", *kinds])
+    for entry in data["entries"]:
+        row = [entry["rank"], entry["login"], entry["points"], *(entry["counts"][kind] for kind in kinds)]
+        writer.writerow([safe_cell(cell) for cell in row])
+    return out.getvalue()
+
+
+# --- insights
+
+
+@bp.get("/insights")
+def insights() -> str:
+    repo, weeks = _text("repo"), _weeks()
+    data = _report(repo, weeks) if repo else None
+    choices = _choices()
+    if data and data["repo"] not in choices["repositories"]:
+        choices["repositories"].append(data["repo"])  # public but no longer installed: still selectable here
+    return render_template(
+        "insights.html",
+        report=data,
+        series=_series_views(data) if data else [],
+        spans=SPANS if weeks in SPANS else sorted({*SPANS, weeks}),
+        weeks=weeks,
+        **choices,
+    )
+
+
+@bp.get("/api/insights")
+def insights_json() -> Any:
+    repo, weeks = _text("repo"), _weeks()
+    if not repo:
+        return jsonify({"error": "say which repository (repo=OWNER/NAME)"}), 400
+    return jsonify(_report(repo, weeks))
+
+
+def shown_value(value: float | None, unit: str) -> float | None:
+    """A value as charts and figures show it: ratios as percentages."""
+    if value is None:
+        return None
+    return round(value * 100, 2) if unit == "ratio" else value
+
+
+def figure(value: float | None, unit: str, t: i18n.Translator, signed: bool = False) -> str:
+    """A number for reading: at most two decimals, a percentage for ratios, hours with their unit."""
+    shown = shown_value(value, unit)
+    if shown is None:
+        return "—"
+    rounded = round(float(shown), 2)
+    text = str(int(rounded)) if rounded.is_integer() else f"{rounded:.2f}".rstrip("0")
+    if signed and rounded > 0:
+        text = "+" + text
+    suffix = t.unit(unit)
+    if not suffix:
+        return text
+    return f"{text}{suffix}" if suffix == "%" else f"{text} {suffix}"
+
+
+def _series_views(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each series with its chart and its figures in the page's language."""
+    t = translator()
+    weeks: list[str] = data["weeks"]
+    views = []
+    for name, series in data["series"].items():
+        unit = series["unit"]
+        values = [shown_value(v, unit) for v in series["values"]]
+        chart = bar_chart if unit == "count" else line_chart
+        markup: Markup = chart(
+            weeks,
+            values,
+            title=t.series(name),
+            unit=t.unit(unit),
+            mean=shown_value(series["mean"], unit),
+            anomalies=[weeks.index(week) for week in series["anomalies"] if week in weeks],
+            empty_text=t("insights.no_data"),
+            width=CHART_WIDTH,
+            height=CHART_HEIGHT,
+        )
+        views.append(
+            {
+                "name": name,
+                "data": series,
+                "chart": markup,
+                "mean": figure(series["mean"], unit, t),
+                "stddev": figure(series["stddev"], unit, t),
+                "slope": figure(series["slope"], unit, t, signed=True),
+                "direction": series["direction"],
+            }
+        )
+    return views
+
+
+# --- good first issues
+
+
+@bp.get("/good-first-issues")
+def good_first_issues() -> str:
+    repo = _text("repo")
+    choices = _choices()
+    if repo is not None:
+        known = {name.lower(): name for name in choices["repositories"]}
+        if repo.lower() not in known:
+            raise Problem(404, "error.not_found_text")
+        repo = known[repo.lower()]
+    issues = GoodFirstIssueStore(_engine()).open_in_public_repositories(repo=repo, limit=GOOD_FIRST_ISSUES_SHOWN)
+    return render_template("good_first_issues.html", issues=issues, repo=repo, **choices)
