@@ -136,6 +136,19 @@ def _days(env: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ConfigError(f"{name} must be a positive number of seconds, got {raw!r}")
+    return value
+
+
 def from_environment(env: Mapping[str, str] | None = None, instance_path: str = "instance") -> Settings:
     """Read settings from `env` (default: the process environment after loading `.env`)."""
     if env is None:
@@ -154,7 +167,7 @@ def from_environment(env: Mapping[str, str] | None = None, instance_path: str = 
         github_api_url=_api_url(env),
         database_url=_normalise_database_url(database_url),
         redis_url=env.get("REDIS_URL") or None,
-        queue_name=env.get("QUEUE_NAME", "engage"),
+        queue_name=env.get("QUEUE_NAME") or "engage",
         dry_run=_flag(env.get("DRY_RUN")),
         log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
         log_format=(env.get("LOG_FORMAT") or "json").lower(),
@@ -165,6 +178,11 @@ def from_environment(env: Mapping[str, str] | None = None, instance_path: str = 
         github_url=_web_url(env),
         admin_token=env.get("ADMIN_TOKEN") or None,
         env_file=env.get("ENV_FILE") or ".env",
+        # Operators rarely change these; tests and slow handlers do (a claimed delivery's lease is 2x the timeout).
+        job_timeout_seconds=int(_seconds(env, "JOB_TIMEOUT_SECONDS", 120)),
+        sweep_interval_seconds=_seconds(env, "SWEEP_INTERVAL_SECONDS", 30.0),
+        sweep_grace_seconds=_seconds(env, "SWEEP_GRACE_SECONDS", 10.0),
+        queued_stale_seconds=_seconds(env, "QUEUED_STALE_SECONDS", 900.0),
     )
 
 

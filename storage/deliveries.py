@@ -201,8 +201,9 @@ class DeliveryStore:
             rows = conn.execute(sa.select(handler_runs).where(handler_runs.c.delivery_id == delivery_id))
             return {row.handler: (row.status, row.error) for row in rows}
 
-    def due(self, grace_seconds: float, limit: int = 500) -> list[tuple[str, int]]:
-        """Deliveries the sweeper must (re)dispatch: stranded pending ones, due retries, expired leases."""
+    def due(self, grace_seconds: float, limit: int = 500) -> list[tuple[str, int, str]]:
+        """(id, attempts, status) of deliveries the sweeper must (re)dispatch: stranded pending ones, due
+        retries, expired leases."""
         now = utcnow()
         condition = sa.or_(
             sa.and_(deliveries.c.status == PENDING, deliveries.c.received_at <= now - timedelta(seconds=grace_seconds)),
@@ -211,12 +212,12 @@ class DeliveryStore:
         )
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(deliveries.c.id, deliveries.c.attempts)
+                sa.select(deliveries.c.id, deliveries.c.attempts, deliveries.c.status)
                 .where(condition)
                 .order_by(deliveries.c.received_at)
                 .limit(limit)
             )
-            return [(row.id, row.attempts) for row in rows]
+            return [(row.id, row.attempts, row.status) for row in rows]
 
     def list(self, statuses: Iterable[str] = (), limit: int = 50) -> list[Delivery]:
         query = sa.select(deliveries).order_by(deliveries.c.received_at.desc()).limit(limit)

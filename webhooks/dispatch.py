@@ -23,9 +23,10 @@ import redis
 from rq import Queue
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
-from storage.deliveries import FAILED, DeliveryStore
+from storage.deliveries import FAILED, PENDING, DeliveryStore
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,9 @@ class Dispatcher(Protocol):
     def health(self) -> tuple[bool, str]: ...
 
     def close(self) -> None: ...
+
+
+WILL_RUN = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED)
 
 
 def _marker(delivery_id: str) -> str:
@@ -129,13 +133,14 @@ class RQDispatcher:
     def _enqueue_batch(self, ids: list[str]) -> None:
         if time.monotonic() < self._open_until:
             return  # stored as pending: the sweeper dispatches them when Redis is back
+        batch = f"batch-{uuid.uuid4().hex}"
         try:
             with self.connection.pipeline() as pipe:
                 # A fresh job id per batch: these deliveries were stored a moment ago and never queued.
                 self.queue.enqueue(
                     BATCH_FUNCTION,
                     ids,
-                    job_id=f"batch-{uuid.uuid4().hex}",
+                    job_id=batch,
                     pipeline=pipe,
                     job_timeout=self.job_timeout * len(ids),
                     result_ttl=0,
@@ -143,17 +148,37 @@ class RQDispatcher:
                     description=f"{len(ids)} new deliveries",
                 )
                 for delivery_id in ids:
-                    pipe.set(_marker(delivery_id), 1, ex=self.marker_ttl)
+                    pipe.set(_marker(delivery_id), batch, ex=self.marker_ttl)
                 pipe.execute()
         except Exception as exc:
             self._failed(exc, count=len(ids))
 
     def queued(self, delivery_ids: list[str]) -> set[str]:
-        """Which of these deliveries sit in a queued batch (so the sweeper need not dispatch them)."""
+        """Which of these deliveries sit in a batch that will still run (so the sweeper need not dispatch
+        them). A batch whose worker died holds them no longer: RQ stops seeing its heartbeat (about 90 s)."""
         if not delivery_ids:
             return set()
         found = self.connection.mget([_marker(d) for d in delivery_ids])
-        return {d for d, value in zip(delivery_ids, found, strict=True) if value is not None}
+        batches = {value.decode() if isinstance(value, bytes) else str(value) for value in found if value is not None}
+        abandoned = set(StartedJobRegistry(queue=self.queue).get_expired_job_ids()) if batches else set()
+        running = {batch for batch in batches if batch not in abandoned and self._batch_coming(batch)}
+        return {
+            d
+            for d, value in zip(delivery_ids, found, strict=True)
+            if value is not None and (value.decode() if isinstance(value, bytes) else str(value)) in running
+        }
+
+    def _batch_coming(self, batch: str) -> bool:
+        try:
+            job = Job.fetch(batch, connection=self.connection, serializer=JSONSerializer)
+        except NoSuchJobError:
+            return False
+        return job.get_status(refresh=False) in (
+            JobStatus.QUEUED,
+            JobStatus.SCHEDULED,
+            JobStatus.DEFERRED,
+            JobStatus.STARTED,
+        )
 
     def dispatch(self, delivery_id: str, delay: float = 0, attempt: int = 0) -> bool:
         if time.monotonic() < self._open_until:
@@ -200,12 +225,7 @@ class RQDispatcher:
             job = Job.fetch(job_id, connection=self.connection, serializer=JSONSerializer)
         except NoSuchJobError:
             return False
-        if job.get_status(refresh=False) in (
-            JobStatus.QUEUED,
-            JobStatus.SCHEDULED,
-            JobStatus.DEFERRED,
-            JobStatus.STARTED,
-        ):
+        if job.get_status(refresh=False) in WILL_RUN:
             return True
         job.delete()
         return False
@@ -312,11 +332,13 @@ def sweep(store: DeliveryStore, dispatcher: Dispatcher, grace_seconds: float) ->
     """Dispatch every delivery that should be moving and is not; returns how many were dispatched."""
     due = store.due(grace_seconds)
     try:
-        in_batches = dispatcher.queued([delivery_id for delivery_id, _ in due])
+        # Only deliveries nobody claimed can still be waiting in a batch; a claimed one whose lease
+        # expired was held by a worker that died, whatever its batch's marker says.
+        in_batches = dispatcher.queued([delivery_id for delivery_id, _, status in due if status == PENDING])
     except redis.RedisError:
         return 0  # the queue is down; the next sweep tries again
     count = 0
-    for delivery_id, attempts in due:
+    for delivery_id, attempts, _ in due:
         if delivery_id in in_batches:
             continue
         if not dispatcher.dispatch(delivery_id, attempt=attempts):
