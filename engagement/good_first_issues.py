@@ -12,13 +12,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote_plus
 
 from engagement import commands
 from engagement import config as repo_config
 from engagement.comments import comment_once, ours
+from engagement.contributions import github_time
 from engagement.language import detect
 from engagement.links import CONTRIBUTING_FILES, file_url
 from githubapp.errors import Forbidden
@@ -374,16 +375,6 @@ def render_reply(plan: Plan, issue: Issue, actor: str, comment_id: int, config: 
 
 
 # --- reading events and GitHub (no writes)
-
-
-def github_time(value: Any) -> datetime | None:
-    """GitHub's ISO 8601 time as naive UTC, like every stored time."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC).replace(tzinfo=None)
-    except ValueError:
-        return None
 
 
 def issue_from(repository: Mapping[str, Any], item: Mapping[str, Any]) -> Issue:

@@ -93,18 +93,31 @@ def redis_url() -> Iterator[str]:
     connection.close()
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """SQLite in a temp folder, or the PostgreSQL of DATABASE_URL (as in CI), emptied for the test."""
+def database_url_for(folder: Path) -> str:
+    """SQLite in `folder`, or the PostgreSQL of DATABASE_URL (as in CI), emptied and migrated."""
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgres"):
-        return f"sqlite:///{tmp_path / 'engage.sqlite3'}"
+        return f"sqlite:///{folder / 'engage.sqlite3'}"
     url = url.replace("postgresql://", "postgresql+psycopg://", 1).replace("postgres://", "postgresql+psycopg://", 1)
     engine = db.make_engine(url)
     db.metadata.drop_all(engine)
     db.migrate(engine)
     engine.dispose()
     return url
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return database_url_for(tmp_path)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    """The test database, migrated, for tests of the stores without an app."""
+    engine = db.make_engine(database_url)
+    db.migrate(engine)
+    yield engine
+    engine.dispose()
 
 
 MakeApp = Callable[..., Flask]

@@ -6,7 +6,6 @@ Today is Sunday 2026-11-29; the four ISO weeks shown start on Mondays 2026-11-02
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime
 
 import pytest
@@ -16,7 +15,6 @@ from engagement import contributions as build
 from engagement import contributions as kinds
 from engagement.contributions import Contribution, Repo, Subject
 from engagement.insights import report
-from storage import db
 from storage.ledger import LedgerStore
 
 TODAY = date(2026, 11, 29)
@@ -56,14 +54,6 @@ HISTORY = [
     event(kinds.COMMENT, HANK, datetime(2026, 9, 8, 8), ISSUE_9),
     event(kinds.COMMENT, GINA, datetime(2026, 10, 20, 8), ISSUE_9),
 ]
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = db.make_engine(database_url)
-    db.migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 def series(engine: Engine, weeks: int = 4) -> dict:

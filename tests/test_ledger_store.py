@@ -7,7 +7,6 @@ What `record` and `advance` keep incrementally (as events arrive, as days pass) 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -24,14 +23,6 @@ PUBLIC = Repo(1, "llmasos/kernel", private=False, installation_id=7)
 OTHER = Repo(2, "llmasos/docs", private=False, installation_id=7)
 SECRET = Repo(3, "llmasos/security", private=True, installation_id=7)
 ROLLUPS = (db.actor_days, db.window_totals, db.scope_members, db.weekly, db.weekly_actors, db.responses)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = db.make_engine(database_url)
-    db.migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 def contribution(

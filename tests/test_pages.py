@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,7 +26,6 @@ from engagement import contributions as kinds
 from engagement.contributions import Contribution, Repo
 from engagement.insights import SERIES, report
 from engagement.leaderboard import board
-from storage import db
 from storage.good_first_issues import GoodFirstIssueStore
 from storage.ledger import LedgerStore
 from tests.conftest import (
@@ -36,6 +34,7 @@ from tests.conftest import (
     REPO,
     SECRET,
     LiveServer,
+    database_url_for,
     example,
     installed,
     services,
@@ -188,19 +187,6 @@ class Site:
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
         return self.server.session.get(self.url + path, timeout=30, allow_redirects=False, **kwargs)
-
-
-def database_url_for(tmp: Path) -> str:
-    """As conftest's `database_url`, for a module: SQLite in a temp folder, or DATABASE_URL's PostgreSQL."""
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        return f"sqlite:///{tmp / 'engage.sqlite3'}"
-    url = url.replace("postgresql://", "postgresql+psycopg://", 1).replace("postgres://", "postgresql+psycopg://", 1)
-    engine = db.make_engine(url)
-    db.metadata.drop_all(engine)
-    db.migrate(engine)
-    engine.dispose()
-    return url
 
 
 def prepare_github(fake: Any) -> None:
