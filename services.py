@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import ModuleType
 
 import redis
@@ -25,6 +26,7 @@ from settings import Settings
 from storage import db
 from storage.deliveries import DeliveryStore
 from storage.intents import IntentStore
+from storage.ledger import LedgerStore
 from storage.retention import prune
 from webhooks.dispatch import Dispatcher, InlineDispatcher, RQDispatcher, sweep
 from webhooks.jobs import process
@@ -53,7 +55,16 @@ class Services:
 
     def sweep(self) -> int:
         self.prune_if_due()
+        self.advance_windows()
         return sweep(self.store, self.dispatcher, self.settings.sweep_grace_seconds)
+
+    def advance_windows(self) -> None:
+        """Move the leaderboard windows to today from the sweeper, so that no page request pays for it
+        (a page moves them itself if it gets there first). Cheap when they are there already."""
+        try:
+            LedgerStore(self.store.engine).advance(datetime.now(UTC).date())
+        except Exception:
+            log.exception("moving the leaderboard windows failed; the next sweep tries again")
 
     def prune_if_due(self) -> None:
         """Prune old payloads (PAYLOAD_RETENTION_DAYS) once an hour, from the sweeper; never stops the sweep."""

@@ -365,6 +365,8 @@ def collect(services: Services) -> list[Sample]:
     leaves its metrics out (and says so in engage_scrape_source_up) rather than failing the scrape."""
     snapshot = services.metrics.snapshot()
     samples = recorded_samples(snapshot) if snapshot is not None else []
+    removed = _removed_installations(services)
+    samples = [s for s in samples if not (s[0] == RATE_LIMIT_REMAINING and s[1].get("installation") in removed)]
     backlog = _backlog(services)
     if backlog is not None:
         by_status, failed_recently, contributions = backlog
@@ -379,6 +381,16 @@ def collect(services: Services) -> list[Sample]:
     up = {"recorded": snapshot is not None, "database": backlog is not None, "queue": depth is not None}
     samples += [(SOURCE_UP, {"source": source}, float(ok)) for source, ok in up.items()]
     return samples
+
+
+def _removed_installations(services: Services) -> set[str]:
+    """Installations the app was removed from: their last rate-limit reading is no longer news."""
+    try:
+        with services.store.engine.connect() as conn:
+            query = sa.select(db.installations.c.id).where(db.installations.c.deleted_at.is_not(None))
+            return {str(installation_id) for installation_id in conn.execute(query).scalars()}
+    except Exception:
+        return set()  # _backlog reports the database as down
 
 
 def _backlog(services: Services) -> tuple[dict[str, int], int, int] | None:

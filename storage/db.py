@@ -325,12 +325,23 @@ def _create_delivery_tables(conn: Connection) -> None:
 
 Migration = tuple[int, str, Callable[[Connection], None]]
 
+# The day the leaderboard windows are kept as of. Its row exists from the start, so that recording
+# (FOR SHARE) and moving the windows (FOR UPDATE) always have it to lock, even before the first move.
+WINDOWS_AS_OF = "windows_as_of"
+
+
+def _add_windows_row(conn: Connection) -> None:
+    if conn.execute(sa.select(ledger_state.c.name).where(ledger_state.c.name == WINDOWS_AS_OF)).first() is None:
+        conn.execute(ledger_state.insert().values(name=WINDOWS_AS_OF, day=None))
+
+
 MIGRATIONS: list[Migration] = [
     (1, "deliveries and handler runs", _create_delivery_tables),
     (2, "intents: side effects done once", lambda conn: intents.create(conn)),
     (3, "good first issues: their state per repository", lambda conn: good_first_issues.create(conn)),
     (4, "contribution ledger and its rollups", _create_ledger_tables),
     (5, "installations, and repositories whose installation is suspended", _track_installations),
+    (6, "a row for the leaderboard windows' day, which writers lock", _add_windows_row),
 ]
 
 

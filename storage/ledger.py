@@ -26,6 +26,7 @@ from engagement import contributions as kinds
 from engagement.contributions import Contribution, Repo
 from storage.db import (
     ROLLUP_COUNTS,
+    WINDOWS_AS_OF,
     actor_days,
     contributions,
     contributors,
@@ -42,7 +43,6 @@ from storage.db import (
 
 # Leaderboard windows in days; each also has a "-prev" twin (the window before it) for rank changes.
 WINDOWS: dict[str, int | None] = {"7d": 7, "30d": 30, "90d": 90, "365d": 365, "all": None}
-WINDOWS_AS_OF = "windows_as_of"
 # Past this many days behind, moving the windows day by day costs more than rebuilding them.
 REBUILD_AFTER_DAYS = 60
 
@@ -420,8 +420,9 @@ def _owner(item: Contribution) -> str:
 
 
 def _set_day(conn: Connection, name: str, day: date) -> None:
-    conn.execute(ledger_state.delete().where(ledger_state.c.name == name))
-    conn.execute(ledger_state.insert().values(name=name, day=day))
+    """Update in place: the row may be locked by this transaction, and deleting it would free the lock."""
+    statement = _insert(conn, ledger_state).values(name=name, day=day)
+    conn.execute(statement.on_conflict_do_update(index_elements=["name"], set_={"day": day}))
 
 
 # --- set-based maintenance (SQL over the rollups; same results as `record`, a test checks it)

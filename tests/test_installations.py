@@ -215,14 +215,14 @@ def test_migration_5_upgrades_a_database_made_before_it(database_url):
         with engine.begin() as conn:
             conn.execute(sa.text("ALTER TABLE repositories DROP COLUMN installation_suspended_at"))
             conn.execute(sa.text("DROP TABLE installations"))
-            conn.execute(sa.text("DELETE FROM schema_version WHERE version = 5"))
+            conn.execute(sa.text("DELETE FROM schema_version WHERE version >= 5"))
             conn.execute(
                 sa.text(
                     "INSERT INTO repositories (id, full_name, owner, private, html_url, updated_at) "
                     "VALUES (1, 'o/r', 'o', false, '', CURRENT_TIMESTAMP)"
                 )
             )
-        assert db.migrate(engine) == [5]
+        assert db.migrate(engine)[:1] == [5]
         with engine.connect() as conn:
             assert conn.execute(sa.select(repositories.c.id, repositories.c.installation_suspended_at)).all() == [
                 (1, None)

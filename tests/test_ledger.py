@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -206,3 +206,11 @@ def test_equal_points_share_a_rank_and_are_listed_by_login(server, github):
     assert [e["login"] for e in board(engine_of(server), repo=REPO, window="30d", limit=1, today=TODAY)["entries"]] == [
         "zoe"
     ]
+
+
+def test_the_sweeper_moves_the_windows_so_pages_do_not_have_to(make_app):
+    app = make_app()
+    store = LedgerStore(services(app).store.engine)
+    store.advance(date(2026, 1, 1))
+    services(app).sweep()
+    assert store.windows_as_of() == datetime.now(UTC).date()

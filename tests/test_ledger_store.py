@@ -7,6 +7,7 @@ What `record` and `advance` keep incrementally (as events arrive, as days pass) 
 from __future__ import annotations
 
 import random
+import threading
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -179,3 +180,37 @@ def test_first_human_response_ignores_the_author(engine: Engine) -> None:
     with engine.connect() as conn:
         row = conn.execute(sa.select(db.responses)).one()
     assert row.first_response_at == opened + timedelta(hours=2)
+
+
+def test_recording_while_the_windows_move_loses_nothing(engine: Engine) -> None:
+    """Workers record while a sweeper moves the windows (from never built, then day by day): the
+    windows' row lock makes every contribution land in the windows exactly once."""
+    today = date(2026, 11, 29)
+    history = random_history(4, today, 240)
+    store = LedgerStore(engine)
+    errors: list[BaseException] = []
+
+    def run(step: Any) -> None:
+        try:
+            step()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    def mover() -> None:
+        for back in range(12, -1, -1):
+            store.advance(today - timedelta(days=back))
+
+    threads = [
+        threading.Thread(target=run, args=(lambda part=part: store.record(part, cap=3),))
+        for part in (history[0::3], history[1::3], history[2::3])
+    ]
+    threads.append(threading.Thread(target=run, args=(mover,)))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    store.advance(today)
+    moved = snapshot(engine)
+    store.rebuild(today)
+    assert snapshot(engine) == moved

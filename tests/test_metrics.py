@@ -180,6 +180,13 @@ def test_counters_equal_what_happened(make_app, serve, redis_url, github):
     assert found.value(metrics.QUEUE_DEPTH) == 0
     assert found.by(metrics.SOURCE_UP, "source") == {("recorded",): 1, ("database",): 1, ("queue",): 1}
 
+    # Once the app is uninstalled, its installation's last rate-limit reading is no longer reported.
+    server.deliver("installation", installed(example("installation.deleted.1")))
+    run_rq_worker(server.app)
+    assert not [
+        s for s in scrape(server).samples if s[0] == metrics.RATE_LIMIT_REMAINING and s[1] == {"installation": "9001"}
+    ]
+
 
 def test_app_processes_sharing_redis_report_the_same_totals(make_app, serve, redis_url, github):
     first, second = serve(make_app(redis_url=redis_url)), serve(make_app(redis_url=redis_url))

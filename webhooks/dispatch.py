@@ -313,10 +313,15 @@ class InlineDispatcher:
         alive = not self._started or self._thread.is_alive()
         return alive, ("embedded worker ok" if alive else "embedded worker thread died")
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop both threads, letting a delivery or a sweep in progress finish first (its database
+        connection must go back to the pool before the pool is closed)."""
         self._stop.set()
         if self._started:
             self._queue.put(None)
+            for thread in (self._sweeper, self._thread):
+                if thread is not threading.current_thread():
+                    thread.join(timeout)
 
 
 def _drained(work: queue.Queue[Any], timeout: float) -> bool:
