@@ -9,6 +9,7 @@ reads however long the history is.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -17,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from engagement.leaderboard import settings_of
-from storage.db import repositories, scope_members, weekly, window_totals
+from storage.db import listed_on_pages, repositories, scope_members, scoring, weekly, window_totals
 from storage.good_first_issues import GoodFirstIssueStore
 from storage.ledger import LedgerStore, repo_scope
 
@@ -50,8 +51,7 @@ def visible_repositories(engine: Engine) -> list[Repository]:
     """Repositories the app is installed on and that are public, by owner then name."""
     query = (
         sa.select(repositories.c.id, repositories.c.full_name, repositories.c.owner, repositories.c.html_url)
-        .where(repositories.c.installation_id.is_not(None), repositories.c.private == sa.false())
-        .where(repositories.c.installation_suspended_at.is_(None))
+        .where(listed_on_pages())
         .order_by(sa.func.lower(repositories.c.owner), sa.func.lower(repositories.c.full_name))
     )
     with engine.connect() as conn:
@@ -86,6 +86,7 @@ def summaries(engine: Engine, today: date | None = None) -> list[Summary]:
         totals = _window_totals(conn, ids)
         newcomers = _newcomers(conn, ids, since)
         latest = _last_active_weeks(conn, ids)
+        enabled = _leaderboard_enabled(conn, ids)
     return [
         Summary(
             repository=repo,
@@ -94,7 +95,7 @@ def summaries(engine: Engine, today: date | None = None) -> list[Summary]:
             new_contributors=newcomers.get(repo.id, 0),
             good_first_issues=open_issues.get(repo.id, 0),
             last_active_week=latest.get(repo.id),
-            leaderboard_enabled=bool(settings_of(store.scoring_for(repo_scope(repo.id)))["enabled"]),
+            leaderboard_enabled=enabled.get(repo.id, True),
         )
         for repo in repos
     ]
@@ -113,6 +114,13 @@ def _window_totals(conn: Connection, ids: list[int]) -> dict[int, tuple[int, int
         .group_by(window_totals.c.scope)
     )
     return {scopes[row[0]]: (int(row[1]), int(row[2])) for row in conn.execute(query)}
+
+
+def _leaderboard_enabled(conn: Connection, ids: list[int]) -> dict[int, bool]:
+    """Whether each repository's leaderboard is on, from the settings last seen (default: on)."""
+    scopes = _scope_ids(ids)
+    query = sa.select(scoring.c.scope, scoring.c.settings).where(scoring.c.scope.in_(list(scopes)))
+    return {scopes[scope]: bool(settings_of(json.loads(text))["enabled"]) for scope, text in conn.execute(query)}
 
 
 def _newcomers(conn: Connection, ids: list[int], since: datetime) -> dict[int, int]:

@@ -121,6 +121,13 @@ repositories = sa.Table(
     sa.Index("ix_repositories_owner", "owner"),
 )
 
+
+def listed_on_pages() -> sa.ColumnElement[bool]:
+    """Repositories the public pages list: installed now, not suspended, public."""
+    r = repositories.c
+    return sa.and_(r.installation_id.is_not(None), r.installation_suspended_at.is_(None), r.private == sa.false())
+
+
 contributors = sa.Table(
     "contributors",
     metadata,

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import good_first_issues as table
-from storage.db import repositories, utcnow
+from storage.db import listed_on_pages, repositories, utcnow
 
 # How long a claim may wait for GitHub to show its assignment (retries, clock differences).
 CLAIM_LEASE = timedelta(minutes=10)
@@ -65,6 +65,16 @@ class GoodFirstIssue:
             and not self.claimant
             and self.linked_pull is None
         )
+
+
+# Labelled, open, and nobody holds it: not claimed, not assigned, no open pull request for it.
+FREE_FOR_NEWCOMERS = (
+    table.c.labelled == sa.true(),
+    table.c.state == "open",
+    table.c.claimant.is_(None),
+    table.c.assignees == "[]",
+    table.c.linked_pull.is_(None),
+)
 
 
 def has_label(labels: Iterable[str], label: str) -> bool:
@@ -230,9 +240,7 @@ class GoodFirstIssueStore:
         """The repository's (`owner/name`) good first issues that are open and held by nobody, oldest first."""
         query = (
             sa.select(table)
-            .where(sa.func.lower(table.c.repository) == repo.lower())
-            .where(table.c.labelled == sa.true(), table.c.state == "open", table.c.claimant.is_(None))
-            .where(table.c.assignees == "[]", table.c.linked_pull.is_(None))
+            .where(sa.func.lower(table.c.repository) == repo.lower(), *FREE_FOR_NEWCOMERS)
             .order_by(table.c.number)
         )
         with self.engine.connect() as conn:
@@ -245,10 +253,7 @@ class GoodFirstIssueStore:
         query = (
             sa.select(table)
             .join(repositories, repositories.c.id == table.c.repo_id)
-            .where(repositories.c.private == sa.false(), repositories.c.installation_id.is_not(None))
-            .where(repositories.c.installation_suspended_at.is_(None))
-            .where(table.c.labelled == sa.true(), table.c.state == "open", table.c.claimant.is_(None))
-            .where(table.c.assignees == "[]", table.c.linked_pull.is_(None))
+            .where(listed_on_pages(), *FREE_FOR_NEWCOMERS)
             .order_by(table.c.updated_at.desc(), table.c.number.desc(), table.c.repo_id)
         )
         if repo is not None:

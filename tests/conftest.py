@@ -123,31 +123,36 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
 MakeApp = Callable[..., Flask]
 
 
+def build_test_app(api_url: str, app_key: tuple[str, bytes], database_url: str, /, **overrides: Any) -> Flask:
+    """An app wired to the fake GitHub and a test database, with the embedded worker; `overrides`
+    replace Settings fields."""
+    from app import create_app
+
+    settings = dict(
+        testing=True,
+        webhook_secret=SECRET,
+        database_url=database_url,
+        redis_url=None,
+        app_id=APP_ID,
+        private_key=app_key[0],
+        github_api_url=api_url,
+        write_interval_seconds=0.0,
+        retry_base_seconds=0.05,
+        sweep_interval_seconds=0.2,
+        sweep_grace_seconds=0.0,
+        behaviours=TEST_BEHAVIOURS,
+        log_format="text",
+    )
+    return create_app({**settings, **overrides})
+
+
 @pytest.fixture
 def make_app(database_url: str, github: FakeGitHub, app_key: tuple[str, bytes]) -> Iterator[MakeApp]:
     """Build apps wired to the fake GitHub and the test database; keyword arguments override Settings."""
     apps: list[Flask] = []
 
     def build(**overrides: Any) -> Flask:
-        from app import create_app
-
-        settings = dict(
-            testing=True,
-            webhook_secret=SECRET,
-            database_url=database_url,
-            redis_url=None,
-            app_id=APP_ID,
-            private_key=app_key[0],
-            github_api_url=github.url,
-            write_interval_seconds=0.0,
-            retry_base_seconds=0.05,
-            sweep_interval_seconds=0.2,
-            sweep_grace_seconds=0.0,
-            behaviours=TEST_BEHAVIOURS,
-            log_format="text",
-        )
-        settings.update(overrides)
-        app = create_app(settings)
+        app = build_test_app(github.url, app_key, database_url, **overrides)
         apps.append(app)
         return app
 

@@ -29,11 +29,10 @@ from engagement.leaderboard import board
 from storage.good_first_issues import GoodFirstIssueStore
 from storage.ledger import LedgerStore
 from tests.conftest import (
-    APP_ID,
     INSTALLATION_ID,
     REPO,
-    SECRET,
     LiveServer,
+    build_test_app,
     database_url_for,
     example,
     installed,
@@ -205,25 +204,7 @@ def prepare_github(fake: Any) -> None:
 
 def create_test_app(fake: Any, app_key: tuple[str, bytes], database_url: str) -> Any:
     """An app as conftest's `make_app` builds it (embedded worker, the fake GitHub), for a module."""
-    from app import create_app
-
-    return create_app(
-        dict(
-            testing=True,
-            webhook_secret=SECRET,
-            database_url=database_url,
-            redis_url=None,
-            app_id=APP_ID,
-            private_key=app_key[0],
-            github_api_url=fake.url,
-            write_interval_seconds=0.0,
-            retry_base_seconds=0.05,
-            sweep_interval_seconds=0.2,
-            sweep_grace_seconds=0.0,
-            behaviours=(),
-            log_format="text",
-        )
-    )
+    return build_test_app(fake.url, app_key, database_url, behaviours=())
 
 
 def build_site(fake: Any, app_key: tuple[str, bytes], tmp: Path) -> Site:
