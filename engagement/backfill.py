@@ -17,7 +17,7 @@ where it was:
 
 Not imported: review comments (on a pull request's diff). Listing them takes
 `GET /repos/{owner}/{repo}/pulls/comments`, which is not among the operations the app may call
-(shared/github/rest-api.subset.json); the webhook handler records them from installation on.
+(tests/contract/github/rest-api.subset.json); the webhook handler records them from installation on.
 
 A rate limit is waited out until GitHub's reset; a 5xx or no answer is retried twice; any other
 failure stops the run with a message saying where, and its progress kept.

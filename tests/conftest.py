@@ -32,7 +32,7 @@ from webhooks.signature import sign
 os.environ["ENV_FILE"] = "/nonexistent/.env"  # a developer's .env must not leak into the tests
 
 ROOT = Path(__file__).resolve().parents[1]
-CONTRACT = Path(os.environ.get("GITHUB_CONTRACT_DIR") or ROOT.parent / "shared" / "github")
+CONTRACT = Path(os.environ.get("GITHUB_CONTRACT_DIR") or ROOT / "tests" / "contract" / "github")
 EXAMPLES = CONTRACT / "webhook-examples"
 SECRET = "test-webhook-secret"
 APP_ID = 4242

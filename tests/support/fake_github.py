@@ -2,7 +2,7 @@
 
 Why: mocks that accept anything let the app drift from what GitHub really accepts.
 This fake serves real HTTP on 127.0.0.1, checks every request against
-``shared/github/rest-api.subset.json`` (GitHub's own OpenAPI 3.0.3 description,
+``tests/contract/github/rest-api.subset.json`` (GitHub's own OpenAPI 3.0.3 description,
 trimmed to the 38 operations the app may use), and records each mismatch in
 ``FakeGitHub.violations`` while answering it with 400 (401 for auth). Tests call
 ``assert_no_violations()`` at teardown so a contract breach fails loudly.
@@ -90,9 +90,9 @@ DEFAULT_PERMISSIONS = {
 
 
 def contract_file() -> Path:
-    """The spec: ``shared/github`` beside the repo (as CI lays it out), or ``$GITHUB_CONTRACT_DIR``."""
+    """The spec: the repository's copy in ``tests/contract/github``, or ``$GITHUB_CONTRACT_DIR``."""
     override = os.environ.get("GITHUB_CONTRACT_DIR")
-    base = Path(override) if override else Path(__file__).resolve().parents[2].parent / "shared" / "github"
+    base = Path(override) if override else Path(__file__).resolve().parents[1] / "contract" / "github"
     return base / "rest-api.subset.json"
 
 
