@@ -149,12 +149,31 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def load_env_file() -> None:
+    """Read the file ENV_FILE names (default `./.env`) into the environment; variables already set win.
+
+    The one loader for web, workers and `flask` commands, so every process of a deployment runs with
+    the same settings. The `flask` command reads `./.env` on its own before the app is imported (unless
+    FLASK_SKIP_DOTENV=1, as the units and scripts set); when that file is not ENV_FILE, refuse to start
+    rather than run with a mix of two files.
+    """
+    from dotenv import find_dotenv, load_dotenv
+
+    env_file = os.environ.get("ENV_FILE") or ".env"
+    if os.environ.get("FLASK_RUN_FROM_CLI") and not _flag(os.environ.get("FLASK_SKIP_DOTENV")):
+        flask_read = find_dotenv(".env", usecwd=True)  # where the flask command looked
+        if flask_read and Path(flask_read).resolve() != Path(env_file).resolve():
+            raise ConfigError(
+                f"the flask command read {flask_read} although ENV_FILE names {env_file}: "
+                "set FLASK_SKIP_DOTENV=1 so that only ENV_FILE is read (or remove that file)"
+            )
+    load_dotenv(env_file, override=False)
+
+
 def from_environment(env: Mapping[str, str] | None = None, instance_path: str = "instance") -> Settings:
     """Read settings from `env` (default: the process environment after loading `.env`)."""
     if env is None:
-        from dotenv import load_dotenv
-
-        load_dotenv(os.environ.get("ENV_FILE", ".env"), override=False)
+        load_env_file()
         env = os.environ
     database_url = env.get("DATABASE_URL") or f"sqlite:///{Path(instance_path).resolve() / 'engage.sqlite3'}"
     behaviours = env.get("ENGAGE_BEHAVIOURS")

@@ -29,7 +29,10 @@ from storage import db
 from tests.support.fake_github import FakeGitHub
 from webhooks.signature import sign
 
-os.environ["ENV_FILE"] = "/nonexistent/.env"  # a developer's .env must not leak into the tests
+# A developer's .env must not leak into the tests: settings read ENV_FILE only, and the `flask` commands
+# the tests start (which inherit this environment) do not read ./.env on their own.
+os.environ["ENV_FILE"] = "/nonexistent/.env"
+os.environ["FLASK_SKIP_DOTENV"] = "1"
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACT = Path(os.environ.get("GITHUB_CONTRACT_DIR") or ROOT / "tests" / "contract" / "github")
