@@ -133,3 +133,46 @@ def test_webhook_path_is_configurable(make_app, serve):
     server = serve(make_app(webhook_path="/hooks/github"))
     assert server.webhook_url.endswith("/hooks/github")
     assert server.deliver("ping", example("ping.none.1")).status_code == 200
+
+
+def _with(edit):
+    payload = installed(example("issues.opened.1"))
+    edit(payload)
+    return json.dumps(payload).encode()
+
+
+ISSUE = json.dumps(installed(example("issues.opened.1")))
+# Signed (so from whoever holds the secret) but odd: each used to answer 500, or a false 503 "database
+# unavailable" on PostgreSQL, or was stored with values that do not fit the columns.
+ODD_BODIES = [
+    ("UTF-16 JSON", {}, ISSUE.encode("utf-16"), "must be UTF-8"),
+    ("a 5,000-digit integer", {}, b'{"action": "opened", "number": ' + b"7" * 5000 + b"}", "not valid JSON"),
+    ("100k nested arrays", {}, b'{"action": "opened", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested"),
+    ("installation id over 64 bits", {}, _with(lambda p: p["installation"].update(id=2**70)), "installation.id"),
+    ("installation id under 64 bits", {}, _with(lambda p: p["installation"].update(id=-(2**70))), "installation.id"),
+    ("installation id a string", {}, _with(lambda p: p["installation"].update(id="9001")), "installation.id"),
+    ("sender login an object", {}, _with(lambda p: p["sender"].update(login={"a": 1})), "sender.login"),
+    ("sender login over 255", {}, _with(lambda p: p["sender"].update(login="x" * 256)), "sender.login is too long"),
+    ("sender login with NUL", {}, _with(lambda p: p["sender"].update(login="li\x00")), "NUL"),
+    ("sender login a lone surrogate", {}, _with(lambda p: p["sender"].update(login="\ud800")), "surrogate"),
+    ("action over 64", {}, _with(lambda p: p.update(action="o" * 65)), "action is too long"),
+    ("action a number", {}, _with(lambda p: p.update(action=7)), "action must be a string"),
+    ("repository name over 255", {}, _with(lambda p: p["repository"].update(full_name="o/" + "r" * 254)), "too long"),
+    ("event name over 64", {"X-GitHub-Event": "e" * 65}, ISSUE.encode(), "X-GitHub-Event header is too long"),
+]
+
+
+@pytest.mark.parametrize("headers, body, reason", [c[1:] for c in ODD_BODIES], ids=[c[0] for c in ODD_BODIES])
+def test_signed_but_odd_bodies_get_400_with_the_reason_and_store_nothing(server, headers, body, reason):
+    answer = server.deliver("issues", body, headers=headers)
+    assert (answer.status_code, reason in answer.json()["message"]) == (400, True), answer.text
+    assert table_count(server.app, deliveries) == 0
+
+
+def test_the_longest_values_the_columns_hold_are_accepted(server):
+    """The limits are the columns' sizes, not stricter: GitHub's own values always fit."""
+    body = _with(lambda p: (p["sender"].update(login="l" * 255), p["installation"].update(id=2**63 - 1)))
+    answer = server.deliver("e" * 64, body)
+    assert answer.status_code == 202, answer.text
+    stored = services(server.app).store.get(answer.json()["delivery_id"])
+    assert (stored.sender, stored.installation_id, stored.event) == ("l" * 255, 2**63 - 1, "e" * 64)

@@ -7,6 +7,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
+
+from storage.db import deliveries
+
+
+def _column_length(name: str) -> int:
+    kind = deliveries.c[name].type
+    assert isinstance(kind, sa.String) and kind.length
+    return kind.length
+
+
+# The intake stores these fields in columns of these sizes (PostgreSQL enforces them: a value that does
+# not fit would fail the INSERT and pass for a database outage), and the installation id in a BIGINT.
+MAX_LENGTH = {name: _column_length(name) for name in ("id", "event", "action", "repository", "sender")}
+BIGINT = range(-(2**63), 2**63)
+
 
 class MalformedEvent(ValueError):
     """The body or headers are not a GitHub webhook delivery."""
@@ -45,7 +61,8 @@ class Event:
     @property
     def sender_login(self) -> str | None:
         sender = self.payload.get("sender")
-        return sender.get("login") if isinstance(sender, Mapping) else None
+        login = sender.get("login") if isinstance(sender, Mapping) else None
+        return login if isinstance(login, str) else None
 
     def bot_reason(self) -> str | None:
         """Why this event must not trigger behaviour (bots, this app included, would loop), or None."""
@@ -63,16 +80,57 @@ def parse(delivery_id: str | None, event_name: str | None, body: bytes) -> Event
     """Build an Event from the raw delivery, or raise MalformedEvent saying what is wrong."""
     if not delivery_id:
         raise MalformedEvent("missing X-GitHub-Delivery header")
-    if len(delivery_id) > 64:
-        raise MalformedEvent("X-GitHub-Delivery header is too long")
     if not event_name:
         raise MalformedEvent("missing X-GitHub-Event header")
+    _check_text("X-GitHub-Delivery header", delivery_id, MAX_LENGTH["id"])
+    _check_text("X-GitHub-Event header", event_name, MAX_LENGTH["event"])
     if not body:
         raise MalformedEvent("empty body")
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # GitHub sends UTF-8, the only encoding RFC 8259 allows; json.loads(bytes) would also take UTF-16/32.
+        payload = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise MalformedEvent(f"body is not valid JSON: it must be UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    except RecursionError as exc:
+        raise MalformedEvent("body is nested too deeply to read") from exc
+    except ValueError as exc:  # JSONDecodeError, and integers past Python's int-string limit
         raise MalformedEvent(f"body is not valid JSON: {exc}") from exc
     if not isinstance(payload, dict):
         raise MalformedEvent("body must be a JSON object")
+    _check_stored_fields(payload)
     return Event(delivery_id=delivery_id, name=event_name, payload=payload)
+
+
+def _check_stored_fields(payload: Mapping[str, Any]) -> None:
+    """The fields the intake stores beside the payload must have GitHub's types and fit their columns."""
+    installation, repository, sender = (payload.get(key) for key in ("installation", "repository", "sender"))
+    texts = [("action", payload.get("action"), MAX_LENGTH["action"])]
+    if isinstance(repository, Mapping):
+        texts.append(("repository.full_name", repository.get("full_name"), MAX_LENGTH["repository"]))
+    if isinstance(sender, Mapping):
+        texts.append(("sender.login", sender.get("login"), MAX_LENGTH["sender"]))
+    for name, value, limit in texts:
+        if value is not None:
+            _check_text(name, value, limit)
+    if isinstance(installation, Mapping) and installation.get("id") is not None:
+        number = installation["id"]
+        if isinstance(number, bool) or not isinstance(number, int) or number not in BIGINT:
+            raise MalformedEvent("installation.id must be an integer that fits in 64 bits")
+
+
+def _check_text(name: str, value: object, limit: int | None) -> None:
+    if not isinstance(value, str):
+        raise MalformedEvent(f"{name} must be a string")
+    if limit is not None and len(value) > limit:
+        raise MalformedEvent(f"{name} is too long (over {limit} characters)")
+    # PostgreSQL text cannot hold NUL, and a lone surrogate (a JSON escape such as \ud800) is not UTF-8.
+    if "\x00" in value or not _utf8(value):
+        raise MalformedEvent(f"{name} holds a NUL character or an unpaired surrogate")
+
+
+def _utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

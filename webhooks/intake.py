@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 
 from flask import Response, current_app, jsonify, request
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ops import metrics
@@ -19,6 +20,10 @@ from webhooks import signature
 from webhooks.event import Event, MalformedEvent, parse
 
 log = logging.getLogger(__name__)
+
+# The errors that mean the database cannot be reached or is overloaded now, which a redelivery may get
+# past. Any other database error is a bug: it answers 500 with a traceback, not a false "unavailable".
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
 
 
 def _answer(code: int, message: str, **more: object) -> tuple[Response, int]:
@@ -73,7 +78,7 @@ def receive() -> tuple[Response, int]:
         return _answer(400, str(exc))
     try:
         new, status = accept(services, event, body.decode("utf-8"))
-    except SQLAlchemyError as exc:
+    except DATABASE_UNAVAILABLE as exc:
         _count(services, event.name, "database_unavailable")
         log.error(
             "database unavailable; GitHub will show the delivery as failed for redelivery",
