@@ -117,6 +117,9 @@ repositories = sa.Table(
     sa.Column("updated_at", sa.DateTime, nullable=False),
     # Set while its installation is suspended (the app may not act there); pages may leave such ones out.
     sa.Column("installation_suspended_at", sa.DateTime),
+    # GitHub's time as of which `private` is known (NULL: unknown): deliveries arrive in any order, and
+    # an older payload's visibility must not override a newer one (storage.ledger keeps the rule).
+    sa.Column("visibility_at", sa.DateTime),
     sa.Index("ix_repositories_full_name", "full_name"),
     sa.Index("ix_repositories_owner", "owner"),
 )
@@ -320,6 +323,14 @@ def _track_installations(conn: Connection) -> None:
         conn.execute(sa.text(f"ALTER TABLE repositories ADD COLUMN installation_suspended_at {kind}"))
 
 
+def _add_visibility_time(conn: Connection) -> None:
+    """Databases made before this column existed gain it (migration 4 creates it in new ones); their
+    repositories' visibility time is unknown (NULL), so the next dated claim sets it."""
+    if "visibility_at" not in {c["name"] for c in sa.inspect(conn).get_columns("repositories")}:
+        kind = sa.DateTime().compile(dialect=conn.dialect)
+        conn.execute(sa.text(f"ALTER TABLE repositories ADD COLUMN visibility_at {kind}"))
+
+
 def utcnow() -> datetime:
     """Naive UTC: SQLite drops time zones, so every stored time is UTC without one."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -329,6 +340,22 @@ def _create_delivery_tables(conn: Connection) -> None:
     deliveries.create(conn)
     handler_runs.create(conn)
 
+
+task_runs = sa.Table(
+    "task_runs",
+    metadata,
+    # One row per scheduled task: the latest period claimed. Claiming is a conditional UPDATE that only
+    # moves `period` forward, so each period runs once across every worker and restart.
+    sa.Column("task", sa.String(120), primary_key=True),
+    sa.Column("period", sa.DateTime),  # the scheduled time this run stands for (UTC)
+    sa.Column("status", sa.String(16), nullable=False),  # running | done | failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),  # tries of this period
+    sa.Column("started_at", sa.DateTime),
+    sa.Column("lease_until", sa.DateTime),  # a running claim past this belongs to a worker that died
+    sa.Column("finished_at", sa.DateTime),
+    sa.Column("error", sa.Text),
+    sa.Column("runs", sa.Integer, nullable=False, server_default="0"),  # periods run in all
+)
 
 Migration = tuple[int, str, Callable[[Connection], None]]
 
@@ -349,6 +376,8 @@ MIGRATIONS: list[Migration] = [
     (4, "contribution ledger and its rollups", _create_ledger_tables),
     (5, "installations, and repositories whose installation is suspended", _track_installations),
     (6, "a row for the leaderboard windows' day, which writers lock", _add_windows_row),
+    (7, "scheduled tasks: the period each last ran for", lambda conn: task_runs.create(conn)),
+    (8, "repositories: the time their visibility is known as of", _add_visibility_time),
 ]
 
 
