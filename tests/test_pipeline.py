@@ -185,15 +185,14 @@ def test_a_delivery_without_installation_skips_github_handlers_and_says_why(make
     assert github.requests == []
 
 
-def test_redis_down_loses_nothing(make_app, serve, github):
+def test_redis_down_loses_nothing(make_app, serve, redis_url, github):
     """Webhooks arriving while Redis is unreachable are all acknowledged, and all processed once it is back."""
     from tests.support.proxy import Proxy
 
     proxy = Proxy("127.0.0.1", 6379)
     try:
-        url = f"redis://127.0.0.1:{proxy.port}/15"
+        url = f"redis://127.0.0.1:{proxy.port}/{redis_url.rsplit('/', 1)[1]}"  # the test Redis database, via the proxy
         app = make_app(redis_url=url)
-        services(app).redis.flushdb()
         server = serve(app)
         proxy.cut()
         answers = [server.deliver("issues", opened(n), delivery_id=f"down-{n}").status_code for n in (1, 2)]

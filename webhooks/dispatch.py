@@ -15,6 +15,7 @@ import re
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any, Protocol
@@ -41,12 +42,19 @@ _SAFE_JOB_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 BREAKER_SECONDS = 5.0
 # RQ keeps a job that crashed (not a delivery that failed: those stay in the database) this long.
 FAILED_JOB_TTL_SECONDS = 7 * 24 * 3600
+# RQ's scheduler moves a due retry to the queue within a second or so. One this late has lost its scheduler:
+# a Redis restart kills the worker's scheduler process, and RQ starts a new one only in its 10-minute upkeep.
+SCHEDULER_LATE_SECONDS = 10.0
+
+# What dispatching did: a job was put in the queue (or scheduled, for a delayed retry), or a job for this
+# attempt was waiting or running already. None: the queue cannot take it now.
+ENQUEUED, ALREADY_QUEUED = "enqueued", "already queued"
 
 
 class Dispatcher(Protocol):
-    def dispatch(self, delivery_id: str, delay: float = 0, attempt: int = 0) -> bool:
-        """Queue the delivery's next attempt (`attempt` = attempts made so far); False when the queue
-        cannot take it now (logged: the sweeper dispatches it later)."""
+    def dispatch(self, delivery_id: str, delay: float = 0, attempt: int = 0) -> str | None:
+        """Queue the delivery's next attempt (`attempt` = attempts made so far): ENQUEUED or ALREADY_QUEUED;
+        None when the queue cannot take it now (logged: the sweeper dispatches it later)."""
 
     def submit(self, delivery_id: str) -> None:
         """Hand over a just-stored delivery without waiting (the webhook request path)."""
@@ -173,22 +181,16 @@ class RQDispatcher:
             job = Job.fetch(batch, connection=self.connection, serializer=JSONSerializer)
         except NoSuchJobError:
             return False
-        return job.get_status(refresh=False) in (
-            JobStatus.QUEUED,
-            JobStatus.SCHEDULED,
-            JobStatus.DEFERRED,
-            JobStatus.STARTED,
-        )
+        return job.get_status(refresh=False) in WILL_RUN
 
-    def dispatch(self, delivery_id: str, delay: float = 0, attempt: int = 0) -> bool:
+    def dispatch(self, delivery_id: str, delay: float = 0, attempt: int = 0) -> str | None:
         if time.monotonic() < self._open_until:
-            return False
+            return None
         try:
-            self._enqueue(delivery_id, delay, job_id(delivery_id, attempt))
+            return self._enqueue(delivery_id, delay, job_id(delivery_id, attempt))
         except Exception as exc:
             self._failed(exc, delivery_id=delivery_id)
-            return False
-        return True
+            return None
 
     def _failed(self, exc: Exception, **fields: Any) -> None:
         """The deliveries are stored: whatever went wrong here, the sweeper dispatches them later."""
@@ -198,7 +200,7 @@ class RQDispatcher:
         else:
             log.exception("enqueue failed; the sweeper will dispatch later", extra=fields)
 
-    def _enqueue(self, delivery_id: str, delay: float, job: str) -> None:
+    def _enqueue(self, delivery_id: str, delay: float, job: str) -> str:
         options = dict(
             job_id=job,
             unique=True,
@@ -213,22 +215,44 @@ class RQDispatcher:
                     self.queue.enqueue_in(timedelta(seconds=delay), JOB_FUNCTION, delivery_id, **options)
                 else:
                     self.queue.enqueue(JOB_FUNCTION, delivery_id, **options)
-                return
+                return ENQUEUED
             except DuplicateJobError:
-                if self._job_still_coming(job):
-                    return
+                if outcome := self._existing_job(job):
+                    return outcome
         raise redis.RedisError(f"job {job} could not be replaced")
 
-    def _job_still_coming(self, job_id: str) -> bool:
-        """True if the existing job will still run; otherwise it is removed so a new one can be queued."""
+    def _existing_job(self, job_id: str) -> str | None:
+        """ALREADY_QUEUED if the existing job will still run; ENQUEUED if it was a retry its scheduler
+        missed, now moved to the queue; None if it never will (it is removed, so a new one can be queued)."""
         try:
             job = Job.fetch(job_id, connection=self.connection, serializer=JSONSerializer)
         except NoSuchJobError:
-            return False
-        if job.get_status(refresh=False) in WILL_RUN:
-            return True
+            return None
+        status = job.get_status(refresh=False)
+        if status == JobStatus.SCHEDULED:
+            return self._queue_if_overdue(job)
+        if status in WILL_RUN:
+            return ALREADY_QUEUED
         job.delete()
-        return False
+        return None
+
+    def _queue_if_overdue(self, job: Job) -> str:
+        """Move a scheduled retry to the queue when its scheduler is gone (see SCHEDULER_LATE_SECONDS)."""
+        registry = self.queue.scheduled_job_registry
+        due_at = self.connection.zscore(registry.key, job.id)
+        if due_at is not None and due_at > time.time() - SCHEDULER_LATE_SECONDS:
+            return ALREADY_QUEUED  # its scheduler has time yet
+        # Whoever takes the job off the schedule queues it. RQ's scheduler does both in one transaction, so a
+        # job it queued meanwhile is not queued twice. (A job marked scheduled but on no schedule is queued.)
+        if due_at is not None and not registry.remove(job):
+            return ALREADY_QUEUED
+        self.queue.enqueue_job(job)
+        log.warning(
+            "queued a retry %s after it was due: its RQ scheduler is gone",
+            "on no schedule" if due_at is None else f"{time.time() - due_at:.0f} s",
+            extra={"delivery_id": job.args[0] if job.args else None},
+        )
+        return ENQUEUED
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until every submitted delivery was handed to Redis (for the CLI and tests)."""
@@ -274,7 +298,7 @@ class InlineDispatcher:
     def queued(self, delivery_ids: list[str]) -> set[str]:
         return set()  # the in-memory queue dies with the process: let the sweeper re-dispatch
 
-    def dispatch(self, delivery_id: str, delay: float = 0, attempt: int = 0) -> bool:
+    def dispatch(self, delivery_id: str, delay: float = 0, attempt: int = 0) -> str | None:
         self.start()
         if delay > 0:
             timer = threading.Timer(delay, self._queue.put, args=(delivery_id,))
@@ -282,7 +306,7 @@ class InlineDispatcher:
             timer.start()
         else:
             self._queue.put(delivery_id)
-        return True
+        return ENQUEUED
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -334,7 +358,10 @@ def _drained(work: queue.Queue[Any], timeout: float) -> bool:
 
 
 def sweep(store: DeliveryStore, dispatcher: Dispatcher, grace_seconds: float) -> int:
-    """Dispatch every delivery that should be moving and is not; returns how many were dispatched."""
+    """Dispatch every delivery that should be moving and is not; returns how many were put in the queue.
+
+    Due deliveries found waiting or running in the queue already are not counted: nothing was done for them.
+    """
     due = store.due(grace_seconds)
     try:
         # Only deliveries nobody claimed can still be waiting in a batch; a claimed one whose lease
@@ -342,16 +369,25 @@ def sweep(store: DeliveryStore, dispatcher: Dispatcher, grace_seconds: float) ->
         in_batches = dispatcher.queued([delivery_id for delivery_id, _, status in due if status == PENDING])
     except redis.RedisError:
         return 0  # the queue is down; the next sweep tries again
-    count = 0
+    outcomes: Counter[str] = Counter()
     for delivery_id, attempts, _ in due:
-        if delivery_id in in_batches:
-            continue
-        if not dispatcher.dispatch(delivery_id, attempt=attempts):
+        outcome = ALREADY_QUEUED if delivery_id in in_batches else dispatcher.dispatch(delivery_id, attempt=attempts)
+        if outcome is None:
             break
-        count += 1
-    if count:
-        log.info("sweeper dispatched deliveries", extra={"count": count})
-    return count
+        outcomes[outcome] += 1
+    enqueued, waiting = outcomes[ENQUEUED], outcomes[ALREADY_QUEUED]
+    left = len(due) - enqueued - waiting
+    if enqueued or left:
+        log.info(
+            "sweeper queued %d due deliveries (%d were queued or running already, %d left for the next sweep)",
+            enqueued,
+            waiting,
+            left,
+            extra={"count": enqueued},
+        )
+    elif waiting:
+        log.debug("sweeper found all %d due deliveries queued or running already", waiting)
+    return enqueued
 
 
 # What `retry` did with each delivery.
