@@ -12,7 +12,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -182,24 +182,26 @@ def sweep_command() -> None:
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker_command(burst: bool) -> None:
-    """An RQ worker on the app's queue, with RQ's scheduler (for retries) and the sweeper."""
+    """An RQ worker on the app's queue, with RQ's scheduler (for retries) and the scheduled tasks (the sweeper)."""
     services = _services()
     if services.redis is None:
         raise click.ClickException("REDIS_URL is not set: without Redis the web process runs the embedded worker")
     from rq import SimpleWorker
     from rq.serializers import JSONSerializer
 
-    services.sweep()
     stop = threading.Event()
 
-    def sweep_periodically() -> None:
-        while not stop.wait(services.settings.sweep_interval_seconds):
+    def tick_periodically() -> None:
+        """The scheduled tasks (the sweep among them): due ones run here or go to the queue, once per period."""
+        while True:
             try:
-                services.sweep()
+                services.tick()
             except Exception:
-                log.exception("sweep failed")
+                log.exception("scheduled tasks: tick failed; the next tick tries again")
+            if stop.wait(services.settings.sweep_interval_seconds):
+                return
 
-    threading.Thread(target=sweep_periodically, name="engage-sweeper", daemon=True).start()
+    threading.Thread(target=tick_periodically, name="engage-scheduler", daemon=True).start()
     # SimpleWorker runs jobs in this process, reusing its database pool, HTTP session and token cache.
     worker = SimpleWorker([services.settings.queue_name], connection=services.redis, serializer=JSONSerializer)
     try:
@@ -459,6 +461,53 @@ def doctor_command() -> None:
     sys.exit(1 if problems else 0)
 
 
+tasks_cli = AppGroup("tasks", help="Scheduled tasks: what runs when, and running one now.")
+
+
+@tasks_cli.command("list")
+def tasks_list() -> None:
+    """Each task's schedule, its last run (period, outcome, error) and its next run, in UTC."""
+    services = _services()
+    click.echo(f"{'task':<24} {'schedule':<32} {'last run':<21} {'outcome':<8} next run")
+    for status in services.tasks.status():
+        state = status.state
+        last = _when(state.period) if state and state.period else "never"
+        outcome = state.status if state and state.period else "-"
+        click.echo(
+            f"{status.task.name:<24} {status.task.schedule:<32} {last:<21} {outcome:<8} {_when(status.next_run)}"
+        )
+        if state and state.error and state.status == "failed":
+            click.echo(f"  error: {state.error}")
+
+
+@tasks_cli.command("run")
+@click.argument("name")
+def tasks_run(name: str) -> None:
+    """Run one task now, once: this counts as its current period's run (another worker will not repeat it)."""
+    services = _services()
+    if services.tasks.schedule.get(name) is None:
+        known = ", ".join(task.name for task in services.tasks.schedule.tasks)
+        raise click.ClickException(f"no task named {name!r} (known: {known})")
+    outcome = services.tasks.run_now(name)
+    click.echo(f"{name}: {outcome.result}" + (f" ({outcome.error})" if outcome.error else ""))
+    _drain(services)
+    if outcome.result == "failed":
+        sys.exit(1)
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def init_app(app: Flask) -> None:
-    for command in (db_cli, deliveries_cli, replay, sweep_command, worker_command, backfill_command, doctor_command):
+    for command in (
+        db_cli,
+        deliveries_cli,
+        replay,
+        sweep_command,
+        worker_command,
+        backfill_command,
+        doctor_command,
+        tasks_cli,
+    ):
         app.cli.add_command(command)

@@ -9,9 +9,8 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
-import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 
 import redis
@@ -22,20 +21,22 @@ import settings as settings_module
 from githubapp.cache import Cache, MemoryCache, RedisCache
 from githubapp.client import GitHubApp
 from githubapp.pacing import WritePacer
+from scheduling.rq import enqueue_task
+from scheduling.runner import Outcome, TaskRunner
+from scheduling.tasks import Schedule, Task
+from scheduling.tasks import compose as compose_schedules
 from settings import Settings
 from storage import db
 from storage.deliveries import DeliveryStore
 from storage.intents import IntentStore
 from storage.ledger import LedgerStore
 from storage.retention import prune
+from storage.task_runs import TaskRunStore
 from webhooks.dispatch import Dispatcher, InlineDispatcher, RQDispatcher, sweep
 from webhooks.jobs import process
 from webhooks.router import Router, compose
 
 log = logging.getLogger(__name__)
-
-# Pruning old payloads is slow work with nothing urgent about it: at most this often per process.
-PRUNE_INTERVAL_SECONDS = 3600.0
 
 
 @dataclass
@@ -50,33 +51,29 @@ class Services:
     # The behaviour modules loaded; those with DEFAULTS own a section of `.github/engage.yml`.
     behaviours: list[ModuleType] = field(default_factory=list)
     metrics: ops.metrics.Recorder = field(default_factory=ops.metrics.MemoryRecorder)
+    # Scheduled tasks (the app's housekeeping and the behaviours'); every worker ticks it.
+    tasks: TaskRunner = field(init=False)
     _closed: bool = field(default=False, repr=False)
-    _pruned_at: float | None = field(default=None, repr=False)
+
+    def tick(self) -> list[Outcome]:
+        """Run or queue the scheduled tasks that are due: what each worker does every sweep interval."""
+        return self.tasks.tick()
 
     def sweep(self) -> int:
-        self.prune_if_due()
-        self.advance_windows()
+        """Dispatch stranded deliveries and due retries now; how many went to the queue."""
         return sweep(self.store, self.dispatcher, self.settings.sweep_grace_seconds)
 
     def advance_windows(self) -> None:
-        """Move the leaderboard windows to today from the sweeper, so that no page request pays for it
-        (a page moves them itself if it gets there first). Cheap when they are there already."""
-        try:
-            LedgerStore(self.store.engine).advance(datetime.now(UTC).date())
-        except Exception:
-            log.exception("moving the leaderboard windows failed; the next sweep tries again")
+        """Move the leaderboard windows to today ahead of the pages (a page moves them itself if it gets
+        there first). Cheap when they are there already."""
+        LedgerStore(self.store.engine).advance(datetime.now(UTC).date())
 
-    def prune_if_due(self) -> None:
-        """Prune old payloads (PAYLOAD_RETENTION_DAYS) once an hour, from the sweeper; never stops the sweep."""
+    def prune_payloads(self) -> None:
+        """Delete payloads older than PAYLOAD_RETENTION_DAYS (0 keeps them forever)."""
         days = self.settings.payload_retention_days
-        if days <= 0 or (self._pruned_at is not None and time.monotonic() - self._pruned_at < PRUNE_INTERVAL_SECONDS):
+        if days <= 0:
             return
-        self._pruned_at = time.monotonic()
-        try:
-            pruned = prune(self.store.engine, days)
-        except Exception:
-            log.exception("pruning old deliveries failed; the next sweep an hour from now tries again")
-            return
+        pruned = prune(self.store.engine, days)
         if pruned.total:
             log.info("pruned old deliveries", extra={"count": pruned.total, "reason": f"older than {days} days"})
 
@@ -86,6 +83,32 @@ class Services:
             self.metrics.close()
             self.dispatcher.close()
             self.store.engine.dispose()
+
+
+def housekeeping(settings: Settings) -> Schedule:
+    """The app's own periodic work, registered as any behaviour registers its tasks; each receives Services."""
+    schedule = Schedule()
+    every = timedelta(seconds=settings.sweep_interval_seconds)
+    schedule.add(
+        Task("deliveries.sweep", Services.sweep, every=every, inline=True, description="dispatch stranded deliveries")
+    )
+    schedule.add(
+        Task("deliveries.prune", Services.prune_payloads, every=timedelta(hours=1), description="delete old payloads")
+    )
+    schedule.add(
+        Task(
+            "leaderboard.windows",
+            Services.advance_windows,
+            every=timedelta(minutes=5),
+            description="move the leaderboard windows to today",
+        )
+    )
+    return schedule
+
+
+def task_schedule(settings: Settings, modules: list[ModuleType]) -> Schedule:
+    """Housekeeping plus every behaviour module's `schedule`, as the router composes their handlers."""
+    return compose_schedules([housekeeping(settings), *(m.schedule for m in modules if hasattr(m, "schedule"))])
 
 
 def behaviour_modules(names: tuple[str, ...]) -> list[ModuleType]:
@@ -130,7 +153,7 @@ def build(settings: Settings) -> Services:
         # The lambdas run later, once `services` below exists.
         dispatcher = InlineDispatcher(
             lambda delivery_id: process(services, delivery_id),
-            lambda: services.sweep(),
+            lambda: len(services.tick()),
             settings.sweep_interval_seconds,
         )
     modules = behaviour_modules(settings.behaviours)
@@ -144,6 +167,15 @@ def build(settings: Settings) -> Services:
         connection,
         modules,
         metrics,
+    )
+    queue = getattr(dispatcher, "queue", None)
+    services.tasks = TaskRunner(
+        task_schedule(settings, modules),
+        TaskRunStore(engine),
+        lambda task, period: services,
+        enqueue=(lambda name, period: enqueue_task(queue, name, period, settings.job_timeout_seconds))
+        if queue
+        else None,
     )
     return services
 

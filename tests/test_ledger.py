@@ -208,9 +208,9 @@ def test_equal_points_share_a_rank_and_are_listed_by_login(server, github):
     ]
 
 
-def test_the_sweeper_moves_the_windows_so_pages_do_not_have_to(make_app):
+def test_a_scheduled_task_moves_the_windows_so_pages_do_not_have_to(make_app):
     app = make_app()
     store = LedgerStore(services(app).store.engine)
     store.advance(date(2026, 1, 1))
-    services(app).sweep()
+    services(app).tick()
     assert store.windows_as_of() == datetime.now(UTC).date()

@@ -3,7 +3,7 @@ four times as long, pending work and the ledger are never touched."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -106,20 +106,26 @@ def test_large_backlogs_are_pruned_in_batches(make_app, monkeypatch):
     assert kept(svc) == {"new"}
 
 
-def test_the_sweeper_prunes_at_most_once_an_hour(make_app):
+def test_the_scheduled_prune_runs_once_an_hour(make_app):
     svc = services(make_app(payload_retention_days=DAYS))
+    now = datetime(2026, 12, 4, 10, 5, tzinfo=UTC)
+    svc.tasks.clock = lambda: now
     store(svc, "first", "done", DAYS + 1)
-    svc.sweep()
+    svc.tick()
     assert kept(svc) == set()
     store(svc, "second", "done", DAYS + 1)
-    svc.sweep()
-    assert kept(svc) == {"second"}, "the next prune waits an hour"
+    now += timedelta(minutes=54)
+    svc.tick()
+    assert kept(svc) == {"second"}, "the next prune waits for the next hour"
+    now += timedelta(minutes=2)
+    svc.tick()
+    assert kept(svc) == set()
 
 
 def test_retention_zero_keeps_everything(make_app):
     svc = services(make_app(payload_retention_days=0))
     store(svc, "ancient", "done", 3650)
-    svc.sweep()
+    svc.tick()
     assert kept(svc) == {"ancient"}
     result = make_app(payload_retention_days=0).test_cli_runner().invoke(args=["deliveries", "prune"])
     assert result.exit_code != 0 and "PAYLOAD_RETENTION_DAYS=0 keeps payloads forever" in result.output

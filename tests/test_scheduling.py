@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from scheduling.runner import FAILED, RAN, TAKEN, TaskRunner
+from scheduling.runner import FAILED, QUEUED, RAN, TAKEN, TaskRunner
 from scheduling.tasks import Schedule, Task
 from storage.task_runs import MAX_ATTEMPTS, TaskRunStore
+from tests.conftest import run_rq_worker, services
 
 
 def at(text: str) -> datetime:
@@ -209,3 +210,35 @@ def test_a_schedule_refuses_two_tasks_of_one_name() -> None:
     schedule.every(timedelta(minutes=1), name="x")(noop)
     with pytest.raises(ValueError, match="registered twice"):
         schedule.cron("* * * * *", name="x")(noop)
+
+
+def test_on_rq_a_due_task_is_one_job_whichever_worker_ticks_and_runs_once(make_app, redis_url) -> None:
+    app = make_app(redis_url=redis_url)
+    svc = services(app)
+    ran: list[datetime] = []
+    svc.tasks.schedule.add(Task("test.hourly", lambda s: ran.append(s.tasks.clock()), every=timedelta(hours=1)))
+    svc.tasks.clock = lambda: at("2026-12-04 10:15:00")
+    first = {o.task: o.result for o in svc.tick()}
+    again = {o.task: o.result for o in svc.tick()}  # a second worker's tick, before any worker took the job
+    assert first["test.hourly"] == QUEUED and "test.hourly" not in again
+    assert first["deliveries.sweep"] == RAN, "the sweep runs in the ticking process, queue or not"
+    run_rq_worker(app)
+    assert ran == [at("2026-12-04 10:15:00")]
+    assert "test.hourly" not in {o.task for o in svc.tick()}, "done for this period"
+
+
+def test_operators_list_the_tasks_and_run_one_now_once(make_app) -> None:
+    app = make_app(payload_retention_days=30)
+    runner = app.test_cli_runner()
+    listed = runner.invoke(args=["tasks", "list"])
+    assert listed.exit_code == 0
+    line = next(row for row in listed.output.splitlines() if row.startswith("deliveries.prune"))
+    assert "every 1 h" in line and "never" in line
+    assert runner.invoke(args=["tasks", "run", "deliveries.prune"]).output.strip() == "deliveries.prune: ran"
+    line = next(row for row in runner.invoke(args=["tasks", "list"]).output.splitlines() if "deliveries.prune" in row)
+    assert "never" not in line and " done " in line
+    assert "deliveries.prune" not in {o.task for o in services(app).tick()}, "the operator's run was this period's"
+    unknown = runner.invoke(args=["tasks", "run", "digest"])
+    assert (
+        unknown.exit_code != 0 and "no task named 'digest'" in unknown.output and "deliveries.sweep" in unknown.output
+    )
