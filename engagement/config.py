@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -17,6 +17,19 @@ import yaml
 log = logging.getLogger(__name__)
 
 CONFIG_PATH = ".github/engage.yml"
+
+# Any pull request author can make the app parse a file (the config check reads the head's), so what a
+# file may cost is bounded: its size, its nesting (PyYAML composes recursively) and no aliases, which
+# let a few hundred bytes stand for millions of nodes ("billion laughs").
+MAX_FILE_BYTES = 64 * 1024
+MAX_DEPTH = 10  # the deepest setting (`leaderboard.points.comment`) is at 3
+MAX_NUMBER = 1000  # points and caps are whole numbers from 0 to this
+MAX_TEXT = 4000  # characters in a text setting (a custom message)
+MAX_ENTRIES = 50  # entries in a list setting
+MAX_ENTRY = 50  # characters in a list entry (GitHub's own cap on a label name)
+# Lists whose every entry costs writes to GitHub: each of `labels` is created and added to the issue.
+ENTRY_CAPS = {"good_first_issues.labels": 5}
+LOGGED_PROBLEMS = 10
 
 
 class Behaviour(Protocol):
@@ -31,10 +44,17 @@ class Problem:
     key: str
     message: str
     line: int | None = None
+    detail: str = ""  # the YAML parser's own words, which may quote the file
 
     def __str__(self) -> str:
+        return self.render()
+
+    def render(self, quote: Callable[[str], str] = str) -> str:
+        """The problem in words; `quote` marks the text that comes from the file (key and detail)."""
         where = f"line {self.line}: " if self.line else ""
-        return f"{where}{self.key}: {self.message}" if self.key else f"{where}{self.message}"
+        key = f"{quote(self.key)}: " if self.key else ""
+        detail = f" ({quote(self.detail)})" if self.detail else ""
+        return f"{where}{key}{self.message}{detail}"
 
 
 @dataclass(frozen=True)
@@ -48,6 +68,44 @@ class RepoConfig:
 
     def enabled(self, name: str) -> bool:
         return bool(self.sections[name].get("enabled", True))
+
+
+class _TooCostly(Exception):
+    def __init__(self, message: str, mark: yaml.Mark | None):
+        super().__init__(message)
+        self.message, self.line = message, mark.line + 1 if mark else None
+
+
+class _Loader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no types
+    """PyYAML's safe loader, refusing aliases and deep nesting while it composes the node tree, so
+    that parsing costs at most in proportion to the file's size."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            raise _TooCostly(
+                "aliases (`*name`) are not supported; write the settings out in full", self.peek_event().start_mark
+            )
+        if self.depth >= MAX_DEPTH:
+            raise _TooCostly(f"nested more than {MAX_DEPTH} levels deep", self.peek_event().start_mark)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _load_yaml(text: str) -> tuple[Any, yaml.Node | None]:
+    """The document and its node tree (for line numbers), composed once."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        return (loader.construct_document(node) if node is not None else None), node
+    finally:
+        loader.dispose()
 
 
 @dataclass
@@ -73,18 +131,24 @@ def parse(text: str | None, behaviours: list[Behaviour], source: str = CONFIG_PA
     merged = defaults(behaviours)
     if text is None or not text.strip():
         return RepoConfig(merged, (), "defaults" if text is None else source)
+    if len(text.encode()) > MAX_FILE_BYTES:
+        return RepoConfig(
+            merged, (Problem("", f"larger than {MAX_FILE_BYTES // 1024} KiB; using the defaults"),), source
+        )
+    lines = _Lines()
     try:
-        document = yaml.safe_load(text)
-        lines = _Lines()
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        document, node = _load_yaml(text)
         if node is not None:
             lines.walk(node)
-    except yaml.YAMLError as exc:
+    except _TooCostly as exc:
+        return RepoConfig(merged, (Problem("", f"{exc.message}; using the defaults", exc.line),), source)
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: an integer of more than 4,300 digits
         mark = getattr(exc, "problem_mark", None)
         problem = Problem(
             "",
-            f"not valid YAML ({getattr(exc, 'problem', None) or exc}); using the defaults",
+            "not valid YAML; using the defaults",
             mark.line + 1 if mark else None,
+            str(getattr(exc, "problem", None) or exc),
         )
         return RepoConfig(merged, (problem,), source)
     if document is None:
@@ -121,20 +185,38 @@ def _merge(target: dict[str, Any], given: Mapping[str, Any], path: str, lines: _
                 _merge(target[key], value, key_path, lines, problems)
             else:
                 problems.append(Problem(key_path, "must be a mapping", line))
-        elif not _same_type(target[key], value):
-            problems.append(Problem(key_path, f"must be {_type_name(target[key])}, got {_type_name(value)}", line))
+        elif wrong := _wrong(key_path, target[key], value):
+            problems.append(Problem(key_path, wrong, line))
         else:
             target[key] = value
 
 
-def _same_type(default: Any, value: Any) -> bool:
+def _wrong(path: str, default: Any, value: Any) -> str | None:
+    """What is wrong with `value` in place of `default`, or None when it can stand."""
     if isinstance(default, bool) or isinstance(value, bool):
-        return isinstance(default, bool) and isinstance(value, bool)
+        return None if isinstance(default, bool) and isinstance(value, bool) else _expected(default, value)
+    if isinstance(default, int) and isinstance(value, int | float):
+        # Whole numbers only: int() of .inf raises, and .nan compares false, on every page that shows them.
+        in_range = isinstance(value, int) and 0 <= value <= MAX_NUMBER
+        return None if in_range else f"must be a whole number from 0 to {MAX_NUMBER}"
     if isinstance(default, list):
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    if isinstance(default, (int, float)):
-        return isinstance(value, (int, float))
-    return isinstance(value, type(default))
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return _expected(default, value)
+        most = ENTRY_CAPS.get(path, MAX_ENTRIES)
+        if len(value) > most:
+            return f"must have at most {most} entries, not {len(value)}"
+        if any(len(v) > MAX_ENTRY for v in value):
+            return f"entries must be at most {MAX_ENTRY} characters long"
+        return None
+    if not isinstance(value, type(default)):
+        return _expected(default, value)
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        return f"must be at most {MAX_TEXT} characters long"
+    return None
+
+
+def _expected(default: Any, value: Any) -> str:
+    return f"must be {_type_name(default)}, got {_type_name(value)}"
 
 
 def _type_name(value: Any) -> str:
@@ -162,8 +244,15 @@ def load(github: ConfigReader, repository: Mapping[str, Any], behaviours: list[B
         text = github.read_file(f"{owner}/.github", CONFIG_PATH)
         source = f"{owner}/.github/{CONFIG_PATH}"
     config = parse(text, behaviours, source)
-    for problem in config.problems:
+    for problem in config.problems[:LOGGED_PROBLEMS]:
         log.warning("config problem in %s: %s", config.source, problem, extra={"repo": full_name})
+    if len(config.problems) > LOGGED_PROBLEMS:
+        log.warning(
+            "config problems in %s: %d more",
+            config.source,
+            len(config.problems) - LOGGED_PROBLEMS,
+            extra={"repo": full_name},
+        )
     return config
 
 

@@ -7,14 +7,18 @@ from collections.abc import Sequence
 from engagement import config as repo_config
 from engagement.comments import ours
 from engagement.config import CONFIG_PATH, Problem
+from engagement.templates import inline_code
 from webhooks.context import Context
 from webhooks.router import Router
 
 NAME = "config_check"
+SHOWN = 10  # problems listed; a file can have thousands, and one fix often clears many
 HELP = f"""Checks `{CONFIG_PATH}` in pull requests that change it. When the new file has problems
-(invalid YAML, unknown sections or settings, wrong types), one comment lists each with its line and
-key, because the app would fall back to its defaults for them; the comment is updated as the pull
-request changes, and says so once the file is fixed. Always on; it says nothing when the file is fine."""
+(invalid YAML, unknown sections or settings, wrong types, values out of range, a file over
+{repo_config.MAX_FILE_BYTES // 1024} KiB, nested too deep or using YAML aliases), one comment lists each
+with its line and key (the first {SHOWN}, then how many more), because the app would fall back to its
+defaults for them; the comment is updated as the pull request changes, and says so once the file is
+fixed. Always on; it says nothing when the file is fine."""
 
 MARKER = "<!-- engage:config-check -->"
 PROBLEMS = (
@@ -22,12 +26,18 @@ PROBLEMS = (
     "uses its defaults for these settings:"
 )
 FIXED = f"✅ `{CONFIG_PATH}` in this pull request looks good now."
+MORE = "- and {count} more"
 
 
 def message(problems: Sequence[Problem]) -> str:
+    """The comment; the file's own text (its keys, YAML's complaint) is quoted as code, so a key such as
+    `@org/everyone` or a Markdown link mentions and links nobody."""
     if not problems:
         return f"{MARKER}\n{FIXED}"
-    return f"{MARKER}\n{PROBLEMS}\n" + "\n".join(f"- {problem}" for problem in problems)
+    listed = [f"- {problem.render(inline_code)}" for problem in problems[:SHOWN]]
+    if len(problems) > SHOWN:
+        listed.append(MORE.format(count=len(problems) - SHOWN))
+    return f"{MARKER}\n{PROBLEMS}\n" + "\n".join(listed)
 
 
 router = Router()

@@ -10,6 +10,7 @@ import base64
 import contextlib
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,11 @@ WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
 # Without Retry-After, GitHub asks to wait at least a minute after a secondary rate limit.
 SECONDARY_LIMIT_WAIT_SECONDS = 60.0
 ETAG_TTL_SECONDS = 24 * 3600
+# GitHub refuses a comment body over 65,536 characters (422). Counted here in UTF-8 bytes, never fewer
+# than characters however GitHub counts them, and enforced where every comment is written.
+COMMENT_LIMIT = 65_536
+CUT_SHORT = "\n\n*(This comment was cut short: it was longer than GitHub allows.)*"
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 # Told of every answer: (method, status, installation id or None for the app's own calls, headers). For metrics.
 ResponseHook = Callable[[str, int, int | None, Mapping[str, str]], None]
 
@@ -50,6 +56,35 @@ class Response:
     data: Any
     headers: Mapping[str, str] = field(default_factory=dict)
     dry_run: bool = False
+
+
+def fit_comment(body: str) -> str:
+    """`body` as it is, or cut at a line end to fit GitHub's limit with a note saying so. The start (where
+    the app's markers are) is kept, and a code block or HTML comment left open is closed, so the note shows."""
+    if len(body.encode()) <= COMMENT_LIMIT:
+        return body
+    head = body.encode()[:COMMENT_LIMIT].decode(errors="ignore")
+    while True:
+        end = head.rfind("\n", max(len(head) - 1000, 0))  # a line end near the cut, if there is one
+        head = head[:end] if end > 0 else head[:-100]
+        fitted = _closed(head) + CUT_SHORT
+        if len(fitted.encode()) <= COMMENT_LIMIT:
+            return fitted
+
+
+def _closed(markdown: str) -> str:
+    """`markdown` with the fenced code block or the HTML comment it leaves open closed."""
+    fence = None  # the opening run of the code block still open
+    for line in markdown.splitlines():
+        if found := _FENCE.match(line):
+            run = found.group(1)
+            if fence is None:
+                fence = run
+            elif run[0] == fence[0] and len(run) >= len(fence):
+                fence = None
+    if markdown.rfind("<!--") > markdown.rfind("-->"):
+        markdown += " -->"
+    return f"{markdown}\n{fence}" if fence else markdown
 
 
 def error_for(
@@ -182,6 +217,13 @@ class GitHubApp:
         return InstallationClient(self, installation_id)
 
 
+def _fitted(body: str) -> str:
+    fitted = fit_comment(body)
+    if fitted != body:
+        log.warning("comment cut to GitHub's limit", extra={"length": len(body)})
+    return fitted
+
+
 def _decode(answer: requests.Response) -> Any:
     if not answer.content:
         return None
@@ -267,12 +309,13 @@ class InstallationClient:
         return base64.b64decode(data.get("content", "")).decode("utf-8", errors="replace")
 
     def create_comment(self, repo: str, number: int, body: str) -> Any:
-        """issues/create-comment."""
-        return self.request("POST", f"/repos/{repo}/issues/{number}/comments", body={"body": body}).data
+        """issues/create-comment (cut to GitHub's limit, like every comment the app writes)."""
+        return self.request("POST", f"/repos/{repo}/issues/{number}/comments", body={"body": _fitted(body)}).data
 
     def update_comment(self, repo: str, comment_id: int, body: str) -> Any:
-        """issues/update-comment."""
-        return self.request("PATCH", f"/repos/{repo}/issues/comments/{comment_id}", body={"body": body}).data
+        """issues/update-comment (cut to GitHub's limit, like every comment the app writes)."""
+        path = f"/repos/{repo}/issues/comments/{comment_id}"
+        return self.request("PATCH", path, body={"body": _fitted(body)}).data
 
     def list_comments(self, repo: str, number: int) -> list[dict[str, Any]]:
         """issues/list-comments."""

@@ -32,8 +32,8 @@ def test_a_broken_config_is_reported_with_line_and_key_then_marked_fixed(server,
     server.deliver("pull_request", pull_request_event())
     run_rq_worker(server.app)
     [report] = reports(github)
-    assert "line 2: greeting.languag: unknown setting" in report
-    assert "line 3: greeting.issues: must be true or false, got text" in report
+    assert "line 2: ` greeting.languag `: unknown setting" in report
+    assert "line 3: ` greeting.issues `: must be true or false, got text" in report
 
     github.set_file(REPO, ".github/engage.yml", "greeting:\n  language: zh\n", ref=HEAD)
     server.deliver("pull_request", pull_request_event("synchronize"))
