@@ -1,10 +1,11 @@
 """Slash commands in comments, such as `/claim`: pure parsing, no GitHub.
 
 A command is `/name` at the start of a line (up to three spaces of indentation, as Markdown allows),
-optionally followed by arguments on the same line. What the comment does not show as text of its
-own is never a command: fenced and indented code blocks, inline code (even when it spans lines),
-`>` quotes (with the lines Markdown continues them onto) and HTML comments. For an edited comment,
-`added` finds the commands the edit brought in, so that fixing a typo does not run a command again.
+optionally followed by arguments on the same line. What GitHub does not show as text of its own is never
+a command: code (fenced blocks, also in a list item; indented blocks; inline code, even when it spans
+lines; HTML `<pre>` and `<code>`), `>` quotes (with the lines Markdown continues them onto) and HTML
+comments. For an edited comment, `added` finds the commands the edit brought in, so that fixing a typo
+does not run a command again.
 """
 
 from __future__ import annotations
@@ -12,14 +13,24 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from typing import NamedTuple
 
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
+# A fence opens a code block on its own line, or after list markers ("- ```"), as CommonMark has it. The
+# markers are matched possessively (*+): "-  -  -  ..." could otherwise be split in exponentially many ways.
+_FENCE = re.compile(r"^(?P<item>(?: {0,3}(?:[-+*]|[0-9]{1,9}[.)]) {1,4})*+) {0,3}(?P<run>`{3,}|~{3,})(?P<info>.*)$")
+_CLOSING_FENCE = re.compile(r"^(?P<indent> *)(?P<run>`{3,}|~{3,})[ \t]*$")
 _COMMAND = re.compile(r"^ {0,3}/([A-Za-z][A-Za-z0-9_-]*)(?:[ \t]+(.*))?$")
 _QUOTE = re.compile(r"^ {0,3}>")
 _INDENTED = re.compile(r"^(?: {4}| {0,3}\t)")
-# Inline code: a run of backticks up to the next run of the same length, within one paragraph.
-_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(?:(?!\n[ \t]*\n).)*?(?<!`)\1(?!`)", re.S)
-_HTML_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
+# Text GitHub shows as code or not at all, whichever starts first: inline code (a run of backticks up to
+# the next run of the same length, within one paragraph), an HTML comment, an HTML <pre> or <code>
+# element (to its end tag; unclosed, to the end of the comment, as an unclosed fence).
+_HIDDEN_TEXT = re.compile(
+    r"(?<!`)(?P<ticks>`+)(?!`)(?:(?!\n[ \t]*\n).)*?(?<!`)(?P=ticks)(?!`)"
+    r"|<!--.*?(?:-->|\Z)"
+    r"|<(?P<tag>pre|code)(?=[\s/>])[^>]*>.*?(?:</(?P=tag)\s*>|\Z)",
+    re.S | re.I,
+)
 _HIDDEN = "\x00"  # stands in for hidden text: not blank, never a command
 
 
@@ -32,6 +43,25 @@ class Command:
     line: int = 0
 
 
+class _Fence(NamedTuple):
+    run: str  # the opening backticks or tildes
+    column: int  # where the list item's content starts (0 outside lists)
+
+    def closed_by(self, line: str) -> bool:
+        """A run of the same character at least as long, alone on its line, indented up to 3 spaces."""
+        match = _CLOSING_FENCE.match(line)
+        return bool(
+            match
+            and match["run"][0] == self.run[0]
+            and len(match["run"]) >= len(self.run)
+            and 0 <= len(match["indent"]) - self.column <= 3
+        )
+
+    def ended_by(self, line: str) -> bool:
+        """A line less indented than its list item's content ends the item, and the code block in it."""
+        return bool(line.strip()) and len(line) - len(line.lstrip(" ")) < self.column
+
+
 def _hide(match: re.Match[str]) -> str:
     """The matched text with every character but line breaks hidden, so line numbers stay."""
     return re.sub(r"[^\n]", _HIDDEN, match.group(0))
@@ -41,15 +71,16 @@ def _without_fences(lines: list[str]) -> tuple[list[str], set[int]]:
     """The lines with fenced code blocks emptied, and the indexes of the emptied lines."""
     out: list[str] = []
     fenced: set[int] = set()
-    fence: str | None = None
+    fence: _Fence | None = None
     for index, line in enumerate(lines):
-        match = _FENCE.match(line)
-        if fence is None and match and not (match.group(1)[0] == "`" and "`" in match.group(2)):
-            fence = match.group(1)
-        elif fence is not None and match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence):
-            if not match.group(2).strip():
+        if fence is not None and fence.ended_by(line):
+            fence = None  # and the line is read as any other
+        if fence is not None:
+            if fence.closed_by(line):
                 fence = None
-        elif fence is None:
+        elif (match := _FENCE.match(line)) and not (match["run"][0] == "`" and "`" in match["info"]):
+            fence = _Fence(match["run"], len(match["item"]))
+        else:
             out.append(line)
             continue
         out.append("")
@@ -61,7 +92,7 @@ def parse(body: str | None) -> list[Command]:
     """The commands in a comment body, in order."""
     lines = (body or "").replace("\r\n", "\n").replace("\r", "\n").split("\n")
     lines, fenced = _without_fences(lines)
-    text = _CODE_SPAN.sub(_hide, _HTML_COMMENT.sub(_hide, "\n".join(lines)))
+    text = _HIDDEN_TEXT.sub(_hide, "\n".join(lines))
     commands: list[Command] = []
     in_quote = False
     for index, line in enumerate(text.split("\n")):
