@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,14 +25,15 @@ STATUSES = (PENDING, PROCESSING, RETRYING, DONE, IGNORED, FAILED)
 
 
 @dataclass(frozen=True)
-class Delivery:
+class DeliverySummary:
+    """A delivery as lists show it: everything but its payload, which can be 25 MB."""
+
     id: str
     event: str
     action: str | None
     installation_id: int | None
     repository: str | None
     sender: str | None
-    payload_text: str
     received_at: datetime
     status: str
     attempts: int
@@ -41,13 +42,18 @@ class Delivery:
     finished_at: datetime | None
 
     @property
+    def name(self) -> str:
+        return f"{self.event}.{self.action}" if self.action else self.event
+
+
+@dataclass(frozen=True)
+class Delivery(DeliverySummary):
+    payload_text: str = field(repr=False)
+
+    @property
     def payload(self) -> dict[str, Any]:
         value: dict[str, Any] = json.loads(self.payload_text)
         return value
-
-    @property
-    def name(self) -> str:
-        return f"{self.event}.{self.action}" if self.action else self.event
 
 
 # The hot statements are built once: constructing Core statements per call cost more than running them.
@@ -81,22 +87,16 @@ _CLEAR_RUNS = handler_runs.delete().where(
 _INSERT_RUN = handler_runs.insert()
 
 
+# The summary's fields are the columns of the same names: lists select these and never the payload.
+_SUMMARY_COLUMNS = [deliveries.c[f.name] for f in fields(DeliverySummary)]
+
+
+def _summary_values(row: Any) -> dict[str, Any]:
+    return {column.name: row._mapping[column.name] for column in _SUMMARY_COLUMNS}
+
+
 def _row_to_delivery(row: Any) -> Delivery:
-    return Delivery(
-        id=row.id,
-        event=row.event,
-        action=row.action,
-        installation_id=row.installation_id,
-        repository=row.repository,
-        sender=row.sender,
-        payload_text=row.payload,
-        received_at=row.received_at,
-        status=row.status,
-        attempts=row.attempts,
-        last_error=row.last_error,
-        next_attempt_at=row.next_attempt_at,
-        finished_at=row.finished_at,
-    )
+    return Delivery(**_summary_values(row), payload_text=row.payload)
 
 
 class DeliveryStore:
@@ -219,13 +219,14 @@ class DeliveryStore:
             )
             return [(row.id, row.attempts, row.status) for row in rows]
 
-    def list(self, statuses: Iterable[str] = (), limit: int = 50) -> list[Delivery]:
-        query = sa.select(deliveries).order_by(deliveries.c.received_at.desc()).limit(limit)
+    def list(self, statuses: Iterable[str] = (), limit: int = 50) -> list[DeliverySummary]:
+        """The newest deliveries (with one of `statuses`), without their payloads."""
+        query = sa.select(*_SUMMARY_COLUMNS).order_by(deliveries.c.received_at.desc()).limit(limit)
         wanted = list(statuses)
         if wanted:
             query = query.where(deliveries.c.status.in_(wanted))
         with self.engine.connect() as conn:
-            return [_row_to_delivery(row) for row in conn.execute(query)]
+            return [DeliverySummary(**_summary_values(row)) for row in conn.execute(query)]
 
     def requeue(self, delivery_id: str) -> bool:
         """Put a failed delivery back in line; handlers that already succeeded will not run again."""

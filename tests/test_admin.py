@@ -4,14 +4,16 @@ deliveries shown with their errors and each handler's outcome, escaped, and the 
 
 from __future__ import annotations
 
+import json
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 
 import pytest
 import requests
 
 from storage.deliveries import FAILED, IGNORED
-from tests.conftest import LiveServer, MakeApp, services, wait_for
+from tests.conftest import REPO, LiveServer, MakeApp, services, wait_for
 from tests.support import behaviours
 from tests.test_pipeline import acks, opened
 from tests.test_setup import Form, forms
@@ -210,6 +212,38 @@ def test_recent_deliveries_are_the_newest_fifty_newest_first(operator_server):
     recent = page.split('data-section="recent"', 1)[1]
     shown = [part.split('"', 1)[0] for part in recent.split('<tr data-delivery="')[1:]]
     assert shown == [f"d-{n:02}" for n in range(54, 4, -1)]
+
+
+def peak_memory_of(action: Callable[[], object]) -> int:
+    """The most memory the process (the server's threads included) held at once while `action` ran."""
+    tracemalloc.start()
+    try:
+        action()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_the_page_and_deliveries_list_never_load_payloads(operator_server):
+    """Five 20 MB deliveries used to cost the page and the command 140 MB, kept by the process afterwards."""
+    store = services(operator_server.app).store
+    big = json.dumps({"zen": "x" * 20_000_000})
+    for n in range(5):
+        store.insert(
+            id=f"big-{n}", event="issues", action="opened", installation_id=None, repository=REPO, sender=None,
+            payload_text=big, status=FAILED if n < 2 else IGNORED, last_error="boom" if n < 2 else None,
+        )  # fmt: skip
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    pages: list[str] = []
+    used = peak_memory_of(lambda: pages.append(requests.get(operator_server.url + "/admin", headers=bearer).text))
+    assert all(f'data-delivery="big-{n}"' in pages[0] for n in range(5))
+    # Not zero: serving any request over HTTP here briefly holds about 10 MB.
+    assert used < 20_000_000, f"the page held {used:,} bytes"
+    listed = []
+    runner = operator_server.app.test_cli_runner()
+    used = peak_memory_of(lambda: listed.append(runner.invoke(args=["deliveries", "list"]).output))
+    assert all(f"big-{n}" in listed[0] for n in range(5))
+    assert used < 20_000_000, f"`deliveries list` held {used:,} bytes"
 
 
 def test_sessions_expire_and_belong_to_one_token():
