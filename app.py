@@ -11,6 +11,7 @@ import logs
 import ops.metrics
 import services as services_module
 import settings as settings_module
+import web.security
 from settings import MAX_WEBHOOK_BYTES
 
 
@@ -41,6 +42,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages)
     app.register_blueprint(setup)
     app.register_blueprint(admin)
+    web.security.init_app(app)  # every response, /static/* and Flask's own error pages included
     start = getattr(services.dispatcher, "start", None)
     if start is not None:
         # The embedded worker and its sweeper start with the first request a serving process gets

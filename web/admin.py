@@ -46,10 +46,6 @@ RETRIED = {
     NOT_FAILED: "Delivery {id} is not failed, so it was left alone.",
 }
 RETRIED_ALL = "{requeued} failed deliveries queued again{stranded}."
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-)
 
 
 class Denied(Exception):
@@ -150,9 +146,8 @@ def _denied(denied: Denied) -> ResponseReturnValue:
 
 
 @bp.after_request
-def _security_headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    response.headers["X-Content-Type-Options"] = "nosniff"
+def _private(response: Response) -> Response:
+    """Stricter than the site's headers (web/security.py): nothing of this page is cached or referred."""
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "no-store"
     return response

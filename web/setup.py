@@ -377,8 +377,7 @@ def _nonce() -> None:
 def _security_headers(response: Response) -> Response:
     github = urlsplit(_services().settings.github_url)
     policy = CONTENT_SECURITY_POLICY.format(nonce=g.csp_nonce, github=f"{github.scheme}://{github.netloc}")
-    response.headers["Content-Security-Policy"] = policy
-    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = policy  # the rest of the site's headers: web/security.py
     response.headers["Referrer-Policy"] = "no-referrer"  # the callback's address holds the code
     response.headers["Cache-Control"] = "no-store"
     return response
