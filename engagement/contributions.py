@@ -58,6 +58,8 @@ class Repo:
     private: bool
     html_url: str = ""
     installation_id: int | None = None
+    # GitHub's time as of which `private` is known (None: unknown); an older claim never overrides a newer one.
+    visibility_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,24 @@ def repo_from(repository: Mapping[str, Any], installation_id: int | None = None)
         private=bool(repository.get("private")),
         html_url=str(repository.get("html_url") or ""),
         installation_id=installation_id,
+        visibility_at=visibility_time(repository),
     )
+
+
+def visibility_time(repository: Mapping[str, Any]) -> datetime | None:
+    """A time the payload's `private` was surely true at: its `updated_at` or `pushed_at`, the later one.
+
+    A payload is a snapshot taken when its event happened, which is no earlier than either time, and
+    GitHub moves `updated_at` when a repository changes visibility. Push payloads give `pushed_at` as
+    Unix seconds, the others as ISO 8601 text (GitHub's webhook schemas)."""
+    times = [_any_time(repository.get(name)) for name in ("updated_at", "pushed_at")]
+    return max((at for at in times if at is not None), default=None)
+
+
+def _any_time(value: Any) -> datetime | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**33:
+        return datetime.fromtimestamp(value, UTC).replace(tzinfo=None)
+    return github_time(value)
 
 
 def reactions(item: Mapping[str, Any]) -> tuple[int, int]:

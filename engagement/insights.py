@@ -54,7 +54,7 @@ def _ratio(part: int, whole: int) -> float | None:
 
 
 def report(engine: Engine, repo: str, weeks: int = 12, today: date | None = None) -> dict[str, Any]:
-    """The insights JSON for a public repository; raises leaderboard.NotVisible, ValueError for `weeks`."""
+    """The insights JSON for a repository the pages list; raises leaderboard.NotVisible, ValueError for `weeks`."""
     if not 1 <= weeks <= MAX_WEEKS:
         raise ValueError(f"weeks must be between 1 and {MAX_WEEKS}")
     today = today or datetime.now(UTC).date()

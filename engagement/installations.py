@@ -42,7 +42,8 @@ def installation_of(payload: Mapping[str, Any]) -> Installation:
 
 def repos_of(payload: Mapping[str, Any], key: str) -> list[Repo]:
     """The repositories listed under `key`; these short entries carry no URL, so it is built from the
-    installation's own (github.com or a GitHub Enterprise host)."""
+    installation's own (github.com or a GitHub Enterprise host), and no time, so their `private` can
+    only make a repository private (`storage.ledger.visibility`)."""
     installation = payload["installation"]
     parts = urlsplit(str(installation.get("html_url") or (installation.get("account") or {}).get("html_url") or ""))
     web = f"{parts.scheme}://{parts.netloc}" if parts.netloc else ""

@@ -21,15 +21,15 @@ from sqlalchemy.engine import Connection, Engine
 from engagement import commands
 from engagement.comments import comment_once
 from engagement.language import detect
-from storage.db import contributors, repositories, scope_members, window_totals
+from storage.db import contributors, listed_on_pages, repositories, scope_members, window_totals
 from storage.ledger import WINDOWS, LedgerStore, org_scope, repo_scope, scoring_in
 from webhooks.context import Context
 from webhooks.router import Router
 
 NAME = "leaderboard"
 HELP = """Ranks contributors by points on the `/leaderboard` page (and its JSON and CSV), per
-repository and for all public repositories of the owner together, over the last 7, 30, 90 or 365
-days or all time. Points are `points` per kind of contribution: a merged pull request, a review, an
+repository and for all the owner's installed public repositories together, over the last 7, 30, 90
+or 365 days or all time. Points are `points` per kind of contribution: a merged pull request, a review, an
 issue opened, a comment, a review comment, a good first issue solved. Opening a pull request earns
 nothing until it is merged, and only the first `daily_comment_cap` comments a day count. Anyone can
 leave the board with `/leaderboard opt-out` in a comment (`/leaderboard opt-in` to return); logins in
@@ -122,20 +122,21 @@ def formula(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def resolve(conn: Connection, repo: str | None, org: str | None) -> tuple[str, str]:
-    """(scope, name shown) for a public repository `owner/name` or an owner's public repositories."""
+    """(scope, name shown) for a repository `owner/name` the pages list (installed, public), or an owner
+    of one; a repository removed from its installation, suspended or private is not there."""
     if repo:
         row = conn.execute(
-            sa.select(repositories.c.id, repositories.c.full_name, repositories.c.private).where(
-                sa.func.lower(repositories.c.full_name) == repo.lower()
-            )
+            sa.select(repositories.c.id, repositories.c.full_name)
+            .where(sa.func.lower(repositories.c.full_name) == repo.lower(), listed_on_pages())
+            .limit(1)
         ).first()
-        if row is None or row.private:
+        if row is None:
             raise NotVisible(f"no public repository {repo}")
         return repo_scope(int(row.id)), str(row.full_name)
     if org:
         row = conn.execute(
             sa.select(repositories.c.owner)
-            .where(sa.func.lower(repositories.c.owner) == org.lower(), repositories.c.private == sa.false())
+            .where(sa.func.lower(repositories.c.owner) == org.lower(), listed_on_pages())
             .limit(1)
         ).first()
         if row is None:

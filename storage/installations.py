@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from storage.db import installations, repositories, utcnow
+from storage.ledger import lock_windows, relist
 
 REMOVED, SUSPENDED = "removed", "suspended"
 
@@ -122,19 +123,27 @@ def _insert(conn: Connection) -> Any:
 
 
 def _mark_suspended(conn: Connection, installation_id: int, since: datetime | None) -> None:
-    conn.execute(
+    lock_windows(conn)
+    changed = conn.execute(
         repositories.update()
         .where(
             repositories.c.installation_id == installation_id,
             repositories.c.installation_suspended_at.is_distinct_from(since),
         )
         .values(installation_suspended_at=since, updated_at=utcnow())
+        .returning(repositories.c.owner)
     )
+    relist(conn, changed.scalars().all())  # a suspended installation's repositories leave the pages
 
 
 def _uninstall(conn: Connection, installation_id: int, repo_ids: list[int] | None) -> int:
+    """Its repositories (those of `repo_ids`) are installed no more, so they leave every page and the
+    owner-wide boards; returns how many left."""
+    lock_windows(conn)
     query = repositories.update().where(repositories.c.installation_id == installation_id)
     if repo_ids is not None:
         query = query.where(repositories.c.id.in_(repo_ids))
-    result = conn.execute(query.values(installation_id=None, installation_suspended_at=None, updated_at=utcnow()))
-    return int(result.rowcount or 0)
+    values = dict(installation_id=None, installation_suspended_at=None, updated_at=utcnow())
+    owners = conn.execute(query.values(**values).returning(repositories.c.owner)).scalars().all()
+    relist(conn, owners)
+    return len(owners)

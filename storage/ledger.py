@@ -2,12 +2,13 @@
 
 `record` writes each contribution once (its key is unique) and, in the same transaction, adds it to
 every rollup: per person per day (`actor_days`), per leaderboard window (`window_totals`, for a
-repository and for its owner's public repositories together), first and latest contribution per
-person (`scope_members`), per repository per ISO week (`weekly`) and the first human response to
-each issue and pull request (`responses`). Windows are kept as of a UTC day; `advance` moves them to
-today by adding the days that enter each window and subtracting those that leave it. `rebuild`
-recomputes every rollup from the ledger (after a repository changes visibility, or to repair), and a
-test holds it equal to what `record` keeps incrementally.
+repository and for its owner's listed repositories together: installed, public), first and latest
+contribution per person (`scope_members`), per repository per ISO week (`weekly`) and the first
+human response to each issue and pull request (`responses`). Windows are kept as of a UTC day;
+`advance` moves them to today by adding the days that enter each window and subtracting those that
+leave it. `rebuild` recomputes every rollup from the ledger (to repair; `rebuild_org` redoes one
+owner's when a repository joins or leaves the pages), and a test holds it equal to what `record`
+keeps incrementally.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from storage.db import (
     contributions,
     contributors,
     ledger_state,
+    listed_on_pages,
     repositories,
     responses,
     scope_members,
@@ -78,7 +80,7 @@ def repo_scope(repo_id: int) -> str:
 
 
 def org_scope(owner: str) -> str:
-    """All public repositories of one owner (an organisation or a user) together."""
+    """All listed repositories (`listed_on_pages`: installed, public) of one owner together."""
     return f"org:{owner.lower()}"
 
 
@@ -151,7 +153,7 @@ class LedgerStore:
     def _record_one(self, conn: Connection, item: Contribution, source: str, cap: int) -> int:
         # Readers of the windows' day share it; `advance` moving them takes it exclusively.
         as_of = self._windows_as_of(conn, lock="share")
-        self._upsert_repository(conn, item.repo)
+        listed = self._upsert_repository(conn, item.repo)  # as stored: the payload's visibility may be older
         day = item.occurred_at.date()
         activity = item.kind not in kinds.OUTCOME_KINDS
         credited = activity and (item.kind not in CREDIT_COLUMNS or self._under_cap(conn, item, day, cap))
@@ -192,7 +194,7 @@ class LedgerStore:
             if credited and item.kind in CREDIT_COLUMNS:
                 counts[CREDIT_COLUMNS[item.kind]] = 1
             _add_counts(conn, actor_days, {"repo_id": item.repo.id, "actor_id": item.actor_id, "day": day}, counts)
-            scopes = [repo_scope(item.repo.id)] + ([] if item.repo.private else [org_scope(_owner(item))])
+            scopes = [repo_scope(item.repo.id)] + ([org_scope(_owner(item))] if listed else [])
             for scope in scopes:
                 first_moved = self._touch_member(conn, scope, item.actor_id, item.occurred_at)
                 if scope == scopes[0] and first_moved is not False:
@@ -222,25 +224,44 @@ class LedgerStore:
         ).first()
         return row is None or int(row[0]) < cap
 
-    def _upsert_repository(self, conn: Connection, repo: Repo, installs: bool = False) -> None:
-        """Keep the repository's row. Its installation is set when the row is new, or when `installs`
-        (installation events): a late delivery for a repository since removed must not add it back."""
+    def _upsert_repository(self, conn: Connection, repo: Repo, installs: bool = False) -> bool:
+        """Keep the repository's row; returns whether the pages list it now, as stored. Its installation is
+        set when the row is new, or when `installs` (installation events): a late delivery for a
+        repository since removed must not add it back. Its visibility only moves forward in time
+        (`visibility`)."""
         owner = repo.full_name.split("/", 1)[0]
-        values: dict[str, Any] = dict(
-            full_name=repo.full_name, owner=owner, private=repo.private, html_url=repo.html_url, updated_at=utcnow()
-        )
         r = repositories.c
-        before = conn.execute(sa.select(r.private, r.full_name, r.installation_id).where(r.id == repo.id)).first()
-        same_installation = not installs or (before is not None and before.installation_id == repo.installation_id)
-        same = before is not None and (bool(before.private), before.full_name) == (repo.private, repo.full_name)
-        if same and same_installation:
-            return  # nothing new: no write, no lock on a row every event of the repository touches
-        updates = {**values, "installation_id": repo.installation_id} if installs else values
-        statement = _insert(conn, repositories).values(id=repo.id, installation_id=repo.installation_id, **values)
+        listed = listed_on_pages().label("listed")
+        before = conn.execute(
+            sa.select(r.private, r.visibility_at, r.full_name, r.installation_id, listed).where(r.id == repo.id)
+        ).first()
+        if before is not None:
+            kept = visibility(bool(before.private), before.visibility_at, repo.private, repo.visibility_at)
+            unchanged = kept == (bool(before.private), before.visibility_at) and before.full_name == repo.full_name
+            if unchanged and (not installs or before.installation_id == repo.installation_id):
+                return bool(before.listed)  # nothing new: no write, no lock on a row every event touches
+        values: dict[str, Any] = dict(
+            full_name=repo.full_name, owner=owner, html_url=repo.html_url, updated_at=utcnow()
+        )
+        statement = _insert(conn, repositories).values(
+            id=repo.id,
+            installation_id=repo.installation_id,
+            private=repo.private,
+            visibility_at=repo.visibility_at,
+            **values,
+        )
+        # Decided again inside the write, against the row as it is then: another worker may have moved it.
+        private, visibility_at = _visibility_update(repo)
+        updates = {**values, "private": private, "visibility_at": visibility_at}
+        if installs:
+            updates["installation_id"] = repo.installation_id
         conn.execute(statement.on_conflict_do_update(index_elements=["id"], set_=updates))
-        if before is not None and bool(before.private) != repo.private:
-            # Made public or private: the owner-wide scope must gain or lose this repository at once.
-            rebuild_org(conn, owner, self._windows_as_of(conn))
+        # Read back rather than RETURNING: SQLite's RETURNING after an upsert's update misreports it.
+        now_listed = bool(conn.execute(sa.select(listed).where(r.id == repo.id)).scalar_one())
+        if before is not None and bool(before.listed) != now_listed:
+            # Made public or private, or installed: the owner-wide scope gains or loses it at once.
+            rebuild_org(conn, owner, _windows_day(conn))
+        return now_listed
 
     def observe_repository(self, repo: Repo, installs: bool = False) -> None:
         """Keep the repository's name and visibility (an event about it, or it was made public or private);
@@ -377,11 +398,7 @@ class LedgerStore:
     # --- windows
 
     def _windows_as_of(self, conn: Connection, lock: str | None = None) -> date | None:
-        query = sa.select(ledger_state.c.day).where(ledger_state.c.name == WINDOWS_AS_OF)
-        if lock is not None and conn.dialect.name == "postgresql":
-            query = query.with_for_update(read=lock == "share")
-        value = conn.execute(query).scalar()
-        return value if isinstance(value, date) else None
+        return _windows_day(conn, lock)
 
     def windows_as_of(self) -> date | None:
         with self.engine.connect() as conn:
@@ -415,6 +432,58 @@ def scoring_in(conn: Connection, scope: str) -> dict[str, Any] | None:
     return json.loads(text) if text else None
 
 
+def visibility(
+    private: bool, known_at: datetime | None, claim: bool, claim_at: datetime | None
+) -> tuple[bool, datetime | None]:
+    """(private, known as of) after a claim about a repository's visibility, GitHub's time `claim_at`.
+
+    GitHub delivers events in any order and a redelivery carries its old payload, so a claim older
+    than the one held changes nothing, and one without a time (installation events list repositories
+    without one) can only make a repository private. When in doubt (the same time, no time) private wins.
+    """
+    if claim_at is None:
+        return private or claim, known_at
+    if known_at is None or claim_at > known_at:
+        return claim, claim_at
+    if claim_at == known_at:
+        return private or claim, known_at
+    return private, known_at  # older than what is held
+
+
+def _visibility_update(repo: Repo) -> tuple[Any, Any]:
+    """`visibility` as SQL over the stored row, for an upsert: (private, visibility_at) expressions."""
+    r = repositories.c
+    if repo.visibility_at is None:
+        return (sa.true() if repo.private else r.private), r.visibility_at
+    newer = sa.or_(r.visibility_at.is_(None), r.visibility_at < repo.visibility_at)
+    same = r.visibility_at == repo.visibility_at
+    claim = sa.true() if repo.private else sa.false()
+    private = sa.case((newer, claim), (same, sa.or_(r.private, claim)), else_=r.private)
+    return private, sa.case((newer, sa.literal(repo.visibility_at, sa.DateTime)), else_=r.visibility_at)
+
+
+def _windows_day(conn: Connection, lock: str | None = None) -> date | None:
+    query = sa.select(ledger_state.c.day).where(ledger_state.c.name == WINDOWS_AS_OF)
+    if lock is not None and conn.dialect.name == "postgresql":
+        query = query.with_for_update(read=lock == "share")
+    value = conn.execute(query).scalar()
+    return value if isinstance(value, date) else None
+
+
+def lock_windows(conn: Connection) -> None:
+    """Share the windows' day, as recording does, before changing which repositories the pages list
+    (then `relist`): moving the windows waits meanwhile."""
+    _windows_day(conn, lock="share")
+
+
+def relist(conn: Connection, owners: Iterable[str]) -> None:
+    """Repositories of these owners joined or left the pages (installed, removed, suspended): their
+    owner-wide scopes count the listed repositories again."""
+    as_of = _windows_day(conn)
+    for owner in sorted({owner.lower() for owner in owners}):
+        rebuild_org(conn, owner, as_of)
+
+
 def _owner(item: Contribution) -> str:
     return item.repo.full_name.split("/", 1)[0]
 
@@ -429,7 +498,7 @@ def _set_day(conn: Connection, name: str, day: date) -> None:
 
 
 def _public_repo_scope() -> tuple[Any, Any]:
-    """(scope expression, join) for summing `actor_days` into owner-wide scopes of public repositories."""
+    """(scope expression, join) for summing `actor_days` into owner-wide scopes of listed repositories."""
     scope = sa.literal("org:") + sa.func.lower(repositories.c.owner)
     join = actor_days.join(repositories, repositories.c.id == actor_days.c.repo_id)
     return scope, join
@@ -451,7 +520,7 @@ def _add_days(
         )
     scope, join = _public_repo_scope()
     org_query = sa.select(scope, sa.literal(window), actor_days.c.actor_id, *sums).select_from(join)
-    org_query = org_query.where(*day_filter, repositories.c.private == sa.false())
+    org_query = org_query.where(*day_filter, listed_on_pages())
     if owner is not None:
         org_query = org_query.where(sa.func.lower(repositories.c.owner) == owner.lower())
     selects.append(org_query.group_by(sa.func.lower(repositories.c.owner), actor_days.c.actor_id))
@@ -496,7 +565,7 @@ def rebuild_windows(conn: Connection, today: date, owner: str | None = None) -> 
 
 
 def _rebuild_org_members(conn: Connection, owner: str | None) -> None:
-    """Owner-wide first/latest contributions: the earliest and latest over the public repositories."""
+    """Owner-wide first/latest contributions: the earliest and latest over the listed repositories."""
     repo_id = sa.cast(sa.func.substr(scope_members.c.scope, 6), sa.BigInteger)
     join = scope_members.join(repositories, repositories.c.id == repo_id)
     scope = sa.literal("org:") + sa.func.lower(repositories.c.owner)
@@ -505,7 +574,7 @@ def _rebuild_org_members(conn: Connection, owner: str | None) -> None:
             scope, scope_members.c.actor_id, sa.func.min(scope_members.c.first_at), sa.func.max(scope_members.c.last_at)
         )
         .select_from(join)
-        .where(scope_members.c.scope.like("repo:%"), repositories.c.private == sa.false())
+        .where(scope_members.c.scope.like("repo:%"), listed_on_pages())
     )
     if owner is not None:
         conn.execute(scope_members.delete().where(scope_members.c.scope == org_scope(owner)))
@@ -517,7 +586,7 @@ def _rebuild_org_members(conn: Connection, owner: str | None) -> None:
 
 
 def rebuild_org(conn: Connection, owner: str, as_of: date | None) -> None:
-    """After a repository of `owner` became public or private."""
+    """After a repository of `owner` joined or left the pages (made public or private, installed, removed)."""
     _rebuild_org_members(conn, owner)
     if as_of is not None:
         rebuild_windows(conn, as_of, owner)

@@ -736,6 +736,19 @@ def test_every_page_has_the_language_toggle(site):
         ("/insights?repo=nobody/nothing", 404),
         ("/api/insights?repo=nobody/nothing", 404),
         ("/good-first-issues?repo=nobody/nothing", 404),
+        # Names GitHub cannot have, such as a NUL byte (which PostgreSQL refuses in text): not here.
+        ("/leaderboard?org=Codertocat%00", 404),
+        (f"/leaderboard?repo={REPO}%00&window=all", 404),
+        ("/leaderboard?scope=org:Codertocat%00", 404),
+        ("/api/leaderboard?org=Codertocat%00", 404),
+        (f"/api/leaderboard?repo={REPO}%00", 404),
+        ("/leaderboard.csv?org=Codertocat%00", 404),
+        (f"/insights?repo={REPO}%00", 404),
+        ("/api/insights?repo=Codertocat%00/Hello-World", 404),
+        (f"/good-first-issues?repo={REPO}%00", 404),
+        ("/leaderboard?org=-Codertocat", 404),
+        (f"/api/leaderboard?repo={REPO}/extra", 404),
+        (f"/api/leaderboard?org={'a' * 40}", 404),
     ],
 )
 def test_bad_requests_and_unknown_names(site, path, status):

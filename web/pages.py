@@ -43,6 +43,10 @@ GOOD_FIRST_ISSUES_SHOWN = 200
 # Spreadsheets run a cell starting with one of these as a formula (OWASP, "CSV Injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 NOT_FOUND_JSON = "not found: no public repository or owner by that name"
+# GitHub's name rules: an account (user or organisation) is letters, digits and hyphens (managed users
+# add an underscore), at most 39 characters; a repository name is letters, digits, '.', '-' and '_'.
+OWNER_NAME = r"[A-Za-z0-9][A-Za-z0-9_-]{0,38}"
+NAMES = {"org": re.compile(OWNER_NAME), "repo": re.compile(rf"{OWNER_NAME}/[A-Za-z0-9._-]{{1,100}}")}
 
 
 class Problem(Exception):
@@ -134,6 +138,15 @@ def _text(name: str) -> str | None:
     return value or None
 
 
+def _name(kind: str, value: str | None = None) -> str | None:
+    """The repository (`repo`: OWNER/NAME) or owner (`org`) the query names, or None. A name GitHub
+    cannot have (a NUL byte, which PostgreSQL refuses in text) is nowhere here: 404, on every database."""
+    value = _text(kind) if value is None else value
+    if value is not None and not NAMES[kind].fullmatch(value):
+        raise Problem(404, "error.not_found_text")
+    return value
+
+
 def _integer(name: str, default: int, problem: str, **fields: Any) -> int:
     raw = _text(name)
     if raw is None:
@@ -202,12 +215,12 @@ def leaderboard() -> Any:
     if scope is not None:
         # The switcher's one select names a repository ("repo:owner/name") or an owner ("org:owner").
         kind, _, name = scope.partition(":")
-        if kind in ("repo", "org") and name:
+        if kind in NAMES and _name(kind, name):
             return redirect(
                 here(scope=None, repo=name if kind == "repo" else None, org=name if kind == "org" else None)
             )
         raise Problem(404, "error.not_found_text")
-    repo, org, window = _text("repo"), _text("org"), _window()
+    repo, org, window = _name("repo"), _name("org"), _window()
     data = _board(repo, org, window, PAGE_LIMIT) if repo or org else None
     current = ""
     if data is not None:
@@ -226,7 +239,7 @@ def leaderboard() -> Any:
 
 @bp.get("/api/leaderboard")
 def leaderboard_json() -> Any:
-    repo, org, window = _text("repo"), _text("org"), _window()
+    repo, org, window = _name("repo"), _name("org"), _window()
     limit = _integer("limit", API_LIMIT, "error.bad_limit")
     if not repo and not org:
         return jsonify({"error": "say which repository (repo=OWNER/NAME) or owner (org=OWNER)"}), 400
@@ -235,7 +248,7 @@ def leaderboard_json() -> Any:
 
 @bp.get("/leaderboard.csv")
 def leaderboard_csv() -> Any:
-    repo, org, window = _text("repo"), _text("org"), _window()
+    repo, org, window = _name("repo"), _name("org"), _window()
     if not repo and not org:
         return jsonify({"error": "say which repository (repo=OWNER/NAME) or owner (org=OWNER)"}), 400
     data = _board(repo, org, window, None)
@@ -271,24 +284,21 @@ def leaderboard_rows_csv(data: Mapping[str, Any]) -> str:
 
 @bp.get("/insights")
 def insights() -> str:
-    repo, weeks = _text("repo"), _weeks()
+    repo, weeks = _name("repo"), _weeks()
     data = _report(repo, weeks) if repo else None
-    choices = _choices()
-    if data and data["repo"] not in choices["repositories"]:
-        choices["repositories"].append(data["repo"])  # public but no longer installed: still selectable here
     return render_template(
         "insights.html",
         report=data,
         series=_series_views(data) if data else [],
         spans=SPANS if weeks in SPANS else sorted({*SPANS, weeks}),
         weeks=weeks,
-        **choices,
+        **_choices(),
     )
 
 
 @bp.get("/api/insights")
 def insights_json() -> Any:
-    repo, weeks = _text("repo"), _weeks()
+    repo, weeks = _name("repo"), _weeks()
     if not repo:
         return jsonify({"error": "say which repository (repo=OWNER/NAME)"}), 400
     return jsonify(_report(repo, weeks))
@@ -355,7 +365,7 @@ def _series_views(data: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 @bp.get("/good-first-issues")
 def good_first_issues() -> str:
-    repo = _text("repo")
+    repo = _name("repo")
     choices = _choices()
     if repo is not None:
         known = {name.lower(): name for name in choices["repositories"]}
