@@ -376,7 +376,7 @@ MIGRATIONS: list[Migration] = [
     (4, "contribution ledger and its rollups", _create_ledger_tables),
     (5, "installations, and repositories whose installation is suspended", _track_installations),
     (6, "a row for the leaderboard windows' day, which writers lock", _add_windows_row),
-    (7, "scheduled tasks: the period each last ran for", lambda conn: task_runs.create(conn)),
+    (7, "scheduled tasks: the period each last ran for", lambda conn: task_runs.create(conn, checkfirst=True)),
     (8, "repositories: the time their visibility is known as of", _add_visibility_time),
 ]
 
