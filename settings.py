@@ -18,6 +18,9 @@ DEFAULT_GITHUB_API_URL = "https://api.github.com"
 DEFAULT_GITHUB_URL = "https://github.com"
 # GitHub caps webhook payloads at 25 MB and does not deliver larger ones.
 MAX_WEBHOOK_BYTES = 25 * 1024 * 1024
+# The operator token guards retries of every delivery: long enough that guessing it is hopeless.
+MIN_ADMIN_TOKEN_LENGTH = 32
+NEW_TOKEN = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
 class ConfigError(RuntimeError):
@@ -229,6 +232,11 @@ def check(settings: Settings) -> None:
             raise ConfigError(f"{name} must be an http(s) address such as https://engage.example.org, got {url!r}")
     if not settings.webhook_path.startswith("/"):
         raise ConfigError(f"WEBHOOK_PATH must start with '/', got {settings.webhook_path!r}")
+    if settings.admin_token is not None and len(settings.admin_token) < MIN_ADMIN_TOKEN_LENGTH:
+        raise ConfigError(
+            f"ADMIN_TOKEN is too short: it must have at least {MIN_ADMIN_TOKEN_LENGTH} characters, not "
+            f"{len(settings.admin_token)}; set a long random one (`{NEW_TOKEN}`), or unset it to turn /admin off"
+        )
     if settings.private_key and settings.app_id is None:
         raise ConfigError("PRIVATE_KEY is set but APP_ID is not: set APP_ID to the App ID on the app's settings page")
     if settings.private_key:

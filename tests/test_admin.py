@@ -19,7 +19,7 @@ from tests.test_pipeline import acks, opened
 from tests.test_setup import Form, forms
 from web.admin import SESSION_COOKIE, SESSION_SECONDS, csrf_token, session_valid, session_value
 
-TOKEN = "operator-token-for-the-tests"
+TOKEN = "operator-token-for-the-tests-0123456789"  # ADMIN_TOKEN must have 32 characters or more
 HOSTILE = "<script>alert('pwned')</script><img src=x onerror=alert(1)> & \"quotes\""
 
 
@@ -89,6 +89,37 @@ def test_without_the_right_token_the_page_refuses_and_offers_sign_in(
     assert answer.status_code == status
     assert SESSION_COOKIE not in answer.headers.get("Set-Cookie", "")
     assert 'name="token"' in answer.text and answer.headers["WWW-Authenticate"] == 'Bearer realm="admin"'
+
+
+def test_wrong_tokens_are_limited_then_every_try_waits_and_sessions_stay(make_app, serve):
+    server = serve(make_app(admin_token=TOKEN))
+    operator = signed_in(server)  # signed in before the guessing starts
+    guess = requests.Session()
+    for n in range(10):
+        answer = guess.post(server.url + "/admin/login", data={"token": f"guess-{n}"}, timeout=30)
+        assert answer.status_code == 403, n
+    # Past the limit no token is compared, the right one included, whichever way it is sent.
+    for method, path, headers, data in (
+        ("POST", "/admin/login", {}, {"token": TOKEN}),
+        ("GET", f"/admin?token={TOKEN}", {}, {}),
+        ("GET", "/admin", {"Authorization": f"Bearer {TOKEN}"}, {}),
+        ("POST", "/admin/retry-failed", {"Authorization": f"Bearer {TOKEN}"}, {}),
+    ):
+        answer = guess.request(method, server.url + path, headers=headers, data=data, timeout=30)
+        assert answer.status_code == 429, path
+        assert 1 <= int(answer.headers["Retry-After"]) <= 60
+        assert "Too many wrong tokens. Try again in" in answer.text
+    assert operator.get(server.url + "/admin", timeout=30).status_code == 200
+
+
+def test_the_limit_is_shared_by_every_web_process_through_redis(make_app, serve, redis_url):
+    first, second = (serve(make_app(admin_token=TOKEN, redis_url=redis_url)) for _ in range(2))
+    for n in range(10):
+        wrong = {"Authorization": f"Bearer guess-{n}"}
+        assert requests.get((first, second)[n % 2].url + "/admin", headers=wrong, timeout=30).status_code == 403
+    for server in (first, second):
+        answer = requests.get(server.url + "/admin", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+        assert answer.status_code == 429 and int(answer.headers["Retry-After"]) <= 60
 
 
 def test_the_token_in_the_address_becomes_a_strict_cookie_and_leaves_the_address(operator_server):

@@ -39,6 +39,12 @@ def test_private_key_path_is_read(tmp_path, app_key):
             id="missing key file",
         ),
         pytest.param({"WEBHOOK_PATH": "hooks"}, "WEBHOOK_PATH must start with '/'", id="relative webhook path"),
+        pytest.param(
+            {"ADMIN_TOKEN": "a"},
+            "ADMIN_TOKEN is too short: it must have at least 32 characters, not 1;",
+            id="one-letter admin token",
+        ),
+        pytest.param({"ADMIN_TOKEN": "x" * 31}, "ADMIN_TOKEN is too short", id="admin token one short"),
     ],
 )
 def test_broken_settings_name_the_fix(env, problem):
@@ -71,3 +77,9 @@ def test_defaults_are_the_embedded_ones(tmp_path):
 
 def test_heroku_style_postgres_urls_use_psycopg3():
     assert from_environment({"DATABASE_URL": "postgres://u@h/db"}).database_url == "postgresql+psycopg://u@h/db"
+
+
+def test_a_short_admin_token_stops_the_app_at_start_up_and_a_long_one_starts_it(make_app):
+    with pytest.raises(ConfigError, match=r"ADMIN_TOKEN is too short.*token_urlsafe"):
+        make_app(admin_token="a")
+    assert make_app(admin_token="x" * 32).extensions["engage"].settings.admin_token == "x" * 32

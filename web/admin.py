@@ -9,7 +9,10 @@ sign-in form set a cookie (HttpOnly, SameSite=Strict, 12 hours, signed with the 
 ADMIN_TOKEN signs everyone out) and redirect to `/admin`, so the token does not stay in the address bar
 or the history; scripts send `Authorization: Bearer <token>` instead. The forms carry a CSRF token
 derived from the cookie; requests with the Bearer header need none, since browsers never add it on
-their own. Everything shown is escaped: errors quote GitHub's answers, and those quote people's text.
+their own. Guessing is hopeless: ADMIN_TOKEN must be long (settings.MIN_ADMIN_TOKEN_LENGTH), and after
+10 wrong tokens from one client address (100 from all) every try answers 429 with Retry-After until a
+minute has passed since the last wrong one (web.security.FailureLimit, shared through Redis).
+Everything shown is escaped: errors quote GitHub's answers, and those quote people's text.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import time
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
+from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -27,6 +31,7 @@ from logs import scrub
 from services import Services
 from storage.deliveries import FAILED
 from web import pages
+from web.security import FailureLimit
 from webhooks.dispatch import NOT_FAILED, REQUEUED, STRANDED, failed_delivery_ids, retry
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -36,9 +41,11 @@ SESSION_SECONDS = 12 * 3600
 RECENT_SHOWN = 50
 FAILED_SHOWN = 100
 OUTCOMES = (REQUEUED, STRANDED, NOT_FAILED)
+FAILURE_LIMIT = "engage.admin_failure_limit"  # the app's FailureLimit, in app.extensions
 
 SIGN_IN = "Sign in with the operator token (ADMIN_TOKEN)."
 WRONG_TOKEN = "That is not the operator token. Check ADMIN_TOKEN where the app runs."
+TOO_MANY_TRIES = "Too many wrong tokens. Try again in {seconds} seconds."
 BAD_CSRF = "This form is out of date (or did not come from this page). Reload the page and try again."
 RETRIED = {
     REQUEUED: "Delivery {id} is queued again.",
@@ -49,11 +56,12 @@ RETRIED_ALL = "{requeued} failed deliveries queued again{stranded}."
 
 
 class Denied(Exception):
-    """No operator: 401 (nothing sent) or 403 (a wrong token), answered with the sign-in form."""
+    """No operator: 401 (nothing sent), 403 (a wrong token) or 429 (too many wrong tokens: `retry_after`
+    seconds to wait), answered with the sign-in form."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, retry_after: int | None = None):
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.retry_after = status, message, retry_after
 
 
 def _services() -> Services:
@@ -96,6 +104,19 @@ def _same(given: str, token: str) -> bool:
     return hmac.compare_digest(given.encode(), token.encode())
 
 
+def _check_token(given: str, token: str) -> None:
+    """Accept the operator token, or raise Denied; past the failure limit no token is even compared, so
+    guessing costs a minute per few tries (the sign-in form, `?token=` and the Bearer header alike)."""
+    limit: FailureLimit = current_app.extensions[FAILURE_LIMIT]
+    address = request.remote_addr or "unknown"
+    wait = limit.retry_after(address)
+    if wait:
+        raise Denied(429, TOO_MANY_TRIES.format(seconds=wait), retry_after=wait)
+    if not _same(given, token):
+        limit.failed(address)
+        raise Denied(403, WRONG_TOKEN)
+
+
 # --- who is asking
 
 
@@ -103,8 +124,7 @@ def _operator(token: str) -> str:
     """How the request proves it comes from an operator: "bearer" or "cookie"; raises Denied otherwise."""
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer":
-        if not _same(given.strip(), token):
-            raise Denied(403, WRONG_TOKEN)
+        _check_token(given.strip(), token)
         return "bearer"
     if session_valid(token, request.cookies.get(SESSION_COOKIE, ""), time.time()):
         return "cookie"
@@ -139,10 +159,19 @@ def _only_with_a_token() -> None:
     _token()
 
 
+@bp.record_once
+def _count_failures(state: BlueprintSetupState) -> None:
+    services: Services = state.app.extensions["engage"]
+    state.app.extensions[FAILURE_LIMIT] = FailureLimit(services.redis)
+
+
 @bp.errorhandler(Denied)
 def _denied(denied: Denied) -> ResponseReturnValue:
     page = render_template("admin.html", mode="signin", message=denied.message, status_code=denied.status)
-    return page, denied.status, {"WWW-Authenticate": 'Bearer realm="admin"'}
+    headers = {"WWW-Authenticate": 'Bearer realm="admin"'}
+    if denied.retry_after:
+        headers["Retry-After"] = str(denied.retry_after)
+    return page, denied.status, headers
 
 
 @bp.after_request
@@ -169,8 +198,7 @@ def page() -> ResponseReturnValue:
     token = _token()
     given = request.args.get("token")
     if given is not None:
-        if not _same(given, token):
-            raise Denied(403, WRONG_TOKEN)
+        _check_token(given, token)
         return _signed_in(token)
     how = _operator(token)
     store = _services().store
@@ -204,8 +232,7 @@ def _notice() -> str | None:
 @bp.post("/login")
 def login() -> ResponseReturnValue:
     token = _token()
-    if not _same(request.form.get("token", ""), token):
-        raise Denied(403, WRONG_TOKEN)
+    _check_token(request.form.get("token", ""), token)
     return _signed_in(token)
 
 
