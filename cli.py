@@ -1,4 +1,5 @@
-"""Operator commands: `flask --app app db upgrade | replay | deliveries | sweep | worker | backfill | doctor`."""
+"""Operator commands: `flask --app app db upgrade | replay | deliveries | sweep | worker | backfill | doctor | tasks |
+notify`."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from engagement.backfill import BackfillError, backfill
 from githubapp.auth import load_private_key
 from githubapp.errors import GitHubError, TransientError, Unauthorized
 from logs import scrub
+from notify.notifier import DestinationGone, Message, NotifyError
 from services import Services
 from storage import db as storage_db
 from storage.db import deliveries, repositories, utcnow
@@ -431,7 +433,34 @@ def check_queue(services: Services) -> list[Finding]:
     return [*found, Finding(OK, "workers", f"{len(workers)} RQ worker(s) on queue {settings.queue_name!r}")]
 
 
-CHECKS: list[Callable[[Services], list[Finding]]] = [check_app, check_webhook_secret, check_database, check_queue]
+def check_destinations(services: Services) -> list[Finding]:
+    """Each chat destination's credentials, where the platform can tell without posting (Telegram's getMe)."""
+    found = []
+    for name, destination in sorted(services.notifier.destinations.items()):
+        topic = f"destination {name}"
+        try:
+            checked = destination.check()
+        except DestinationGone as exc:
+            found.append(Finding(PROBLEM, topic, f"{destination.kind} refused the credentials ({exc}): fix them"))
+            continue
+        except NotifyError as exc:
+            found.append(Finding(PROBLEM, topic, f"{destination.kind} did not answer as expected ({exc})"))
+            continue
+        if checked is None:
+            text = f"{destination.kind}: cannot be checked without posting; `flask --app app notify test {name}` posts"
+            found.append(Finding(NOTE, topic, text))
+        else:
+            found.append(Finding(OK, topic, f"{destination.kind}: {checked}"))
+    return found
+
+
+CHECKS: list[Callable[[Services], list[Finding]]] = [
+    check_app,
+    check_webhook_secret,
+    check_database,
+    check_queue,
+    check_destinations,
+]
 
 
 def diagnose(services: Services) -> list[Finding]:
@@ -495,6 +524,26 @@ def tasks_run(name: str) -> None:
         sys.exit(1)
 
 
+notify_cli = AppGroup("notify", help="Chat destinations (DESTINATION_<NAME>_*): send a test message.")
+TEST_MESSAGE = "A test message from LLMasOS Engage: the destination {name} works."
+
+
+@notify_cli.command("test")
+@click.argument("name")
+def notify_test(name: str) -> None:
+    """Post one short test message to destination NAME through the real path (pacing, retries, DRY_RUN)."""
+    services = _services()
+    if name not in services.notifier.destinations:
+        known = ", ".join(sorted(services.notifier.destinations)) or "none: set DESTINATION_<NAME>_KIND"
+        raise click.ClickException(f"no destination named {name!r} (known: {known})")
+    run = f"notify-test-{uuid.uuid4()}"
+    try:
+        outcome = services.notifier.send(name, Message(run, TEST_MESSAGE.format(name=name)), run)
+    except NotifyError as exc:
+        raise click.ClickException(f"not sent: {exc}") from None
+    click.echo(f"{name}: {outcome}" + (" (DRY_RUN is on: nothing was posted)" if outcome == "dry_run" else ""))
+
+
 def _when(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -509,5 +558,6 @@ def init_app(app: Flask) -> None:
         backfill_command,
         doctor_command,
         tasks_cli,
+        notify_cli,
     ):
         app.cli.add_command(command)

@@ -29,11 +29,16 @@ FIELDS = (
     "description",
     "count",
     "retry_in",
+    "destination",
 )
-# Belt and braces: tokens and JWTs must never reach a log line, whatever a caller passes.
+# Belt and braces: tokens and JWTs must never reach a log line, whatever a caller passes. Also chat
+# credentials: Telegram bot tokens (`123456:AA...`, in its URLs' paths) and the secret part of incoming
+# webhook addresses (Rocket.Chat and Mattermost `/hooks/...`, Slack `/services/...`, Discord `/webhooks/...`).
 _SECRET = re.compile(
     r"(gh[pousr]_[A-Za-z0-9]{8,}|eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"
-    r"|(?i:bearer|token)\s+[A-Za-z0-9_.-]{12,})"
+    r"|(?i:bearer|token)\s+[A-Za-z0-9_.-]{12,}"
+    r"|\d{5,}:[A-Za-z0-9_-]{30,}|(?<=/hooks/)[A-Za-z0-9_/-]{16,}|(?<=/services/)[A-Za-z0-9_/-]{16,}"
+    r"|(?<=/webhooks/)\d+/[A-Za-z0-9_-]{16,})"
 )
 
 

@@ -28,11 +28,14 @@ from scheduling.tasks import compose as compose_schedules
 from settings import Settings
 from storage import db
 from storage.deliveries import DeliveryStore
+from storage.good_first_issues import GoodFirstIssueStore
+from storage.installations import InstallationStore
 from storage.intents import IntentStore
 from storage.ledger import LedgerStore
 from storage.retention import prune
 from storage.task_runs import TaskRunStore
 from webhooks.dispatch import Dispatcher, InlineDispatcher, RQDispatcher, sweep
+from webhooks.context import Stores
 from webhooks.jobs import process
 from webhooks.router import Router, compose
 
@@ -46,7 +49,8 @@ class Services:
     router: Router
     github: GitHubApp
     dispatcher: Dispatcher
-    intents: IntentStore
+    # What handlers may use of the database, built once per process.
+    stores: Stores
     redis: redis.Redis | None = None
     # The behaviour modules loaded; those with DEFAULTS own a section of `.github/engage.yml`.
     behaviours: list[ModuleType] = field(default_factory=list)
@@ -54,6 +58,15 @@ class Services:
     # Scheduled tasks (the app's housekeeping and the behaviours'); every worker ticks it.
     tasks: TaskRunner = field(init=False)
     _closed: bool = field(default=False, repr=False)
+
+    @property
+    def intents(self) -> IntentStore:
+        return self.stores.intents
+
+    @property
+    def configurable(self) -> list[ModuleType]:
+        """The behaviour modules that own a section of `.github/engage.yml` (those with DEFAULTS)."""
+        return [module for module in self.behaviours if hasattr(module, "DEFAULTS")]
 
     def tick(self) -> list[Outcome]:
         """Run or queue the scheduled tasks that are due: what each worker does every sweep interval."""
@@ -66,7 +79,7 @@ class Services:
     def advance_windows(self) -> None:
         """Move the leaderboard windows to today ahead of the pages (a page moves them itself if it gets
         there first). Cheap when they are there already."""
-        LedgerStore(self.store.engine).advance(datetime.now(UTC).date())
+        self.stores.ledger.advance(datetime.now(UTC).date())
 
     def prune_payloads(self) -> None:
         """Delete payloads older than PAYLOAD_RETENTION_DAYS (0 keeps them forever)."""
@@ -163,7 +176,7 @@ def build(settings: Settings) -> Services:
         compose(m.router for m in modules),
         github,
         dispatcher,
-        IntentStore(engine),
+        Stores(LedgerStore(engine), GoodFirstIssueStore(engine), InstallationStore(engine), IntentStore(engine)),
         connection,
         modules,
         metrics,

@@ -11,7 +11,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from notify.config import DestinationConfig
 
 DEFAULT_WEBHOOK_PATH = "/api/github/webhooks"
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
@@ -65,6 +68,8 @@ class Settings:
     admin_token: str | None = field(default=None, repr=False)
     # The .env file read at start-up (ENV_FILE); registering the App writes its credentials there.
     env_file: str = ".env"
+    # Chat destinations the operator defined (DESTINATION_<NAME>_*); repositories may only pick their names.
+    destinations: tuple[DestinationConfig, ...] = ()
 
     @property
     def uses_redis(self) -> bool:
@@ -180,6 +185,8 @@ def from_environment(env: Mapping[str, str] | None = None, instance_path: str = 
         env = os.environ
     database_url = env.get("DATABASE_URL") or f"sqlite:///{Path(instance_path).resolve() / 'engage.sqlite3'}"
     behaviours = env.get("ENGAGE_BEHAVIOURS")
+    from notify.config import destinations  # notify.config imports ConfigError from here
+
     return Settings(
         app_id=_int(env, "APP_ID"),
         private_key=_private_key(env),
@@ -200,6 +207,7 @@ def from_environment(env: Mapping[str, str] | None = None, instance_path: str = 
         github_url=_web_url(env),
         admin_token=env.get("ADMIN_TOKEN") or None,
         env_file=env.get("ENV_FILE") or ".env",
+        destinations=destinations(env),
         # Operators rarely change these; tests and slow handlers do (a claimed delivery's lease is 2x the timeout).
         job_timeout_seconds=int(_seconds(env, "JOB_TIMEOUT_SECONDS", 120)),
         sweep_interval_seconds=_seconds(env, "SWEEP_INTERVAL_SECONDS", 30.0),

@@ -5,12 +5,40 @@ RQ imports them by name in the worker process, which builds its Services from th
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 import services as services_module
+from webhooks.jobs import process
+
+log = logging.getLogger(__name__)
 
 
 def run_task(name: str, period: str) -> str:
     """Run a scheduled task for its period, if no other worker has (see scheduling.runner)."""
     outcome = services_module.current().tasks.run(name, datetime.fromisoformat(period))
     return outcome.result
+
+
+def process_delivery(delivery_id: str) -> str:
+    """One delivery (a retry, or one the sweeper dispatched)."""
+    services = services_module.current()
+    try:
+        return process(services, delivery_id)
+    finally:
+        services.metrics.flush()  # now: a forking RQ worker's job process exits before the background flush
+
+
+def process_deliveries(delivery_ids: list[str]) -> list[str]:
+    """A batch of new deliveries, each processed on its own: one crashing leaves the others be."""
+    services = services_module.current()
+    outcomes = []
+    for delivery_id in delivery_ids:
+        try:
+            outcomes.append(process(services, delivery_id))
+        except Exception:
+            # Left pending or processing: the sweeper dispatches it again.
+            log.exception("delivery processing crashed", extra={"delivery_id": delivery_id})
+            outcomes.append("crashed")
+    services.metrics.flush()
+    return outcomes

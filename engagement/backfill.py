@@ -136,7 +136,7 @@ def backfill(
         installation_id = find_installation(services.github, full_name, patient)
         client = services.github.installation(installation_id)
         repository = patient(client.get, f"/repos/{full_name}")
-        behaviours = repo_config.configurable(services.behaviours)
+        behaviours = services.configurable
         config = patient(repo_config.load, client, repository, behaviours)
     except NotFound as exc:
         raise BackfillError(NOT_IN_INSTALLATION.format(full_name=full_name, owner=full_name.split("/")[0])) from exc

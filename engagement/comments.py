@@ -20,7 +20,7 @@ def comment_once(ctx: Context, repo: str, number: int, intent: str, marker: str,
     The intent key, written before posting, stops every other delivery; the marker stops a retry of
     this one after a crash between posting and recording. Under DRY_RUN nothing is recorded.
     """
-    github, intents, dry_run = ctx.github, ctx.services.intents, ctx.github.app.dry_run
+    github, intents, dry_run = ctx.github, ctx.stores.intents, ctx.dry_run
     if not dry_run and not intents.claim(intent, ctx.event.delivery_id):
         ctx.log.info("skipped: done already (or being done by another delivery)", extra={"reason": intent})
         return False

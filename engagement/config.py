@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -122,11 +122,11 @@ class _Lines:
                 self.walk(value_node, path)
 
 
-def defaults(behaviours: list[Behaviour]) -> dict[str, dict[str, Any]]:
+def defaults(behaviours: Sequence[Behaviour]) -> dict[str, dict[str, Any]]:
     return {b.NAME: copy.deepcopy(b.DEFAULTS) for b in behaviours}
 
 
-def parse(text: str | None, behaviours: list[Behaviour], source: str = CONFIG_PATH) -> RepoConfig:
+def parse(text: str | None, behaviours: Sequence[Behaviour], source: str = CONFIG_PATH) -> RepoConfig:
     """The file's settings merged over the behaviours' defaults, and what is wrong with it."""
     merged = defaults(behaviours)
     if text is None or not text.strip():
@@ -234,7 +234,7 @@ class ConfigReader(Protocol):
     def read_file(self, repo: str, path: str, ref: str | None = None) -> str | None: ...
 
 
-def load(github: ConfigReader, repository: Mapping[str, Any], behaviours: list[Behaviour]) -> RepoConfig:
+def load(github: ConfigReader, repository: Mapping[str, Any], behaviours: Sequence[Behaviour]) -> RepoConfig:
     """Read the repository's file from its default branch, else the org's `.github` repository's."""
     full_name = str(repository["full_name"])
     text = github.read_file(full_name, CONFIG_PATH, ref=repository.get("default_branch"))
@@ -256,14 +256,9 @@ def load(github: ConfigReader, repository: Mapping[str, Any], behaviours: list[B
     return config
 
 
-def configurable(modules: list[Any]) -> list[Behaviour]:
-    """The behaviour modules that own a section of the file (those with DEFAULTS)."""
-    return [module for module in modules if hasattr(module, "DEFAULTS")]
-
-
 def for_event(ctx: Any) -> RepoConfig:
     """The configuration for this delivery's repository, read once per delivery and shared by its handlers."""
     if "config" not in ctx.shared:
-        ctx.shared["config"] = load(ctx.github, ctx.payload["repository"], configurable(ctx.services.behaviours))
+        ctx.shared["config"] = load(ctx.github, ctx.payload["repository"], ctx.configurable)
     config: RepoConfig = ctx.shared["config"]
     return config

@@ -56,7 +56,7 @@ def changed_config(ctx: Context) -> None:
     if proposed == current or proposed is None:
         ctx.log.debug("skipped: the pull request does not change %s", CONFIG_PATH)
         return
-    problems = repo_config.parse(proposed, repo_config.configurable(ctx.services.behaviours)).problems
+    problems = repo_config.parse(proposed, ctx.configurable).problems
     earlier = next((c for c in github.list_comments(repo, number) if ours(c, MARKER)), None)
     body = message(problems)
     if earlier is None:

@@ -446,7 +446,7 @@ def add_label(
     spec = next(s for s in label_specs(config) if s[0] == plan.label)
     ensure_labels(ctx, issue.repo, [spec])
     ctx.github.add_labels(issue.repo, issue.number, [plan.label])
-    if not ctx.github.app.dry_run:
+    if not ctx.dry_run:
         store.observe(snapshot(replace(issue, labels=(*issue.labels, plan.label)), ours=True), plan.label)
     ctx.log.info("labelled a good first issue", extra={"reason": plan.reason})
 
@@ -468,7 +468,7 @@ def remove_guide(ctx: Context, issue: Issue, store: GoodFirstIssueStore) -> None
     for comment in ctx.github.list_comments(issue.repo, issue.number):
         if ours(comment, GUIDE_MARKER):
             ctx.github.delete_comment(issue.repo, int(comment["id"]))
-    if not ctx.github.app.dry_run:
+    if not ctx.dry_run:
         store.next_guide_round(issue.repo_id, issue.number)
 
 
@@ -492,9 +492,9 @@ def apply(
     store: GoodFirstIssueStore,
 ) -> Issue:
     """Carry out one command, once per version of the comment; returns the issue as it is now."""
-    github, dry_run, comment_id = ctx.github, ctx.github.app.dry_run, int(comment["id"])
+    github, dry_run, comment_id = ctx.github, ctx.dry_run, int(comment["id"])
     intent = f"good-first-issues:{issue.repo_id}:{comment_id}:{comment.get('updated_at') or ''}:{plan.command}"
-    if not dry_run and not ctx.services.intents.claim(intent, ctx.event.delivery_id):
+    if not dry_run and not ctx.stores.intents.claim(intent, ctx.event.delivery_id):
         ctx.log.info("skipped: command handled already", extra={"reason": intent})
         return issue
     outcome = plan.reply or plan.action
@@ -531,7 +531,7 @@ def apply(
                 store.observe(snapshot(issue, ours=True), canonical(config))
         github.react_to_comment(issue.repo, comment_id, "+1")
     if not dry_run:
-        ctx.services.intents.done(intent, outcome)
+        ctx.stores.intents.done(intent, outcome)
     ctx.log.info("ran /%s: %s", plan.command, outcome)
     return issue
 
@@ -546,7 +546,7 @@ def claim(
     store: GoodFirstIssueStore,
 ) -> tuple[Issue, str]:
     """Reserve the issue for `actor` in the store (so two claims at once cannot both win), then assign."""
-    github, dry_run = ctx.github, ctx.github.app.dry_run
+    github, dry_run = ctx.github, ctx.dry_run
     if not dry_run and plan.action == ACKNOWLEDGE:
         store.claim(issue.repo_id, issue.number, actor)  # GitHub says it is theirs: it counts as a claim
     elif not dry_run:
@@ -572,10 +572,6 @@ def claim(
 # --- wiring
 
 router = Router()
-
-
-def _store(ctx: Context) -> GoodFirstIssueStore:
-    return GoodFirstIssueStore(ctx.services.store.engine)
 
 
 def plan_for(
@@ -612,7 +608,7 @@ def commented(ctx: Context) -> None:
         return
     config = repo_config.for_event(ctx).section(NAME)
     issue = issue_from(repository, ctx.payload["issue"])
-    store = _store(ctx)
+    store = ctx.stores.good_first_issues
     if _off(issue, config) is None and not issue.pull_request:
         store.observe(snapshot(issue), canonical(config))
     actor = str(ctx.payload["sender"]["login"])
@@ -643,7 +639,7 @@ def track(ctx: Context) -> None:
     config = repo_config.for_event(ctx).section(NAME)
     if _off(issue, config) is None:
         unassigned = (ctx.payload.get("assignee") or {}).get("login") if ctx.event.action == "unassigned" else None
-        _store(ctx).observe(snapshot(issue), canonical(config), unassigned=unassigned)
+        ctx.stores.good_first_issues.observe(snapshot(issue), canonical(config), unassigned=unassigned)
 
 
 @router.on("issues.labeled", name="good_first_issues.synonyms")
@@ -657,7 +653,7 @@ def labelled(ctx: Context) -> None:
     if isinstance(plan, str):
         ctx.log.debug("no canonical label: %s", plan)
         return
-    add_label(ctx, issue, plan, config, _store(ctx))
+    add_label(ctx, issue, plan, config, ctx.stores.good_first_issues)
 
 
 @router.on("issues.opened", name="good_first_issues.keywords")
@@ -670,7 +666,7 @@ def opened(ctx: Context) -> None:
     if isinstance(plan, str):
         ctx.log.debug("no keyword label: %s", plan)
         return
-    add_label(ctx, issue, plan, config, _store(ctx))
+    add_label(ctx, issue, plan, config, ctx.stores.good_first_issues)
 
 
 # GitHub's closing keywords ("Linking a pull request to an issue"): close, fix, resolve and their forms.
@@ -697,7 +693,7 @@ def linked_pull_request(ctx: Context) -> None:
     if repository.get("archived") or not repo_config.for_event(ctx).enabled(NAME):
         return
     linked = set() if pull.get("state") == "closed" else closing_references(pull.get("body") or "")
-    _store(ctx).link_pull(int(repository["id"]), sorted(linked), int(pull["number"]))
+    ctx.stores.good_first_issues.link_pull(int(repository["id"]), sorted(linked), int(pull["number"]))
 
 
 @router.on("issues.deleted", "issues.transferred", name="good_first_issues.forget")
@@ -706,4 +702,4 @@ def gone(ctx: Context) -> None:
     longer exists, so it runs even where the behaviour is turned off (no stale entries in the lists)."""
     repository, item = ctx.payload["repository"], ctx.payload["issue"]
     if not repository.get("archived"):
-        _store(ctx).forget(int(repository["id"]), int(item["number"]))
+        ctx.stores.good_first_issues.forget(int(repository["id"]), int(item["number"]))

@@ -15,7 +15,6 @@ from engagement.language import detect
 from engagement.links import CODE_OF_CONDUCT_FILES, CONTRIBUTING_FILES, file_url
 from engagement.templates import fill
 from githubapp.errors import Forbidden, NotFound
-from storage.ledger import LedgerStore
 from webhooks.context import Context
 from webhooks.router import Router
 
@@ -198,7 +197,7 @@ LEDGER_KINDS = {
 def count_in_ledger(ctx: Context, situation: Situation) -> int | None:
     """Earlier items of this kind from the ledger, once it holds the repository's whole history (after
     `flask backfill`); None: ask GitHub."""
-    store = LedgerStore(ctx.services.store.engine)
+    store = ctx.stores.ledger
     if not store.covers(situation.repo_id, datetime(1970, 1, 1)):
         return None
     earlier = situation.kind in (ISSUE, PULL_REQUEST)
@@ -208,10 +207,7 @@ def count_in_ledger(ctx: Context, situation: Situation) -> int | None:
 def count_earlier_items(ctx: Context, repo: str, login: str, number: int) -> int | None:
     """issues/list-for-repo (issues and pull requests) by this author, opened before this one."""
     try:
-        items = ctx.github.get(
-            f"/repos/{repo}/issues",
-            {"creator": login, "state": "all", "sort": "created", "direction": "asc", "per_page": 10},
-        )
+        items = ctx.github.issues_by(repo, login)
     except (NotFound, Forbidden) as exc:
         ctx.log.info("skipped: cannot list the author's issues", extra={"error": str(exc)})
         return None
@@ -221,11 +217,11 @@ def count_earlier_items(ctx: Context, repo: str, login: str, number: int) -> int
 def _count_other_pulls(ctx: Context, query: str, number: int) -> int | None:
     """search/issues-and-pull-requests: how many pull requests other than this one match `query`."""
     try:
-        found = ctx.github.get("/search/issues", {"q": query, "per_page": 10})
+        found = ctx.github.search_issues(query)
     except (NotFound, Forbidden) as exc:
         ctx.log.info("skipped: cannot search pull requests", extra={"error": str(exc)})
         return None
-    return sum(1 for item in found.get("items", []) if isinstance(item, dict) and item.get("number") != number)
+    return sum(1 for item in found if item.get("number") != number)
 
 
 def count_earlier_merges(ctx: Context, repo: str, login: str, number: int) -> int | None:

@@ -14,8 +14,7 @@ from urllib.parse import urlsplit
 
 from engagement.contributions import Repo, github_time
 from storage.db import utcnow
-from storage.installations import REMOVED, Installation, InstallationStore
-from storage.ledger import LedgerStore
+from storage.installations import REMOVED, Installation
 from webhooks.context import Context
 from webhooks.router import Router
 
@@ -65,11 +64,11 @@ router = Router()
 
 def _list(ctx: Context, installation: Installation, repos: list[Repo]) -> bool:
     """Record the repositories as installed, then the installation (whose suspension they follow)."""
-    store = InstallationStore(ctx.services.store.engine)
+    store = ctx.stores.installations
     if store.state(installation.id) == REMOVED:
         ctx.log.info("skipped: installation %d was deleted before this event was processed", installation.id)
         return False
-    ledger = LedgerStore(ctx.services.store.engine)
+    ledger = ctx.stores.ledger
     for repo in repos:
         ledger.observe_repository(repo, installs=True)
     return store.observe(installation)
@@ -86,7 +85,7 @@ def installed(ctx: Context) -> None:
 @router.on("installation.deleted", name="installations.deleted", needs_installation=False)
 def uninstalled(ctx: Context) -> None:
     installation = installation_of(ctx.payload)
-    left = InstallationStore(ctx.services.store.engine).delete(installation)
+    left = ctx.stores.installations.delete(installation)
     ctx.log.info("app uninstalled for %s; %d repositories no longer listed", installation.account_login, left)
 
 
@@ -111,5 +110,5 @@ def repositories_changed(ctx: Context) -> None:
     removed = [repo.id for repo in repos_of(ctx.payload, "repositories_removed")]
     if added:
         _list(ctx, installation, added)
-    left = InstallationStore(ctx.services.store.engine).remove_repositories(installation.id, removed)
+    left = ctx.stores.installations.remove_repositories(installation.id, removed)
     ctx.log.info("repositories of installation %d: %d added, %d removed", installation.id, len(added), left)

@@ -288,7 +288,7 @@ def opt_out(ctx: Context) -> None:
     if wanted is None or not isinstance(user.get("id"), int):
         return
     login = str(user["login"])
-    changed = LedgerStore(ctx.services.store.engine).set_opted_out(int(user["id"]), login, wanted)
+    changed = ctx.stores.ledger.set_opted_out(int(user["id"]), login, wanted)
     ctx.log.info("leaderboard opt-%s", "out" if wanted else "in", extra={"login": login, "changed": changed})
     if not changed or ctx.event.installation_id is None:
         return

@@ -17,8 +17,7 @@ from engagement import leaderboard
 from engagement.contributions import Contribution, Repo
 from engagement.good_first_issues import closing_references
 from githubapp.errors import Forbidden, NotFound
-from storage.good_first_issues import GoodFirstIssueStore
-from storage.ledger import LedgerStore, org_scope, repo_scope
+from storage.ledger import org_scope, repo_scope
 from webhooks.context import Context
 from webhooks.router import Router
 
@@ -55,7 +54,7 @@ def leaderboard_settings(ctx: Context) -> dict[str, Any]:
     scopes = [repo_scope(int(repository["id"]))]
     if config.source.startswith(f"{owner}/.github/"):
         scopes.append(org_scope(owner))
-    LedgerStore(ctx.services.store.engine).set_scoring(scopes, settings)
+    ctx.stores.ledger.set_scoring(scopes, settings)
     return settings
 
 
@@ -64,7 +63,7 @@ def pull_reactions(ctx: Context, repo: str, number: int) -> tuple[int, int]:
     if ctx.event.installation_id is None:
         return 0, 0
     try:
-        return build.reactions(ctx.github.get(f"/repos/{repo}/issues/{number}"))
+        return build.reactions(ctx.github.get_issue(repo, number))
     except (NotFound, Forbidden) as exc:
         ctx.log.info("no reactions for the pull request", extra={"error": str(exc)})
         return 0, 0
@@ -72,7 +71,7 @@ def pull_reactions(ctx: Context, repo: str, number: int) -> tuple[int, int]:
 
 def solved_good_first_issues(ctx: Context, repo: Repo, pull: Mapping[str, Any]) -> list[Contribution | None]:
     """Credit for each good first issue the merged pull request says it closes."""
-    store = GoodFirstIssueStore(ctx.services.store.engine)
+    store = ctx.stores.good_first_issues
     solved = []
     for number in sorted(closing_references(str(pull.get("body") or ""))):
         issue = store.get(repo.id, number)
@@ -108,7 +107,7 @@ def record(ctx: Context) -> None:
     repo = build.repo_from(ctx.payload["repository"], ctx.event.installation_id)
     settings = leaderboard_settings(ctx)
     items = contributions_of(ctx, repo)
-    new = LedgerStore(ctx.services.store.engine).record(items, cap=int(settings["daily_comment_cap"]))
+    new = ctx.stores.ledger.record(items, cap=int(settings["daily_comment_cap"]))
     ctx.log.info("recorded %d contribution(s)", new, extra={"contributions": new})
 
 
@@ -121,6 +120,4 @@ def record(ctx: Context) -> None:
 )
 def repository_changed(ctx: Context) -> None:
     """A repository made private leaves every page at once; one made public appears."""
-    LedgerStore(ctx.services.store.engine).observe_repository(
-        build.repo_from(ctx.payload["repository"], ctx.event.installation_id)
-    )
+    ctx.stores.ledger.observe_repository(build.repo_from(ctx.payload["repository"], ctx.event.installation_id))

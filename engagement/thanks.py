@@ -114,7 +114,7 @@ def merged(ctx: Context) -> None:
         ctx.log.debug("skipped: %s", early)
         return
     repo, number, author = repository["full_name"], int(pull["number"]), str(pull["user"]["login"])
-    reviews = ctx.github.paginate(f"/repos/{repo}/pulls/{number}/reviews")  # pulls/list-reviews
+    reviews = ctx.github.list_reviews(repo, number)
     plan = decide(pull, repository, config, reviewers_of(reviews, author))
     if isinstance(plan, str):
         ctx.log.info("no thanks: %s", plan)

@@ -381,3 +381,23 @@ class InstallationClient:
         return self.request(
             "POST", f"/repos/{repo}/issues/comments/{comment_id}/reactions", body={"content": content}
         ).data
+
+    def get_issue(self, repo: str, number: int) -> dict[str, Any]:
+        """issues/get (a pull request's issue view carries the reactions its own payload lacks)."""
+        issue: dict[str, Any] = self.get(f"/repos/{repo}/issues/{number}")
+        return issue
+
+    def list_reviews(self, repo: str, number: int) -> Iterator[dict[str, Any]]:
+        """pulls/list-reviews, every page."""
+        return self.paginate(f"/repos/{repo}/pulls/{number}/reviews")
+
+    def issues_by(self, repo: str, creator: str, limit: int = 10) -> list[dict[str, Any]]:
+        """issues/list-for-repo: the first issues and pull requests `creator` opened, oldest first."""
+        query = {"creator": creator, "state": "all", "sort": "created", "direction": "asc", "per_page": limit}
+        items: list[dict[str, Any]] = self.get(f"/repos/{repo}/issues", query)
+        return items
+
+    def search_issues(self, query: str, limit: int = 10) -> list[dict[str, Any]]:
+        """search/issues-and-pull-requests: the first matches."""
+        found = self.get("/search/issues", {"q": query, "per_page": limit})
+        return [item for item in found.get("items", []) if isinstance(item, dict)] if isinstance(found, dict) else []

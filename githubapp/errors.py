@@ -55,8 +55,9 @@ class Unavailable(GitHubError, TransientError):
 class WritesThrottled(TransientError):
     """This installation has more writes queued than the pacing allows now; try the job again later."""
 
-    def __init__(self, installation_id: int, retry_after: float):
-        super().__init__(f"writes for installation {installation_id} paced; next slot in {retry_after:.1f}s")
+    def __init__(self, installation_id: int | str, retry_after: float):
+        who = f"installation {installation_id}" if isinstance(installation_id, int) else installation_id
+        super().__init__(f"writes for {who} paced; next slot in {retry_after:.1f}s")
         self.retry_after = retry_after
 
 

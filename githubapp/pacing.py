@@ -43,11 +43,12 @@ class WritePacer:
         self.max_wait_ms = int(max_wait_seconds * 1000)
         self._redis = connection
         self._script = connection.register_script(_RESERVE) if connection is not None else None
-        self._next: dict[int, int] = {}
+        self._next: dict[int | str, int] = {}
         self._lock = threading.Lock()
         self._sleep = sleep
 
-    def wait_for_slot(self, installation_id: int) -> None:
+    def wait_for_slot(self, installation_id: int | str) -> None:
+        """Wait for the next slot of `installation_id` (or of any other paced key, e.g. a chat destination)."""
         if self.interval_ms <= 0:
             return
         wait_ms = self._reserve(installation_id, int(time.time() * 1000))
@@ -56,7 +57,7 @@ class WritePacer:
         if wait_ms:
             self._sleep(wait_ms / 1000)
 
-    def _reserve(self, installation_id: int, now_ms: int) -> int:
+    def _reserve(self, installation_id: int | str, now_ms: int) -> int:
         if self._script is not None:
             return int(
                 self._script(keys=[f"engage:pace:{installation_id}"], args=[now_ms, self.interval_ms, self.max_wait_ms])

@@ -58,6 +58,7 @@ DELIVERIES = "engage_deliveries"
 FAILED_RECENTLY = "engage_deliveries_failed_recently"
 CONTRIBUTIONS = "engage_ledger_contributions_total"
 SOURCE_UP = "engage_scrape_source_up"
+NOTIFICATIONS = "engage_notifications_total"
 
 Labels = Mapping[str, str]
 Sample = tuple[str, dict[str, str], float]  # (sample name, labels, value)
@@ -101,6 +102,12 @@ FAMILIES = {
         Family(DELIVERIES, "gauge", "Stored deliveries by status."),
         Family(FAILED_RECENTLY, "gauge", "Deliveries that failed in the last 24 hours."),
         Family(CONTRIBUTIONS, "counter", "Contributions recorded in the ledger."),
+        Family(
+            NOTIFICATIONS,
+            "counter",
+            "Messages to chat destinations, by destination and outcome: sent, duplicate (sent before), dry_run, "
+            "retrying (one failed try, retried at once), retry_later (left to the job's retry), gone, rejected.",
+        ),
         Family(
             SOURCE_UP,
             "gauge",

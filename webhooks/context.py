@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from githubapp.api import GitHub
 from githubapp.errors import NoInstallation
+from storage.good_first_issues import GoodFirstIssueStore
+from storage.installations import InstallationStore
+from storage.intents import IntentStore
+from storage.ledger import LedgerStore
 from webhooks.event import Event
-
-if TYPE_CHECKING:
-    from githubapp.client import InstallationClient
-    from services import Services
 
 
 class DeliveryLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -31,11 +33,28 @@ def log_fields(event: Event, **more: Any) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Stores:
+    """The stores handlers use, built once per process."""
+
+    ledger: LedgerStore
+    good_first_issues: GoodFirstIssueStore
+    installations: InstallationStore
+    intents: IntentStore
+
+
 @dataclass
 class Context:
+    """What a handler sees: the event, its logger, GitHub as the installation, the stores, and which
+    behaviours own a section of the repository's configuration file. Nothing else of the app."""
+
     event: Event
-    services: Services
     log: DeliveryLogger
+    stores: Stores
+    installation: Callable[[int], GitHub]
+    # The behaviour modules with DEFAULTS: the sections `.github/engage.yml` may have.
+    configurable: Sequence[Any] = ()
+    dry_run: bool = False
     # Shared by the handlers of one delivery (e.g. the repository's configuration, read once).
     shared: dict[str, Any] = field(default_factory=dict)
 
@@ -44,8 +63,8 @@ class Context:
         return self.event.payload
 
     @property
-    def github(self) -> InstallationClient:
+    def github(self) -> GitHub:
         installation_id = self.event.installation_id
         if installation_id is None:
             raise NoInstallation(f"delivery {self.event.delivery_id} has no installation")
-        return self.services.github.installation(installation_id)
+        return self.installation(installation_id)

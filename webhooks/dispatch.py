@@ -31,8 +31,8 @@ from storage.deliveries import FAILED, PENDING, DeliveryStore
 
 log = logging.getLogger(__name__)
 
-JOB_FUNCTION = "webhooks.jobs.process_delivery"
-BATCH_FUNCTION = "webhooks.jobs.process_deliveries"
+JOB_FUNCTION = "worker.process_delivery"
+BATCH_FUNCTION = "worker.process_deliveries"
 # New deliveries go to RQ in batches of up to this many: one job's bookkeeping serves them all under load,
 # while a lone delivery leaves after at most BATCH_LINGER_SECONDS.
 MAX_BATCH = 25

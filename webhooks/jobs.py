@@ -1,7 +1,7 @@
 """Processing one stored delivery: claim it, run its handlers in isolation, record the outcome.
 
-`process_delivery` is the RQ job: a module-level function taking only the delivery id, safe to run
-twice (the claim lets one run through; handlers already settled are not run again on a retry).
+Safe to run twice: the claim lets one run through, and handlers already settled are not run again on a
+retry. The RQ jobs that call it (`worker.process_delivery`) live beside the composition root.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import re
 import sys
 import time
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import redis
 from sqlalchemy.exc import OperationalError
@@ -21,13 +21,32 @@ from githubapp.errors import Forbidden, NotFound, TransientError, WritesThrottle
 from ops import metrics
 from storage.db import utcnow
 from storage.deliveries import DONE, FAILED, IGNORED, RETRYING
-from storage.installations import InstallationStore
-from webhooks.context import Context, DeliveryLogger, log_fields
+from webhooks.context import Context, DeliveryLogger, Stores, log_fields
 from webhooks.event import Event
 
 if TYPE_CHECKING:
-    from services import Services
-    from webhooks.router import Handler
+    from githubapp.client import GitHubApp
+    from ops.metrics import Recorder
+    from settings import Settings
+    from storage.deliveries import DeliveryStore
+    from webhooks.dispatch import Dispatcher
+    from webhooks.router import Handler, Router
+
+
+class Pipeline(Protocol):
+    """What processing a delivery uses of the app (Services provides it)."""
+
+    settings: Settings
+    store: DeliveryStore
+    router: Router
+    github: GitHubApp
+    dispatcher: Dispatcher
+    metrics: Recorder
+    stores: Stores
+
+    @property
+    def configurable(self) -> list[Any]: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -43,35 +62,7 @@ class InstallationGone(Exception):
     """GitHub refused the installation a token: uninstalled or suspended. The delivery ends `ignored`."""
 
 
-def process_delivery(delivery_id: str) -> str:
-    """RQ entry point."""
-    from services import current
-
-    services = current()
-    try:
-        return process(services, delivery_id)
-    finally:
-        services.metrics.flush()  # now: a forking RQ worker's job process exits before the background flush
-
-
-def process_deliveries(delivery_ids: list[str]) -> list[str]:
-    """RQ entry point for a batch of new deliveries; each is processed on its own, as above."""
-    from services import current
-
-    services = current()
-    outcomes = []
-    for delivery_id in delivery_ids:
-        try:
-            outcomes.append(process(services, delivery_id))
-        except Exception:
-            # Left pending or processing: the sweeper dispatches it again. The others go on.
-            log.exception("delivery processing crashed", extra={"delivery_id": delivery_id})
-            outcomes.append("crashed")
-    services.metrics.flush()
-    return outcomes
-
-
-def process(services: Services, delivery_id: str) -> str:
+def process(services: Pipeline, delivery_id: str) -> str:
     """Run the delivery's handlers once; returns the delivery's new status (or 'skipped')."""
     started = time.monotonic()
     delivery = services.store.claim(delivery_id)
@@ -108,7 +99,7 @@ def process(services: Services, delivery_id: str) -> str:
     return status
 
 
-def _measure(services: Services, event: Event, status: str, started: float) -> None:
+def _measure(services: Pipeline, event: Event, status: str, started: float) -> None:
     labels = {"event": metrics.event_label(event.name)}
     services.metrics.inc(metrics.PROCESSED, {**labels, "outcome": status})
     services.metrics.observe(metrics.JOB_DURATION, labels, time.monotonic() - started)
@@ -118,7 +109,7 @@ Outcome = tuple[str, "str | None"]  # (done | skipped | failed, error)
 
 
 def _run_handler(
-    services: Services, event: Event, handler: Handler, fields: dict[str, Any], shared: dict[str, Any]
+    services: Pipeline, event: Event, handler: Handler, fields: dict[str, Any], shared: dict[str, Any]
 ) -> Outcome | Exception:
     """Run one handler, isolated: its failure is returned, never raised, so the others still run."""
     hlog = DeliveryLogger(log, {**fields, "handler": handler.name, "behaviour": _behaviour(handler)})
@@ -127,7 +118,17 @@ def _run_handler(
         return ("skipped", "no installation in payload")
     started = time.monotonic()
     try:
-        handler.fn(Context(event, services, hlog, shared))
+        handler.fn(
+            Context(
+                event,
+                hlog,
+                services.stores,
+                services.github.installation,
+                services.configurable,
+                services.github.dry_run,
+                shared,
+            )
+        )
     except TRANSIENT as exc:
         hlog.warning("handler hit a transient failure; will retry", extra={"error": str(exc), **_took(started)})
         return exc
@@ -152,11 +153,11 @@ def _behaviour(handler: Handler) -> str:
     return str(getattr(sys.modules.get(handler.fn.__module__), "NAME", handler.name.split(".", 1)[0]))
 
 
-def _installation_gone(services: Services, event: Event) -> str | None:
+def _installation_gone(services: Pipeline, event: Event) -> str | None:
     """Work still queued for an installation that was deleted or suspended meanwhile is dropped."""
     if event.installation_id is None or event.name in LIFECYCLE_EVENTS:
         return None
-    state = InstallationStore(services.store.engine).state(event.installation_id)
+    state = services.stores.installations.state(event.installation_id)
     return f"installation {state}" if state else None
 
 
@@ -177,7 +178,7 @@ def backoff_seconds(attempt: int, base: float, retry_after: float | None) -> flo
 
 
 def _finish(
-    services: Services, delivery_id: str, attempts: int, transient: list[Exception], outcomes: dict[str, Outcome]
+    services: Pipeline, delivery_id: str, attempts: int, transient: list[Exception], outcomes: dict[str, Outcome]
 ) -> str:
     """Record the delivery's status and its handlers' outcomes in one transaction."""
     store, config = services.store, services.settings

@@ -1,0 +1,1 @@
+"""Messages to the community's chat and forum: one `Notifier` over small per-platform adapters."""

@@ -1,0 +1,283 @@
+"""A fake of the chat platforms the notifier posts to, checking every request against their contracts.
+
+Serves real HTTP on 127.0.0.1:
+- Telegram's Bot API, `/bot<token>/<method>` for the methods in `tests/contract/telegram/api.subset.json`
+  (sendMessage, getMe): parameters are checked against the method's fields in that file (names,
+  required ones, types, nested objects), and HTML text against "Formatting options" (prose, not in
+  the spec: only the listed tags, `<`, `>` and `&` escaped elsewhere; text 1-4096 characters). Answers
+  are the recorded examples in `tests/contract/telegram/examples/`.
+- Rocket.Chat's incoming webhook, `POST /hooks/<id>/<token>`: a JSON body whose fields are the ones
+  `tests/contract/rocketchat/webhooks.md` section 2 lists, `text` a string; answers `{"success": true}`.
+- A Slack-compatible incoming webhook, `POST /services/<path>`: `{"text": "..."}` (no contract data is
+  held for Slack; its documented minimum), answered with the text `ok`.
+
+A request that breaks the contract is answered 400 and recorded in `violations`; tests call
+`assert_no_violations()`. `fail_next(...)` makes the next valid requests of a kind answer an error
+(429 with retry_after, 5xx, Telegram's 403 "bot was kicked"); `delay` slows every post (for races).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any, Self
+
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+CONTRACT = Path(__file__).resolve().parents[1] / "contract"
+TELEGRAM = CONTRACT / "telegram"
+TELEGRAM_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawq"
+ROCKETCHAT_HOOK = "/hooks/6HhP2qkzq8Btp4Yjm/TbbRKBvCNBN4HntNdq3TYpYEYa5wxbm5SyAHdQz6DNHqwrKr"
+SLACK_HOOK = "/services/T0000FAKE/B0000FAKE/XXXXXXXXXXXXXXXXXXXXXXXX"
+# webhooks.md section 2: the incoming webhook body fields and their JSON types.
+ROCKETCHAT_FIELDS: dict[str, tuple[type, ...]] = {
+    "text": (str,),
+    "msg": (str,),
+    "attachments": (list,),
+    "channel": (str, list),
+    "roomId": (str, list),
+    "alias": (str,),
+    "username": (str,),
+    "emoji": (str,),
+    "icon_emoji": (str,),
+    "avatar": (str,),
+    "icon_url": (str,),
+    "tmid": (str,),
+    "parseUrls": (bool,),
+    "groupable": (bool,),
+    "customFields": (dict,),
+    "separateResponse": (bool,),
+}
+# Telegram "Formatting options", HTML style: the tags it accepts.
+HTML_TAGS = {
+    "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a", "tg-emoji",
+    "code", "pre", "blockquote", "tg-time",
+}  # fmt: skip
+_SCALARS: dict[str, tuple[type, ...]] = {"Integer": (int,), "String": (str,), "Boolean": (bool,), "Float": (float, int)}
+
+
+def telegram_example(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((TELEGRAM / "examples" / f"{name}.json").read_text())
+    return data
+
+
+@dataclass
+class Post:
+    kind: str  # telegram | rocketchat | slack
+    body: dict[str, Any]
+
+
+@dataclass
+class _Failure:
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log(self, type: str, message: str, *args: Any) -> None:
+        pass
+
+
+class FakeChat:
+    def __init__(self) -> None:
+        self.spec = json.loads((TELEGRAM / "api.subset.json").read_text())
+        self._lock = threading.Lock()
+        self.posts: list[Post] = []
+        self.violations: list[str] = []
+        self.delay = 0.0
+        self._failures: dict[str, list[_Failure]] = {}
+        self._server: Any = None
+
+    # --- the test's controls
+
+    def fail_next(self, kind: str, status: int, retry_after: int | None = None, times: int = 1) -> None:
+        """The next `times` valid posts of `kind` answer `status`, as that platform words it."""
+        if kind == "telegram":
+            example = {403: "error.403.bot_kicked", 429: "error.429.too_many_requests", 400: "error.400.chat_not_found"}
+            body: Any = (
+                telegram_example(example[status])
+                if status in example
+                else {"ok": False, "error_code": status, "description": "Internal Server Error"}
+            )
+            if retry_after is not None:
+                body["parameters"] = {"retry_after": retry_after}
+                body["description"] = f"Too Many Requests: retry after {retry_after}"
+            failure = _Failure(status, body)
+        else:
+            failure = _Failure(status, {"success": False, "error": "error"} if kind == "rocketchat" else "error")
+            if retry_after is not None:
+                failure.headers["Retry-After"] = str(retry_after)
+        with self._lock:
+            self._failures.setdefault(kind, []).extend([failure] * times)
+
+    def texts(self, kind: str | None = None) -> list[str]:
+        return [p.body.get("text", "") for p in self.posts if kind is None or p.kind == kind]
+
+    def assert_no_violations(self) -> None:
+        assert not self.violations, "requests broke the chat contracts:\n" + "\n".join(self.violations)
+
+    # --- serving
+
+    def start(self) -> Self:
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler)
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        return self._answer(request)(environ, start_response)
+
+    def _answer(self, request: Request) -> Response:
+        path = request.path
+        if match := re.fullmatch(r"/bot([^/]+)/(\w+)", path):
+            return self._telegram(request, match.group(1), match.group(2))
+        if path.startswith("/hooks/") or path.startswith("/services/"):
+            kind = "rocketchat" if path.startswith("/hooks/") else "slack"
+            if path != (ROCKETCHAT_HOOK if kind == "rocketchat" else SLACK_HOOK):
+                return _json(404, {"success": False, "error": "Invalid integration id or token provided."})
+            return self._webhook(request, kind)
+        return self._violation(f"{request.method} {path}: no such endpoint", 404, {})
+
+    def _telegram(self, request: Request, token: str, method: str) -> Response:
+        if token != TELEGRAM_TOKEN:
+            return _json(401, telegram_example("error.401.unauthorized"))
+        spec = self.spec["methods"].get(method)
+        if spec is None:
+            return self._violation(f"Telegram {method}: not in the contract subset", 404, {})
+        params = request.get_json(silent=True) if request.data else {}
+        if not isinstance(params, dict):
+            return self._violation(f"Telegram {method}: the body is not a JSON object", 400, {})
+        problems = self._check_fields(method, spec.get("fields", []), params)
+        if method == "sendMessage" and not problems:
+            problems = _check_text(params)
+        if problems:
+            return self._violation(f"Telegram {method}: " + "; ".join(problems), 400, {"ok": False, "error_code": 400})
+        if method == "getMe":
+            return _json(200, telegram_example("getMe.ok"))
+        if failure := self._take_failure("telegram"):
+            return _json(failure.status, failure.body, failure.headers)
+        time.sleep(self.delay)
+        with self._lock:
+            self.posts.append(Post("telegram", params))
+        answer = telegram_example("sendMessage.ok")
+        answer["result"]["text"] = params["text"]
+        return _json(200, answer)
+
+    def _check_fields(self, where: str, fields: list[dict[str, Any]], value: dict[str, Any]) -> list[str]:
+        known = {f["name"]: f for f in fields}
+        problems = [f"{where}.{name}: unknown parameter" for name in value if name not in known]
+        problems += [f"{where}.{f['name']}: required" for f in fields if f["required"] and f["name"] not in value]
+        for name, item in value.items():
+            if name in known and not any(
+                self._fits(where + "." + name, t, item, problems) for t in known[name]["types"]
+            ):
+                problems.append(f"{where}.{name}: {item!r} is not {' or '.join(known[name]['types'])}")
+        return problems
+
+    def _fits(self, where: str, type_name: str, item: Any, problems: list[str]) -> bool:
+        if type_name.startswith("Array of "):
+            inner = type_name.removeprefix("Array of ")
+            return isinstance(item, list) and all(self._fits(where, inner, x, problems) for x in item)
+        if type_name in _SCALARS:
+            return isinstance(item, _SCALARS[type_name]) and not (type_name == "Integer" and isinstance(item, bool))
+        spec = self.spec["types"].get(type_name)
+        if spec is None:
+            problems.append(f"{where}: type {type_name} is not in the contract subset")
+            return True
+        if not isinstance(item, dict):
+            return False
+        problems += self._check_fields(where, spec.get("fields", []), item)
+        return True
+
+    def _webhook(self, request: Request, kind: str) -> Response:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return self._violation(f"{kind} hook: the body is not a JSON object", 400, {"success": False})
+        fields: dict[str, tuple[type, ...]] = ROCKETCHAT_FIELDS if kind == "rocketchat" else {"text": (str,)}
+        problems = [f"{name}: not a field of the incoming webhook" for name in body if name not in fields]
+        problems += [
+            f"{name}: wrong type" for name, v in body.items() if name in fields and not isinstance(v, fields[name])
+        ]
+        if not isinstance(body.get("text"), str) or not body["text"].strip():
+            problems.append("text: required, a non-empty string")
+        if problems:
+            return self._violation(f"{kind} hook: " + "; ".join(problems), 400, {"success": False, "error": "invalid"})
+        if failure := self._take_failure(kind):
+            return _json(failure.status, failure.body, failure.headers)
+        time.sleep(self.delay)
+        with self._lock:
+            self.posts.append(Post(kind, body))
+        return _json(200, {"success": True}) if kind == "rocketchat" else Response("ok", 200)
+
+    def _take_failure(self, kind: str) -> _Failure | None:
+        with self._lock:
+            queue = self._failures.get(kind)
+            return queue.pop(0) if queue else None
+
+    def _violation(self, text: str, status: int, body: Any) -> Response:
+        with self._lock:
+            self.violations.append(text)
+        return _json(status, {**body, "description": text} if isinstance(body, dict) else body)
+
+
+def _check_text(params: dict[str, Any]) -> list[str]:
+    """sendMessage's text: 1-4096 characters; with parse_mode HTML, only Telegram's tags, the rest escaped."""
+    text = params["text"]
+    if not 1 <= len(text) <= 4096:
+        return [f"sendMessage.text: {len(text)} characters (1-4096)"]
+    if params.get("parse_mode") not in (None, "HTML", "MarkdownV2", "Markdown"):
+        return [f"sendMessage.parse_mode: {params['parse_mode']!r} is not HTML, MarkdownV2 or Markdown"]
+    if params.get("parse_mode") != "HTML":
+        return []
+    checker = _TelegramHTML()
+    checker.feed(text)
+    checker.close()
+    return checker.problems
+
+
+class _TelegramHTML(HTMLParser):
+    """Telegram's HTML: listed tags only; `<`, `>` and `&` outside them must be written as entities."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.problems: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in HTML_TAGS:
+            self.problems.append(f"sendMessage.text: <{tag}> is not a tag Telegram accepts (escape '<' as &lt;)")
+
+    def handle_data(self, data: str) -> None:
+        if "<" in data or ">" in data or "&" in data:
+            self.problems.append(f"sendMessage.text: unescaped '<', '>' or '&' in {data[:40]!r}")
+
+    def handle_entityref(self, name: str) -> None:
+        if name not in ("lt", "gt", "amp", "quot"):
+            self.problems.append(f"sendMessage.text: &{name}; is not an entity Telegram accepts")
+
+    def unknown_decl(self, data: str) -> None:
+        self.problems.append(f"sendMessage.text: unescaped markup {data[:40]!r}")
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body), status, headers=headers, content_type="application/json")
