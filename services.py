@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from types import ModuleType
 
 import redis
+import requests
 
 import engagement
 import ops.metrics
@@ -21,6 +22,7 @@ import settings as settings_module
 from githubapp.cache import Cache, MemoryCache, RedisCache
 from githubapp.client import GitHubApp
 from githubapp.pacing import WritePacer
+from notify.notifier import Notifier
 from scheduling.rq import enqueue_task
 from scheduling.runner import Outcome, TaskRunner
 from scheduling.tasks import Schedule, Task
@@ -55,6 +57,8 @@ class Services:
     # The behaviour modules loaded; those with DEFAULTS own a section of `.github/engage.yml`.
     behaviours: list[ModuleType] = field(default_factory=list)
     metrics: ops.metrics.Recorder = field(default_factory=ops.metrics.MemoryRecorder)
+    # Messages to the operator's chat destinations (DESTINATION_<NAME>_*), posted once each.
+    notifier: Notifier = field(init=False)
     # Scheduled tasks (the app's housekeeping and the behaviours'); every worker ticks it.
     tasks: TaskRunner = field(init=False)
     _closed: bool = field(default=False, repr=False)
@@ -180,6 +184,14 @@ def build(settings: Settings) -> Services:
         connection,
         modules,
         metrics,
+    )
+    session = requests.Session()  # one pool for all destinations
+    services.notifier = Notifier(
+        {config.name: config.build(session) for config in settings.destinations},
+        services.intents,
+        metrics,
+        dry_run=settings.dry_run,
+        connection=connection,
     )
     queue = getattr(dispatcher, "queue", None)
     services.tasks = TaskRunner(
