@@ -36,8 +36,8 @@ from storage.intents import IntentStore
 from storage.ledger import LedgerStore
 from storage.retention import prune
 from storage.task_runs import TaskRunStore
-from webhooks.dispatch import Dispatcher, InlineDispatcher, RQDispatcher, sweep
 from webhooks.context import Stores
+from webhooks.dispatch import Dispatcher, InlineDispatcher, RQDispatcher, sweep
 from webhooks.jobs import process
 from webhooks.router import Router, compose
 
