@@ -8,9 +8,9 @@ from typing import Any
 from flask import Flask, current_app, jsonify
 
 import logs
-import ops.metrics
 import services as services_module
 import settings as settings_module
+import web.metrics
 import web.security
 from settings import MAX_WEBHOOK_BYTES
 
@@ -34,7 +34,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     app.add_url_rule(config.webhook_path, "webhook", receive, methods=["POST"])
     app.add_url_rule("/healthz", "healthz", healthz)
-    ops.metrics.init_app(app)
+    web.metrics.init_app(app)
     from web.admin import bp as admin
     from web.pages import bp as pages
     from web.setup import bp as setup

@@ -25,11 +25,11 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from engagement.backfill import BackfillError, backfill
-from githubapp.auth import load_private_key
 from githubapp.errors import GitHubError, TransientError, Unauthorized
 from logs import scrub
 from notify.notifier import DestinationGone, Message, NotifyError
 from services import Services
+from settings import load_private_key
 from storage import db as storage_db
 from storage.db import deliveries, repositories, utcnow
 from storage.deliveries import FAILED, PENDING, STATUSES

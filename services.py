@@ -22,6 +22,7 @@ import settings as settings_module
 from githubapp.cache import Cache, MemoryCache, RedisCache
 from githubapp.client import GitHubApp
 from githubapp.pacing import WritePacer
+from notify.config import build as build_destination
 from notify.notifier import Notifier
 from scheduling.rq import enqueue_task
 from scheduling.runner import Outcome, TaskRunner
@@ -187,7 +188,7 @@ def build(settings: Settings) -> Services:
     )
     session = requests.Session()  # one pool for all destinations
     services.notifier = Notifier(
-        {config.name: config.build(session) for config in settings.destinations},
+        {config.name: build_destination(config, session) for config in settings.destinations},
         services.intents,
         metrics,
         dry_run=settings.dry_run,

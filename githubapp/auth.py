@@ -13,11 +13,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import jwt
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from githubapp.cache import Cache
-from settings import ConfigError
+from settings import load_private_key
 
 log = logging.getLogger(__name__)
 
@@ -25,19 +24,6 @@ JWT_LIFETIME_SECONDS = 9 * 60  # below GitHub's 10-minute cap even with the 60 s
 CLOCK_DRIFT_SECONDS = 60
 # Refresh an installation token this long before GitHub's `expires_at`, so no call races its expiry.
 TOKEN_REFRESH_MARGIN_SECONDS = 5 * 60
-
-
-def load_private_key(pem: str) -> RSAPrivateKey:
-    try:
-        key = serialization.load_pem_private_key(pem.encode(), password=None)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(
-            "PRIVATE_KEY is not a valid PEM private key: paste the whole .pem file GitHub generated "
-            "(including the BEGIN/END lines; \\n escapes are fine) or set PRIVATE_KEY_PATH to it"
-        ) from exc
-    if not isinstance(key, RSAPrivateKey):
-        raise ConfigError("PRIVATE_KEY must be the RSA key GitHub generated for the App")
-    return key
 
 
 def make_jwt(app_id: int, private_key: RSAPrivateKey, now: float | None = None) -> str:

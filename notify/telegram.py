@@ -13,9 +13,10 @@ import requests
 
 from notify.notifier import Message, NotifyError, error_for
 from notify.transport import call, retry_after
+from settings.destinations import TELEGRAM, TELEGRAM_API_URL
 
-KIND = "telegram"
-DEFAULT_API_URL = "https://api.telegram.org"
+KIND = TELEGRAM
+DEFAULT_API_URL = TELEGRAM_API_URL
 # Telegram's FAQ: "no more than 20 messages per minute in the same group".
 INTERVAL_SECONDS = 3.0
 

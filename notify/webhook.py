@@ -14,8 +14,8 @@ import requests
 
 from notify.notifier import Message, error_for
 from notify.transport import call, retry_after
+from settings.destinations import SLACK
 
-ROCKETCHAT, SLACK = "rocketchat", "slack"
 INTERVAL_SECONDS = 1.0  # Slack: "1 message per second" per incoming webhook; Rocket.Chat has no stated limit
 
 

@@ -7,7 +7,7 @@ import time
 import jwt as pyjwt
 import pytest
 
-from githubapp.auth import load_private_key, make_jwt
+from githubapp.auth import make_jwt
 from githubapp.cache import MemoryCache, RedisCache
 from githubapp.client import GitHubApp, error_for, next_link
 from githubapp.errors import (
@@ -21,6 +21,7 @@ from githubapp.errors import (
     WritesThrottled,
 )
 from githubapp.pacing import WritePacer
+from settings import load_private_key
 from tests.conftest import APP_ID, INSTALLATION_ID, REPO, wait_for
 
 

@@ -21,10 +21,10 @@ import requests
 
 import logs
 from githubapp.errors import TransientError
-from notify.config import destinations
 from notify.notifier import DestinationGone, DestinationUnavailable, Message, Notifier
 from ops import metrics
 from settings import ConfigError, from_environment
+from settings.destinations import destinations
 from tests.conftest import ROOT, services
 from tests.support.fake_chat import (
     ROCKETCHAT_HOOK,

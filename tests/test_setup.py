@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from dotenv import dotenv_values
 
 import settings as settings_module
-from githubapp.auth import load_private_key
+from settings import load_private_key
 from tests.conftest import LiveServer, MakeApp
 from tests.support.fake_github import FakeGitHub
 from web import setup

@@ -11,10 +11,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from notify.config import DestinationConfig
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+from settings.destinations import DestinationConfig, destinations
+from settings.errors import ConfigError
 
 DEFAULT_WEBHOOK_PATH = "/api/github/webhooks"
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
@@ -24,10 +27,6 @@ MAX_WEBHOOK_BYTES = 25 * 1024 * 1024
 # The operator token guards retries of every delivery: long enough that guessing it is hopeless.
 MIN_ADMIN_TOKEN_LENGTH = 32
 NEW_TOKEN = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
-
-
-class ConfigError(RuntimeError):
-    """The configuration cannot work; the message says which variable to fix."""
 
 
 @dataclass(frozen=True)
@@ -185,8 +184,6 @@ def from_environment(env: Mapping[str, str] | None = None, instance_path: str = 
         env = os.environ
     database_url = env.get("DATABASE_URL") or f"sqlite:///{Path(instance_path).resolve() / 'engage.sqlite3'}"
     behaviours = env.get("ENGAGE_BEHAVIOURS")
-    from notify.config import destinations  # notify.config imports ConfigError from here
-
     return Settings(
         app_id=_int(env, "APP_ID"),
         private_key=_private_key(env),
@@ -248,6 +245,17 @@ def check(settings: Settings) -> None:
     if settings.private_key and settings.app_id is None:
         raise ConfigError("PRIVATE_KEY is set but APP_ID is not: set APP_ID to the App ID on the app's settings page")
     if settings.private_key:
-        from githubapp.auth import load_private_key
-
         load_private_key(settings.private_key)
+
+
+def load_private_key(pem: str) -> RSAPrivateKey:
+    try:
+        key = serialization.load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(
+            "PRIVATE_KEY is not a valid PEM private key: paste the whole .pem file GitHub generated "
+            "(including the BEGIN/END lines; \\n escapes are fine) or set PRIVATE_KEY_PATH to it"
+        ) from exc
+    if not isinstance(key, RSAPrivateKey):
+        raise ConfigError("PRIVATE_KEY must be the RSA key GitHub generated for the App")
+    return key
