@@ -17,7 +17,7 @@ from tests.conftest import REPO, LiveServer, MakeApp, services, wait_for
 from tests.support import behaviours
 from tests.test_pipeline import acks, opened
 from tests.test_setup import Form, forms
-from web.admin import SESSION_COOKIE, SESSION_SECONDS, csrf_token, session_valid, session_value
+from web.auth import SESSION_COOKIE, SESSION_SECONDS, csrf_token, session_valid, session_value
 
 TOKEN = "operator-token-for-the-tests-0123456789"  # ADMIN_TOKEN must have 32 characters or more
 HOSTILE = "<script>alert('pwned')</script><img src=x onerror=alert(1)> & \"quotes\""

@@ -32,9 +32,12 @@ from settings import load_private_key
 from tests.conftest import LiveServer, MakeApp
 from tests.support.fake_github import FakeGitHub
 from web import setup
-from web.setup import BAD_ORGANISATION, BAD_STATE, EnvFileError, StateStore, build_manifest, env_line, write_env
+from web.setup import EnvFileError, StateStore, build_manifest, env_line, write_env
+from web.shell import english
 
 APP_YML = yaml.safe_load(setup.APP_YML.read_text())
+BAD_ORGANISATION = english(setup.BAD_ORGANISATION)
+BAD_STATE = english(setup.BAD_STATE)
 WRITTEN = ("APP_ID", "PRIVATE_KEY", "WEBHOOK_SECRET", "GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET", "APP_SLUG")
 
 
@@ -522,3 +525,27 @@ def test_the_fake_refuses_a_manifest_github_would_refuse(github):
     assert page.status_code == 422 and "unknown manifest key" in page.text
     assert any("url (the App's homepage) is required" in v for v in github.violations)
     github.violations.clear()
+
+
+# --- in Chinese
+
+
+def test_setup_in_chinese_by_query_and_by_accept_language(unregistered, github):
+    server = unregistered()
+    page = requests.get(server.url + "/setup?lang=zh", timeout=30)
+    assert page.status_code == 200 and '<html lang="zh-CN">' in page.text
+    assert "尚未配置 GitHub App" in page.text and "注册 GitHub App" in page.text and "组织（可选）" in page.text
+    assert "No GitHub App is configured yet" not in page.text and "Register the GitHub App" not in page.text
+    assert 'href="/setup?lang=en"' in page.text, "the language switch leads back to English"
+
+    browser = requests.Session()
+    browser.headers["Accept-Language"] = "zh-CN,zh;q=0.9"
+    refused = browser.post(server.url + "/setup", data={"organisation": "-not valid"}, timeout=30)
+    assert refused.status_code == 400 and "这不是 GitHub 上可用的组织名" in refused.text
+    to_github = browser.post(server.url + "/setup", data={"organisation": ""}, timeout=30)
+    assert "正在前往 GitHub" in to_github.text and "继续前往 GitHub" in to_github.text
+    done = browser.get(confirm_on_github(github, browser, form(to_github.text, "to-github")), timeout=30)
+    assert done.status_code == 200 and "已注册" in done.text and "安装 App" in done.text
+    assert f"data-app-id>{registered_app(github)['id']}</strong>" in done.text
+    used = browser.get(server.url + "/setup/callback?state=x" + "y" * 30 + "&code=abc", timeout=30)
+    assert used.status_code == 400 and "设置没有完成" in used.text and "没有写入任何内容" in used.text

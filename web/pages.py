@@ -17,17 +17,18 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
+from flask.blueprints import BlueprintSetupState
 from markupsafe import Markup
 from sqlalchemy.engine import Engine
 
-from engagement import overview as overview_data
-from engagement.insights import MAX_WEEKS, report
-from engagement.leaderboard import NotVisible, board
+from readmodels import overview as overview_data
+from readmodels.insights import MAX_WEEKS, report
+from readmodels.leaderboard import NotVisible, board
 from services import Services
 from storage.good_first_issues import GoodFirstIssueStore
 from storage.ledger import WINDOWS
-from web import i18n
+from web import shell
 from web.charts import bar_chart, line_chart
 
 bp = Blueprint("pages", __name__)
@@ -50,7 +51,7 @@ NAMES = {"org": re.compile(OWNER_NAME), "repo": re.compile(rf"{OWNER_NAME}/[A-Za
 
 
 class Problem(Exception):
-    """A request the pages cannot answer: its status and the words (a key of `i18n.TEXT`) for it."""
+    """A request the pages cannot answer: its status and the words (a message key) for it."""
 
     def __init__(self, status: int, key: str, **fields: Any):
         super().__init__(key)
@@ -62,54 +63,17 @@ def _engine() -> Engine:
     return services.store.engine
 
 
-# --- language and links
+# --- language, links and the layout (web/shell.py)
 
 
-def _language() -> tuple[str, bool]:
-    if "language" not in g:
-        g.language = i18n.choose(request.args.get("lang"), request.accept_languages)
-    found: tuple[str, bool] = g.language
-    return found
-
-
-def translator() -> i18n.Translator:
-    return i18n.Translator(_language()[0])
-
-
-def link(endpoint: str, **params: Any) -> str:
-    """A URL to one of the pages, carrying `?lang=` when the visitor chose the language explicitly."""
-    lang, explicit = _language()
-    if explicit and "lang" not in params:
-        params["lang"] = lang
-    return url_for(endpoint, **{key: value for key, value in params.items() if value not in (None, "")})
-
-
-def here(**changes: Any) -> str:
-    """This page's URL with some query parameters changed (None drops one)."""
-    params: dict[str, Any] = dict(request.args.items())
-    params.update(changes)
-    return link(str(request.endpoint), **params)
+@bp.record_once
+def _shell(state: BlueprintSetupState) -> None:
+    shell.init_app(state.app)
 
 
 @bp.context_processor
 def _template_helpers() -> dict[str, Any]:
-    lang, explicit = _language()
-    other = "zh" if lang == "en" else "en"
-    return {
-        "t": translator(),
-        "lang": lang,
-        "explicit_lang": explicit,
-        "link": link,
-        "here": here,
-        "toggle": {"lang": other, "name": i18n.LANGUAGE_NAMES[other], "html_lang": i18n.HTML_LANG[other]},
-        "toggle_url": here(lang=other),
-        "web_url": web_url,
-    }
-
-
-def web_url(url: str) -> str:
-    """A link to GitHub as stored, or nothing when it is not a plain http(s) address."""
-    return url if re.match(r"https?://", url or "", re.I) else "#"
+    return shell.template_helpers()
 
 
 @bp.after_request
@@ -121,9 +85,9 @@ def _vary_by_language(response: Response) -> Response:
 
 @bp.errorhandler(Problem)
 def _problem(problem: Problem) -> tuple[Any, int]:
-    t = translator()
+    t = shell.Translator()
     if request.path.startswith("/api/") or request.path.endswith(".csv"):
-        message = NOT_FOUND_JSON if problem.status == 404 else i18n.Translator("en")(problem.key, **problem.fields)
+        message = NOT_FOUND_JSON if problem.status == 404 else shell.english(problem.key, **problem.fields)
         return jsonify({"error": message}), problem.status
     title = t("error.not_found") if problem.status == 404 else t("error.bad_request")
     page = render_template("error.html", status=problem.status, title=title, message=t(problem.key, **problem.fields))
@@ -217,7 +181,7 @@ def leaderboard() -> Any:
         kind, _, name = scope.partition(":")
         if kind in NAMES and _name(kind, name):
             return redirect(
-                here(scope=None, repo=name if kind == "repo" else None, org=name if kind == "org" else None)
+                shell.here(scope=None, repo=name if kind == "repo" else None, org=name if kind == "org" else None)
             )
         raise Problem(404, "error.not_found_text")
     repo, org, window = _name("repo"), _name("org"), _window()
@@ -228,7 +192,7 @@ def leaderboard() -> Any:
     return render_template(
         "leaderboard.html",
         board=data,
-        formula=translator().formula(data["formula"]) if data else None,
+        formula=shell.Translator().formula(data["formula"]) if data else None,
         windows=list(WINDOWS),
         window=window,
         current=current,
@@ -311,7 +275,7 @@ def shown_value(value: float | None, unit: str) -> float | None:
     return round(value * 100, 2) if unit == "ratio" else value
 
 
-def figure(value: float | None, unit: str, t: i18n.Translator, signed: bool = False) -> str:
+def figure(value: float | None, unit: str, t: shell.Translator, signed: bool = False) -> str:
     """A number for reading: at most two decimals, a percentage for ratios, hours with their unit."""
     shown = shown_value(value, unit)
     if shown is None:
@@ -328,7 +292,7 @@ def figure(value: float | None, unit: str, t: i18n.Translator, signed: bool = Fa
 
 def _series_views(data: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Each series with its chart and its figures in the page's language."""
-    t = translator()
+    t = shell.Translator()
     weeks: list[str] = data["weeks"]
     views = []
     for name, series in data["series"].items():

@@ -46,7 +46,7 @@ from githubapp.client import API_VERSION, USER_AGENT, error_for
 from githubapp.errors import GitHubError, NotFound, ServerError, Unavailable, ValidationFailed
 from services import Services
 from settings import Settings
-from web import pages
+from web import shell
 
 log = logging.getLogger(__name__)
 
@@ -72,18 +72,12 @@ CREDENTIALS = (
 )
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
 
-BAD_STATE = (
-    "This registration cannot be finished here: its link expired (after an hour), was used already, or was "
-    "started in another browser. Nothing was written. Start again from the setup page."
-)
-NO_CODE = "GitHub sent no code back, so there is nothing to finish. Nothing was written. Start again."
-BAD_ORGANISATION = "That is not an organisation name on GitHub (letters, digits and single hyphens, up to 39)."
-CONVERSION_FAILED = "GitHub did not hand over the new App's credentials: {reason}. Nothing was written."
-WRITE_FAILED = (
-    "GitHub registered the App {slug} (ID {id}), but {path} could not be written ({reason}). Nothing secret "
-    "was shown or logged: on the App's settings page, {settings_url}, generate a private key and a new webhook "
-    "secret, and set APP_ID, PRIVATE_KEY_PATH and WEBHOOK_SECRET by hand."
-)
+# The page's words are messages in translations/*/LC_MESSAGES/messages.po; these are their keys.
+BAD_STATE = "setup.bad_state"
+NO_CODE = "setup.no_code"
+BAD_ORGANISATION = "setup.bad_organisation"
+CONVERSION_FAILED = "setup.conversion_failed"
+WRITE_FAILED = "setup.write_failed"
 UNREGISTERED_WEBHOOK = "no GitHub App is registered yet, so no delivery can be verified: open /setup"
 
 # The page's one script (the auto-submit) runs by nonce; forms may go to this app and to GitHub only.
@@ -96,7 +90,16 @@ clock = time.time  # tests move it forward to expire states
 
 
 class ConversionFailed(RuntimeError):
-    """GitHub did not turn the code into credentials; the message says why, fit to show."""
+    """GitHub did not turn the code into credentials: why, as a message key and its fields (the exception's
+    text is the English, for the log)."""
+
+    def __init__(self, key: str, **fields: Any):
+        super().__init__(shell.english(key, **fields))
+        self.key, self.fields = key, fields
+
+    def shown(self) -> str:
+        """Why, in the visitor's language."""
+        return shell.Translator()(self.key, **self.fields)
 
 
 class EnvFileError(RuntimeError):
@@ -210,33 +213,33 @@ def convert(api_url: str, code: str, timeout: float) -> dict[str, Any]:
             timeout=(5, timeout),
         )
     except requests.RequestException as exc:
-        raise ConversionFailed(f"no answer from {api_url} ({type(exc).__name__}): check GITHUB_API_URL") from exc
+        raise ConversionFailed("setup.reason.unreachable", url=api_url, error=type(exc).__name__) from exc
     try:
         body = answer.json()
     except ValueError:
         body = None
     if answer.status_code != 201:
-        raise ConversionFailed(_reason(error_for(answer.status_code, answer.headers, body, "POST", path))) from None
+        raise _reason(error_for(answer.status_code, answer.headers, body, "POST", path)) from None
     if not isinstance(body, dict):
-        raise ConversionFailed("GitHub's answer was not the App's JSON")
+        raise ConversionFailed("setup.reason.not_json")
     return body
 
 
-def _reason(error: GitHubError) -> str:
+def _reason(error: GitHubError) -> ConversionFailed:
     if isinstance(error, NotFound):
-        return "GitHub does not know the code; it was used already or is more than an hour old. Register again"
+        return ConversionFailed("setup.reason.unknown_code")
     if isinstance(error, ValidationFailed):
-        return f"GitHub refused it ({error.message or 'validation failed'})"
+        return ConversionFailed("setup.reason.refused", message=error.message or "validation failed")
     if isinstance(error, ServerError | Unavailable):
-        return f"GitHub answered {error.status} ({error.message}); try again in a moment"
-    return f"GitHub answered {error.status} ({error.message})"
+        return ConversionFailed("setup.reason.unavailable", status=error.status, message=error.message)
+    return ConversionFailed("setup.reason.status", status=error.status, message=error.message)
 
 
 def credentials(app: Mapping[str, Any]) -> dict[str, str]:
     """The .env values for a converted App, in the order they are written."""
     missing = [field for _, field in CREDENTIALS if not app.get(field)]
     if missing:
-        raise ConversionFailed(f"GitHub's answer lacks {', '.join(missing)}")
+        raise ConversionFailed("setup.reason.lacks", fields=", ".join(missing))
     return {name: str(app[field]) for name, field in CREDENTIALS}
 
 
@@ -342,6 +345,7 @@ def _page(template: str, status: int = 200, **context: Any) -> Response:
 @bp.record_once
 def _configure(state: BlueprintSetupState) -> None:
     app = state.app
+    shell.init_app(app)
     app.config.setdefault("SETUP_STATE_FOLDER", os.path.join(app.instance_path, "setup-states"))
     if app.extensions["engage"].settings.needs_registration:
         log.warning("no GitHub App is configured yet: open this app's home page to register one (/setup)")
@@ -362,10 +366,8 @@ def _while_unregistered() -> ResponseReturnValue | None:
 
 @bp.context_processor
 def _template_helpers() -> dict[str, Any]:
-    helpers = pages._template_helpers()  # the site's header, footer and language switch
-    # The switch keeps the query; the callback's holds the code, which must not go into a link.
-    helpers["toggle_url"] = url_for("setup.start", lang=helpers["toggle"]["lang"])
-    return helpers
+    # The language switch leads to /setup: the callback's query holds the code, which must not go into a link.
+    return shell.template_helpers(switch=lambda lang: url_for("setup.start", lang=lang))
 
 
 @bp.before_request
@@ -415,7 +417,7 @@ def begin() -> Response:
     settings = _unregistered()
     organisation = (request.form.get("organisation") or "").strip()
     if organisation and not ORGANISATION.fullmatch(organisation):
-        return _form(settings, 400, organisation=organisation, error=BAD_ORGANISATION)
+        return _form(settings, 400, organisation=organisation, error=shell.Translator()(BAD_ORGANISATION))
     if _registered_in_env_file(settings) is not None:
         return _form(settings)
     state = _states().issue()
@@ -440,7 +442,8 @@ def begin() -> Response:
     return response
 
 
-def _problem(status: int, message: str) -> Response:
+def _problem(status: int, key: str, **fields: Any) -> Response:
+    message = shell.Translator()(key, **fields)
     response = _page("setup.html", status, mode="problem", message=message, status_code=status)
     response.delete_cookie(STATE_COOKIE, path="/setup")
     return response
@@ -462,7 +465,7 @@ def callback() -> Response:
         values = credentials(app)
     except ConversionFailed as exc:
         log.warning("GitHub App registration not finished: %s", exc)
-        return _problem(502, CONVERSION_FAILED.format(reason=exc))
+        return _problem(502, CONVERSION_FAILED, reason=exc.shown())
     owner = app.get("owner") or {}
     organisation = owner.get("login") if owner.get("type") == "Organization" else None
     owner_path = f"/organizations/{quote(organisation)}" if organisation else ""
@@ -475,10 +478,8 @@ def callback() -> Response:
     except (OSError, EnvFileError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         log.error("registered GitHub App %s but could not write %s: %s", values["APP_SLUG"], path, reason)
-        message = WRITE_FAILED.format(
-            slug=values["APP_SLUG"], id=values["APP_ID"], path=path, reason=reason, settings_url=settings_url
-        )
-        return _problem(500, message)
+        fields = {"slug": values["APP_SLUG"], "id": values["APP_ID"], "path": path, "settings_url": settings_url}
+        return _problem(500, WRITE_FAILED, reason=reason, **fields)
     log.info("registered GitHub App %s (ID %s) and wrote its credentials to %s", values["APP_SLUG"], app["id"], path)
     html_url = str(app.get("html_url") or "")
     if not html_url.startswith(("https://", "http://")):
