@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives import serialization
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from engagement.backfill import BackfillError, backfill
 from githubapp.errors import GitHubError, TransientError, Unauthorized
+from jobs.backfill import BackfillError, backfill
 from logs import scrub
 from notify.notifier import DestinationGone, Message, NotifyError
 from services import Services

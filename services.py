@@ -16,9 +16,9 @@ from types import ModuleType
 import redis
 import requests
 
-import engagement
 import ops.metrics
 import settings as settings_module
+from engagement import registry
 from githubapp.cache import Cache, MemoryCache, RedisCache
 from githubapp.client import GitHubApp
 from githubapp.pacing import WritePacer
@@ -130,9 +130,9 @@ def task_schedule(settings: Settings, modules: list[ModuleType]) -> Schedule:
 
 
 def behaviour_modules(names: tuple[str, ...]) -> list[ModuleType]:
-    """`engagement.BEHAVIOURS` plus any named in ENGAGE_BEHAVIOURS, in the order they run."""
+    """`registry.BEHAVIOURS` plus any named in ENGAGE_BEHAVIOURS, in the order they run."""
     extra = [importlib.import_module(name) for name in names]
-    return list(engagement.BEHAVIOURS) + [m for m in extra if m not in engagement.BEHAVIOURS]
+    return list(registry.BEHAVIOURS) + [m for m in extra if m not in registry.BEHAVIOURS]
 
 
 def build_router(names: tuple[str, ...]) -> Router:

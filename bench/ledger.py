@@ -25,8 +25,8 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engagement import contributions as kinds
-from engagement.contributions import Contribution, Repo, Subject
+from domain import contributions as kinds
+from domain.contributions import Contribution, Repo, Subject
 from storage import db
 from storage.ledger import WINDOWS, LedgerStore, week_of
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engagement import config as repo_config
-from engagement.comments import ours
-from engagement.config import CONFIG_PATH, Problem
-from engagement.templates import inline_code
+from engagement.common import config as repo_config
+from engagement.common.comments import ours
+from engagement.common.config import CONFIG_PATH, Problem
+from engagement.common.templates import inline_code
 from webhooks.context import Context
 from webhooks.router import Router
 

@@ -54,7 +54,7 @@ def replace_section(readme: str, text: str) -> str:
 
 
 if __name__ == "__main__":
-    from engagement import BEHAVIOURS
+    from engagement.registry import BEHAVIOURS
 
     path = Path(sys.argv[1] if len(sys.argv) > 1 else "README.md")
     path.write_text(replace_section(path.read_text(), reference(BEHAVIOURS)))

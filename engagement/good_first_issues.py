@@ -1,6 +1,6 @@
 """Good first issues: maintainers mark them with a command, newcomers get a guide and claim one.
 
-Commands in issue comments (see `engagement.commands` for what counts as a command):
+Commands in issue comments (see `engagement.common.commands` for what counts as a command):
 `/good-first-issue` and `/remove-good-first-issue` for people with triage access or more, `/claim` and
 `/unclaim` for anyone. Labels that mean "good first issue" bring the canonical label along, and keyword
 rules (off by default) label new issues. Every event about a tracked issue updates its state in
@@ -16,12 +16,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote_plus
 
-from engagement import commands
-from engagement import config as repo_config
-from engagement.comments import comment_once, ours
-from engagement.contributions import github_time
-from engagement.language import detect
-from engagement.links import CONTRIBUTING_FILES, file_url
+from domain.contributions import github_time
+from engagement.common import commands
+from engagement.common import config as repo_config
+from engagement.common.comments import comment_once, ours
+from engagement.common.language import detect
+from engagement.common.links import CONTRIBUTING_FILES, file_url
 from githubapp.errors import Forbidden
 from storage.db import utcnow
 from storage.good_first_issues import GoodFirstIssueStore, Snapshot, has_label
@@ -675,7 +675,7 @@ _CLOSES = re.compile(r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+#(\d+)
 
 def closing_references(text: str) -> set[int]:
     """Issue numbers a pull request says it closes (`Fixes #12`), ignoring code."""
-    from engagement.language import strip_code
+    from engagement.common.language import strip_code
 
     return {int(n) for n in _CLOSES.findall(strip_code(text or ""))}
 

@@ -8,12 +8,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote_plus
 
-from engagement import config as repo_config
-from engagement import contributions
-from engagement.comments import comment_once
-from engagement.language import detect
-from engagement.links import CODE_OF_CONDUCT_FILES, CONTRIBUTING_FILES, file_url
-from engagement.templates import fill
+from domain import contributions
+from engagement.common import config as repo_config
+from engagement.common.comments import comment_once
+from engagement.common.language import detect
+from engagement.common.links import CODE_OF_CONDUCT_FILES, CONTRIBUTING_FILES, file_url
+from engagement.common.templates import fill
 from githubapp.errors import Forbidden, NotFound
 from webhooks.context import Context
 from webhooks.router import Router

@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from engagement.contributions import Repo, github_time
+from domain.contributions import Repo, github_time
 from storage.db import utcnow
 from storage.installations import REMOVED, Installation
 from webhooks.context import Context

@@ -2,7 +2,7 @@
 
 Runs for every delivery about issues, pull requests, reviews and comments, whatever the other
 behaviours decide, and also for deliveries without an installation (recorded payloads, replays).
-Bots never reach it: the router ignores deliveries sent by bots, and `engagement.contributions`
+Bots never reach it: the router ignores deliveries sent by bots, and `domain.contributions`
 credits no bot account.
 """
 
@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from engagement import config as repo_config
-from engagement import contributions as build
+from domain import contributions as build
+from domain.contributions import Contribution, Repo
 from engagement import leaderboard
-from engagement.contributions import Contribution, Repo
+from engagement.common import config as repo_config
 from engagement.good_first_issues import closing_references
 from githubapp.errors import Forbidden, NotFound
 from storage.ledger import org_scope, repo_scope

@@ -6,10 +6,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engagement import config as repo_config
-from engagement.comments import comment_once
-from engagement.language import detect
-from engagement.templates import fill
+from engagement.common import config as repo_config
+from engagement.common.comments import comment_once
+from engagement.common.language import detect
+from engagement.common.templates import fill
 from webhooks.context import Context
 from webhooks.router import Router
 

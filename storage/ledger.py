@@ -23,8 +23,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from engagement import contributions as kinds
-from engagement.contributions import Contribution, Repo
+from domain import contributions as kinds
+from domain.contributions import Contribution, Repo
 from storage.db import (
     ROLLUP_COUNTS,
     WINDOWS_AS_OF,

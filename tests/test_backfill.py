@@ -8,8 +8,8 @@ from datetime import datetime
 import pytest
 import sqlalchemy as sa
 
-from engagement import backfill as backfill_module
-from engagement.backfill import last_page
+from jobs import backfill as backfill_module
+from jobs.backfill import last_page
 from storage.db import contributions, repositories
 from tests.conftest import REPO, example, installed, services
 from tests.support.fake_github import load_contract

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from engagement import commands
+from engagement.common import commands
 from tests.conftest import REPO, run_rq_worker
 from tests.test_good_first_issues import NEWCOMER, commented, good_first_issue
 

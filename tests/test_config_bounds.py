@@ -9,7 +9,7 @@ import re
 import pytest
 
 from engagement import config_check, good_first_issues, greeting, leaderboard
-from engagement.config import MAX_FILE_BYTES, parse
+from engagement.common.config import MAX_FILE_BYTES, parse
 from githubapp.cache import MemoryCache
 from githubapp.client import COMMENT_LIMIT, CUT_SHORT, GitHubApp
 from githubapp.pacing import WritePacer

@@ -1,8 +1,8 @@
 """The README's behaviour reference is the behaviours' own HELP and DEFAULTS."""
 
-from engagement import BEHAVIOURS
-from engagement.config import parse
+from engagement.common.config import parse
 from engagement.docs import END, START, reference
+from engagement.registry import BEHAVIOURS
 from tests.conftest import ROOT
 
 

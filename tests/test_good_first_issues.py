@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from engagement import commands
+from engagement.common import commands
 from engagement.good_first_issues import (
     ACKNOWLEDGE,
     ASSIGN,

@@ -7,10 +7,10 @@ import threading
 import pytest
 
 from engagement import greeting
-from engagement.config import parse
+from engagement.common.config import parse
+from engagement.common.language import detect
+from engagement.common.templates import fill
 from engagement.greeting import DEFAULTS, FIRST_MERGE, FIRST_REVIEW, ISSUE, PULL_REQUEST, Facts, Plan, Situation, decide
-from engagement.language import detect
-from engagement.templates import fill
 from tests.conftest import REPO, example, installed, run_rq_worker, services
 from webhooks.jobs import process
 

@@ -11,10 +11,10 @@ from datetime import date, datetime
 import pytest
 from sqlalchemy.engine import Engine
 
-from engagement import contributions as build
-from engagement import contributions as kinds
-from engagement.contributions import Contribution, Repo, Subject
-from engagement.insights import report
+from domain import contributions as build
+from domain import contributions as kinds
+from domain.contributions import Contribution, Repo, Subject
+from readmodels.insights import report
 from storage.ledger import LedgerStore
 
 TODAY = date(2026, 11, 29)

@@ -8,8 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from engagement import leaderboard
-from engagement.insights import report
-from engagement.leaderboard import NotVisible, board
+from readmodels.insights import report
+from readmodels.leaderboard import NotVisible, board, formula
 from storage import db
 from storage.good_first_issues import GoodFirstIssueStore, Snapshot
 from storage.ledger import LedgerStore
@@ -188,7 +188,7 @@ def test_bad_windows_and_unknown_repositories(server):
         board(engine_of(server), repo=REPO, window="2d")
     with pytest.raises(NotVisible):
         board(engine_of(server), repo="nobody/nothing")
-    assert leaderboard.formula(leaderboard.settings_of(None))["text"].startswith("10 × merged pull requests")
+    assert formula(leaderboard.settings_of(None))["text"].startswith("10 × merged pull requests")
 
 
 def test_equal_points_share_a_rank_and_are_listed_by_login(server, github):

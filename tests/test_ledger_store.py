@@ -15,8 +15,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from engagement import contributions as kinds
-from engagement.contributions import Contribution, Repo, Subject
+from domain import contributions as kinds
+from domain.contributions import Contribution, Repo, Subject
 from storage import db
 from storage.ledger import LedgerStore, org_scope, repo_scope
 

@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from rq import Worker
 from rq.serializers import JSONSerializer
 
-from engagement import contributions as kinds
+from domain import contributions as kinds
 from engagement import greeting
 from services import build_router
 from storage.db import actor_days, contributions, deliveries, handler_runs, weekly

@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 import requests
 
-from engagement import contributions as kinds
-from engagement.contributions import Contribution, Repo
-from engagement.insights import SERIES, report
-from engagement.leaderboard import board
+from domain import contributions as kinds
+from domain.contributions import Contribution, Repo
+from readmodels.insights import SERIES, report
+from readmodels.leaderboard import board
 from storage.good_first_issues import GoodFirstIssueStore
 from storage.ledger import LedgerStore
 from tests.conftest import (

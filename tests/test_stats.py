@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from engagement.stats import Summary, iso_week_start, median, summarise, weeks_ending
+from readmodels.stats import Summary, iso_week_start, median, summarise, weeks_ending
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from engagement.contributions import visibility_time
+from domain.contributions import visibility_time
 from storage import db
 from storage.ledger import visibility
 from tests.conftest import REPO, example, installed, run_rq_worker

@@ -1,7 +1,7 @@
 """Backfill: import a repository's history from GitHub's REST API into the contribution ledger.
 
 Why: webhooks only tell the ledger what happens once the app is installed, while leaderboards and
-insights want what happened before. Every contribution is built by `engagement.contributions`, the
+insights want what happened before. Every contribution is built by `domain.contributions`, the
 builders the webhook handler uses, so it has the same key whichever path sees it first: running the
 backfill twice, resuming it, or overlapping it with live webhooks counts each contribution once.
 
@@ -34,9 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-from engagement import config as repo_config
-from engagement import good_first_issues, leaderboard
-from engagement.contributions import (
+from domain.contributions import (
     Contribution,
     Repo,
     closed_issue,
@@ -50,6 +48,8 @@ from engagement.contributions import (
     solved_good_first_issue,
     submitted_review,
 )
+from engagement import good_first_issues, leaderboard
+from engagement.common import config as repo_config
 from engagement.good_first_issues import closing_references
 from githubapp.client import GitHubApp, InstallationClient, Response, next_link
 from githubapp.errors import GitHubError, NotFound, RateLimited, ServerError, Unavailable

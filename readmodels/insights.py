@@ -23,8 +23,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from engagement.leaderboard import resolve
-from engagement.stats import median, summarise, weeks_ending
+from readmodels.leaderboard import resolve
+from readmodels.stats import median, summarise, weeks_ending
 from storage.db import WEEKLY_COUNTS, responses, scope_members, weekly
 from storage.ledger import week_of
 

@@ -1,7 +1,7 @@
 """Contributions: what a webhook payload or an API object says someone did, as typed ledger events.
 
 Pure functions, shared by the live webhook handler (`engagement.ledger`) and the backfill
-(`engagement.backfill`), so that both produce the same events with the same keys: a key names the
+(`jobs.backfill`), so that both produce the same events with the same keys: a key names the
 thing that happened (a comment's id, an issue's number), never the delivery, which is what makes
 redelivery, retries and backfill count each contribution once.
 """

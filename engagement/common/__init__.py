@@ -1,0 +1,1 @@
+"""What the behaviours share: the repository config file, comments made once, commands, language, links, templates."""

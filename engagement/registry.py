@@ -1,0 +1,9 @@
+"""Which behaviours the app runs, in the order they run (services loads them; ENGAGE_BEHAVIOURS adds more)."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from engagement import config_check, good_first_issues, greeting, installations, leaderboard, ledger, thanks
+
+BEHAVIOURS: list[ModuleType] = [installations, ledger, greeting, good_first_issues, thanks, leaderboard, config_check]

@@ -1,0 +1,213 @@
+"""The leaderboard as the pages read it: a scope's ranked contributors, points computed at read time
+from the scoring in use (so the formula shown is the one applied), and the previous window's ranks.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from engagement.leaderboard import settings_of
+from storage.db import contributors, listed_on_pages, repositories, scope_members, window_totals
+from storage.ledger import WINDOWS, LedgerStore, org_scope, repo_scope, scoring_in
+
+POINT_COLUMNS = {
+    "merged_pull_request": "prs_merged",
+    "review": "reviews",
+    "issue": "issues_opened",
+    "comment": "comments_credited",
+    "review_comment": "review_comments_credited",
+    "good_first_issue": "gfi_solved",
+}
+COUNT_COLUMNS = {
+    "issues": "issues_opened",
+    "pull_requests": "prs_opened",
+    "merged": "prs_merged",
+    "reviews": "reviews",
+    "comments": "comments",
+    "review_comments": "review_comments",
+    "good_first_issues": "gfi_solved",
+}
+FORMULA_WORDS = {
+    "merged_pull_request": "merged pull requests",
+    "review": "reviews",
+    "issue": "issues opened",
+    "comment": "comments",
+    "review_comment": "review comments",
+    "good_first_issue": "good first issues solved",
+}
+MAX_LIMIT = 1000
+
+
+class NotVisible(LookupError):
+    """No such repository or owner, or only private data: nothing to show an anonymous visitor."""
+
+
+def formula(settings: Mapping[str, Any]) -> dict[str, Any]:
+    points = {kind: int(settings["points"][kind]) for kind in POINT_COLUMNS}
+    cap = int(settings["daily_comment_cap"])
+    terms = [f"{weight} × {FORMULA_WORDS[kind]}" for kind, weight in points.items() if weight]
+    text = " + ".join(terms) or "0"
+    if cap:
+        text += f" (comments: the first {cap} a day per person and repository)"
+    return {"points": points, "daily_comment_cap": cap, "text": text}
+
+
+# --- reading the board
+
+
+def resolve(conn: Connection, repo: str | None, org: str | None) -> tuple[str, str]:
+    """(scope, name shown) for a repository `owner/name` the pages list (installed, public), or an owner
+    of one; a repository removed from its installation, suspended or private is not there."""
+    if repo:
+        row = conn.execute(
+            sa.select(repositories.c.id, repositories.c.full_name)
+            .where(sa.func.lower(repositories.c.full_name) == repo.lower(), listed_on_pages())
+            .limit(1)
+        ).first()
+        if row is None:
+            raise NotVisible(f"no public repository {repo}")
+        return repo_scope(int(row.id)), str(row.full_name)
+    if org:
+        row = conn.execute(
+            sa.select(repositories.c.owner)
+            .where(sa.func.lower(repositories.c.owner) == org.lower(), listed_on_pages())
+            .limit(1)
+        ).first()
+        if row is None:
+            raise NotVisible(f"no public repository of {org}")
+        return org_scope(str(row.owner)), str(row.owner)
+    raise NotVisible("say which repository (repo=OWNER/NAME) or owner (org=OWNER)")
+
+
+def _points(settings: Mapping[str, Any]) -> Any:
+    """Points of a window_totals row under the formula (weights are integers the app validated)."""
+    t = window_totals.c
+    weighted = (sa.literal(int(settings["points"][kind])) * t[column] for kind, column in POINT_COLUMNS.items())
+    return sum(weighted, sa.literal(0))
+
+
+def _hidden(conn: Connection, settings: Mapping[str, Any]) -> list[int]:
+    """People not shown on this board: opted out everywhere, or excluded by its settings (a short list)."""
+    excluded = [str(login).lower() for login in settings.get("exclude") or []]
+    condition = contributors.c.opted_out == sa.true()
+    if excluded:
+        condition = sa.or_(condition, sa.func.lower(contributors.c.login).in_(excluded))
+    return [int(actor_id) for actor_id in conn.execute(sa.select(contributors.c.id).where(condition)).scalars()]
+
+
+def _visible(scope: str, window: str, hidden: list[int]) -> list[Any]:
+    t = window_totals.c
+    return [t.scope == scope, t.window == window] + ([t.actor_id.notin_(hidden)] if hidden else [])
+
+
+def board(
+    engine: Engine,
+    repo: str | None = None,
+    org: str | None = None,
+    window: str = "30d",
+    limit: int | None = 100,
+    today: date | None = None,
+) -> dict[str, Any]:
+    """The leaderboard as the JSON API gives it; raises NotVisible, or ValueError for a bad window.
+
+    Standard competition ranking (1, 2, 2, 4); people with equal points are listed by login.
+    """
+    if window not in WINDOWS:
+        raise ValueError(f"window must be one of {', '.join(WINDOWS)}")
+    today = today or datetime.now(UTC).date()
+    store = LedgerStore(engine)
+    store.advance(today)  # a no-op unless the day changed since the windows last moved
+    t = window_totals.c
+    with engine.connect() as conn:
+        scope, name = resolve(conn, repo, org)
+        settings = settings_of(scoring_in(conn, scope))
+        if not settings["enabled"]:
+            raise NotVisible(f"the leaderboard of {name} is turned off")
+        hidden = _hidden(conn, settings)
+        visible = _visible(scope, window, hidden)
+        total = int(conn.execute(sa.select(sa.func.count()).where(*visible)).scalar_one())
+        points = _points(settings).label("points")
+        query = sa.select(t.actor_id, *(t[c] for c in COUNT_COLUMNS.values()), points).where(*visible)
+        query = query.order_by(points.desc(), t.actor_id)
+        if limit is not None:
+            query = query.limit(max(1, min(limit, MAX_LIMIT)))
+        rows = conn.execute(query).all()
+        ids = [int(row.actor_id) for row in rows]
+        logins = dict(
+            conn.execute(sa.select(contributors.c.id, contributors.c.login).where(contributors.c.id.in_(ids))).all()
+        )
+        previous = _previous_ranks(conn, scope, window, settings, hidden, ids)
+        length = WINDOWS[window]
+        start = today - timedelta(days=length - 1) if length else None
+        newcomers = _newcomers(conn, scope, ids, start) if start else set()
+    ordered = sorted(rows, key=lambda row: (-int(row.points), str(logins.get(row.actor_id, "")).lower()))
+    entries: list[dict[str, Any]] = []
+    rank = 0
+    for position, row in enumerate(ordered):
+        if position == 0 or row.points != ordered[position - 1].points:
+            rank = position + 1
+        before = previous.get(int(row.actor_id))
+        login = str(logins.get(row.actor_id, ""))
+        entries.append(
+            {
+                "rank": rank,
+                "login": login,
+                "points": int(row.points),
+                "counts": {key: int(row._mapping[column]) for key, column in COUNT_COLUMNS.items()},
+                "previous_rank": before,
+                "rank_change": None if before is None else before - rank,
+                "newcomer": int(row.actor_id) in newcomers,
+                "profile_url": f"https://github.com/{login}",
+            }
+        )
+    return {
+        "repo": name,
+        "scope": "repository" if repo else "owner",
+        "window": window,
+        "window_start": start.isoformat() if start else None,
+        "as_of": today.isoformat(),
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "formula": formula(settings),
+        "kinds": list(COUNT_COLUMNS),
+        "total": total,
+        "entries": entries,
+    }
+
+
+def _previous_ranks(
+    conn: Connection, scope: str, window: str, settings: Mapping[str, Any], hidden: list[int], ids: list[int]
+) -> dict[int, int]:
+    """Each person's rank in the window before this one: 1 + how many scored more there."""
+    if window == "all" or not ids:
+        return {}
+    t = window_totals.c
+    query = sa.select(t.actor_id, _points(settings)).where(*_visible(scope, f"{window}-prev", hidden))
+    scores = {int(actor_id): int(points) for actor_id, points in conn.execute(query)}
+    ascending = sorted(scores.values())
+    wanted = set(ids)
+    return {
+        actor_id: len(ascending) - bisect_right(ascending, points) + 1
+        for actor_id, points in scores.items()
+        if actor_id in wanted
+    }
+
+
+def _newcomers(conn: Connection, scope: str, ids: list[int], start: date) -> set[int]:
+    """People whose first contribution in the scope falls in the window."""
+    if not ids:
+        return set()
+    query = sa.select(scope_members.c.actor_id).where(
+        scope_members.c.scope == scope,
+        scope_members.c.actor_id.in_(ids),
+        scope_members.c.first_at >= datetime.combine(start, datetime.min.time()),
+    )
+    return {int(row.actor_id) for row in conn.execute(query)}
+
+
+# --- the opt-out command
