@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -71,17 +72,20 @@ def _mac(token: str, message: str) -> str:
     return hmac.new(token.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
-def session_value(token: str, issued: int) -> str:
-    return f"{issued}.{_mac(token, f'session:{issued}')}"
+def session_value(token: str, issued: int, nonce: str | None = None) -> str:
+    """`issued.nonce.mac`: the nonce makes every sign-in a session of its own, with its own CSRF token."""
+    nonce = nonce or secrets.token_hex(8)
+    return f"{issued}.{nonce}.{_mac(token, f'session:{issued}:{nonce}')}"
 
 
 def session_valid(token: str, value: str, now: float) -> bool:
     """A cookie this token signed less than SESSION_SECONDS ago."""
-    issued, _, mac = value.partition(".")
-    if not issued.isdigit():
+    issued, _, rest = value.partition(".")
+    nonce, _, mac = rest.partition(".")
+    if not issued.isdigit() or not nonce.isalnum():
         return False
     age = now - int(issued)
-    return hmac.compare_digest(mac, _mac(token, f"session:{issued}")) and -60 <= age < SESSION_SECONDS
+    return hmac.compare_digest(mac, _mac(token, f"session:{issued}:{nonce}")) and -60 <= age < SESSION_SECONDS
 
 
 def csrf_token(token: str, session: str) -> str:
