@@ -15,7 +15,7 @@ from domain import contributions as build
 from domain.contributions import Contribution, Repo
 from engagement import leaderboard
 from engagement.common import config as repo_config
-from engagement.good_first_issues import closing_references
+from engagement.good_first_issues.linked_pulls import closing_references
 from githubapp.errors import Forbidden, NotFound
 from storage.ledger import org_scope, repo_scope
 from webhooks.context import Context

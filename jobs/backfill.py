@@ -50,7 +50,7 @@ from domain.contributions import (
 )
 from engagement import good_first_issues, leaderboard
 from engagement.common import config as repo_config
-from engagement.good_first_issues import closing_references
+from engagement.good_first_issues.linked_pulls import closing_references
 from githubapp.client import GitHubApp, InstallationClient, Response, next_link
 from githubapp.errors import GitHubError, NotFound, RateLimited, ServerError, Unavailable
 from services import Services

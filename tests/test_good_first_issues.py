@@ -10,15 +10,14 @@ from datetime import datetime, timedelta
 import pytest
 
 from engagement.common import commands
-from engagement.good_first_issues import (
+from engagement.good_first_issues import DEFAULTS
+from engagement.good_first_issues.actions import label_specs
+from engagement.good_first_issues.decide import (
     ACKNOWLEDGE,
     ASSIGN,
     CAP_REACHED,
     CLAIM,
     CLOSED,
-    DEFAULTS,
-    GUIDE,
-    GUIDE_MARKER,
     HELD,
     LABEL,
     MARK,
@@ -26,7 +25,6 @@ from engagement.good_first_issues import (
     NOT_GOOD_FIRST,
     NOT_YOURS,
     OPEN_CLAIMS,
-    REPLIES,
     REPLY,
     ROLE,
     UNASSIGN,
@@ -41,10 +39,9 @@ from engagement.good_first_issues import (
     decide,
     decide_keywords,
     decide_synonym,
-    label_specs,
-    render_guide,
     role_from,
 )
+from engagement.good_first_issues.messages import GUIDE, GUIDE_MARKER, REPLIES, render_guide
 from storage import db
 from storage.good_first_issues import GoodFirstIssueStore, Snapshot
 from tests.conftest import REPO, example, installed, run_rq_worker, services

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engagement.good_first_issues import closing_references
+from engagement.good_first_issues.linked_pulls import closing_references
 from storage.good_first_issues import GoodFirstIssueStore
 from tests.conftest import REPO, example, installed, run_rq_worker, services
 
