@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import catalogs
 from engagement.common import config as repo_config
 from engagement.common.comments import ours
 from engagement.common.config import CONFIG_PATH, Problem
@@ -21,23 +22,20 @@ defaults for them; the comment is updated as the pull request changes, and says 
 fixed. Always on; it says nothing when the file is fine."""
 
 MARKER = "<!-- engage:config-check -->"
-PROBLEMS = (
-    f"⚠️ `{CONFIG_PATH}` in this pull request has problems. Until they are fixed, LLMasOS Engage "
-    "uses its defaults for these settings:"
-)
-FIXED = f"✅ `{CONFIG_PATH}` in this pull request looks good now."
-MORE = "- and {count} more"
+# Keys in the bot's English catalog (bot.po): the problems listed come from the parser, in English.
+PROBLEMS, FIXED, MORE = "config_check.problems", "config_check.fixed", "config_check.more"
+LANGUAGE = "en"
 
 
 def message(problems: Sequence[Problem]) -> str:
     """The comment; the file's own text (its keys, YAML's complaint) is quoted as code, so a key such as
     `@org/everyone` or a Markdown link mentions and links nobody."""
     if not problems:
-        return f"{MARKER}\n{FIXED}"
+        return f"{MARKER}\n{catalogs.text(LANGUAGE, FIXED, path=CONFIG_PATH)}"
     listed = [f"- {problem.render(inline_code)}" for problem in problems[:SHOWN]]
     if len(problems) > SHOWN:
-        listed.append(MORE.format(count=len(problems) - SHOWN))
-    return f"{MARKER}\n{PROBLEMS}\n" + "\n".join(listed)
+        listed.append(catalogs.text(LANGUAGE, MORE, count=str(len(problems) - SHOWN)))
+    return f"{MARKER}\n{catalogs.text(LANGUAGE, PROBLEMS, path=CONFIG_PATH)}\n" + "\n".join(listed)
 
 
 router = Router()

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote_plus
 
+import catalogs
 from domain import contributions
 from engagement.common import config as repo_config
 from engagement.common.comments import comment_once
-from engagement.common.language import detect
+from engagement.common.language import answer_in
 from engagement.common.links import CODE_OF_CONDUCT_FILES, CONTRIBUTING_FILES, file_url
 from engagement.common.templates import fill
 from githubapp.errors import Forbidden, NotFound
@@ -63,47 +65,22 @@ ISSUE, PULL_REQUEST, FIRST_MERGE, FIRST_REVIEW = "issue", "pull_request", "first
 KINDS = (ISSUE, PULL_REQUEST, FIRST_MERGE, FIRST_REVIEW)
 # Kinds that celebrate something done rather than welcome someone arriving.
 MILESTONES = (FIRST_MERGE, FIRST_REVIEW)
-LANGUAGES = ("en", "zh")
 MEMBERS = {"OWNER", "MEMBER", "COLLABORATOR"}
 
-MESSAGES: dict[tuple[str, str], str] = {
-    (ISSUE, "en"): "Welcome, @{login}, and thank you for opening your first issue in {repo}! 🎉 "
-    "A maintainer will read it soon.{links}",
-    (PULL_REQUEST, "en"): "Welcome, @{login}, and thank you for your first pull request to {repo}! 🎉 "
-    "A maintainer will review it soon; review comments may ask for changes, which is normal "
-    "and part of working together.{links}",
-    (FIRST_MERGE, "en"): "Congratulations, @{login}: your first pull request to {repo} is merged! 🎉 "
-    "Thank you for contributing to LLMasOS.{links}",
-    (FIRST_REVIEW, "en"): "Thank you for your first review in {repo}, @{login}! 🙏 Reviews are one of the "
-    "most valuable ways to help a project, and a kind one helps the author grow.{links}",
-    (FIRST_REVIEW, "zh"): "感谢你在 {repo} 的第一次评审，@{login}！🙏 评审是帮助项目最有价值的方式之一，"
-    "友善的评审也能帮助作者成长。{links}",
-    (ISSUE, "zh"): "欢迎你，@{login}！感谢你在 {repo} 提交第一个 issue 🎉 维护者会尽快查看。{links}",
-    (PULL_REQUEST, "zh"): "欢迎你，@{login}！感谢你向 {repo} 提交第一个 pull request 🎉 "
-    "维护者会尽快评审；评审意见可能会请你做些修改，这很正常，也是协作的一部分。{links}",
-    (
-        FIRST_MERGE,
-        "zh",
-    ): "恭喜你，@{login}：你在 {repo} 的第一个 pull request 已经合并！🎉 感谢你为 LLMasOS 做出贡献。{links}",
+# The texts are in the bot's catalogs (translations/<lang>/LC_MESSAGES/bot.po), under these keys.
+MESSAGES = {
+    ISSUE: "greeting.issue",
+    PULL_REQUEST: "greeting.pull_request",
+    FIRST_MERGE: "greeting.first_merge",
+    FIRST_REVIEW: "greeting.first_review",
 }
-LINK_INTRO = {"en": "\n\nWhile you are here:", "zh": "\n\n这些链接也许对你有帮助："}
-NEXT_INTRO = {"en": "\n\nWhat next?", "zh": "\n\n接下来可以做什么？"}
+LINK_INTRO, NEXT_INTRO, SIGNATURE = "greeting.links_intro", "greeting.next_intro", "greeting.signature"
 LINK_LINES = {
-    "contributing_url": {
-        "en": "📖 [Contributing guide]({url}): how we work together",
-        "zh": "📖 [贡献指南]({url})：我们的协作方式",
-    },
-    "code_of_conduct_url": {"en": "🤝 [Code of conduct]({url})", "zh": "🤝 [行为准则]({url})"},
-    "good_first_issues_url": {
-        "en": "🌱 [Good first issues]({url}) if you would like to help with code",
-        "zh": "🌱 [适合新手的 issue]({url})：想参与代码可以从这里开始",
-    },
-    "forum_url": {"en": "💬 Questions? Ask on [the forum]({url})", "zh": "💬 有问题？欢迎在 [论坛]({url}) 提问"},
-    "chat_url": {"en": "🗨️ Or say hello in [the chat]({url})", "zh": "🗨️ 也可以来 [聊天室]({url}) 打个招呼"},
-}
-SIGNATURE = {
-    "en": "\n\n<sub>I am the LLMasOS Engage bot; the people of {repo} will follow up.</sub>",
-    "zh": "\n\n<sub>我是 LLMasOS Engage 机器人，{repo} 的维护者会继续跟进。</sub>",
+    "contributing_url": "greeting.link.contributing_url",
+    "code_of_conduct_url": "greeting.link.code_of_conduct_url",
+    "good_first_issues_url": "greeting.link.good_first_issues_url",
+    "forum_url": "greeting.link.forum_url",
+    "chat_url": "greeting.link.chat_url",
 }
 FILES = {"contributing_url": CONTRIBUTING_FILES, "code_of_conduct_url": CODE_OF_CONDUCT_FILES}
 
@@ -168,20 +145,21 @@ def decide(situation: Situation, config: Mapping[str, Any], facts: Facts | None)
             situation.kind, "issue or pull request"
         )
         return f"author has {facts.earlier} earlier {what}(s)"
-    language = config["language"] if config["language"] in LANGUAGES else detect(situation.text)
+    language = answer_in(config["language"], situation.text)
     intent = f"greeting:{situation.repo_id}:{situation.login.lower()}:{situation.kind}"
     return Plan(situation.kind, situation.repo, situation.number, situation.login, language, intent)
 
 
 def render(plan: Plan, config: Mapping[str, Any], links: Mapping[str, str]) -> str:
     """The comment: marker, message (the repository's own or ours), links, signature."""
-    lines = [LINK_LINES[name][plan.language].format(url=url) for name, url in links.items() if url]
-    intro = NEXT_INTRO if plan.kind in MILESTONES else LINK_INTRO
-    link_text = (intro[plan.language] + "\n" + "\n".join(f"- {line}" for line in lines)) if lines else ""
+    say = functools.partial(catalogs.text, plan.language)
+    lines = [say(LINK_LINES[name], url=url) for name, url in links.items() if url]
+    intro = say(NEXT_INTRO if plan.kind in MILESTONES else LINK_INTRO)
+    link_text = f"\n\n{intro}\n" + "\n".join(f"- {line}" for line in lines) if lines else ""
     fields = {"login": plan.login, "repo": plan.repo, "number": str(plan.number), "links": link_text, **links}
     custom = config["messages"].get(plan.kind) or ""
-    text = fill(custom, fields) if custom.strip() else fill(MESSAGES[(plan.kind, plan.language)], fields)
-    return f"{marker(plan.kind, plan.login)}\n{text}{fill(SIGNATURE[plan.language], fields)}"
+    text = fill(custom if custom.strip() else say(MESSAGES[plan.kind]), fields)
+    return f"{marker(plan.kind, plan.login)}\n{text}\n\n{fill(say(SIGNATURE), fields)}"
 
 
 # --- gathering facts (reads only)

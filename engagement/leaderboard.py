@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import catalogs
 from engagement.common import commands
 from engagement.common.comments import comment_once
 from engagement.common.language import detect
@@ -51,16 +52,8 @@ SETTINGS_HELP = {
     "exclude": "logins never shown on the leaderboard",
 }
 
-# Point kinds, their rollup column and the entry count they are shown as.
-OPT_OUT_REPLY = {
-    "en": "@{login} you are off the leaderboard now; your contributions still count in the community's "
-    "anonymous totals. Comment `/leaderboard opt-in` to come back.",
-    "zh": "@{login} 你已退出排行榜；你的贡献仍会计入社区的匿名统计。评论 `/leaderboard opt-in` 可以重新加入。",
-}
-OPT_IN_REPLY = {
-    "en": "@{login} welcome back to the leaderboard!",
-    "zh": "@{login} 欢迎回到排行榜！",
-}
+# The answers to `/leaderboard opt-out` and `opt-in`: keys in the bot's catalogs (bot.po).
+OPT_OUT_REPLY, OPT_IN_REPLY = "leaderboard.opted_out", "leaderboard.opted_in"
 
 
 def settings_of(config: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -91,7 +84,7 @@ def opt_out(ctx: Context) -> None:
     if not changed or ctx.event.installation_id is None:
         return
     language = detect(str(comment.get("body") or ""))
-    text = (OPT_OUT_REPLY if wanted else OPT_IN_REPLY)[language].format(login=login)
+    text = catalogs.text(language, OPT_OUT_REPLY if wanted else OPT_IN_REPLY, login=login)
     repo, number = str(ctx.payload["repository"]["full_name"]), int(ctx.payload["issue"]["number"])
     marker = f"<!-- engage:leaderboard:{comment['id']} -->"
     comment_once(ctx, repo, number, f"leaderboard:{comment['id']}", marker, f"{marker}\n{text}")

@@ -6,9 +6,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import catalogs
 from engagement.common import config as repo_config
 from engagement.common.comments import comment_once
-from engagement.common.language import detect
+from engagement.common.language import answer_in
 from engagement.common.templates import fill
 from webhooks.context import Context
 from webhooks.router import Router
@@ -35,12 +36,7 @@ SETTINGS_HELP = {
 
 MODES = ("on_merge", "reaction", "off")
 MARKER = "<!-- engage:thanks -->"
-MESSAGES = {
-    "en": "Thank you for reviewing this pull request, {reviewers}! 🙏 Careful reviews keep LLMasOS healthy "
-    "and help every contributor grow.",
-    "zh": "感谢 {reviewers} 评审这个 pull request！🙏 认真的评审让 LLMasOS 更健康，也帮助每一位贡献者成长。",
-}
-SEPARATOR = {"en": ", ", "zh": "、"}
+MESSAGE, SEPARATOR = "thanks.merged", "thanks.separator"  # keys in the bot's catalogs (bot.po)
 COUNTED_STATES = {"APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED"}
 
 
@@ -86,19 +82,15 @@ def decide(
         return Plan(repository["full_name"], int(pull["number"]), (), "", "")
     if not reviewers:
         return "nobody reviewed it"
-    language = (
-        config["language"]
-        if config["language"] in MESSAGES
-        else detect(f"{pull.get('title') or ''}\n{pull.get('body') or ''}")
-    )
+    language = answer_in(config["language"], f"{pull.get('title') or ''}\n{pull.get('body') or ''}")
     intent = f"thanks:{repository['id']}:{pull['number']}"
     return Plan(repository["full_name"], int(pull["number"]), reviewers, language, intent)
 
 
 def render(plan: Plan, config: Mapping[str, Any], author: str) -> str:
-    mentions = SEPARATOR[plan.language].join(f"@{login}" for login in plan.reviewers)
+    mentions = catalogs.text(plan.language, SEPARATOR).join(f"@{login}" for login in plan.reviewers)
     fields = {"reviewers": mentions, "repo": plan.repo, "number": str(plan.number), "author": author}
-    template = config["message"] if str(config["message"]).strip() else MESSAGES[plan.language]
+    template = config["message"] if str(config["message"]).strip() else catalogs.text(plan.language, MESSAGE)
     return f"{MARKER}\n{fill(template, fields)}"
 
 

@@ -17,6 +17,7 @@ LAYERS: list[tuple[str, ...]] = [
     (
         "settings",
         "logs",
+        "catalogs",
         "domain",
         "githubapp.errors",
         "githubapp.api",

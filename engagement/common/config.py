@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 import yaml
 
+import catalogs
+
 log = logging.getLogger(__name__)
 
 CONFIG_PATH = ".github/engage.yml"
@@ -30,6 +32,7 @@ MAX_ENTRY = 50  # characters in a list entry (GitHub's own cap on a label name)
 # Lists whose every entry costs writes to GitHub: each of `labels` is created and added to the issue.
 ENTRY_CAPS = {"good_first_issues.labels": 5}
 LOGGED_PROBLEMS = 10
+AUTO = "auto"  # a `language:` that follows the text being answered
 
 
 class Behaviour(Protocol):
@@ -212,6 +215,9 @@ def _wrong(path: str, default: Any, value: Any) -> str | None:
         return _expected(default, value)
     if isinstance(value, str) and len(value) > MAX_TEXT:
         return f"must be at most {MAX_TEXT} characters long"
+    if path.endswith(".language") and value != AUTO and value not in catalogs.languages(catalogs.BOT):
+        # The bot speaks every language with a catalog, translations/<lang>/LC_MESSAGES/bot.po.
+        return f"must be {AUTO} or one of {', '.join(catalogs.languages(catalogs.BOT))}"
     return None
 
 
