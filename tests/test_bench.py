@@ -1,0 +1,35 @@
+"""The delivery-mix benchmark keeps running and keeps counting GitHub calls (issue 14 measures with it)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT, database_url_for
+
+
+def test_delivery_mix_prints_calls_per_kind_and_none_for_unhandled_events(tmp_path: Path) -> None:
+    database_url = database_url_for(tmp_path)
+    command = [sys.executable, str(ROOT / "bench" / "delivery_mix.py"), "--deliveries", "20", "--mode", "embedded"]
+    if database_url.startswith("postgres"):
+        command += ["--database-url", database_url]
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    out = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=True).stdout
+
+    rows = {}
+    for line in out.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("|") and len(cells) == 6:
+            rows[cells[0]] = cells
+    header = rows.pop("delivery kind")
+    assert header[1:4] == ["deliveries", "GitHub calls/delivery", "of which not 304"]
+    assert header[4] == "CPU ms/delivery"
+    for unhandled in ("check_run", "check_suite", "status"):
+        assert rows[unhandled][2] == "0.00", rows[unhandled]
+    greeting = rows["newcomer's first issue (greeting)"]
+    assert "POST issues/create-comment 201 1.00" in greeting[5]  # every newcomer greeted once
+    assert "busy-repository mix" in rows
+    assert "contract violations at the fake           | 0" in out
+    assert "acks/s, 16 connections (mix)" in out and "greetings/s end to end" in out
