@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+import catalogs
 from engagement.common import commands
 from engagement.good_first_issues import DEFAULTS
 from engagement.good_first_issues.actions import label_specs
@@ -41,7 +42,7 @@ from engagement.good_first_issues.decide import (
     decide_synonym,
     role_from,
 )
-from engagement.good_first_issues.messages import GUIDE, GUIDE_MARKER, REPLIES, render_guide
+from engagement.good_first_issues.messages import GUIDE_MARKER, REPLIES, render_guide
 from storage import db
 from storage.good_first_issues import GoodFirstIssueStore, Snapshot
 from tests.conftest import REPO, example, installed, run_rq_worker, services
@@ -254,7 +255,7 @@ def test_the_guide_says_how_to_claim_ask_and_submit():
     assert "`Fixes #7`" in text and "[contributing guide](https://github.com/" in text
     chinese = render_guide(issue(), config(claim_cap=0), "zh", "")
     assert "这是一个适合新手的 issue" in chinese and "每人同时最多" not in chinese and "贡献指南" not in chinese
-    assert set(GUIDE) == {"en", "zh"} and {lang for _, lang in REPLIES} == {"en", "zh"}
+    assert {"en", "zh"} <= set(catalogs.languages(catalogs.BOT))
 
 
 # --- the state store
@@ -535,7 +536,7 @@ def test_people_without_triage_access_get_one_polite_no(server, github, command)
     run_rq_worker(server.app)
     assert github.issue_labels(REPO, 3) == [GFI] and guides(github, 3) == []
     [answer] = replies(github, 3, NOT_ALLOWED)
-    expected = REPLIES[(NOT_ALLOWED, "en")].format(login=NEWCOMER, repo=REPO, command=command[1:])
+    expected = catalogs.text("en", REPLIES[NOT_ALLOWED], login=NEWCOMER, repo=REPO, command=command[1:])
     assert answer.endswith(expected)
 
 

@@ -13,13 +13,12 @@ from datetime import datetime
 from typing import Any
 
 from domain.contributions import github_time
-from engagement.common.language import detect
+from engagement.common.language import answer_in
 from storage.db import utcnow
 from storage.good_first_issues import Snapshot, has_label
 
 MARK, UNMARK, CLAIM, UNCLAIM = "good-first-issue", "remove-good-first-issue", "claim", "unclaim"
 COMMANDS = (MARK, UNMARK, CLAIM, UNCLAIM)
-LANGUAGES = ("en", "zh")
 # Roles from repos/get-collaborator-permission-level. Its `permission` field only says admin, write,
 # read or none (maintain shows as write, triage as read); `role_name` has the real role.
 TRIAGE_OR_MORE = frozenset({"admin", "maintain", "write", "triage"})
@@ -99,7 +98,7 @@ def canonical(config: Mapping[str, Any]) -> str:
 
 
 def language_for(issue: Issue, config: Mapping[str, Any]) -> str:
-    return str(config["language"]) if config["language"] in LANGUAGES else detect(issue.text)
+    return answer_in(str(config["language"]), issue.text)
 
 
 def off_reason(issue: Issue, config: Mapping[str, Any]) -> str | None:
