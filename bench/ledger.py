@@ -28,7 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from domain import contributions as kinds
 from domain.contributions import Contribution, Repo, Subject
 from storage import db
-from storage.ledger import WINDOWS, LedgerStore, week_of
+from storage.ledger import LedgerStore
+from storage.rollups import week_of
+from storage.windows import WINDOWS
 
 # Share of each kind among contributions (roughly what busy open-source repositories show).
 KIND_WEIGHTS = {

@@ -17,7 +17,7 @@ from engagement import leaderboard
 from engagement.common import config as repo_config
 from engagement.good_first_issues.linked_pulls import closing_references
 from githubapp.errors import Forbidden, NotFound
-from storage.ledger import org_scope, repo_scope
+from storage.rollups import org_scope, repo_scope
 from webhooks.context import Context
 from webhooks.router import Router
 

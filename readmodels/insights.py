@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from readmodels.leaderboard import resolve
 from readmodels.stats import median, summarise, weeks_ending
 from storage.db import WEEKLY_COUNTS, responses, scope_members, weekly
-from storage.ledger import week_of
+from storage.rollups import week_of
 
 MAX_WEEKS = 156
 RETENTION_DAYS = (30, 90)

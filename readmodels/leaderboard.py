@@ -14,7 +14,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from engagement.leaderboard import settings_of
 from storage.db import contributors, listed_on_pages, repositories, scope_members, window_totals
-from storage.ledger import WINDOWS, LedgerStore, org_scope, repo_scope, scoring_in
+from storage.ledger import LedgerStore, scoring_in
+from storage.rollups import org_scope, repo_scope
+from storage.windows import WINDOWS
 
 POINT_COLUMNS = {
     "merged_pull_request": "prs_merged",

@@ -20,7 +20,8 @@ from sqlalchemy.engine import Connection, Engine
 from engagement.leaderboard import settings_of
 from storage.db import listed_on_pages, repositories, scope_members, scoring, weekly, window_totals
 from storage.good_first_issues import GoodFirstIssueStore
-from storage.ledger import LedgerStore, repo_scope
+from storage.ledger import LedgerStore
+from storage.rollups import repo_scope
 
 WINDOW = "30d"
 WINDOW_DAYS = 30

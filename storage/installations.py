@@ -18,7 +18,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from storage.db import installations, repositories, utcnow
-from storage.ledger import lock_windows, relist
+from storage.ledger_rebuild import relist
+from storage.windows import lock_windows
 
 REMOVED, SUSPENDED = "removed", "suspended"
 

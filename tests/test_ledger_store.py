@@ -18,7 +18,8 @@ from sqlalchemy.engine import Engine
 from domain import contributions as kinds
 from domain.contributions import Contribution, Repo, Subject
 from storage import db
-from storage.ledger import LedgerStore, org_scope, repo_scope
+from storage.ledger import LedgerStore
+from storage.rollups import org_scope, repo_scope
 
 PUBLIC = Repo(1, "llmasos/kernel", private=False, installation_id=7)
 OTHER = Repo(2, "llmasos/docs", private=False, installation_id=7)

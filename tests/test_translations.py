@@ -16,7 +16,7 @@ from babel.messages.pofile import read_po
 from readmodels.insights import SERIES
 from readmodels.leaderboard import COUNT_COLUMNS, POINT_COLUMNS
 from readmodels.stats import FALLING, RISING, STEADY
-from storage.ledger import WINDOWS
+from storage.windows import WINDOWS
 from tests.conftest import MakeApp
 from web import shell
 

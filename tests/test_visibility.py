@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from domain.contributions import visibility_time
 from storage import db
-from storage.ledger import visibility
+from storage.repositories import visibility
 from tests.conftest import REPO, example, installed, run_rq_worker
 from tests.test_installations import HELLO, lifecycle
 

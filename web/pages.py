@@ -27,7 +27,7 @@ from readmodels.insights import MAX_WEEKS, report
 from readmodels.leaderboard import NotVisible, board
 from services import Services
 from storage.good_first_issues import GoodFirstIssueStore
-from storage.ledger import WINDOWS
+from storage.windows import WINDOWS
 from web import shell
 from web.charts import bar_chart, line_chart
 
