@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+import catalogs
 from engagement.leaderboard import settings_of
 from storage.db import contributors, listed_on_pages, repositories, scope_members, window_totals
 from storage.ledger import LedgerStore, scoring_in
@@ -35,14 +36,6 @@ COUNT_COLUMNS = {
     "review_comments": "review_comments",
     "good_first_issues": "gfi_solved",
 }
-FORMULA_WORDS = {
-    "merged_pull_request": "merged pull requests",
-    "review": "reviews",
-    "issue": "issues opened",
-    "comment": "comments",
-    "review_comment": "review comments",
-    "good_first_issue": "good first issues solved",
-}
 MAX_LIMIT = 1000
 
 
@@ -53,7 +46,9 @@ class NotVisible(LookupError):
 def formula(settings: Mapping[str, Any]) -> dict[str, Any]:
     points = {kind: int(settings["points"][kind]) for kind in POINT_COLUMNS}
     cap = int(settings["daily_comment_cap"])
-    terms = [f"{weight} × {FORMULA_WORDS[kind]}" for kind, weight in points.items() if weight]
+    # The words are the English pages' (`point.<kind>` in messages.po), for the JSON and CSV readers.
+    words = catalogs.catalog(catalogs.DEFAULT, catalogs.PAGES)
+    terms = [f"{weight} × {words.gettext(f'point.{kind}')}" for kind, weight in points.items() if weight]
     text = " + ".join(terms) or "0"
     if cap:
         text += f" (comments: the first {cap} a day per person and repository)"

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
+import catalogs
 from readmodels.insights import SERIES
 from readmodels.leaderboard import COUNT_COLUMNS, POINT_COLUMNS
 from readmodels.stats import FALLING, RISING, STEADY
@@ -69,8 +70,8 @@ def each_catalog() -> list[object]:
 
 
 def test_english_and_chinese_are_there():
-    assert shell.languages()[:1] == ("en",) and "zh" in shell.languages()
-    assert [p.parts[-3] for p in catalog_files()] == sorted(shell.languages())
+    assert catalogs.languages()[:1] == ("en",) and "zh" in catalogs.languages()
+    assert [p.parts[-3] for p in catalog_files()] == sorted(catalogs.languages())
 
 
 @pytest.mark.parametrize("path", each_catalog())
@@ -101,7 +102,7 @@ def test_a_new_catalog_is_a_new_language_falling_back_to_english(tmp_path):
     french = tmp_path / "fr/LC_MESSAGES/messages.po"
     french.parent.mkdir(parents=True)
     french.write_text('msgid "nav.overview"\nmsgstr "Aperçu"\n\n#, fuzzy\nmsgid "nav.insights"\nmsgstr "Analyses"\n')
-    found = shell.catalogs(tmp_path)
+    found = catalogs.load(catalogs.PAGES, tmp_path)
     assert next(iter(found)) == "en" and set(found) == {"en", "fr", "zh"}
     assert found["fr"].gettext("nav.overview") == "Aperçu"
     assert found["fr"].gettext("nav.insights") == "Insights", "a fuzzy message is not used"

@@ -1,60 +1,32 @@
 """What every page shares: its language, its words, its links and the layout's helpers (templates/base.html).
 
 The LLMasOS community works in several languages, so every word a page shows is a message in a gettext
-catalog, `translations/<lang>/LC_MESSAGES/messages.po`: a translator adds a language by adding a `.po`
-file, and no code. Message ids are stable keys ("nav.overview"), with the English in `en`; a message a
-language lacks falls back to English. The `.po` files are compiled in memory when first needed, so
-there is no `.mo` to compile and forget. Flask-Babel picks each request's locale with `choose`: a
-`?lang=` in the address wins (and is kept in the page's links); otherwise the browser's Accept-Language
-decides, and English is the fallback. Messages take `{name}` fields, filled in with `str.format`.
+catalog, `translations/<lang>/LC_MESSAGES/messages.po`, loaded by `catalogs` (the bot's comments have
+theirs too): a translator adds a language by adding a `.po` file, and no code. Flask-Babel picks each
+request's locale with `choose`: a `?lang=` in the address wins (and is kept in the page's links);
+otherwise the browser's Accept-Language decides, and English is the fallback. Messages take `{name}`
+fields, filled in with `str.format`.
 """
 
 from __future__ import annotations
 
-import functools
-import io
 import re
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from babel import Locale
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import Translations
 from flask import g, request, url_for
 from flask.sansio.app import App
 from flask_babel import Babel, Domain, get_translations  # type: ignore[import-untyped]
 from markupsafe import Markup, escape
 
-TRANSLATIONS = Path(__file__).resolve().parents[1] / "translations"
-DEFAULT = "en"
+import catalogs
+from catalogs import DEFAULT, PAGES
+
 # The `lang` attribute, where it says more than the catalog's name: Chinese here is simplified Chinese.
 HTML_LANG = {"zh": "zh-CN"}
 # In a message shown as HTML, `code` and **bold** (escaped first, so a translation cannot add markup).
 _CODE, _BOLD = re.compile(r"`([^`]+)`"), re.compile(r"\*\*(.+?)\*\*")
-
-
-@functools.cache
-def catalogs(folder: Path = TRANSLATIONS) -> dict[str, Translations]:
-    """Every language with a catalog in `folder`, English first, each falling back to English."""
-    found: dict[str, Translations] = {}
-    for po in sorted(folder.glob("*/LC_MESSAGES/messages.po")):
-        lang = po.parts[-3]
-        with po.open("rb") as file:
-            catalog = read_po(file, locale=lang)
-        compiled = io.BytesIO()
-        write_mo(compiled, catalog)  # fuzzy messages are left out, as msgfmt does
-        compiled.seek(0)
-        found[lang] = Translations(compiled)
-    english = found.pop(DEFAULT)
-    for translations in found.values():
-        translations.add_fallback(english)
-    return {DEFAULT: english, **found}
-
-
-def languages() -> tuple[str, ...]:
-    return tuple(catalogs())
 
 
 def html_lang(lang: str) -> str:
@@ -70,7 +42,7 @@ def language_name(lang: str) -> str:
 def choose(requested: str | None, accepted: Any) -> tuple[str, bool]:
     """(language, chosen explicitly): `?lang=` when it names one of ours, else the best Accept-Language
     match (`accepted` is Werkzeug's LanguageAccept: zh-CN and zh-TW match zh), else English."""
-    ours = languages()
+    ours = catalogs.languages(PAGES)
     if requested in ours:
         return str(requested), True
     match = accepted.best_match(ours) if accepted is not None else None
@@ -92,7 +64,7 @@ def init_app(app: App) -> None:
     babel = Babel(app, locale_selector=lambda: language()[0], configure_jinja=False)
     # Flask-Babel's default domain loads .mo files into its cache; this one's cache holds ours already.
     domain = Domain()
-    domain.cache.update({(lang, "messages"): translations for lang, translations in catalogs().items()})
+    domain.cache.update({(lang, PAGES): translations for lang, translations in catalogs.load(PAGES).items()})
     babel.domain_instance = domain
 
 
@@ -102,7 +74,7 @@ def _format(text: str, fields: Mapping[str, Any]) -> str:
 
 def english(key: str, **fields: Any) -> str:
     """A message in English, for the logs and the JSON and CSV endpoints (read by programs)."""
-    return _format(catalogs()[DEFAULT].gettext(key), fields)
+    return _format(catalogs.catalog(DEFAULT, PAGES).gettext(key), fields)
 
 
 class Translator:
@@ -187,7 +159,7 @@ def template_helpers(switch: Callable[[str], str] | None = None) -> dict[str, An
     to = switch or (lambda other: here(lang=other))
     toggles = [
         {"lang": other, "name": language_name(other), "html_lang": html_lang(other), "url": to(other)}
-        for other in languages()
+        for other in catalogs.languages(PAGES)
         if other != lang
     ]
     return {
