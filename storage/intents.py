@@ -12,6 +12,8 @@ from sqlalchemy.exc import IntegrityError
 
 from storage.db import intents, utcnow
 
+NEW, RESUMED, TAKEN = "new", "resumed", "taken"
+
 
 class IntentStore:
     def __init__(self, engine: Engine):
@@ -19,14 +21,20 @@ class IntentStore:
 
     def claim(self, key: str, delivery_id: str) -> bool:
         """True if this delivery should carry out `key` (it is new, or ours and not finished)."""
+        return self.start(key, delivery_id) != TAKEN
+
+    def start(self, key: str, delivery_id: str) -> str:
+        """NEW: this delivery just took `key`, so nobody has acted on it; RESUMED: it is ours from an
+        earlier try that did not finish (the effect may have happened: check before acting again);
+        TAKEN: another delivery's, or done."""
         try:
             with self.engine.begin() as conn:
                 conn.execute(intents.insert().values(key=key, delivery_id=delivery_id, created_at=utcnow()))
-            return True
+            return NEW
         except IntegrityError:
             with self.engine.connect() as conn:
                 row = conn.execute(sa.select(intents).where(intents.c.key == key)).one()
-            return row.delivery_id == delivery_id and row.done_at is None
+            return RESUMED if row.delivery_id == delivery_id and row.done_at is None else TAKEN
 
     def done(self, key: str, result: str = "") -> None:
         with self.engine.begin() as conn:

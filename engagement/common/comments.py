@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from storage.intents import RESUMED, TAKEN
 from webhooks.context import Context
 
 
@@ -18,13 +19,16 @@ def comment_once(ctx: Context, repo: str, number: int, intent: str, marker: str,
     """Post `body` (built only when needed) on repo#number once for `intent`; True if it was posted.
 
     The intent key, written before posting, stops every other delivery; the marker stops a retry of
-    this one after a crash between posting and recording. Under DRY_RUN nothing is recorded.
+    this one after a crash between posting and recording, so only a resumed intent lists the comments
+    (a new one cannot have been acted on: that saves a GitHub call per comment). Under DRY_RUN nothing
+    is recorded.
     """
     github, intents, dry_run = ctx.github, ctx.stores.intents, ctx.dry_run
-    if not dry_run and not intents.claim(intent, ctx.event.delivery_id):
+    state = RESUMED if dry_run else intents.start(intent, ctx.event.delivery_id)
+    if state == TAKEN:
         ctx.log.info("skipped: done already (or being done by another delivery)", extra={"reason": intent})
         return False
-    if any(ours(c, marker) for c in github.list_comments(repo, number)):
+    if state == RESUMED and any(ours(c, marker) for c in github.list_comments(repo, number)):
         if not dry_run:
             intents.done(intent, "marker found")
         return False
