@@ -271,6 +271,10 @@ OK, PROBLEM, NOTE = "ok", "problem", "note"
 # Values people leave in a .env from an example; GitHub accepts them, but they protect nothing.
 PLACEHOLDER_SECRETS = {"development", "changeme", "change-me", "secret", "webhook-secret", "your-webhook-secret"}
 MIN_SECRET_LENGTH = 16
+BUDGET_UNKNOWN = (
+    "no installation's figures known yet: they come with GitHub's answers (shared through Redis with REDIS_URL; "
+    "without it each process knows only its own)"
+)
 NEW_SECRET = "python -c 'import secrets; print(secrets.token_hex(32))'"
 
 
@@ -454,12 +458,26 @@ def check_destinations(services: Services) -> list[Finding]:
     return found
 
 
+def check_budget(services: Services) -> list[Finding]:
+    """Each installation's GitHub request budget this hour, from GitHub's latest answer; a problem when low."""
+    budget = services.github.budget
+    now = budget.clock()
+    found = []
+    for r in budget.readings():
+        low = r.low(now)
+        text = f"installation {r.installation_id}: used {r.used} of {r.limit} this hour (resets {r.resets_at}), "
+        text += f"projected {r.projected(now)}" + ("; low: optional lookups skipped" if low else "")
+        found.append(Finding(PROBLEM if low else OK, "GitHub budget", text))
+    return found or [Finding(NOTE, "GitHub budget", BUDGET_UNKNOWN)]
+
+
 CHECKS: list[Callable[[Services], list[Finding]]] = [
     check_app,
     check_webhook_secret,
     check_database,
     check_queue,
     check_destinations,
+    check_budget,
 ]
 
 

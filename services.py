@@ -19,6 +19,7 @@ import requests
 import ops.metrics
 import settings as settings_module
 from engagement import registry
+from githubapp.budget import Budget
 from githubapp.cache import Cache, MemoryCache, RedisCache
 from githubapp.client import GitHubApp
 from githubapp.pacing import WritePacer
@@ -161,6 +162,7 @@ def build(settings: Settings) -> Services:
         dry_run=settings.dry_run,
         timeout=settings.github_timeout_seconds,
         on_response=ops.metrics.github_hook(metrics),
+        budget=Budget(cache, metrics),
     )
     dispatcher: Dispatcher
     if connection is not None:

@@ -98,6 +98,8 @@ class Situation:
     repo_id: int
     number: int
     login: str
+    user_id: int
+    opened_at: datetime | None
     association: str
     text: str
     archived: bool
@@ -105,9 +107,11 @@ class Situation:
 
 @dataclass(frozen=True)
 class Facts:
-    """What GitHub says. `earlier` is None when the lookup failed."""
+    """What the ledger or GitHub says. `earlier` is None when the lookup failed; `seen_here`: the ledger
+    holds other activity of theirs in this repository (a comment, a review, another item)."""
 
     earlier: int | None
+    seen_here: bool = False
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,8 @@ def decide(situation: Situation, config: Mapping[str, Any], facts: Facts | None)
         return "author has contributed before"
     if facts is None:
         return Plan(situation.kind, situation.repo, situation.number, situation.login, "", "")
+    if facts.seen_here and situation.kind in (ISSUE, PULL_REQUEST):
+        return "author has taken part in this repository before"
     if facts.earlier is None:
         return "could not tell whether this is a first contribution"
     if facts.earlier:
@@ -172,14 +178,23 @@ LEDGER_KINDS = {
 }
 
 
-def count_in_ledger(ctx: Context, situation: Situation) -> int | None:
-    """Earlier items of this kind from the ledger, once it holds the repository's whole history (after
-    `flask backfill`); None: ask GitHub."""
+def from_ledger(ctx: Context, situation: Situation) -> Facts | None:
+    """What the ledger knows, so that GitHub is asked only about people it has never seen here: their
+    earlier items of this kind, or (for a first issue or pull request) any other activity of theirs in
+    the repository. None: ask GitHub (the ledger does not hold the repository's whole history, which
+    `flask backfill` fills in, and has nothing of theirs)."""
     store = ctx.stores.ledger
-    if not store.covers(situation.repo_id, datetime(1970, 1, 1)):
-        return None
     earlier = situation.kind in (ISSUE, PULL_REQUEST)
-    return store.count(situation.repo_id, situation.login, LEDGER_KINDS[situation.kind], situation.number, earlier)
+    count = store.count(situation.repo_id, situation.login, LEDGER_KINDS[situation.kind], situation.number, earlier)
+    if count:
+        return Facts(count)
+    if (
+        earlier
+        and situation.opened_at is not None
+        and store.active_in(situation.repo_id, situation.user_id, situation.number, before=situation.opened_at)
+    ):
+        return Facts(0, seen_here=True)
+    return Facts(0) if store.covers(situation.repo_id, datetime(1970, 1, 1)) else None
 
 
 def count_earlier_items(ctx: Context, repo: str, login: str, number: int) -> int | None:
@@ -211,10 +226,15 @@ def count_earlier_reviews(ctx: Context, repo: str, login: str, number: int) -> i
 
 
 def links_for(ctx: Context, repository: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, str]:
-    """Configured links, else the repository's own files and its good-first-issue list."""
+    """Configured links, else the repository's own files (optional: not looked up while the installation's
+    GitHub budget is low) and its good-first-issue list."""
     links = {name: str(config[name]) for name in LINK_LINES}
-    for name, paths in FILES.items():
-        links[name] = links[name] or file_url(ctx.github, repository, paths)
+    missing = [name for name in FILES if not links[name]]
+    if missing and not ctx.github.can_spare("file_links"):
+        ctx.log.info("skipped the file links lookup: the installation's GitHub budget is low")
+        missing = []
+    for name in missing:
+        links[name] = file_url(ctx.github, repository, FILES[name])
     if not links["good_first_issues_url"]:
         html = str(repository.get("html_url") or f"https://github.com/{repository['full_name']}")
         links["good_first_issues_url"] = f"{html}/issues?q=" + quote_plus('is:issue is:open label:"good first issue"')
@@ -242,6 +262,8 @@ def situation_from(ctx: Context, kind: str, item: Mapping[str, Any]) -> Situatio
         repo_id=int(repository["id"]),
         number=int(item["number"]),
         login=str(item["user"]["login"]),
+        user_id=int(item["user"].get("id") or 0),
+        opened_at=contributions.github_time(item.get("created_at")),
         association=str(item.get("author_association") or "NONE"),
         text=f"{item.get('title') or ''}\n{item.get('body') or ''}",
         archived=bool(repository.get("archived")),
@@ -258,13 +280,13 @@ def greet(ctx: Context, kind: str, item: Mapping[str, Any]) -> None:
     if isinstance(early, str):
         ctx.log.debug("skipped: %s", early)
         return
-    earlier = count_in_ledger(ctx, situation)
-    if earlier is None:
+    facts = from_ledger(ctx, situation)
+    if facts is None:
         counter = {FIRST_MERGE: count_earlier_merges, FIRST_REVIEW: count_earlier_reviews}.get(
             kind, count_earlier_items
         )
-        earlier = counter(ctx, situation.repo, situation.login, situation.number)
-    plan = decide(situation, config, Facts(earlier))
+        facts = Facts(counter(ctx, situation.repo, situation.login, situation.number))
+    plan = decide(situation, config, facts)
     if isinstance(plan, str):
         ctx.log.info("not greeting: %s", plan)
         return

@@ -62,6 +62,9 @@ def pull_reactions(ctx: Context, repo: str, number: int) -> tuple[int, int]:
     """A pull request's reactions: its webhook payload has none, its issue view (issues/get) has them."""
     if ctx.event.installation_id is None:
         return 0, 0
+    if not ctx.github.can_spare("reactions"):
+        ctx.log.info("skipped the reactions lookup: the installation's GitHub budget is low")
+        return 0, 0
     try:
         return build.reactions(ctx.github.get_issue(repo, number))
     except (NotFound, Forbidden) as exc:

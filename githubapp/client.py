@@ -20,6 +20,7 @@ from urllib.parse import quote
 import requests
 
 from githubapp.auth import AppAuth
+from githubapp.budget import Budget
 from githubapp.cache import Cache
 from githubapp.errors import (
     Forbidden,
@@ -137,6 +138,7 @@ class GitHubApp:
         dry_run: bool = False,
         timeout: float = 10.0,
         on_response: ResponseHook | None = None,
+        budget: Budget | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
@@ -148,8 +150,8 @@ class GitHubApp:
         self.dry_run = dry_run
         self.timeout = timeout
         self.auth = AppAuth(app_id, private_key, cache, self._create_token) if app_id and private_key else None
-        self.rate_limits: dict[int | None, tuple[int, int]] = {}  # installation -> (remaining, reset)
         self.on_response = on_response
+        self.budget = budget if budget is not None else Budget(cache)
 
     def request(
         self,
@@ -173,7 +175,8 @@ class GitHubApp:
             raise Unavailable(f"no answer within {self.timeout}s", 0, method, path) from exc
         except requests.ConnectionError as exc:
             raise Unavailable(f"cannot connect to {self.base_url}", 0, method, path) from exc
-        self._note_rate_limit(installation_id, answer.headers)
+        if installation_id is not None:
+            self.budget.record(installation_id, answer.headers)
         if self.on_response is not None:
             self.on_response(method, answer.status_code, installation_id, answer.headers)
         data = _decode(answer)
@@ -184,11 +187,6 @@ class GitHubApp:
         if answer.status_code >= 400:
             raise error_for(answer.status_code, answer.headers, data, method, path)
         return Response(answer.status_code, data, answer.headers)
-
-    def _note_rate_limit(self, installation_id: int | None, headers: Mapping[str, str]) -> None:
-        remaining, reset = headers.get("X-RateLimit-Remaining"), headers.get("X-RateLimit-Reset")
-        if remaining and reset and remaining.isdigit() and reset.isdigit():
-            self.rate_limits[installation_id] = (int(remaining), int(reset))
 
     def _require_auth(self) -> AppAuth:
         if self.auth is None:
@@ -294,6 +292,11 @@ class InstallationClient:
         if etag:
             self.app.cache.set(key, json.dumps({"etag": etag, "data": answer.data}), ETAG_TTL_SECONDS)
         return answer.data
+
+    def can_spare(self, lookup: str) -> bool:
+        """True while this installation's budget leaves room for optional lookups (`lookup` names the one
+        asking, for the skip counter); essential calls never ask."""
+        return self.app.budget.spare(self.installation_id, lookup)
 
     # The operations behaviours use. Each names the REST operation it calls.
 

@@ -42,6 +42,11 @@ JOB_DURATION = "engage_job_duration_seconds"
 HANDLER_DURATION = "engage_handler_duration_seconds"
 GITHUB_REQUESTS = "engage_github_requests_total"
 RATE_LIMIT_REMAINING = "engage_github_rate_limit_remaining"
+RATE_LIMIT_USED = "engage_github_rate_limit_used"
+RATE_LIMIT_LIMIT = "engage_github_rate_limit_limit"
+RATE_LIMIT_PROJECTED = "engage_github_rate_limit_projected"
+BUDGET_LOW = "engage_github_budget_low"
+LOOKUPS_SKIPPED = "engage_github_lookups_skipped_total"
 QUEUE_DEPTH = "engage_queue_depth"
 DELIVERIES = "engage_deliveries"
 FAILED_RECENTLY = "engage_deliveries_failed_recently"
@@ -82,6 +87,24 @@ FAMILIES = {
             RATE_LIMIT_REMAINING,
             "gauge",
             "X-RateLimit-Remaining of GitHub's latest answer, by installation (app: calls made as the app itself).",
+        ),
+        Family(RATE_LIMIT_USED, "gauge", "Core API requests an installation used in the current rate-limit window."),
+        Family(RATE_LIMIT_LIMIT, "gauge", "Core API requests an installation may make per window (X-RateLimit-Limit)."),
+        Family(
+            RATE_LIMIT_PROJECTED,
+            "gauge",
+            "An installation's projected use for the window: used / the elapsed part of the window x the window.",
+        ),
+        Family(
+            BUDGET_LOW,
+            "gauge",
+            "1 while an installation's budget is low (under 10% left, or the pace would use it up before the "
+            "reset): optional lookups are skipped.",
+        ),
+        Family(
+            LOOKUPS_SKIPPED,
+            "counter",
+            "Optional GitHub lookups skipped, by lookup (reactions, file_links) and reason (budget_low).",
         ),
         Family(
             QUEUE_DEPTH,

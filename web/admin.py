@@ -1,4 +1,5 @@
-"""The operator page: recent and failed deliveries with their errors, and a button to retry them.
+"""The operator page: recent and failed deliveries with their errors, a button to retry them, and each
+installation's GitHub request budget.
 
 Why: a failed delivery must never vanish silently, and whoever keeps the app running should not need a
 shell to see it and try again. The page does what `flask --app app deliveries list` and `deliveries
@@ -10,12 +11,14 @@ Everything shown is escaped: errors quote GitHub's answers, and those quote peop
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 
+from githubapp.budget import Budget, Reading
 from logs import scrub
 from services import Services
 from storage.deliveries import FAILED
@@ -23,6 +26,7 @@ from web import auth, shell
 from web.auth import Denied, require_operator
 from webhooks.dispatch import NOT_FAILED, REQUEUED, STRANDED, failed_delivery_ids, retry
 
+log = logging.getLogger(__name__)
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 RECENT_SHOWN = 50
@@ -82,7 +86,8 @@ def _template_helpers() -> dict[str, Any]:
 @require_operator
 def page() -> ResponseReturnValue:
     """Failed deliveries with each handler's outcome and a Retry button, then the 50 most recent."""
-    store = _services().store
+    services = _services()
+    store = services.store
     failed = store.list([FAILED], limit=FAILED_SHOWN + 1)
     shown = failed[:FAILED_SHOWN]
     return render_template(
@@ -95,7 +100,18 @@ def page() -> ResponseReturnValue:
         csrf=auth.csrf() if g.operator == "cookie" else "",
         notice=_notice(),
         scrub=scrub,
+        budget=_budget(services.github.budget),
+        now=services.github.budget.clock(),
     )
+
+
+def _budget(budget: Budget) -> list[Reading] | None:
+    """Each installation's GitHub request budget; None when the shared cache cannot be read now."""
+    try:
+        return budget.readings()
+    except Exception as exc:
+        log.warning("admin: GitHub budget unreadable: %s", type(exc).__name__)
+        return None
 
 
 def _notice() -> str | None:

@@ -15,12 +15,16 @@ from flask import Flask, Response, current_app, request
 from rq import Queue
 
 from ops.metrics import (
+    BUDGET_LOW,
     CONTENT_TYPE,
     CONTRIBUTIONS,
     DELIVERIES,
     FAILED_RECENTLY,
     QUEUE_DEPTH,
+    RATE_LIMIT_LIMIT,
+    RATE_LIMIT_PROJECTED,
     RATE_LIMIT_REMAINING,
+    RATE_LIMIT_USED,
     SOURCE_UP,
     Sample,
     exposition,
@@ -62,6 +66,7 @@ def collect(services: Services) -> list[Sample]:
     samples = recorded_samples(snapshot) if snapshot is not None else []
     removed = _removed_installations(services)
     samples = [s for s in samples if not (s[0] == RATE_LIMIT_REMAINING and s[1].get("installation") in removed)]
+    samples += _budget(services, removed)
     backlog = _backlog(services)
     if backlog is not None:
         by_status, failed_recently, contributions = backlog
@@ -75,6 +80,30 @@ def collect(services: Services) -> list[Sample]:
         samples.append((QUEUE_DEPTH, {}, depth))
     up = {"recorded": snapshot is not None, "database": backlog is not None, "queue": depth is not None}
     samples += [(SOURCE_UP, {"source": source}, float(ok)) for source, ok in up.items()]
+    return samples
+
+
+def _budget(services: Services, removed: set[str]) -> list[Sample]:
+    """Each installation's request budget this window, the projection computed now; a cache that cannot
+    be read leaves them out (the recorded gauges still show what remains)."""
+    budget = services.github.budget
+    try:
+        readings = budget.readings()
+    except Exception as exc:
+        log.warning("metrics: GitHub budget unreadable: %s", type(exc).__name__)
+        return []
+    now = budget.clock()
+    samples: list[Sample] = []
+    for reading in readings:
+        labels = {"installation": str(reading.installation_id)}
+        if labels["installation"] in removed:
+            continue
+        samples += [
+            (RATE_LIMIT_USED, labels, reading.used),
+            (RATE_LIMIT_LIMIT, labels, reading.limit),
+            (RATE_LIMIT_PROJECTED, labels, reading.projected(now)),
+            (BUDGET_LOW, labels, float(reading.low(now))),
+        ]
     return samples
 
 

@@ -636,6 +636,15 @@ class FakeGitHub:
                 "created_at": _now(),
             }
 
+    def set_rate_limit(
+        self, installation_id: int, *, remaining: int, limit: int = 5000, reset: float | None = None
+    ) -> None:
+        """The installation's core budget as GitHub counts it now (`reset`: epoch seconds the window ends,
+        default an hour from now); each later charged request takes one more, as before."""
+        with self._lock:
+            end = int(reset if reset is not None else time.time() + 3600)
+            self._rate[(f"installation:{installation_id}", "core")] = [limit, limit - remaining, end]
+
     def add_repo(
         self, full_name: str, private: bool = False, default_branch: str = "main", repo_id: int | None = None
     ) -> None:
@@ -911,11 +920,13 @@ class FakeGitHub:
             return self._with_rate(_error(401, auth_message or BAD_CREDENTIALS), f"anon:{req.remote_addr}", path, op)
         if problems:
             self._violation(method, path, problems)
-            return self._with_rate(_error(400, "fake-github: " + "; ".join(problems)), principal.key, path, op)
+            return self._with_rate(
+                _error(400, "fake-github: " + "; ".join(problems)), self._rate_key(principal), path, op
+            )
         fault = self._take_fault(method, path, False, req.args)
         if fault is not None:
             canned = _Resp(fault.status, fault.body if fault.body is not None else {"message": f"HTTP {fault.status}"})
-            canned = self._with_rate(canned, principal.key, path, op)
+            canned = self._with_rate(canned, self._rate_key(principal), path, op)
             canned.headers.update(fault.headers)
             return canned
         ctx = _Ctx(
@@ -931,8 +942,10 @@ class FakeGitHub:
             resp.headers["ETag"] = etag
             wanted = {t.strip().removeprefix("W/") for t in req.headers.get("If-None-Match", "").split(",")}
             if etag.removeprefix("W/") in wanted:  # conditional hit: free against the rate limit, like GitHub
-                return self._with_rate(_Resp(304, None, {"ETag": etag}), principal.key, path, op, charge=False)
-        return self._with_rate(resp, principal.key, path, op, charge=op.operation_id != "rate-limit/get")
+                return self._with_rate(
+                    _Resp(304, None, {"ETag": etag}), self._rate_key(principal), path, op, charge=False
+                )
+        return self._with_rate(resp, self._rate_key(principal), path, op, charge=op.operation_id != "rate-limit/get")
 
     # ---- auth
 
@@ -1007,6 +1020,11 @@ class FakeGitHub:
             }
         )
         return resp
+
+    @staticmethod
+    def _rate_key(principal: _Principal) -> str:
+        """GitHub counts an installation's requests together, whichever of its tokens made them."""
+        return f"installation:{principal.installation_id}" if principal.kind == "installation" else principal.key
 
     def _bucket(self, key: str, resource: str, limit: int) -> list[int]:
         bucket = self._rate.get((key, resource))
@@ -1853,7 +1871,7 @@ class FakeGitHub:
     def _rate_limit(self, ctx: _Ctx) -> _Resp:
         out = ctx.op.example()
         for resource, limit in (("core", 5000), ("search", 30)):
-            lim, used, reset = self._bucket(ctx.principal.key, resource, limit)
+            lim, used, reset = self._bucket(self._rate_key(ctx.principal), resource, limit)
             out["resources"][resource] = {"limit": lim, "used": used, "remaining": lim - used, "reset": reset}
         out["rate"] = out["resources"]["core"]
         return _Resp(200, out)
