@@ -259,6 +259,19 @@ class LedgerStore:
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
+    def active_in(self, repo_id: int, actor_id: int, other_than: int, before: datetime) -> bool:
+        """Whether the person has any recorded contribution in the repository before `before`, other
+        than about item number `other_than` (a comment, a review, another issue or pull request)."""
+        c = contributions.c
+        query = (
+            sa.select(c.id)
+            .where(c.repo_id == repo_id, c.actor_id == actor_id)
+            .where(sa.or_(c.number.is_(None), c.number != other_than), c.occurred_at < before)
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).first() is not None
+
     def get_state(self, name: str) -> str | None:
         with self.engine.connect() as conn:
             value = conn.execute(sa.select(ledger_state.c.value).where(ledger_state.c.name == name)).scalar()

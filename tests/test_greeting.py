@@ -18,7 +18,7 @@ NEWCOMER = "li-newcomer"
 
 
 def situation(kind: str = ISSUE, association: str = "NONE", text: str = "It crashes", archived: bool = False):
-    return Situation(kind, REPO, 186853002, 7, NEWCOMER, association, text, archived)
+    return Situation(kind, REPO, 186853002, 7, NEWCOMER, 4242, None, association, text, archived)
 
 
 def config(**changes):
@@ -67,6 +67,15 @@ def config(**changes):
             "en",
         ),
         ("someone who reviewed before is not", FIRST_REVIEW, "NONE", {"first_review": True}, Facts(1), "earlier"),
+        ("someone the ledger saw here is not new", ISSUE, "NONE", {}, Facts(0, seen_here=True), "taken part"),
+        (
+            "activity here does not stand for a first merge",
+            FIRST_MERGE,
+            "CONTRIBUTOR",
+            {},
+            Facts(0, seen_here=True),
+            "en",
+        ),
     ],
 )
 def test_decide(case, kind, association, settings, facts, expected):
