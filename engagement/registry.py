@@ -4,6 +4,24 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from engagement import config_check, good_first_issues, greeting, installations, leaderboard, ledger, thanks
+from engagement import (
+    config_check,
+    good_first_issues,
+    greeting,
+    installations,
+    leaderboard,
+    ledger,
+    repository_files,
+    thanks,
+)
 
-BEHAVIOURS: list[ModuleType] = [installations, ledger, greeting, good_first_issues, thanks, leaderboard, config_check]
+BEHAVIOURS: list[ModuleType] = [
+    installations,
+    repository_files,
+    ledger,
+    greeting,
+    good_first_issues,
+    thanks,
+    leaderboard,
+    config_check,
+]

@@ -32,6 +32,7 @@ from githubapp.errors import (
     Unavailable,
     ValidationFailed,
 )
+from githubapp.files import FileCache
 from githubapp.pacing import WritePacer
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,7 @@ class GitHubApp:
         self.auth = AppAuth(app_id, private_key, cache, self._create_token) if app_id and private_key else None
         self.on_response = on_response
         self.budget = budget if budget is not None else Budget(cache)
+        self.files = FileCache(cache)
 
     def request(
         self,
@@ -301,7 +303,11 @@ class InstallationClient:
     # The operations behaviours use. Each names the REST operation it calls.
 
     def read_file(self, repo: str, path: str, ref: str | None = None) -> str | None:
-        """repos/get-content: the text of a file, or None when it does not exist."""
+        """repos/get-content: the text of a file, or None when it does not exist; the copy the app holds
+        when it has one (githubapp.files: a push that changes the file forgets it)."""
+        return self.app.files.read(repo, path, ref, lambda: self._read_file(repo, path, ref))
+
+    def _read_file(self, repo: str, path: str, ref: str | None) -> str | None:
         suffix = f"?ref={quote(ref, safe='')}" if ref else ""
         try:
             data = self.get_cached(f"/repos/{repo}/contents/{quote(path)}{suffix}")

@@ -55,6 +55,15 @@ def installed(payload: dict[str, Any], installation_id: int = INSTALLATION_ID) -
     return payload
 
 
+def pushed(paths: list[str], branch: str = "master") -> dict[str, Any]:
+    """A push to `branch` of Codertocat/Hello-World that changes `paths`, as GitHub delivers it (the
+    recorded push, edited): what tells the app that files it keeps a copy of changed."""
+    payload = installed(example("push.none.5"))
+    commit = {**payload["head_commit"], "added": [], "removed": [], "modified": list(paths)}
+    payload.update(ref=f"refs/heads/{branch}", commits=[commit], head_commit=commit, forced=False)
+    return payload
+
+
 @pytest.fixture(scope="session")
 def app_key() -> tuple[str, bytes]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

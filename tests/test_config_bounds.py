@@ -13,7 +13,7 @@ from engagement.common.config import MAX_FILE_BYTES, parse
 from githubapp.cache import MemoryCache
 from githubapp.client import COMMENT_LIMIT, CUT_SHORT, GitHubApp
 from githubapp.pacing import WritePacer
-from tests.conftest import APP_ID, INSTALLATION_ID, REPO, example, installed, run_rq_worker
+from tests.conftest import APP_ID, INSTALLATION_ID, REPO, example, installed, pushed, run_rq_worker
 from tests.test_config_check import HEAD, pull_request_event
 from tests.test_good_first_issues import commented
 from tests.test_greeting import NEWCOMER, greetings, issue_opened
@@ -194,5 +194,7 @@ def test_sixty_labels_in_config_mean_the_default_two(server, github):
     assert len(github.calls("POST", f"/repos/{REPO}/labels")) == 2
 
     github.set_file(REPO, ".github/engage.yml", "greeting:\n  language: en\n")  # the pull request changes it
+    server.deliver("push", pushed([".github/engage.yml"]))  # what tells the app the file changed
+    run_rq_worker(server.app)
     report = check_report(server, github, f"good_first_issues:\n  labels: [{labels}]\n")
     assert "line 2: ` good_first_issues.labels `: must have at most 5 entries, not 60" in report

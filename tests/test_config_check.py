@@ -10,9 +10,13 @@ from tests.conftest import REPO, example, installed, run_rq_worker
 HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"  # the head sha of the recorded pull_request.opened.2
 
 
-def pull_request_event(action: str = "opened") -> dict:
+FIXED = "5f0c3e1b9a7d2c4e6f8a0b1c3d5e7f9a1b2c3d4e"  # a later commit of the same pull request
+
+
+def pull_request_event(action: str = "opened", head: str = HEAD) -> dict:
     payload = installed(example("pull_request.opened.2"))
     payload["action"] = action
+    payload["pull_request"]["head"]["sha"] = head
     return payload
 
 
@@ -35,8 +39,8 @@ def test_a_broken_config_is_reported_with_line_and_key_then_marked_fixed(server,
     assert "line 2: ` greeting.languag `: unknown setting" in report
     assert "line 3: ` greeting.issues `: must be true or false, got text" in report
 
-    github.set_file(REPO, ".github/engage.yml", "greeting:\n  language: zh\n", ref=HEAD)
-    server.deliver("pull_request", pull_request_event("synchronize"))
+    github.set_file(REPO, ".github/engage.yml", "greeting:\n  language: zh\n", ref=FIXED)  # a new commit
+    server.deliver("pull_request", pull_request_event("synchronize", head=FIXED))
     run_rq_worker(server.app)
     assert reports(github) == [config_check.message(())], "the same comment now says it is fixed"
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from tests.conftest import REPO, example, installed, services
+import pytest
+
+from engagement.repository_files import MAX_LISTED_COMMITS, changed_paths
+from tests.conftest import REPO, example, installed, pushed, services
 from tests.test_greeting import NEWCOMER, greetings, issue_opened
 
 
@@ -42,3 +45,96 @@ def test_someone_the_ledger_saw_here_opens_an_issue_and_github_is_not_asked_abou
     services(server.app).dispatcher.wait_idle()
     assert greetings(github, 5) == []
     assert not [c for c in requests_for(github, 5) if "creator=" in c or "/search/" in c], requests_for(github, 5)
+
+
+def known_author_opens(server, github, number: int, login: str, user_id: int) -> None:
+    """`login` comments (so the ledger knows them), then opens issue `number`."""
+    comment = installed(example("issue_comment.created.1"))
+    comment["comment"].update(id=9400 + number, created_at="2026-11-30T08:00:00Z", author_association="NONE")
+    comment["comment"]["user"].update(login=login, id=user_id, type="User")
+    comment["sender"].update(login=login, id=user_id, type="User")
+    server.deliver("issue_comment", comment)
+    github.add_issue(REPO, number, login, title="Boot fails on ARM")
+    opened = issue_opened(number, login=login)
+    opened["issue"].update(created_at="2026-12-01T09:00:00Z")
+    opened["issue"]["user"]["id"] = user_id
+    server.deliver("issues", opened)
+    services(server.app).dispatcher.wait_idle()
+
+
+def test_an_event_that_needs_no_write_costs_no_call_once_the_app_holds_its_facts(make_app, serve, github):
+    github.set_file(REPO, ".github/engage.yml", "greeting:\n  language: en\n")
+    server = serve(make_app(behaviours=()))
+    known_author_opens(server, github, 5, "sam", 801)  # the first event reads the config once
+    github.requests.clear()
+    known_author_opens(server, github, 6, "sam", 801)
+    assert requests_for(github, 6) == []
+
+
+def test_a_push_that_changes_the_config_is_seen_by_the_next_event(make_app, serve, github):
+    github.set_file(REPO, ".github/engage.yml", "greeting:\n  enabled: false\n")
+    server = serve(make_app(behaviours=()))
+    github.add_issue(REPO, 5, NEWCOMER)
+    server.deliver("issues", issue_opened(5))
+    services(server.app).dispatcher.wait_idle()
+    assert greetings(github, 5) == []
+    github.set_file(REPO, ".github/engage.yml", "greeting:\n  enabled: true\n")
+    server.deliver("push", pushed(["README.md"]))  # another file: the copy stands
+    github.add_issue(REPO, 6, "mei")
+    server.deliver("issues", issue_opened(6, login="mei"))
+    services(server.app).dispatcher.wait_idle()
+    assert greetings(github, 6) == []
+    server.deliver("push", pushed([".github/engage.yml"]))
+    github.add_issue(REPO, 7, "zoe")
+    server.deliver("issues", issue_opened(7, login="zoe"))
+    services(server.app).dispatcher.wait_idle()
+    assert len(greetings(github, 7)) == 1
+
+
+def test_a_push_to_another_branch_or_a_tag_keeps_the_default_branchs_copy(make_app, serve, github):
+    github.set_file(REPO, ".github/engage.yml", "greeting:\n  enabled: false\n")
+    server = serve(make_app(behaviours=()))
+    server.deliver("issues", issue_opened(5))
+    services(server.app).dispatcher.wait_idle()
+    github.set_file(REPO, ".github/engage.yml", "greeting:\n  enabled: true\n")
+    tag = pushed([".github/engage.yml"])
+    tag["ref"] = "refs/tags/v1.0"
+    for push in (pushed([".github/engage.yml"], branch="feature"), tag):
+        server.deliver("push", push)
+    github.add_issue(REPO, 6, "mei")
+    server.deliver("issues", issue_opened(6, login="mei"))
+    services(server.app).dispatcher.wait_idle()
+    assert greetings(github, 6) == [], "the default branch's copy still stands"
+
+
+def test_a_newcomers_greeting_costs_at_most_three_calls(make_app, serve, github):
+    github.set_file(REPO, "CONTRIBUTING.md", "# How to contribute\n")
+    server = serve(make_app(behaviours=()))
+    github.add_issue(REPO, 5, "first-comer")
+    server.deliver("issues", issue_opened(5, login="first-comer"))  # warms the config and file copies
+    services(server.app).dispatcher.wait_idle()
+    github.requests.clear()
+    github.add_issue(REPO, 6, NEWCOMER)
+    server.deliver("issues", issue_opened(6))
+    services(server.app).dispatcher.wait_idle()
+    assert len(greetings(github, 6)) == 1
+    calls = requests_for(github, 6)
+    assert len(calls) <= 3, calls
+
+
+@pytest.mark.parametrize(
+    ("case", "push", "expected"),
+    [
+        (
+            "files of every commit",
+            {"commits": [{"modified": ["a"]}, {"added": ["b"], "removed": ["c"]}]},
+            {"a", "b", "c"},
+        ),
+        ("the head commit too", {"commits": [], "head_commit": {"modified": ["d"]}}, {"d"}),
+        ("a forced push cannot say", {"forced": True, "commits": [{"modified": ["a"]}]}, None),
+        ("too many commits to list them all", {"commits": [{}] * MAX_LISTED_COMMITS}, None),
+        ("no commit list", {}, None),
+    ],
+)
+def test_which_files_a_push_changed(case, push, expected):
+    assert changed_paths(push) == expected, case

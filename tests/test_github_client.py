@@ -97,16 +97,22 @@ def test_pagination_follows_link_headers(github, app_key):
     assert len(pages) == 2
 
 
-def test_files_are_read_with_etags_and_304s_reuse_the_copy(github, app_key):
+def test_files_are_kept_until_forgotten_then_read_again_with_etags(github, app_key):
     github.set_file(REPO, ".github/engage.yml", "greeting:\n  enabled: true\n")
-    inst = client(github, app_key).installation(INSTALLATION_ID)
+    app = client(github, app_key)
+    inst = app.installation(INSTALLATION_ID)
     assert inst.read_file(REPO, ".github/engage.yml") == "greeting:\n  enabled: true\n"
     assert inst.read_file(REPO, ".github/engage.yml") == "greeting:\n  enabled: true\n"
-    statuses = [call.status for call in github.calls("GET", f"/repos/{REPO}/contents/")]
-    assert statuses == [200, 304]
-    github.set_file(REPO, ".github/engage.yml", "greeting:\n  enabled: false\n")
-    assert inst.read_file(REPO, ".github/engage.yml") == "greeting:\n  enabled: false\n"
     assert inst.read_file(REPO, "missing.yml") is None
+    assert inst.read_file(REPO, "missing.yml") is None, "absence is kept too"
+    statuses = [call.status for call in github.calls("GET", f"/repos/{REPO}/contents/")]
+    assert statuses == [200, 404], "the copies answer the second reads"
+    app.files.forget(REPO, [None], [".github/engage.yml"])  # what a push that changes it does
+    assert inst.read_file(REPO, ".github/engage.yml") == "greeting:\n  enabled: true\n"
+    assert github.calls("GET", f"/repos/{REPO}/contents/")[-1].status == 304, "unchanged: a free 304"
+    github.set_file(REPO, ".github/engage.yml", "greeting:\n  enabled: false\n")
+    app.files.forget(REPO, [None], [".github/engage.yml"])
+    assert inst.read_file(REPO, ".github/engage.yml") == "greeting:\n  enabled: false\n"
 
 
 def test_github_failures_become_typed_errors(github, app_key):

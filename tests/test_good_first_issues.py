@@ -45,7 +45,7 @@ from engagement.good_first_issues.decide import (
 from engagement.good_first_issues.messages import GUIDE_MARKER, REPLIES, render_guide
 from storage import db
 from storage.good_first_issues import GoodFirstIssueStore, Snapshot
-from tests.conftest import REPO, example, installed, run_rq_worker, services
+from tests.conftest import REPO, example, installed, pushed, run_rq_worker, services
 from webhooks.jobs import process
 
 REPO_ID = 186853002  # as in the recorded payloads
@@ -580,6 +580,8 @@ def test_keyword_rules_label_new_issues_when_configured(server, github):
     assert github.issue_labels(REPO, 3) == [], "off by default"
 
     github.set_file(REPO, ".github/engage.yml", "good_first_issues:\n  keywords: [typo, 错别字]\n")
+    server.deliver("push", pushed([".github/engage.yml"]))  # what tells the app the file changed
+    run_rq_worker(server.app)
     for number in (3, 4):
         payload = as_now(installed(example("issues.opened.1")), github, number)
         server.deliver("issues", payload, delivery_id=f"opened-{number}-configured")
@@ -626,6 +628,8 @@ def test_claims_are_capped_per_person(server, github):
     assert f"You already hold 2 open claimed issues in {REPO}, and the limit is 2." in refusal
 
     github.set_file(REPO, ".github/engage.yml", "good_first_issues:\n  claim_cap: 3\n")
+    server.deliver("push", pushed([".github/engage.yml"]))  # what tells the app the file changed
+    run_rq_worker(server.app)
     server.deliver("issue_comment", commented(github, 5, NEWCOMER, "/claim"))
     run_rq_worker(server.app)
     assert github.assignees(REPO, 5) == [NEWCOMER]
@@ -712,6 +716,8 @@ def test_archived_repositories_and_the_off_switch_get_nothing(server, github):
     assert github.writes() == []
 
     github.set_file(REPO, ".github/engage.yml", "good_first_issues:\n  enabled: false\n")
+    server.deliver("push", pushed([".github/engage.yml"]))  # what tells the app the file changed
+    run_rq_worker(server.app)
     server.deliver("issue_comment", commented(github, 3, MAINTAINER, "/good-first-issue"))
     server.deliver("issue_comment", commented(github, 3, NEWCOMER, "/claim"))
     server.deliver("issues", issue_event(github, "labeled", 3, label=label("easy")))

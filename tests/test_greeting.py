@@ -11,7 +11,7 @@ from engagement.common.config import parse
 from engagement.common.language import detect
 from engagement.common.templates import fill
 from engagement.greeting import DEFAULTS, FIRST_MERGE, FIRST_REVIEW, ISSUE, PULL_REQUEST, Facts, Plan, Situation, decide
-from tests.conftest import REPO, example, installed, run_rq_worker, services
+from tests.conftest import REPO, example, installed, pushed, run_rq_worker, services
 from webhooks.jobs import process
 
 NEWCOMER = "li-newcomer"
@@ -355,6 +355,8 @@ def test_first_reviews_are_thanked_only_when_turned_on_and_only_once(server, git
     assert greetings(github, 2) == [], "off by default"
 
     github.set_file(REPO, ".github/engage.yml", "greeting:\n  first_review: true\n")
+    server.deliver("push", pushed([".github/engage.yml"]))  # what tells the app the file changed
+    run_rq_worker(server.app)
     server.deliver("pull_request_review", review_submitted(NEWCOMER))
     server.deliver("pull_request_review", review_submitted(NEWCOMER))
     run_rq_worker(server.app)

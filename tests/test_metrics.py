@@ -11,7 +11,7 @@ import pytest
 
 from ops import metrics
 from storage import db
-from tests.conftest import REPO, example, installed, run_rq_worker, services, table_count, wait_for
+from tests.conftest import REPO, example, installed, pushed, run_rq_worker, services, table_count, wait_for
 from tests.support import behaviours
 from tests.support.proxy import Proxy
 
@@ -134,6 +134,7 @@ def test_counters_equal_what_happened(make_app, serve, redis_url, github):
     ]
     assert answers == [202, 200, 401, 400, 202, 200]
     run_rq_worker(server.app)
+    server.deliver("push", pushed([".github/engage.yml"]))  # the config is read again: a 304
     behaviours.BREAK["crash"] = True
     server.deliver("issues", opened(2), delivery_id="crashes")
     run_rq_worker(server.app)
@@ -155,11 +156,13 @@ def test_counters_equal_what_happened(make_app, serve, redis_url, github):
         ("issues", "malformed"): 1,
         ("issues", "ignored"): 1,
         ("ping", "ignored"): 1,
+        ("push", "accepted"): 1,
     }
     assert found.by(metrics.PROCESSED, "event", "outcome") == {
         ("issues", "done"): 2,
         ("issues", "failed"): 1,
         ("issues", "retrying"): 1,
+        ("push", "done"): 1,
     }
     assert found.value(metrics.JOB_DURATION + "_count", event="issues") == 4
     assert found.value(metrics.HANDLER_DURATION + "_count", handler="test.ack") == 4, "3 deliveries, 1 retried"
@@ -171,7 +174,7 @@ def test_counters_equal_what_happened(make_app, serve, redis_url, github):
         ("pending",): 0,
         ("processing",): 0,
         ("retrying",): 0,
-        ("done",): 2,
+        ("done",): 3,
         ("ignored",): 2,
         ("failed",): 1,
     }

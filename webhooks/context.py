@@ -9,6 +9,7 @@ from typing import Any
 
 from githubapp.api import GitHub
 from githubapp.errors import NoInstallation
+from githubapp.files import FileCache
 from storage.good_first_issues import GoodFirstIssueStore
 from storage.installations import InstallationStore
 from storage.intents import IntentStore
@@ -52,6 +53,8 @@ class Context:
     log: DeliveryLogger
     stores: Stores
     installation: Callable[[int], GitHub]
+    # The copies of repository files the app holds (forgotten when a push changes them).
+    files: FileCache
     # The behaviour modules with DEFAULTS: the sections `.github/engage.yml` may have.
     configurable: Sequence[Any] = ()
     dry_run: bool = False

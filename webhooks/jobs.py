@@ -124,6 +124,7 @@ def _run_handler(
                 hlog,
                 services.stores,
                 services.github.installation,
+                services.github.files,
                 services.configurable,
                 services.github.dry_run,
                 shared,
