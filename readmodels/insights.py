@@ -127,9 +127,12 @@ def report(engine: Engine, repo: str, weeks: int = 12, today: date | None = None
         }
         for key, value in week_values.items():
             values[key].append(value)
+    # The week of `today` is still running: shown, but its part-week never counts in a mean, a spread,
+    # a trend or an anomaly as if it were a whole week.
+    complete = sum(1 for monday in mondays if monday + timedelta(days=7) <= today)
     series = {}
     for name, unit in SERIES.items():
-        summary = summarise(values[name])
+        summary = summarise(values[name][:complete])
         series[name] = {
             "unit": unit,
             "values": values[name],
@@ -143,6 +146,7 @@ def report(engine: Engine, repo: str, weeks: int = 12, today: date | None = None
         "repo": shown,
         "weeks": [monday.isoformat() for monday in mondays],
         "span_weeks": weeks,
+        "partial_week": mondays[-1].isoformat() if complete < len(mondays) else None,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "series": series,
     }

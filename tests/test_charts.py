@@ -87,6 +87,15 @@ def test_anomalies_are_marked_with_their_own_class(chart: Chart) -> None:
     assert (by_id(root, root.get("aria-describedby", "")).text or "").endswith("Anomalies: 2026-11-30.")
 
 
+@BOTH
+def test_the_week_still_running_is_drawn_faint_and_described_as_so_far(chart: Chart) -> None:
+    root = parse(chart(WEEKS, [10, 12, 11, 13, 4], title="t", partial=4))
+    assert ["partial" in classes(element) for element in marks(root)] == [False, False, False, False, True]
+    assert "2026-11-30: 4 so far" in (by_id(root, root.get("aria-describedby", "")).text or "")
+    with pytest.raises(ValueError, match="partial week 5"):
+        chart(WEEKS, [1, 2, 3, 4, 5], title="t", partial=5)
+
+
 def test_a_missing_week_breaks_the_line() -> None:
     root = parse(line_chart(WEEKS, [1, 2, None, 3, 4], title="t"))
     lines = root.findall(f"{SVG}polyline")

@@ -83,12 +83,24 @@ def test_weekly_series_equal_the_hand_computed_values(engine: Engine) -> None:
 
 def test_mean_spread_trend_and_anomalies(engine: Engine) -> None:
     LedgerStore(engine).record(HISTORY)
-    active = series(engine)["active_contributors"]
-    # [2, 0, 4, 2]: mean 2; variance ((0)² + (-2)² + 2² + 0²) / 4 = 2; slope Σ(x-1.5)(y-2) / Σ(x-1.5)² = 2 / 5.
-    assert (active["mean"], active["stddev"], active["slope"]) == (2.0, 1.4142, 0.4)
+    result = report(engine, REPO.full_name, weeks=4, today=TODAY)
+    assert result["partial_week"] == "2026-11-23", "today is its Sunday: the week runs until midnight"
+    active = result["series"]["active_contributors"]
+    # [2, 0, 4, 2], the last week still running, so [2, 0, 4]: mean 2; variance (0² + (-2)² + 2²) / 3 = 8/3;
+    # slope Σ(x-1)(y-2) / Σ(x-1)² = 2 / 2.
+    assert active["values"] == [2, 0, 4, 2], "the running week is shown"
+    assert (active["mean"], active["stddev"], active["slope"]) == (2.0, 1.633, 1.0)
     assert active["direction"] == "rising" and active["anomalies"] == []
-    satisfaction = series(engine)["satisfaction"]
-    assert (satisfaction["mean"], satisfaction["stddev"], satisfaction["slope"]) == (0.75, 0.0, None)
+    satisfaction = result["series"]["satisfaction"]
+    assert satisfaction["values"][-1] == 0.75 and (satisfaction["mean"], satisfaction["slope"]) == (None, None)
+
+
+def test_a_week_is_partial_until_its_sunday_is_over(engine: Engine) -> None:
+    LedgerStore(engine).record(HISTORY)
+    monday = report(engine, REPO.full_name, weeks=4, today=date(2026, 11, 30))
+    assert monday["partial_week"] == "2026-11-30" and monday["weeks"][-2] == "2026-11-23"
+    active = monday["series"]["active_contributors"]
+    assert active["values"][-2:] == [2, 0] and active["mean"] == 2.0, "[0, 4, 2] complete, the new week left out"
 
 
 def test_retention_of_newcomers_after_30_and_90_days(engine: Engine) -> None:
@@ -105,8 +117,8 @@ def test_empty_history_and_a_single_contributor(engine: Engine) -> None:
     values = {name: s["values"] for name, s in series(engine, weeks=2).items()}
     assert values["active_contributors"] == [0, 0] and values["first_response_issues_hours"] == [None, None]
     one = series(engine, weeks=5)["active_contributors"]  # weeks from 10-26: alice alone, in the second
-    # slope: Σ(x-2)(y-0.2) / Σ(x-2)² = (0.4 - 0.8 + 0 - 0.2 - 0.4) / 10 = -0.1
-    assert one["values"] == [0, 1, 0, 0, 0] and (one["mean"], one["slope"], one["direction"]) == (0.2, -0.1, "falling")
+    # the four complete weeks [0, 1, 0, 0]: mean 0.25; slope Σ(x-1.5)(y-0.25) / Σ(x-1.5)² = -0.5 / 5 = -0.1
+    assert one["values"] == [0, 1, 0, 0, 0] and (one["mean"], one["slope"], one["direction"]) == (0.25, -0.1, "falling")
 
 
 def test_bots_leave_no_trace(engine: Engine) -> None:

@@ -525,8 +525,10 @@ def test_the_crowd_week_is_an_anomaly_and_the_figures_read_well(site):
     assert trend.split("(")[0].strip().endswith(active["direction"]) and "per week" in trend
     legend = document.one("aside", **{"class": "legend"}).text()
     assert "dashed line" in legend and "more than two standard deviations" in legend
+    assert data["partial_week"] == data["weeks"][-1] and "still running" in legend
+    assert data["series"]["pr_acceptance"]["values"][-1] == 1.0, "this week: one merged pull request, none closed"
     acceptance = document.one("section", data_series="pr_acceptance").one("dd", data_stat="mean").text()
-    assert acceptance == "100%", "one merged pull request, none closed unmerged"
+    assert acceptance == "—", "the week still running is left out of the mean"
 
 
 def test_the_insights_api_is_exactly_the_report(site):

@@ -37,6 +37,7 @@ STYLE = (
     ":where(.engage-chart .line){fill:none;stroke:#2563eb;stroke-width:2;stroke-linejoin:round}"
     ":where(.engage-chart .point,.engage-chart .bar){fill:#2563eb}"
     ":where(.engage-chart .anomaly){fill:#dc2626}"
+    ":where(.engage-chart .partial){fill-opacity:.35;stroke:#2563eb;stroke-dasharray:3 2}"
     ":where(.engage-chart .mean){stroke:currentColor;stroke-opacity:.6}"
     ":where(.engage-chart .empty){fill:currentColor;opacity:.6}"
 )
@@ -53,9 +54,10 @@ def line_chart(
     width: int = 640,
     height: int = 200,
     empty_text: str = "no data",
+    partial: int | None = None,
 ) -> Markup:
     """A line through the weekly values, broken where a week is None, with a point per present value."""
-    return _chart(LINE, labels, values, title, unit, mean, anomalies, width, height, empty_text)
+    return _chart(LINE, labels, values, title, unit, mean, anomalies, width, height, empty_text, partial)
 
 
 def bar_chart(
@@ -69,9 +71,10 @@ def bar_chart(
     width: int = 640,
     height: int = 200,
     empty_text: str = "no data",
+    partial: int | None = None,
 ) -> Markup:
     """A bar per week with a value (counts, mostly); a None week is an empty slot."""
-    return _chart(BAR, labels, values, title, unit, mean, anomalies, width, height, empty_text)
+    return _chart(BAR, labels, values, title, unit, mean, anomalies, width, height, empty_text, partial)
 
 
 @dataclass(frozen=True)
@@ -108,17 +111,22 @@ def _chart(
     width: int,
     height: int,
     empty_text: str,
+    partial: int | None = None,
 ) -> Markup:
+    """`partial`: the index of a week still running, drawn faint and described as so far."""
     _check(labels, values, mean, anomalies)
+    if partial is not None and not 0 <= partial < len(values):
+        raise ValueError(f"partial week {partial} falls outside {len(values)} values")
     chart_id = _chart_id(kind, labels, values, title, unit, mean, anomalies)
     present = [value for value in values if value is not None]
+    description = _description(labels, values, unit, mean, anomalies, empty_text, partial)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="engage-chart engage-chart-{kind}" '
         f'viewBox="0 0 {width} {height}" width="100%" preserveAspectRatio="xMidYMid meet" role="img" '
         f'aria-labelledby="{chart_id}-title" aria-describedby="{chart_id}-desc">',
         f"<style>{STYLE}</style>",
         f'<title id="{chart_id}-title">{escape(title)}</title>',
-        f'<desc id="{chart_id}-desc">{escape(_description(labels, values, unit, mean, anomalies, empty_text))}</desc>',
+        f'<desc id="{chart_id}-desc">{escape(description)}</desc>',
     ]
     if not present:
         parts.append(
@@ -150,7 +158,7 @@ def _chart(
                 f"<title>{escape(_with_unit('mean ' + _number(mean), unit))}</title></line>"
             )
         marks = _lines_and_points if kind == LINE else _bars
-        parts += marks(frame, labels, values, set(anomalies), unit)
+        parts += marks(frame, labels, values, set(anomalies), unit, partial)
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -185,13 +193,15 @@ def _description(
     mean: float | None,
     anomalies: Sequence[int],
     empty_text: str,
+    partial: int | None = None,
 ) -> str:
-    """Every value in words, for whoever cannot see the picture."""
+    """Every value in words, for whoever cannot see the picture (a week still running says so)."""
     if all(value is None for value in values):
         return empty_text
     text = "; ".join(
         f"{label}: {empty_text if value is None else _with_unit(_number(value), unit)}"
-        for label, value in zip(labels, values, strict=True)
+        + (" so far" if index == partial else "")
+        for index, (label, value) in enumerate(zip(labels, values, strict=True))
     )
     if mean is not None:
         text += f". Mean: {_with_unit(_number(mean), unit)}"
@@ -242,7 +252,12 @@ def _x_labels(frame: _Frame, labels: Sequence[str], width: int) -> list[str]:
 
 
 def _lines_and_points(
-    frame: _Frame, labels: Sequence[str], values: Sequence[float | None], anomalies: set[int], unit: str
+    frame: _Frame,
+    labels: Sequence[str],
+    values: Sequence[float | None],
+    anomalies: set[int],
+    unit: str,
+    partial: int | None,
 ) -> list[str]:
     """One polyline per run of present weeks (a lone week is just its point), then the points on top."""
     runs: list[list[tuple[int, float]]] = [[]]
@@ -263,7 +278,8 @@ def _lines_and_points(
             continue
         anomalous = index in anomalies
         parts.append(
-            f'<circle class="point{" anomaly" if anomalous else ""}" cx="{_coord(frame.x(index))}" '
+            f'<circle class="point{" anomaly" if anomalous else ""}{" partial" if index == partial else ""}" '
+            f'cx="{_coord(frame.x(index))}" '
             f'cy="{_coord(frame.y(value))}" r="{ANOMALY_RADIUS if anomalous else POINT_RADIUS}" '
             f"{_data(labels[index], value, unit)}</circle>"
         )
@@ -271,7 +287,12 @@ def _lines_and_points(
 
 
 def _bars(
-    frame: _Frame, labels: Sequence[str], values: Sequence[float | None], anomalies: set[int], unit: str
+    frame: _Frame,
+    labels: Sequence[str],
+    values: Sequence[float | None],
+    anomalies: set[int],
+    unit: str,
+    partial: int | None,
 ) -> list[str]:
     """A bar from the zero line to each present value; negative values hang below it."""
     bar_width = max(frame.slot * BAR_SHARE, 1.0)
@@ -281,7 +302,7 @@ def _bars(
             continue
         top = min(frame.y(value), frame.y(0.0))
         parts.append(
-            f'<rect class="bar{" anomaly" if index in anomalies else ""}" '
+            f'<rect class="bar{" anomaly" if index in anomalies else ""}{" partial" if index == partial else ""}" '
             f'x="{_coord(frame.x(index) - bar_width / 2)}" y="{_coord(top)}" width="{_coord(bar_width)}" '
             f'height="{_coord(abs(frame.y(value) - frame.y(0.0)))}" '
             f"{_data(labels[index], value, unit)}</rect>"

@@ -307,6 +307,7 @@ def _series_views(data: Mapping[str, Any]) -> list[dict[str, Any]]:
             mean=shown_value(series["mean"], unit),
             anomalies=[weeks.index(week) for week in series["anomalies"] if week in weeks],
             empty_text=t("insights.no_data"),
+            partial=weeks.index(data["partial_week"]) if data.get("partial_week") in weeks else None,
             width=CHART_WIDTH,
             height=CHART_HEIGHT,
         )
