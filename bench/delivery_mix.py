@@ -290,9 +290,12 @@ class Run:
         if args.mode == "rq":
             env["REDIS_URL"] = args.redis_url
             redis.Redis.from_url(args.redis_url).flushdb()
-            self.processes = [start_web(env, self.port, 3, 1), *start_workers(env, 2)]
+            workers, threads = args.web_workers or 3, args.web_threads or 1
+            self.processes = [start_web(env, self.port, workers, threads, server=args.server), *start_workers(env, 2)]
         else:
-            self.processes = [start_web(env, self.port, 1, 8)]
+            workers, threads = 1, args.web_threads or 8
+            self.processes = [start_web(env, self.port, workers, threads, server=args.server)]
+        self.web = f"{args.server}, {workers} process(es) x {threads} thread(s)"
         self.sessions = {process.pid for process in self.processes}
 
     def phase(self, kind: str, deliveries: list[Delivery]) -> tuple[Row, float, list[float], Counter[int]]:
@@ -329,6 +332,11 @@ def main() -> None:
     parser.add_argument(
         "--bare-repository", action="store_true", help="no .github/engage.yml, CONTRIBUTING.md or code of conduct"
     )
+    parser.add_argument(
+        "--server", choices=("gunicorn", "granian"), default="gunicorn", help="granian: for comparison, on PYTHONPATH"
+    )
+    parser.add_argument("--web-workers", type=int, help="web processes for --mode rq (default 3)")
+    parser.add_argument("--web-threads", type=int, help="threads per web process (default: 8 embedded, 1 rq)")
     args = parser.parse_args()
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -371,7 +379,7 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
     engine = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
-    workers = "gunicorn 3 sync workers + 2 RQ workers" if args.mode == "rq" else "one gunicorn process, 8 threads"
+    workers = f"{run.web} + 2 RQ workers" if args.mode == "rq" else f"{run.web}, in-process worker"
     print(f"mode={args.mode} ({workers}), {engine}, GITHUB_WRITE_INTERVAL=0, cores={os.cpu_count()}")
     print(table(COLUMNS, [row.cells() for row in [*rows, greeting_row, mix_row]]))
     summary = [

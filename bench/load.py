@@ -104,22 +104,45 @@ def environment(database_url: str, fake: FakeGitHub, key_pem: str, write_interva
 
 
 def start_web(
-    env: dict[str, str], port: int, workers: int, threads: int, worker_class: str = "sync"
+    env: dict[str, str], port: int, workers: int, threads: int, worker_class: str = "sync", server: str = "gunicorn"
 ) -> subprocess.Popen[bytes]:
-    command = [
-        str(ROOT / ".venv/bin/gunicorn"),
-        "--workers",
-        str(workers),
-        "--threads",
-        str(threads),
-        "--worker-class",
-        "gthread" if threads > 1 else worker_class,
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--log-level",
-        "warning",
-        "app:create_app()",
-    ]
+    """The web process tree: gunicorn (sync, or gthread with threads), or granian's WSGI interface
+    (`--server granian`, for comparison: it must be on PYTHONPATH, it is not one of our dependencies)."""
+    if server == "granian":
+        command = [
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            "wsgi",
+            "--workers",
+            str(workers),
+            "--blocking-threads",
+            str(threads),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--factory",
+            "app:create_app",
+        ]
+    else:
+        command = [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--worker-class",
+            "gthread" if threads > 1 else worker_class,
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "app:create_app()",
+        ]
     process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     import requests
 

@@ -13,10 +13,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from storage.db import deliveries, handler_runs, utcnow
+from storage.db import deliveries, handler_runs, installations, utcnow
+from storage.installations import REMOVED, SUSPENDED
 
 PENDING, PROCESSING, RETRYING = "pending", "processing", "retrying"
 DONE, IGNORED, FAILED = "done", "ignored", "failed"
@@ -49,6 +51,8 @@ class DeliverySummary:
 @dataclass(frozen=True)
 class Delivery(DeliverySummary):
     payload_text: str = field(repr=False)
+    # As `claim` read it in the same statement: REMOVED, SUSPENDED, or None when the app may act.
+    installation_state: str | None = None
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -58,6 +62,19 @@ class Delivery(DeliverySummary):
 
 # The hot statements are built once: constructing Core statements per call cost more than running them.
 _INSERT = deliveries.insert()
+# The delivery's installation state, read by the claim itself: one round trip fewer per delivery processed.
+_INSTALLATION_STATE = (
+    sa.select(
+        sa.case(
+            (installations.c.deleted_at.is_not(None), REMOVED),
+            (installations.c.suspended_at.is_not(None), SUSPENDED),
+            else_=None,
+        )
+    )
+    .where(installations.c.id == deliveries.c.installation_id)
+    .scalar_subquery()
+    .label("installation_state")
+)
 _CLAIM = (
     deliveries.update()
     .where(
@@ -68,7 +85,7 @@ _CLAIM = (
         ),
     )
     .values(status=PROCESSING, claimed_at=sa.bindparam("claim_time"), attempts=deliveries.c.attempts + 1)
-    .returning(*deliveries.c)
+    .returning(*deliveries.c, _INSTALLATION_STATE)
 )
 _FINISH = (
     deliveries.update()
@@ -80,11 +97,15 @@ _FINISH = (
         finished_at=sa.bindparam("finish_time"),
     )
 )
-_CLEAR_RUNS = handler_runs.delete().where(
-    handler_runs.c.delivery_id == sa.bindparam("delivery_id"),
-    handler_runs.c.handler.in_(sa.bindparam("names", expanding=True)),
-)
-_INSERT_RUN = handler_runs.insert()
+
+
+def _upsert_runs(dialect: str) -> Any:
+    """One statement records each handler's outcome, replacing an earlier attempt's."""
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(handler_runs)
+    return statement.on_conflict_do_update(
+        index_elements=[handler_runs.c.delivery_id, handler_runs.c.handler],
+        set_={name: statement.excluded[name] for name in ("status", "error", "finished_at")},
+    )
 
 
 # The summary's fields are the columns of the same names: lists select these and never the payload.
@@ -96,7 +117,8 @@ def _summary_values(row: Any) -> dict[str, Any]:
 
 
 def _row_to_delivery(row: Any) -> Delivery:
-    return Delivery(**_summary_values(row), payload_text=row.payload)
+    state = row._mapping.get("installation_state")
+    return Delivery(**_summary_values(row), payload_text=row.payload, installation_state=state)
 
 
 class DeliveryStore:
@@ -104,6 +126,7 @@ class DeliveryStore:
         self.engine = engine
         # A delivery left in `processing` longer than this belongs to a worker that died.
         self.lease = timedelta(seconds=lease_seconds)
+        self._upsert_run = _upsert_runs(engine.dialect.name)
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
@@ -171,9 +194,8 @@ class DeliveryStore:
         now = utcnow()
         with self.engine.begin() as conn:
             if outcomes:
-                conn.execute(_CLEAR_RUNS, {"delivery_id": delivery_id, "names": list(outcomes)})
                 conn.execute(
-                    _INSERT_RUN,
+                    self._upsert_run,
                     [
                         dict(delivery_id=delivery_id, handler=name, status=outcome, error=error, finished_at=now)
                         for name, (outcome, error) in outcomes.items()

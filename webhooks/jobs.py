@@ -72,7 +72,7 @@ def process(services: Pipeline, delivery_id: str) -> str:
     event = Event(delivery.id, delivery.event, delivery.payload)
     fields = log_fields(event, attempt=delivery.attempts)
     handlers, reason = services.router.route(event)
-    reason = reason or _installation_gone(services, event)
+    reason = reason or _installation_gone(event, delivery.installation_state)
     if reason:
         services.store.finish(delivery_id, IGNORED, reason)
         log.info("ignored: %s", reason, extra={**fields, "outcome": IGNORED})
@@ -154,12 +154,12 @@ def _behaviour(handler: Handler) -> str:
     return str(getattr(sys.modules.get(handler.fn.__module__), "NAME", handler.name.split(".", 1)[0]))
 
 
-def _installation_gone(services: Pipeline, event: Event) -> str | None:
-    """Work still queued for an installation that was deleted or suspended meanwhile is dropped."""
-    if event.installation_id is None or event.name in LIFECYCLE_EVENTS:
+def _installation_gone(event: Event, state: str | None) -> str | None:
+    """Work still queued for an installation that was deleted or suspended meanwhile is dropped (its
+    state is read by the claim)."""
+    if state is None or event.name in LIFECYCLE_EVENTS:
         return None
-    state = services.stores.installations.state(event.installation_id)
-    return f"installation {state}" if state else None
+    return f"installation {state}"
 
 
 def _token_refused(exc: Exception) -> str | None:
