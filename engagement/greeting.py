@@ -28,21 +28,37 @@ guide, the code of conduct, good first issues and the community's forum and chat
 Chinese (`language: auto` follows the language of the issue or pull request). Each person gets each
 message at most once per repository."""
 
-DEFAULTS: dict[str, Any] = {
-    "enabled": True,
-    "language": "auto",  # auto | en | zh
-    "issues": True,
-    "pull_requests": True,
-    "first_merge": True,
-    "first_review": False,
-    "skip_members": True,  # owners, members and collaborators know their way around
-    "contributing_url": "",  # empty: CONTRIBUTING.md if the repository has one
-    "code_of_conduct_url": "",  # empty: CODE_OF_CONDUCT.md if the repository has one
-    "good_first_issues_url": "",  # empty: the repository's issues labelled "good first issue"
-    "forum_url": "",
-    "chat_url": "",
-    "messages": {"issue": "", "pull_request": "", "first_merge": "", "first_review": ""},  # your own text
-}
+
+@dataclass(frozen=True)
+class GreetingMessages:
+    """Your own text per kind; empty: the built-in one in the comment's language."""
+
+    issue: str = ""
+    pull_request: str = ""
+    first_merge: str = ""
+    first_review: str = ""
+
+
+@dataclass(frozen=True)
+class GreetingConfig:
+    """The `greeting:` section of `.github/engage.yml`."""
+
+    enabled: bool = True
+    language: str = "auto"  # auto, or a language the bot speaks (en, zh)
+    issues: bool = True
+    pull_requests: bool = True
+    first_merge: bool = True
+    first_review: bool = False
+    skip_members: bool = True  # owners, members and collaborators know their way around
+    contributing_url: str = ""  # empty: CONTRIBUTING.md if the repository has one
+    code_of_conduct_url: str = ""  # empty: CODE_OF_CONDUCT.md if the repository has one
+    good_first_issues_url: str = ""  # empty: the repository's issues labelled "good first issue"
+    forum_url: str = ""
+    chat_url: str = ""
+    messages: GreetingMessages = GreetingMessages()
+
+
+DEFAULTS = repo_config.defaults_of(GreetingConfig)
 
 SETTINGS_HELP = {
     "enabled": "turn the whole behaviour on or off",
@@ -124,19 +140,19 @@ class Plan:
     intent: str
 
 
-def decide(situation: Situation, config: Mapping[str, Any], facts: Facts | None) -> Plan | str:
+def decide(situation: Situation, config: GreetingConfig, facts: Facts | None) -> Plan | str:
     """A greeting to post, or the reason not to. `facts` None: not looked up yet (nothing else stops it)."""
-    setting = {
-        ISSUE: "issues",
-        PULL_REQUEST: "pull_requests",
-        FIRST_MERGE: "first_merge",
-        FIRST_REVIEW: "first_review",
+    setting, wanted = {
+        ISSUE: ("issues", config.issues),
+        PULL_REQUEST: ("pull_requests", config.pull_requests),
+        FIRST_MERGE: ("first_merge", config.first_merge),
+        FIRST_REVIEW: ("first_review", config.first_review),
     }[situation.kind]
-    if not config["enabled"] or not config[setting]:
+    if not config.enabled or not wanted:
         return f"{setting} greetings are turned off"
     if situation.archived:
         return "repository is archived"
-    if config["skip_members"] and situation.association in MEMBERS:
+    if config.skip_members and situation.association in MEMBERS:
         return f"author is {situation.association.lower()}"
     if situation.kind not in MILESTONES and situation.association == "CONTRIBUTOR":
         return "author has contributed before"
@@ -151,19 +167,25 @@ def decide(situation: Situation, config: Mapping[str, Any], facts: Facts | None)
             situation.kind, "issue or pull request"
         )
         return f"author has {facts.earlier} earlier {what}(s)"
-    language = answer_in(config["language"], situation.text)
+    language = answer_in(config.language, situation.text)
     intent = f"greeting:{situation.repo_id}:{situation.login.lower()}:{situation.kind}"
     return Plan(situation.kind, situation.repo, situation.number, situation.login, language, intent)
 
 
-def render(plan: Plan, config: Mapping[str, Any], links: Mapping[str, str]) -> str:
+def render(plan: Plan, config: GreetingConfig, links: Mapping[str, str]) -> str:
     """The comment: marker, message (the repository's own or ours), links, signature."""
     say = functools.partial(catalogs.text, plan.language)
     lines = [say(LINK_LINES[name], url=url) for name, url in links.items() if url]
     intro = say(NEXT_INTRO if plan.kind in MILESTONES else LINK_INTRO)
     link_text = f"\n\n{intro}\n" + "\n".join(f"- {line}" for line in lines) if lines else ""
     fields = {"login": plan.login, "repo": plan.repo, "number": str(plan.number), "links": link_text, **links}
-    custom = config["messages"].get(plan.kind) or ""
+    messages = config.messages
+    custom = {
+        ISSUE: messages.issue,
+        PULL_REQUEST: messages.pull_request,
+        FIRST_MERGE: messages.first_merge,
+        FIRST_REVIEW: messages.first_review,
+    }[plan.kind]
     text = fill(custom if custom.strip() else say(MESSAGES[plan.kind]), fields)
     return f"{marker(plan.kind, plan.login)}\n{text}\n\n{fill(say(SIGNATURE), fields)}"
 
@@ -225,10 +247,16 @@ def count_earlier_reviews(ctx: Context, repo: str, login: str, number: int) -> i
     return _count_other_pulls(ctx, f"repo:{repo} reviewed-by:{login} is:pr", number)
 
 
-def links_for(ctx: Context, repository: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, str]:
+def links_for(ctx: Context, repository: Mapping[str, Any], config: GreetingConfig) -> dict[str, str]:
     """Configured links, else the repository's own files (optional: not looked up while the installation's
     GitHub budget is low) and its good-first-issue list."""
-    links = {name: str(config[name]) for name in LINK_LINES}
+    links = {
+        "contributing_url": config.contributing_url,
+        "code_of_conduct_url": config.code_of_conduct_url,
+        "good_first_issues_url": config.good_first_issues_url,
+        "forum_url": config.forum_url,
+        "chat_url": config.chat_url,
+    }
     missing = [name for name in FILES if not links[name]]
     if missing and not ctx.github.can_spare("file_links"):
         ctx.log.info("skipped the file links lookup: the installation's GitHub budget is low")
@@ -275,7 +303,7 @@ def greet(ctx: Context, kind: str, item: Mapping[str, Any]) -> None:
         ctx.log.debug("skipped: author is a bot")
         return
     situation = situation_from(ctx, kind, item)
-    config = repo_config.for_event(ctx).section(NAME)
+    config = repo_config.for_event(ctx).typed(GreetingConfig, NAME)
     early = decide(situation, config, None)
     if isinstance(early, str):
         ctx.log.debug("skipped: %s", early)

@@ -10,11 +10,14 @@ still count in the anonymous totals of the insights.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import catalogs
 from engagement.common import commands
+from engagement.common import config as repo_config
 from engagement.common.comments import comment_once
 from engagement.common.language import detect
 from webhooks.context import Context
@@ -29,19 +32,34 @@ nothing until it is merged, and only the first `daily_comment_cap` comments a da
 leave the board with `/leaderboard opt-out` in a comment (`/leaderboard opt-in` to return); logins in
 `exclude` are never shown. Their contributions still count in the community totals."""
 
-DEFAULTS: dict[str, Any] = {
-    "enabled": True,
-    "points": {
-        "merged_pull_request": 10,
-        "review": 3,
-        "issue": 2,
-        "comment": 1,
-        "review_comment": 1,
-        "good_first_issue": 5,
-    },
-    "daily_comment_cap": 5,  # comments a day that earn points, per person and repository; 0: no cap
-    "exclude": [],  # logins never shown on the board
-}
+
+@dataclass(frozen=True)
+class Points:
+    """Points per kind of contribution; opening a pull request earns nothing until it is merged."""
+
+    merged_pull_request: int = 10
+    review: int = 3
+    issue: int = 2
+    comment: int = 1
+    review_comment: int = 1
+    good_first_issue: int = 5  # solved: a merged pull request that closes one
+
+    def by_kind(self) -> dict[str, int]:
+        """Each kind's points, for code that goes over every kind (the formula, the ranking query)."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class LeaderboardConfig:
+    """The `leaderboard:` section of `.github/engage.yml`, also kept per scope for the pages."""
+
+    enabled: bool = True
+    points: Points = Points()
+    daily_comment_cap: int = 5  # comments a day that earn points, per person and repository; 0: no cap
+    exclude: tuple[str, ...] = ()  # logins never shown on the board
+
+
+DEFAULTS = repo_config.defaults_of(LeaderboardConfig)
 
 SETTINGS_HELP = {
     "enabled": "show this repository's leaderboard (the ledger records contributions either way)",
@@ -56,11 +74,15 @@ SETTINGS_HELP = {
 OPT_OUT_REPLY, OPT_IN_REPLY = "leaderboard.opted_out", "leaderboard.opted_in"
 
 
-def settings_of(config: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The leaderboard section with defaults for anything missing (old stored settings)."""
-    merged: dict[str, Any] = {**DEFAULTS, **(config or {})}
-    merged["points"] = {**DEFAULTS["points"], **(merged.get("points") or {})}
-    return merged
+def settings_of(stored: Mapping[str, Any] | None) -> LeaderboardConfig:
+    """The settings kept for a scope (a mapping in the database, perhaps written by an older version),
+    typed, with defaults for anything missing."""
+    return repo_config.build(LeaderboardConfig, stored or {})
+
+
+def for_storage(settings: LeaderboardConfig) -> dict[str, Any]:
+    """The settings as the database keeps them (JSON: lists, mappings)."""
+    return repo_config.plain(dataclasses.asdict(settings))
 
 
 router = Router()

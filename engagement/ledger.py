@@ -42,19 +42,19 @@ RECORDED = (
 )
 
 
-def leaderboard_settings(ctx: Context) -> dict[str, Any]:
+def leaderboard_settings(ctx: Context) -> leaderboard.LeaderboardConfig:
     """The repository's `leaderboard` section; defaults when there is no installation to read it with.
     Kept for the pages, with the owner-wide scope's when it came from the owner's `.github` repository."""
     if ctx.event.installation_id is None:
         return leaderboard.settings_of(None)
     config = repo_config.for_event(ctx)
-    settings = leaderboard.settings_of(config.section(leaderboard.NAME))
+    settings = config.typed(leaderboard.LeaderboardConfig, leaderboard.NAME)
     repository = ctx.payload["repository"]
     owner = str(repository["full_name"]).split("/", 1)[0]
     scopes = [repo_scope(int(repository["id"]))]
     if config.source.startswith(f"{owner}/.github/"):
         scopes.append(org_scope(owner))
-    ctx.stores.ledger.set_scoring(scopes, settings)
+    ctx.stores.ledger.set_scoring(scopes, leaderboard.for_storage(settings))
     return settings
 
 
@@ -110,7 +110,7 @@ def record(ctx: Context) -> None:
     repo = build.repo_from(ctx.payload["repository"], ctx.event.installation_id)
     settings = leaderboard_settings(ctx)
     items = contributions_of(ctx, repo)
-    new = ctx.stores.ledger.record(items, cap=int(settings["daily_comment_cap"]))
+    new = ctx.stores.ledger.record(items, cap=settings.daily_comment_cap)
     ctx.log.info("recorded %d contribution(s)", new, extra={"contributions": new})
 
 

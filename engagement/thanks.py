@@ -20,12 +20,18 @@ reviewed it (not its author, not bots), by mention, however many reviews each le
 posted when nobody reviewed. With `mode: reaction` the app instead reacts with a heart to the pull
 request each time a person submits a review; `mode: off` turns it off."""
 
-DEFAULTS: dict[str, Any] = {
-    "enabled": True,
-    "mode": "on_merge",  # on_merge | reaction | off
-    "language": "auto",  # auto | en | zh
-    "message": "",  # your own text; {reviewers}, {repo}, {number}, {author}
-}
+
+@dataclass(frozen=True)
+class ThanksConfig:
+    """The `thanks:` section of `.github/engage.yml`."""
+
+    enabled: bool = True
+    mode: str = "on_merge"  # on_merge | reaction | off
+    language: str = "auto"  # auto, or a language the bot speaks (en, zh)
+    message: str = ""  # your own text; {reviewers}, {repo}, {number}, {author}
+
+
+DEFAULTS = repo_config.defaults_of(ThanksConfig)
 
 SETTINGS_HELP = {
     "enabled": "turn the whole behaviour on or off",
@@ -69,11 +75,11 @@ def reviewers_of(reviews: Iterable[Mapping[str, Any]], author: str) -> tuple[str
 
 
 def decide(
-    pull: Mapping[str, Any], repository: Mapping[str, Any], config: Mapping[str, Any], reviewers: tuple[str, ...] | None
+    pull: Mapping[str, Any], repository: Mapping[str, Any], config: ThanksConfig, reviewers: tuple[str, ...] | None
 ) -> Plan | str:
     """A thank-you to post on merge, or why not. `reviewers` None: not looked up yet."""
-    if not config["enabled"] or config["mode"] != "on_merge":
-        return f"thanks on merge are off (mode: {config['mode'] if config['enabled'] else 'disabled'})"
+    if not config.enabled or config.mode != "on_merge":
+        return f"thanks on merge are off (mode: {config.mode if config.enabled else 'disabled'})"
     if repository.get("archived"):
         return "repository is archived"
     if not pull.get("merged"):
@@ -82,15 +88,15 @@ def decide(
         return Plan(repository["full_name"], int(pull["number"]), (), "", "")
     if not reviewers:
         return "nobody reviewed it"
-    language = answer_in(config["language"], f"{pull.get('title') or ''}\n{pull.get('body') or ''}")
+    language = answer_in(config.language, f"{pull.get('title') or ''}\n{pull.get('body') or ''}")
     intent = f"thanks:{repository['id']}:{pull['number']}"
     return Plan(repository["full_name"], int(pull["number"]), reviewers, language, intent)
 
 
-def render(plan: Plan, config: Mapping[str, Any], author: str) -> str:
+def render(plan: Plan, config: ThanksConfig, author: str) -> str:
     mentions = catalogs.text(plan.language, SEPARATOR).join(f"@{login}" for login in plan.reviewers)
     fields = {"reviewers": mentions, "repo": plan.repo, "number": str(plan.number), "author": author}
-    template = config["message"] if str(config["message"]).strip() else catalogs.text(plan.language, MESSAGE)
+    template = config.message if config.message.strip() else catalogs.text(plan.language, MESSAGE)
     return f"{MARKER}\n{fill(template, fields)}"
 
 
@@ -100,7 +106,7 @@ router = Router()
 @router.on("pull_request.closed", name="thanks.on_merge")
 def merged(ctx: Context) -> None:
     pull, repository = ctx.payload["pull_request"], ctx.payload["repository"]
-    config = repo_config.for_event(ctx).section(NAME)
+    config = repo_config.for_event(ctx).typed(ThanksConfig, NAME)
     early = decide(pull, repository, config, None)
     if isinstance(early, str):
         ctx.log.debug("skipped: %s", early)
@@ -118,9 +124,9 @@ def merged(ctx: Context) -> None:
 @router.on("pull_request_review.submitted", name="thanks.reaction")
 def reviewed(ctx: Context) -> None:
     """mode: reaction — a heart on the pull request for each person's review (GitHub keeps one per app)."""
-    config = repo_config.for_event(ctx).section(NAME)
+    config = repo_config.for_event(ctx).typed(ThanksConfig, NAME)
     review, pull, repository = ctx.payload["review"], ctx.payload["pull_request"], ctx.payload["repository"]
-    if not config["enabled"] or config["mode"] != "reaction" or repository.get("archived"):
+    if not config.enabled or config.mode != "reaction" or repository.get("archived"):
         ctx.log.debug("skipped: reactions for reviews are off")
         return
     if not reviewers_of([review], str(pull["user"]["login"])):

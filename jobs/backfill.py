@@ -142,9 +142,9 @@ def backfill(
         raise BackfillError(NOT_IN_INSTALLATION.format(full_name=full_name, owner=full_name.split("/")[0])) from exc
     except GitHubError as exc:
         raise BackfillError(CANNOT_START.format(full_name=full_name, error=exc)) from exc
-    section = config.sections.get(good_first_issues.NAME, good_first_issues.DEFAULTS)
+    section = config.typed(good_first_issues.GoodFirstIssuesConfig, good_first_issues.NAME)
     # The daily comment cap the webhook path applies (engagement.ledger), so both credit the same comments.
-    cap = int(leaderboard.settings_of(config.sections.get(leaderboard.NAME))["daily_comment_cap"])
+    cap = config.typed(leaderboard.LeaderboardConfig, leaderboard.NAME).daily_comment_cap
     run = Run(
         LedgerStore(services.store.engine),
         client,
@@ -207,10 +207,9 @@ def naive_utc(moment: datetime | None) -> datetime | None:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
-def gfi_labels(section: Mapping[str, Any]) -> list[str]:
+def gfi_labels(section: good_first_issues.GoodFirstIssuesConfig) -> list[str]:
     """The repository's good-first-issue label (the first of `labels`) and its synonyms."""
-    labels = [str(name) for name in section.get("labels") or []]
-    return labels[:1] + [str(name) for name in section.get("synonyms") or []]
+    return [*section.labels[:1], *section.synonyms]
 
 
 def trimmed_user(user: Any) -> dict[str, Any] | None:

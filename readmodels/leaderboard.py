@@ -5,7 +5,6 @@ from the scoring in use (so the formula shown is the one applied), and the previ
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -13,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 import catalogs
-from engagement.leaderboard import settings_of
+from engagement.leaderboard import LeaderboardConfig, settings_of
 from storage.db import contributors, listed_on_pages, repositories, scope_members, window_totals
 from storage.ledger import LedgerStore, scoring_in
 from storage.rollups import org_scope, repo_scope
@@ -43,9 +42,10 @@ class NotVisible(LookupError):
     """No such repository or owner, or only private data: nothing to show an anonymous visitor."""
 
 
-def formula(settings: Mapping[str, Any]) -> dict[str, Any]:
-    points = {kind: int(settings["points"][kind]) for kind in POINT_COLUMNS}
-    cap = int(settings["daily_comment_cap"])
+def formula(settings: LeaderboardConfig) -> dict[str, Any]:
+    weights = settings.points.by_kind()
+    points = {kind: weights[kind] for kind in POINT_COLUMNS}
+    cap = settings.daily_comment_cap
     # The words are the English pages' (`point.<kind>` in messages.po), for the JSON and CSV readers.
     words = catalogs.catalog(catalogs.DEFAULT, catalogs.PAGES)
     terms = [f"{weight} × {words.gettext(f'point.{kind}')}" for kind, weight in points.items() if weight]
@@ -82,16 +82,16 @@ def resolve(conn: Connection, repo: str | None, org: str | None) -> tuple[str, s
     raise NotVisible("say which repository (repo=OWNER/NAME) or owner (org=OWNER)")
 
 
-def _points(settings: Mapping[str, Any]) -> Any:
+def _points(settings: LeaderboardConfig) -> Any:
     """Points of a window_totals row under the formula (weights are integers the app validated)."""
-    t = window_totals.c
-    weighted = (sa.literal(int(settings["points"][kind])) * t[column] for kind, column in POINT_COLUMNS.items())
+    t, weights = window_totals.c, settings.points.by_kind()
+    weighted = (sa.literal(int(weights[kind])) * t[column] for kind, column in POINT_COLUMNS.items())
     return sum(weighted, sa.literal(0))
 
 
-def _hidden(conn: Connection, settings: Mapping[str, Any]) -> list[int]:
+def _hidden(conn: Connection, settings: LeaderboardConfig) -> list[int]:
     """People not shown on this board: opted out everywhere, or excluded by its settings (a short list)."""
-    excluded = [str(login).lower() for login in settings.get("exclude") or []]
+    excluded = [str(login).lower() for login in settings.exclude]
     condition = contributors.c.opted_out == sa.true()
     if excluded:
         condition = sa.or_(condition, sa.func.lower(contributors.c.login).in_(excluded))
@@ -124,7 +124,7 @@ def board(
     with engine.connect() as conn:
         scope, name = resolve(conn, repo, org)
         settings = settings_of(scoring_in(conn, scope))
-        if not settings["enabled"]:
+        if not settings.enabled:
             raise NotVisible(f"the leaderboard of {name} is turned off")
         hidden = _hidden(conn, settings)
         visible = _visible(scope, window, hidden)
@@ -178,7 +178,7 @@ def board(
 
 
 def _previous_ranks(
-    conn: Connection, scope: str, window: str, settings: Mapping[str, Any], hidden: list[int], ids: list[int]
+    conn: Connection, scope: str, window: str, settings: LeaderboardConfig, hidden: list[int], ids: list[int]
 ) -> dict[int, int]:
     """Each person's rank in the window before this one: 1 + how many scored more there."""
     if window == "all" or not ids:

@@ -121,7 +121,7 @@ def _leaderboard_enabled(conn: Connection, ids: list[int]) -> dict[int, bool]:
     """Whether each repository's leaderboard is on, from the settings last seen (default: on)."""
     scopes = _scope_ids(ids)
     query = sa.select(scoring.c.scope, scoring.c.settings).where(scoring.c.scope.in_(list(scopes)))
-    return {scopes[scope]: bool(settings_of(json.loads(text))["enabled"]) for scope, text in conn.execute(query)}
+    return {scopes[scope]: settings_of(json.loads(text)).enabled for scope, text in conn.execute(query)}
 
 
 def _newcomers(conn: Connection, ids: list[int], since: datetime) -> dict[int, int]:

@@ -1,6 +1,7 @@
 """The README says what the code does: its behaviour reference is the behaviours' own HELP and
 DEFAULTS, and its "Writing a behaviour" example runs."""
 
+import dataclasses
 import importlib
 import sys
 from collections.abc import Iterator
@@ -61,7 +62,8 @@ def example_module(tmp_path, monkeypatch) -> Iterator[ModuleType]:
     ],
 )
 def test_the_readme_behaviour_decides(example_module, case, title, config, label):
-    assert example_module.decide(title, {**example_module.DEFAULTS, **config}) == label, case
+    settings = dataclasses.replace(example_module.CrashReportsConfig(), **config)
+    assert example_module.decide(title, settings) == label, case
 
 
 def test_the_readme_behaviour_runs_in_the_app_and_comments_once(example_module, make_app, serve, github):

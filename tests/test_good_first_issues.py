@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import copy
 import threading
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
 
 import catalogs
 from engagement.common import commands
-from engagement.good_first_issues import DEFAULTS
+from engagement.good_first_issues import GoodFirstIssuesConfig
 from engagement.good_first_issues.actions import label_specs
 from engagement.good_first_issues.decide import (
     ACKNOWLEDGE,
@@ -122,7 +123,8 @@ def issue(
 
 
 def config(**changes):
-    return {**copy.deepcopy(DEFAULTS), **changes}
+    """The section with these settings changed (lists given as a YAML file would hold them)."""
+    return replace(GoodFirstIssuesConfig(), **{k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()})
 
 
 @pytest.mark.parametrize(

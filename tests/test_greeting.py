@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import pytest
 
@@ -10,7 +11,18 @@ from engagement import greeting
 from engagement.common.config import parse
 from engagement.common.language import detect
 from engagement.common.templates import fill
-from engagement.greeting import DEFAULTS, FIRST_MERGE, FIRST_REVIEW, ISSUE, PULL_REQUEST, Facts, Plan, Situation, decide
+from engagement.greeting import (
+    DEFAULTS,
+    FIRST_MERGE,
+    FIRST_REVIEW,
+    ISSUE,
+    PULL_REQUEST,
+    Facts,
+    GreetingConfig,
+    Plan,
+    Situation,
+    decide,
+)
 from tests.conftest import REPO, example, installed, pushed, run_rq_worker, services
 from webhooks.jobs import process
 
@@ -22,7 +34,7 @@ def situation(kind: str = ISSUE, association: str = "NONE", text: str = "It cras
 
 
 def config(**changes):
-    return {**DEFAULTS, **changes}
+    return replace(GreetingConfig(), **changes)
 
 
 @pytest.mark.parametrize(

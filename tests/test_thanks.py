@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from engagement import thanks
-from engagement.thanks import DEFAULTS, Plan, decide, reviewers_of
+from engagement.thanks import Plan, ThanksConfig, decide, reviewers_of
 from tests.conftest import REPO, example, installed, run_rq_worker
 
 AUTHOR = "li-newcomer"
@@ -47,7 +49,9 @@ def test_reviewers(case, reviews, expected):
     ],
 )
 def test_decide(case, pull, settings, reviewers, expected):
-    plan = decide({"number": 5, "title": "Fix boot", **pull}, REPOSITORY, {**DEFAULTS, **settings}, reviewers)
+    plan = decide(
+        {"number": 5, "title": "Fix boot", **pull}, REPOSITORY, replace(ThanksConfig(), **settings), reviewers
+    )
     if expected == "plan":
         assert isinstance(plan, Plan) and plan.reviewers == reviewers and plan.intent == "thanks:186853002:5"
     else:

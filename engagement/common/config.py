@@ -1,20 +1,27 @@
 """Per-repository configuration: `.github/engage.yml`, the org's `.github` repository, built-in defaults.
 
 Parsing and checking are pure (`parse`); `load` does the two reads. A broken file never stops a
-behaviour: what is wrong is reported with its line and key, and defaults stand in for it.
+behaviour: what is wrong is reported with its line and key, and defaults stand in for it. A behaviour
+declares its section as a frozen dataclass (its DEFAULTS, which the file is checked against, come from
+it: `defaults_of`) and reads it as one (`RepoConfig.typed`).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import yaml
 
 import catalogs
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +45,45 @@ AUTO = "auto"  # a `language:` that follows the text being answered
 class Behaviour(Protocol):
     NAME: str
     DEFAULTS: dict[str, Any]
+
+
+Schema = TypeVar("Schema", bound="DataclassInstance")
+
+
+def defaults_of(schema: type[DataclassInstance]) -> dict[str, Any]:
+    """A section's schema as the plain defaults that validation, the README and SETTINGS_HELP read:
+    nested dataclasses as mappings, tuples as lists (the YAML a file would hold)."""
+    return plain(dataclasses.asdict(schema()))
+
+
+def plain(values: dict[str, Any]) -> dict[str, Any]:
+    """`dataclasses.asdict`'s answer with its tuples as lists, as YAML and JSON hold them."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: convert(item) for key, item in value.items()}
+        return [convert(item) for item in value] if isinstance(value, tuple | list) else value
+
+    return {key: convert(value) for key, value in values.items()}
+
+
+def build(schema: type[Schema], values: Mapping[str, Any]) -> Schema:
+    """The typed section from plain values, nested sections too; lists become tuples. A key the schema
+    lacks is ignored and a missing one keeps its default, so settings stored by an older version load."""
+    hints = typing.get_type_hints(schema)
+    given: dict[str, Any] = {}
+    for spec in dataclasses.fields(schema):
+        if spec.name not in values:
+            continue
+        value, hint = values[spec.name], hints[spec.name]
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(value, Mapping):
+                continue
+            value = build(typing.cast("type[DataclassInstance]", hint), value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        given[spec.name] = value
+    return schema(**given)
 
 
 @dataclass(frozen=True)
@@ -68,6 +114,11 @@ class RepoConfig:
 
     def section(self, name: str) -> dict[str, Any]:
         return self.sections[name]
+
+    def typed(self, schema: type[Schema], name: str) -> Schema:
+        """Section `name` as its schema (validated and merged over the defaults already); the defaults
+        when no behaviour of that name is loaded."""
+        return build(schema, self.sections.get(name, {}))
 
     def enabled(self, name: str) -> bool:
         return bool(self.sections[name].get("enabled", True))

@@ -8,7 +8,8 @@ rules (off by default) label new issues. Every event about a tracked issue updat
 
 This module is the behaviour's face (what it is, its settings, its handlers); the rest lives beside it:
 `decide` (pure decisions on plain values), `messages` (the guide and the replies), `actions` (GitHub
-reads and idempotent writes), `linked_pulls` (issues a pull request closes), `defaults` (its section).
+reads and idempotent writes), `linked_pulls` (issues a pull request closes), `defaults` (its section:
+`GoodFirstIssuesConfig`).
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ from engagement.good_first_issues.decide import (
     off_reason,
     snapshot,
 )
-from engagement.good_first_issues.defaults import DEFAULTS
+from engagement.good_first_issues.defaults import DEFAULTS, GoodFirstIssuesConfig
 from engagement.good_first_issues.linked_pulls import closing_references
 from webhooks.context import Context
 from webhooks.router import Router
 
-__all__ = ["DEFAULTS", "HELP", "NAME", "SETTINGS_HELP", "router"]
+__all__ = ["DEFAULTS", "HELP", "NAME", "SETTINGS_HELP", "GoodFirstIssuesConfig", "router"]
 
 NAME = "good_first_issues"
 HELP = """Runs good first issues. A maintainer (triage access or more) comments `/good-first-issue` on
@@ -83,7 +84,7 @@ def commented(ctx: Context) -> None:
     if repository.get("archived"):
         ctx.log.debug("skipped: repository is archived")
         return
-    config = repo_config.for_event(ctx).section(NAME)
+    config = repo_config.for_event(ctx).typed(GoodFirstIssuesConfig, NAME)
     issue = issue_from(repository, ctx.payload["issue"])
     store = ctx.stores.good_first_issues
     if off_reason(issue, config) is None and not issue.pull_request:
@@ -113,7 +114,7 @@ def track(ctx: Context) -> None:
     issue = issue_from(ctx.payload["repository"], ctx.payload["issue"])
     if issue.archived:
         return
-    config = repo_config.for_event(ctx).section(NAME)
+    config = repo_config.for_event(ctx).typed(GoodFirstIssuesConfig, NAME)
     if off_reason(issue, config) is None:
         unassigned = (ctx.payload.get("assignee") or {}).get("login") if ctx.event.action == "unassigned" else None
         ctx.stores.good_first_issues.observe(snapshot(issue), canonical(config), unassigned=unassigned)
@@ -125,7 +126,7 @@ def labelled(ctx: Context) -> None:
     if issue.archived:
         return
     label = str((ctx.payload.get("label") or {}).get("name") or "")
-    config = repo_config.for_event(ctx).section(NAME)
+    config = repo_config.for_event(ctx).typed(GoodFirstIssuesConfig, NAME)
     plan = decide_synonym(issue, label, config)
     if isinstance(plan, str):
         ctx.log.debug("no canonical label: %s", plan)
@@ -138,7 +139,7 @@ def opened(ctx: Context) -> None:
     issue = issue_from(ctx.payload["repository"], ctx.payload["issue"])
     if issue.archived:
         return
-    config = repo_config.for_event(ctx).section(NAME)
+    config = repo_config.for_event(ctx).typed(GoodFirstIssuesConfig, NAME)
     plan = decide_keywords(issue, config)
     if isinstance(plan, str):
         ctx.log.debug("no keyword label: %s", plan)

@@ -31,7 +31,7 @@ from engagement.good_first_issues.decide import (
     role_from,
     snapshot,
 )
-from engagement.good_first_issues.defaults import DEFAULTS
+from engagement.good_first_issues.defaults import GoodFirstIssuesConfig
 from engagement.good_first_issues.messages import GUIDE_MARKER, list_url, render_guide, render_reply, reply_marker
 from githubapp.errors import Forbidden
 from storage.good_first_issues import GoodFirstIssueStore, has_label
@@ -47,20 +47,20 @@ KNOWN_LABELS = {
 def colour(value: Any) -> str:
     """Six hex digits without '#', as GitHub wants them; the default for anything else."""
     text = str(value or "").strip().lstrip("#")
-    return text.lower() if re.fullmatch(r"[0-9a-fA-F]{6}", text) else str(DEFAULTS["label_colour"])
+    return text.lower() if re.fullmatch(r"[0-9a-fA-F]{6}", text) else GoodFirstIssuesConfig.label_colour
 
 
-def label_specs(config: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+def label_specs(config: GoodFirstIssuesConfig) -> list[tuple[str, str, str]]:
     """(name, colour, description) of each configured label, for creating missing ones."""
     specs = []
     wanted = canonical(config)
-    for name in (str(n).strip() for n in config["labels"]):
+    for name in (n.strip() for n in config.labels):
         if not name:
             continue
         if name == wanted:
-            specs.append((name, colour(config["label_colour"]), str(config["label_description"])[:100]))
+            specs.append((name, colour(config.label_colour), config.label_description[:100]))
         else:
-            known = KNOWN_LABELS.get(name.lower(), (colour(config["label_colour"]), ""))
+            known = KNOWN_LABELS.get(name.lower(), (colour(config.label_colour), ""))
             specs.append((name, known[0], known[1]))
     return specs
 
@@ -83,8 +83,8 @@ def look_up(ctx: Context, fact: str, issue: Issue, actor: str, store: GoodFirstI
     return replace(facts, open_claims=store.open_claims(issue.repo_id, actor, excluding=issue.number))
 
 
-def contributing_link(ctx: Context, repository: Mapping[str, Any], config: Mapping[str, Any]) -> str:
-    return str(config["contributing_url"]) or file_url(ctx.github, repository, CONTRIBUTING_FILES)
+def contributing_link(ctx: Context, repository: Mapping[str, Any], config: GoodFirstIssuesConfig) -> str:
+    return config.contributing_url or file_url(ctx.github, repository, CONTRIBUTING_FILES)
 
 
 # --- acting (idempotent)
@@ -98,7 +98,7 @@ def ensure_labels(ctx: Context, repo: str, specs: list[tuple[str, str, str]]) ->
 
 
 def add_label(
-    ctx: Context, issue: Issue, plan: AddLabel, config: Mapping[str, Any], store: GoodFirstIssueStore
+    ctx: Context, issue: Issue, plan: AddLabel, config: GoodFirstIssuesConfig, store: GoodFirstIssueStore
 ) -> None:
     """The canonical label, for a synonym or a keyword."""
     spec = next(s for s in label_specs(config) if s[0] == plan.label)
@@ -110,7 +110,7 @@ def add_label(
 
 
 def post_guide(
-    ctx: Context, issue: Issue, config: Mapping[str, Any], language: str, store: GoodFirstIssueStore
+    ctx: Context, issue: Issue, config: GoodFirstIssuesConfig, language: str, store: GoodFirstIssueStore
 ) -> None:
     """One guide per issue: once per round (a removal starts a new one), and never beside another."""
     intent = f"good-first-issues:guide:{issue.repo_id}:{issue.number}:{store.guide_round(issue.repo_id, issue.number)}"
@@ -130,7 +130,7 @@ def remove_guide(ctx: Context, issue: Issue, store: GoodFirstIssueStore) -> None
         store.next_guide_round(issue.repo_id, issue.number)
 
 
-def reply(ctx: Context, plan: Plan, issue: Issue, actor: str, comment_id: int, config: Mapping[str, Any]) -> None:
+def reply(ctx: Context, plan: Plan, issue: Issue, actor: str, comment_id: int, config: GoodFirstIssuesConfig) -> None:
     """Answer a command once per comment and kind of answer."""
     marker = reply_marker(plan.reply, comment_id)
     if any(ours(c, marker) for c in ctx.github.list_comments(issue.repo, issue.number)):
@@ -146,7 +146,7 @@ def apply(
     issue: Issue,
     actor: str,
     comment: Mapping[str, Any],
-    config: Mapping[str, Any],
+    config: GoodFirstIssuesConfig,
     store: GoodFirstIssueStore,
 ) -> Issue:
     """Carry out one command, once per version of the comment; returns the issue as it is now."""
@@ -200,7 +200,7 @@ def claim(
     issue: Issue,
     actor: str,
     comment_id: int,
-    config: Mapping[str, Any],
+    config: GoodFirstIssuesConfig,
     store: GoodFirstIssueStore,
 ) -> tuple[Issue, str]:
     """Reserve the issue for `actor` in the store (so two claims at once cannot both win), then assign."""
@@ -228,7 +228,7 @@ def claim(
 
 
 def plan_for(
-    ctx: Context, command: str, issue: Issue, actor: str, config: Mapping[str, Any], store: GoodFirstIssueStore
+    ctx: Context, command: str, issue: Issue, actor: str, config: GoodFirstIssuesConfig, store: GoodFirstIssueStore
 ) -> Plan | str:
     facts = Facts()
     for _ in range(3):  # each fact is looked up at most once

@@ -7,13 +7,14 @@ Pure apart from `snapshot`'s clock: no GitHub, no store. `decide` asks for the f
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from domain.contributions import github_time
 from engagement.common.language import answer_in
+from engagement.good_first_issues.defaults import GoodFirstIssuesConfig
 from storage.db import utcnow
 from storage.good_first_issues import Snapshot, has_label
 
@@ -92,17 +93,17 @@ class AddLabel:
     reason: str
 
 
-def canonical(config: Mapping[str, Any]) -> str:
+def canonical(config: GoodFirstIssuesConfig) -> str:
     """The label that makes an issue a good first issue: the first of `labels`."""
-    return next((str(name).strip() for name in config["labels"] if str(name).strip()), "")
+    return next((str(name).strip() for name in config.labels if name.strip()), "")
 
 
-def language_for(issue: Issue, config: Mapping[str, Any]) -> str:
-    return answer_in(str(config["language"]), issue.text)
+def language_for(issue: Issue, config: GoodFirstIssuesConfig) -> str:
+    return answer_in(config.language, issue.text)
 
 
-def off_reason(issue: Issue, config: Mapping[str, Any]) -> str | None:
-    if not config["enabled"]:
+def off_reason(issue: Issue, config: GoodFirstIssuesConfig) -> str | None:
+    if not config.enabled:
         return "good first issues are turned off"
     if issue.archived:
         return "repository is archived"
@@ -111,7 +112,7 @@ def off_reason(issue: Issue, config: Mapping[str, Any]) -> str | None:
     return None
 
 
-def decide(command: str, issue: Issue, actor: str, config: Mapping[str, Any], facts: Facts) -> Plan | Lookup | str:
+def decide(command: str, issue: Issue, actor: str, config: GoodFirstIssuesConfig, facts: Facts) -> Plan | Lookup | str:
     """What to do about `/command` by `actor`: a plan, a fact to look up first, or why nothing."""
     reason = off_reason(issue, config)
     if reason:
@@ -140,7 +141,7 @@ def decide(command: str, issue: Issue, actor: str, config: Mapping[str, Any], fa
         return Plan(command, ACKNOWLEDGE, language)  # already theirs
     if issue.assignees:
         return Plan(command, REPLY, language, HELD, holder=issue.assignees[0])
-    cap = int(config["claim_cap"])
+    cap = config.claim_cap
     if cap > 0:
         if facts.open_claims is None:
             return Lookup(OPEN_CLAIMS)
@@ -149,7 +150,7 @@ def decide(command: str, issue: Issue, actor: str, config: Mapping[str, Any], fa
     return Plan(command, ASSIGN, language)
 
 
-def decide_synonym(issue: Issue, label: str, config: Mapping[str, Any]) -> AddLabel | str:
+def decide_synonym(issue: Issue, label: str, config: GoodFirstIssuesConfig) -> AddLabel | str:
     """Labelled with `label`: add the canonical label too when `label` is one of its synonyms."""
     reason = off_reason(issue, config)
     if reason:
@@ -157,14 +158,14 @@ def decide_synonym(issue: Issue, label: str, config: Mapping[str, Any]) -> AddLa
     wanted = canonical(config)
     if label.lower() == wanted.lower():
         return "it is the canonical label"
-    if label.lower() not in {str(s).lower() for s in config["synonyms"]}:
+    if label.lower() not in {s.lower() for s in config.synonyms}:
         return f"{label!r} is not a synonym"
     if has_label(issue.labels, wanted):
         return "already labelled"
     return AddLabel(wanted, f"synonym {label!r}")
 
 
-def matching_keyword(text: str, keywords: list[str]) -> str | None:
+def matching_keyword(text: str, keywords: Sequence[str]) -> str | None:
     """The first keyword in `text`, ignoring case; words in Latin script must stand as whole words."""
     for keyword in (k.strip() for k in keywords):
         if not keyword:
@@ -175,17 +176,17 @@ def matching_keyword(text: str, keywords: list[str]) -> str | None:
     return None
 
 
-def decide_keywords(issue: Issue, config: Mapping[str, Any]) -> AddLabel | str:
+def decide_keywords(issue: Issue, config: GoodFirstIssuesConfig) -> AddLabel | str:
     """A new issue: label it when its title or text mentions a configured keyword."""
     reason = off_reason(issue, config)
     if reason:
         return reason
-    if not any(str(k).strip() for k in config["keywords"]):
+    if not any(k.strip() for k in config.keywords):
         return "keyword rules are off"
     wanted = canonical(config)
     if has_label(issue.labels, wanted):
         return "already labelled"
-    found = matching_keyword(issue.text, [str(k) for k in config["keywords"]])
+    found = matching_keyword(issue.text, config.keywords)
     return AddLabel(wanted, f"keyword {found!r}") if found else "no keyword matches"
 
 

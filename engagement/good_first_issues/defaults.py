@@ -1,19 +1,34 @@
-"""Good first issues' config section as it is when the repository says nothing (`.github/engage.yml`)."""
+"""Good first issues' config section (`good_first_issues:` in `.github/engage.yml`) and its defaults."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
-DEFAULTS: dict[str, Any] = {
-    "enabled": True,
-    "language": "auto",  # auto | en | zh
-    "labels": ["good first issue", "help wanted"],  # the first one marks a good first issue
-    "label_colour": "7057ff",  # for labels the app creates (six hex digits)
-    "label_description": "Good for newcomers",
-    "synonyms": ["easy", "beginner", "starter", "E-easy", "low hanging fruit", "good-first-issue", "新手", "入门"],
-    "keywords": [],  # words in a new issue's title or text that make it a good first issue; empty: off
-    "claim_cap": 2,  # open claims per person in a repository; 0: no limit
-    "contributing_url": "",  # empty: CONTRIBUTING.md if the repository has one
-    "forum_url": "",
-    "chat_url": "",
-}
+from engagement.common.config import defaults_of
+
+
+@dataclass(frozen=True)
+class GoodFirstIssuesConfig:
+    enabled: bool = True
+    language: str = "auto"  # auto, or a language the bot speaks (en, zh)
+    labels: tuple[str, ...] = ("good first issue", "help wanted")  # the first one marks a good first issue
+    label_colour: str = "7057ff"  # for labels the app creates (six hex digits)
+    label_description: str = "Good for newcomers"
+    synonyms: tuple[str, ...] = (
+        "easy",
+        "beginner",
+        "starter",
+        "E-easy",
+        "low hanging fruit",
+        "good-first-issue",
+        "新手",
+        "入门",
+    )
+    keywords: tuple[str, ...] = ()  # words in a new issue's title or text that make it a good first issue; empty: off
+    claim_cap: int = 2  # open claims per person in a repository; 0: no limit
+    contributing_url: str = ""  # empty: CONTRIBUTING.md if the repository has one
+    forum_url: str = ""
+    chat_url: str = ""
+
+
+DEFAULTS = defaults_of(GoodFirstIssuesConfig)

@@ -21,6 +21,7 @@ from engagement.good_first_issues.decide import (
     Plan,
     canonical,
 )
+from engagement.good_first_issues.defaults import GoodFirstIssuesConfig
 
 GUIDE_MARKER = "<!-- engage:good-first-issues:guide -->"
 # The texts are in the bot's catalogs (translations/<lang>/LC_MESSAGES/bot.po), under these keys.
@@ -49,11 +50,12 @@ def list_url(repository: Mapping[str, Any], label: str) -> str:
     return f"{html}/issues?q=" + quote_plus(f'is:issue is:open label:"{label}" no:assignee')
 
 
-def render_guide(issue: Issue, config: Mapping[str, Any], language: str, contributing_url: str) -> str:
+def render_guide(issue: Issue, config: GoodFirstIssuesConfig, language: str, contributing_url: str) -> str:
     say = functools.partial(catalogs.text, language)
-    places = [say(GUIDE_ASK[key], url=config[key]) for key in GUIDE_ASK if config[key]]
+    urls = {"forum_url": config.forum_url, "chat_url": config.chat_url}
+    places = [say(GUIDE_ASK[key], url=url) for key, url in urls.items() if url]
     ask = say(GUIDE_ASK_INTRO, places=say(GUIDE_ASK_JOIN).join(places)) if places else ""
-    cap = int(config["claim_cap"])
+    cap = config.claim_cap
     text = say(
         GUIDE,
         repo=issue.repo,
@@ -65,7 +67,7 @@ def render_guide(issue: Issue, config: Mapping[str, Any], language: str, contrib
     return f"{GUIDE_MARKER}\n{text}\n\n{say(SIGNATURE, repo=issue.repo)}"
 
 
-def render_reply(plan: Plan, issue: Issue, actor: str, comment_id: int, config: Mapping[str, Any], url: str) -> str:
+def render_reply(plan: Plan, issue: Issue, actor: str, comment_id: int, config: GoodFirstIssuesConfig, url: str) -> str:
     text = catalogs.text(
         plan.language,
         REPLIES[plan.reply],
@@ -76,6 +78,6 @@ def render_reply(plan: Plan, issue: Issue, actor: str, comment_id: int, config: 
         list_url=url,
         holder=plan.holder,
         count=str(plan.count),
-        cap=str(config["claim_cap"]),
+        cap=str(config.claim_cap),
     )
     return f"{reply_marker(plan.reply, comment_id)}\n{text}"
