@@ -120,9 +120,6 @@ class RepoConfig:
         when no behaviour of that name is loaded."""
         return build(schema, self.sections.get(name, {}))
 
-    def enabled(self, name: str) -> bool:
-        return bool(self.sections[name].get("enabled", True))
-
 
 class _TooCostly(Exception):
     def __init__(self, message: str, mark: yaml.Mark | None):

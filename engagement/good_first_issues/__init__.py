@@ -157,7 +157,7 @@ def opened(ctx: Context) -> None:
 def linked_pull_request(ctx: Context) -> None:
     """Keep which good first issues have a pull request open for them (off the newcomers' list)."""
     pull, repository = ctx.payload["pull_request"], ctx.payload["repository"]
-    if repository.get("archived") or not repo_config.for_event(ctx).enabled(NAME):
+    if repository.get("archived") or not repo_config.for_event(ctx).typed(GoodFirstIssuesConfig, NAME).enabled:
         return
     linked = set() if pull.get("state") == "closed" else closing_references(pull.get("body") or "")
     ctx.stores.good_first_issues.link_pull(int(repository["id"]), sorted(linked), int(pull["number"]))
