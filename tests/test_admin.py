@@ -149,6 +149,7 @@ def test_a_failed_delivery_shows_its_error_and_outcomes_and_retry_runs_what_fail
     assert '<li data-handler="test.ack"><code>test.ack</code>: <span class="ops-status-done">done</span>' in page
     assert '<span class="ops-status-failed">failed</span>' in page
 
+    comment_reads = len(github.calls("GET", f"/repos/{REPO}/issues/1/comments"))
     form = retry_form(page, "crashy")
     retried = browser.post(operator_server.url + form.action, data=form.inputs, timeout=30)
     assert retried.status_code == 200 and "Delivery crashy is queued again." in retried.text
@@ -156,6 +157,7 @@ def test_a_failed_delivery_shows_its_error_and_outcomes_and_retry_runs_what_fail
     wait_for(lambda: store.get("crashy").status == "done", message="retried delivery done")
     assert store.handler_outcomes("crashy")["test.crash"] == ("done", None)
     assert len(acks(github)) == 1, "the handler that succeeded before did not run again"
+    assert len(github.calls("GET", f"/repos/{REPO}/issues/1/comments")) == comment_reads, "not even to look"
 
 
 def test_retry_all_failed_retries_every_failed_delivery(operator_server, github):

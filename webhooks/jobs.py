@@ -78,8 +78,10 @@ def process(services: Pipeline, delivery_id: str) -> str:
         log.info("ignored: %s", reason, extra={**fields, "outcome": IGNORED})
         _measure(services, event, IGNORED, started)
         return IGNORED
-    # Only a retry can find handlers that already ran (the first claim makes attempts 1).
-    settled = services.store.handlers_settled(delivery_id) if delivery.attempts > 1 else set()
+    # Only a retry can find handlers that already ran: a later attempt, or a failed delivery an operator
+    # queued again (its attempts start over from 0, its last error stays).
+    retried = delivery.attempts > 1 or delivery.last_error is not None
+    settled = services.store.handlers_settled(delivery_id) if retried else set()
     outcomes: dict[str, Outcome] = {}
     transient: list[Exception] = []
     shared: dict[str, Any] = {}
