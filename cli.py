@@ -1,5 +1,5 @@
 """Operator commands: `flask --app app db upgrade | replay | deliveries | sweep | worker | backfill | doctor | tasks |
-notify`."""
+notify | digest`."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ from githubapp.errors import GitHubError, TransientError, Unauthorized
 from jobs.backfill import BackfillError, backfill
 from logs import scrub
 from notify.notifier import DestinationGone, Message, NotifyError
+from readmodels import digest
+from readmodels.leaderboard import NotVisible
 from services import Services
 from settings import load_private_key
 from storage import db as storage_db
@@ -562,6 +564,28 @@ def notify_test(name: str) -> None:
     click.echo(f"{name}: {outcome}" + (" (DRY_RUN is on: nothing was posted)" if outcome == "dry_run" else ""))
 
 
+@click.command("digest")
+@click.argument("target", metavar="OWNER[/REPO]")
+@click.option("--preview", is_flag=True, help="Print the digest as it would be posted (posting is not built yet).")
+@click.option("--lang", type=click.Choice(["en", "zh", "both"]), default="en", show_default=True)
+@click.option(
+    "--week", default=None, metavar="YYYY-Www", help="An ISO week (UTC) that has ended; default: the last one."
+)
+@with_appcontext
+def digest_command(target: str, preview: bool, lang: str, week: str | None) -> None:
+    """The weekly digest of a public repository, or of an owner's public repositories together: newcomers,
+    first merged pull requests, top contributors, health figures against the 12 weeks before, good first issues."""
+    if not preview:
+        raise click.ClickException("posting digests is not built yet: pass --preview to print what would be posted")
+    repo, org = (target, None) if "/" in target else (None, target)
+    try:
+        monday = digest.parse_week(week) if week else None
+        value = digest.build(_services().store.engine, repo=repo, org=org, week=monday)
+    except (NotVisible, digest.BadWeek) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(digest.render(value, lang), nl=False)
+
+
 def _when(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -577,5 +601,6 @@ def init_app(app: Flask) -> None:
         doctor_command,
         tasks_cli,
         notify_cli,
+        digest_command,
     ):
         app.cli.add_command(command)

@@ -25,7 +25,15 @@ from sqlalchemy.engine import Connection, Engine
 
 from readmodels.leaderboard import resolve
 from readmodels.stats import median, summarise, weeks_ending
-from storage.db import WEEKLY_COUNTS, responses, scope_members, weekly
+from storage.db import (
+    WEEKLY_COUNTS,
+    listed_on_pages,
+    repositories,
+    responses,
+    scope_members,
+    weekly,
+    weekly_actors,
+)
 from storage.rollups import week_of
 
 MAX_WEEKS = 156
@@ -53,24 +61,24 @@ def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def report(engine: Engine, repo: str, weeks: int = 12, today: date | None = None) -> dict[str, Any]:
-    """The insights JSON for a repository the pages list; raises leaderboard.NotVisible, ValueError for `weeks`."""
+def report(
+    engine: Engine, repo: str | None, weeks: int = 12, today: date | None = None, org: str | None = None
+) -> dict[str, Any]:
+    """The insights JSON for a repository the pages list, or (`org`) an owner's listed repositories
+    together; raises leaderboard.NotVisible, ValueError for `weeks`."""
     if not 1 <= weeks <= MAX_WEEKS:
         raise ValueError(f"weeks must be between 1 and {MAX_WEEKS}")
     today = today or datetime.now(UTC).date()
     mondays = weeks_ending(today, weeks)
     first, last = mondays[0], mondays[-1]
     with engine.connect() as conn:
-        scope, shown = resolve(conn, repo, None)
-        repo_id = int(scope.split(":", 1)[1])
-        rows = conn.execute(
-            sa.select(weekly).where(weekly.c.repo_id == repo_id, weekly.c.week >= first, weekly.c.week <= last)
-        )
-        counts = {row.week: row._mapping for row in rows}
+        scope, shown = resolve(conn, repo, org)
+        repo_ids = scope_repositories(conn, scope)
+        counts = _weekly_counts(conn, scope, repo_ids, first, last)
         hours = _hours(conn, responses.c.opened_at, responses.c.first_response_at)
         answered = conn.execute(
             sa.select(sa.type_coerce(responses.c.opened_week, sa.String), responses.c.is_pull, hours)
-            .where(responses.c.repo_id == repo_id, responses.c.opened_week >= first, responses.c.opened_week <= last)
+            .where(responses.c.repo_id.in_(repo_ids), responses.c.opened_week >= first, responses.c.opened_week <= last)
             .where(responses.c.first_response_at.is_not(None))
         ).all()
         # Newcomers per day they arrived, with how many came back 30 and 90 days after (aggregated in SQL).
@@ -89,8 +97,10 @@ def report(engine: Engine, repo: str, weeks: int = 12, today: date | None = None
         ).all()
 
     def count(week: date, column: str) -> int:
+        if column == "new" and scope.startswith("org:"):
+            return joined[week][0] if week in joined else 0  # people new to the owner, not to one repository
         row = counts.get(week)
-        return int(row[column]) if row is not None else 0
+        return int(row.get(column) or 0) if row is not None else 0
 
     response_hours: dict[tuple[str, bool], list[float]] = defaultdict(list)
     for week_text, is_pull, spent in answered:
@@ -150,6 +160,37 @@ def report(engine: Engine, repo: str, weeks: int = 12, today: date | None = None
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "series": series,
     }
+
+
+def scope_repositories(conn: Connection, scope: str) -> list[int]:
+    """The repositories a scope counts: `repo:<id>` itself, or `org:<owner>`'s listed ones (installed, public)."""
+    kind, _, name = scope.partition(":")
+    if kind == "repo":
+        return [int(name)]
+    query = sa.select(repositories.c.id).where(sa.func.lower(repositories.c.owner) == name, listed_on_pages())
+    return [int(repo_id) for repo_id in conn.execute(query).scalars()]
+
+
+def _weekly_counts(
+    conn: Connection, scope: str, repo_ids: list[int], first: date, last: date
+) -> dict[date, dict[str, Any]]:
+    """The `weekly` rollup of the scope's repositories, per week; for an owner summed over its repositories,
+    with each person active in several counted once (its `new` comes from the owner's members instead)."""
+    in_span = (weekly.c.repo_id.in_(repo_ids), weekly.c.week >= first, weekly.c.week <= last)
+    if scope.startswith("repo:"):
+        return {row.week: dict(row._mapping) for row in conn.execute(sa.select(weekly).where(*in_span))}
+    summed = [sa.func.sum(weekly.c[column]).label(column) for column in WEEKLY_COUNTS if column != "active"]
+    counts: dict[date, dict[str, Any]] = {
+        row.week: dict(row._mapping)
+        for row in conn.execute(sa.select(weekly.c.week, *summed).where(*in_span).group_by(weekly.c.week))
+    }
+    a = weekly_actors.c
+    active = sa.select(a.week, sa.func.count(sa.distinct(a.actor_id))).where(
+        a.repo_id.in_(repo_ids), a.week >= first, a.week <= last
+    )
+    for week, people in conn.execute(active.group_by(a.week)):
+        counts.setdefault(week, {})["active"] = int(people)
+    return counts
 
 
 def _hours(conn: Connection, start: Any, end: Any) -> Any:

@@ -44,11 +44,11 @@ def fields(text: str) -> set[str]:
 
 
 def used_keys() -> set[str]:
-    """Every message key written in the behaviours' modules: a string named after a behaviour
+    """Every message key written in the behaviours' modules and the digest: a string named after a behaviour
     ("greeting.issue"), except a handler's `name=` (which reads the same but names a handler)."""
-    key = re.compile(rf"^({'|'.join(b.NAME for b in BEHAVIOURS)})(\.[a-z0-9_]+)+$")
+    key = re.compile(rf"^({'|'.join([*(b.NAME for b in BEHAVIOURS), 'digest'])})(\.[a-z0-9_]+)+$")
     found: set[str] = set()
-    for path in (ROOT / "engagement").rglob("*.py"):
+    for path in [*(ROOT / "engagement").rglob("*.py"), ROOT / "readmodels" / "digest.py"]:
         if "common" in path.relative_to(ROOT).parts:
             continue  # shared code: config paths such as `good_first_issues.labels` are no messages
         tree = ast.parse(path.read_text(encoding="utf-8"))
