@@ -89,6 +89,9 @@ good_first_issues = sa.Table(
     sa.Column("assignees", sa.Text, nullable=False),  # JSON list of logins
     sa.Column("claimant", sa.String(255)),  # who took it with /claim and still holds it
     sa.Column("claimed_at", sa.DateTime),
+    # GitHub's time of the claimant's latest sign of life on it (the /claim comment, a comment, a pull
+    # request that links it, a push to that pull request): how long a claim has gone quiet.
+    sa.Column("claim_active_at", sa.DateTime),
     # An open pull request that says it closes the issue ("Fixes #12"): someone is on it.
     sa.Column("linked_pull", sa.Integer),
     # Bumped when the guidance comment is deleted, so that marking the issue again guides again.
@@ -331,6 +334,14 @@ def _add_visibility_time(conn: Connection) -> None:
         conn.execute(sa.text(f"ALTER TABLE repositories ADD COLUMN visibility_at {kind}"))
 
 
+def _add_claim_activity(conn: Connection) -> None:
+    """Databases made before this column existed gain it (migration 3 creates it in new ones); their
+    claims' activity is unknown (NULL), so they age from the claim itself."""
+    if "claim_active_at" not in {c["name"] for c in sa.inspect(conn).get_columns("good_first_issues")}:
+        kind = sa.DateTime().compile(dialect=conn.dialect)
+        conn.execute(sa.text(f"ALTER TABLE good_first_issues ADD COLUMN claim_active_at {kind}"))
+
+
 def utcnow() -> datetime:
     """Naive UTC: SQLite drops time zones, so every stored time is UTC without one."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -378,6 +389,7 @@ MIGRATIONS: list[Migration] = [
     (6, "a row for the leaderboard windows' day, which writers lock", _add_windows_row),
     (7, "scheduled tasks: the period each last ran for", lambda conn: task_runs.create(conn, checkfirst=True)),
     (8, "repositories: the time their visibility is known as of", _add_visibility_time),
+    (9, "good first issues: when a claim last showed activity", _add_claim_activity),
 ]
 
 

@@ -54,6 +54,12 @@ class GoodFirstIssue:
     claimed_at: datetime | None
     guide_round: int
     linked_pull: int | None = None
+    claim_active_at: datetime | None = None  # GitHub's time of the claimant's latest activity on it
+
+    @property
+    def quiet_since(self) -> datetime | None:
+        """Since when the claim has shown no activity (its claim, when nothing is known of it)."""
+        return self.claim_active_at or self.claimed_at
 
     @property
     def open_for_newcomers(self) -> bool:
@@ -66,6 +72,8 @@ class GoodFirstIssue:
             and self.linked_pull is None
         )
 
+
+NO_CLAIM: dict[str, Any] = {"claimant": None, "claimed_at": None, "claim_active_at": None}
 
 # Labelled, open, and nobody holds it: not claimed, not assigned, no open pull request for it.
 FREE_FOR_NEWCOMERS = (
@@ -96,6 +104,7 @@ def _issue(row: Any) -> GoodFirstIssue:
         claimed_at=row.claimed_at,
         guide_round=int(row.guide_round),
         linked_pull=row.linked_pull,
+        claim_active_at=row.claim_active_at,
     )
 
 
@@ -142,7 +151,7 @@ class GoodFirstIssueStore:
                     bool(snapshot.updated_at and row.claimed_at) and snapshot.updated_at > row.claimed_at + CLAIM_LEASE
                 )
                 if released or stale:
-                    values.update(claimant=None, claimed_at=None)
+                    values.update(NO_CLAIM)
             conn.execute(table.update().where(_key(snapshot.repo_id, snapshot.number)).values(**values))
             return True
 
@@ -166,13 +175,45 @@ class GoodFirstIssueStore:
             holder = conn.execute(sa.select(table.c.claimant).where(_key(repo_id, number))).scalar()
             return str(holder) if holder else None
 
-    def claim(self, repo_id: int, number: int, login: str) -> bool:
-        """Record that `login` holds the issue (GitHub shows it assigned to them), whoever held it before."""
+    def claim(self, repo_id: int, number: int, login: str, at: datetime | None = None) -> bool:
+        """Record that `login` holds the issue (GitHub shows it assigned to them), whoever held it before;
+        `at`: GitHub's time of their /claim comment, from which the claim's quiet time is measured."""
         with self.engine.begin() as conn:
             result = conn.execute(
-                table.update().where(_key(repo_id, number)).values(claimant=login, claimed_at=utcnow())
+                table.update()
+                .where(_key(repo_id, number))
+                .values(claimant=login, claimed_at=utcnow(), claim_active_at=at)
             )
             return bool(result.rowcount)
+
+    def claim_active(self, repo_id: int, numbers: Iterable[int], login: str, at: datetime) -> int:
+        """`login` showed activity at `at` (GitHub's time) on these issues: the claims they hold there
+        start their quiet time again (a later time only: deliveries arrive in any order)."""
+        with self.engine.begin() as conn:
+            return int(
+                conn.execute(
+                    table.update()
+                    .where(table.c.repo_id == repo_id, table.c.number.in_(list(numbers)))
+                    .where(sa.func.lower(table.c.claimant) == login.lower())
+                    .where(sa.or_(table.c.claim_active_at.is_(None), table.c.claim_active_at < at))
+                    .values(claim_active_at=at)
+                ).rowcount
+            )
+
+    def quiet_claims(self, since: datetime) -> list[tuple[GoodFirstIssue, int]]:
+        """Open claims with no activity since `since`, in repositories installed (and not suspended)
+        now, with the installation that may act on them, oldest first."""
+        quiet = sa.func.coalesce(table.c.claim_active_at, table.c.claimed_at)
+        r = repositories.c
+        query = (
+            sa.select(table, r.installation_id.label("installation"))
+            .join(repositories, r.id == table.c.repo_id)
+            .where(table.c.state == "open", table.c.claimant.is_not(None), quiet <= since)
+            .where(r.installation_id.is_not(None), r.installation_suspended_at.is_(None))
+            .order_by(quiet, table.c.repo_id, table.c.number)
+        )
+        with self.engine.connect() as conn:
+            return [(_issue(row), int(row.installation)) for row in conn.execute(query)]
 
     def release(self, repo_id: int, number: int, login: str) -> bool:
         """Forget `login`'s claim (after /unclaim)."""
@@ -180,7 +221,7 @@ class GoodFirstIssueStore:
             result = conn.execute(
                 table.update()
                 .where(_key(repo_id, number), sa.func.lower(table.c.claimant) == login.lower())
-                .values(claimant=None, claimed_at=None)
+                .values(**NO_CLAIM)
             )
             return bool(result.rowcount)
 

@@ -8,8 +8,8 @@ rules (off by default) label new issues. Every event about a tracked issue updat
 
 This module is the behaviour's face (what it is, its settings, its handlers); the rest lives beside it:
 `decide` (pure decisions on plain values), `messages` (the guide and the replies), `actions` (GitHub
-reads and idempotent writes), `linked_pulls` (issues a pull request closes), `defaults` (its section:
-`GoodFirstIssuesConfig`).
+reads and idempotent writes), `linked_pulls` (issues a pull request closes), `claims` (quiet claims
+reminded, then released, by the hourly `claims` task), `defaults` (its section: `GoodFirstIssuesConfig`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from engagement.common import commands
 from engagement.common import config as repo_config
 from engagement.good_first_issues.actions import add_label, apply, plan_for
+from engagement.good_first_issues.claims import note_activity, schedule
 from engagement.good_first_issues.decide import (
     COMMANDS,
     canonical,
@@ -28,14 +29,12 @@ from engagement.good_first_issues.decide import (
     off_reason,
     snapshot,
 )
-from engagement.good_first_issues.defaults import DEFAULTS, GoodFirstIssuesConfig
+from engagement.good_first_issues.defaults import DEFAULTS, NAME, GoodFirstIssuesConfig
 from engagement.good_first_issues.linked_pulls import closing_references
 from webhooks.context import Context
 from webhooks.router import Router
 
-__all__ = ["DEFAULTS", "HELP", "NAME", "SETTINGS_HELP", "GoodFirstIssuesConfig", "router"]
-
-NAME = "good_first_issues"
+__all__ = ["DEFAULTS", "HELP", "NAME", "SETTINGS_HELP", "GoodFirstIssuesConfig", "router", "schedule"]
 HELP = """Runs good first issues. A maintainer (triage access or more) comments `/good-first-issue` on
 an issue to add the good-first-issue labels, created with a colour and description if the repository
 lacks them, and one guide for newcomers: how to claim the issue, where to ask, how to submit a pull
@@ -45,7 +44,11 @@ first issue to have it assigned to them while nobody holds it, up to `claim_cap`
 repository, and `/unclaim` to give it back. Labels that mean the same (`synonyms`, such as `easy` or
 `beginner`) bring the canonical label (the first of `labels`) along, and `keywords` (empty: off)
 label new issues whose title or text mention one. Commands inside code, quotes or HTML comments are
-ignored, and an edited comment only runs the commands the edit added."""
+ignored, and an edited comment only runs the commands the edit added. A claim whose claimant shows no
+activity on it (a comment there, a pull request of theirs that links it, a push to that pull request)
+gets one friendly reminder after `claims.remind_after_days` and is released after
+`claims.release_after_days` (unassigned, with a kind comment, and listed for newcomers again);
+the hourly `claims` task looks, and `flask --app app tasks run claims` looks at once."""
 
 SETTINGS_HELP = {
     "enabled": "turn the whole behaviour on or off",
@@ -59,6 +62,8 @@ SETTINGS_HELP = {
     "contributing_url": "linked from the guide; empty: CONTRIBUTING.md if the repository has one",
     "forum_url": "where to ask, linked from the guide when set",
     "chat_url": "the community chat, linked from the guide when set",
+    "claims": "`remind_after_days`: days a claim may go without activity by its claimant before one "
+    "reminder; `release_after_days`: days before it is released (unassigned, listed again); 0: that step is off",
 }
 
 router = Router()
@@ -161,6 +166,20 @@ def linked_pull_request(ctx: Context) -> None:
         return
     linked = set() if pull.get("state") == "closed" else closing_references(pull.get("body") or "")
     ctx.stores.good_first_issues.link_pull(int(repository["id"]), sorted(linked), int(pull["number"]))
+
+
+@router.on(
+    "issue_comment.created",
+    "pull_request.opened",
+    "pull_request.edited",
+    "pull_request.reopened",
+    "pull_request.synchronize",
+    name="good_first_issues.claim_activity",
+)
+def claimant_active(ctx: Context) -> None:
+    """A claimant commenting on their issue, or opening, editing or pushing to a pull request that links
+    it: their claim is alive (see `claims`)."""
+    note_activity(ctx)
 
 
 @router.on("issues.deleted", "issues.transferred", name="good_first_issues.forget")

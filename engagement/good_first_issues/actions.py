@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from domain.contributions import github_time
 from engagement.common.comments import comment_once, ours
 from engagement.common.links import CONTRIBUTING_FILES, file_url
 from engagement.good_first_issues.decide import (
@@ -203,10 +204,12 @@ def claim(
     config: GoodFirstIssuesConfig,
     store: GoodFirstIssueStore,
 ) -> tuple[Issue, str]:
-    """Reserve the issue for `actor` in the store (so two claims at once cannot both win), then assign."""
+    """Reserve the issue for `actor` in the store (so two claims at once cannot both win), then assign.
+    The claim's quiet time runs from the /claim comment's time on GitHub."""
     github, dry_run = ctx.github, ctx.dry_run
+    claimed_at = github_time(ctx.payload["comment"].get("created_at"))
     if not dry_run and plan.action == ACKNOWLEDGE:
-        store.claim(issue.repo_id, issue.number, actor)  # GitHub says it is theirs: it counts as a claim
+        store.claim(issue.repo_id, issue.number, actor, claimed_at)  # GitHub says it is theirs: it counts
     elif not dry_run:
         holder = store.reserve(issue.repo_id, issue.number, actor)
         if holder:
@@ -222,7 +225,7 @@ def claim(
                 return issue, NOT_ASSIGNED
             issue = now
             store.observe(snapshot(issue, ours=True), canonical(config))
-            store.claim(issue.repo_id, issue.number, actor)  # in case the issue was not tracked yet
+            store.claim(issue.repo_id, issue.number, actor, claimed_at)  # also if the issue was not tracked yet
     github.react_to_comment(issue.repo, comment_id, "+1")
     return issue, plan.action
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from domain.contributions import github_time
 from engagement.common.language import answer_in
 from engagement.good_first_issues.defaults import GoodFirstIssuesConfig
 from storage.db import utcnow
-from storage.good_first_issues import Snapshot, has_label
+from storage.good_first_issues import GoodFirstIssue, Snapshot, has_label
 
 MARK, UNMARK, CLAIM, UNCLAIM = "good-first-issue", "remove-good-first-issue", "claim", "unclaim"
 COMMANDS = (MARK, UNMARK, CLAIM, UNCLAIM)
@@ -38,6 +38,8 @@ NOT_ALLOWED, NOT_GOOD_FIRST, CLOSED, HELD, CAP_REACHED, NOT_YOURS, NOT_ASSIGNED 
     "not-assigned",
 )
 ROLE, OPEN_CLAIMS = "role", "open_claims"  # facts a decision can ask for
+# What a claim that has gone quiet calls for.
+REMIND, RELEASE = "remind", "release"
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,35 @@ def decide_keywords(issue: Issue, config: GoodFirstIssuesConfig) -> AddLabel | s
         return "already labelled"
     found = matching_keyword(issue.text, config.keywords)
     return AddLabel(wanted, f"keyword {found!r}") if found else "no keyword matches"
+
+
+@dataclass(frozen=True)
+class ClaimStep:
+    """Remind the claimant of a quiet claim, or release it; `quiet_days`: whole days without activity."""
+
+    step: str  # REMIND | RELEASE
+    quiet_days: int
+    language: str
+
+
+def decide_claim(claim: GoodFirstIssue, config: GoodFirstIssuesConfig, now: datetime) -> ClaimStep | str:
+    """What a claim calls for at `now` (naive UTC, as GitHub's times are stored), or why nothing. Its
+    age runs from the claimant's latest activity on it (their /claim comment at first); a step set to
+    0 is off, and a reminder due no sooner than the release is skipped."""
+    if not config.enabled:
+        return "good first issues are turned off"
+    if claim.state != "open" or not claim.claimant or not claim.labelled:
+        return "not an open claim on a good first issue"
+    if claim.quiet_since is None:
+        return "the claim's time is unknown"
+    quiet = now - claim.quiet_since
+    remind, release = config.claims.remind_after_days, config.claims.release_after_days
+    language = answer_in(config.language, claim.title)
+    if release > 0 and quiet >= timedelta(days=release):
+        return ClaimStep(RELEASE, quiet.days, language)
+    if remind > 0 and quiet >= timedelta(days=remind) and not 0 < release <= remind:
+        return ClaimStep(REMIND, quiet.days, language)
+    return f"quiet for {quiet.days} day(s) only"
 
 
 def role_from(answer: Mapping[str, Any] | None) -> str:

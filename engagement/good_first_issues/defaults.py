@@ -6,6 +6,16 @@ from dataclasses import dataclass
 
 from engagement.common.config import defaults_of
 
+NAME = "good_first_issues"
+
+
+@dataclass(frozen=True)
+class ClaimsConfig:
+    """`claims:` inside the section: when a quiet claim is nudged, then given back (0: that step is off)."""
+
+    remind_after_days: int = 7
+    release_after_days: int = 14
+
 
 @dataclass(frozen=True)
 class GoodFirstIssuesConfig:
@@ -29,6 +39,7 @@ class GoodFirstIssuesConfig:
     contributing_url: str = ""  # empty: CONTRIBUTING.md if the repository has one
     forum_url: str = ""
     chat_url: str = ""
+    claims: ClaimsConfig = ClaimsConfig()
 
 
 DEFAULTS = defaults_of(GoodFirstIssuesConfig)

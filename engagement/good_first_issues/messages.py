@@ -17,6 +17,9 @@ from engagement.good_first_issues.decide import (
     NOT_ASSIGNED,
     NOT_GOOD_FIRST,
     NOT_YOURS,
+    RELEASE,
+    REMIND,
+    ClaimStep,
     Issue,
     Plan,
     canonical,
@@ -38,6 +41,8 @@ REPLIES = {
     NOT_YOURS: "good_first_issues.reply.not_yours",
     NOT_ASSIGNED: "good_first_issues.reply.not_assigned",
 }
+CLAIM_STEPS = {REMIND: "good_first_issues.claim.remind", RELEASE: "good_first_issues.claim.release"}
+CLAIM_RELEASE_NOTE = "good_first_issues.claim.remind.release_note"
 
 
 def reply_marker(kind: str, comment_id: int) -> str:
@@ -81,3 +86,18 @@ def render_reply(plan: Plan, issue: Issue, actor: str, comment_id: int, config: 
         cap=str(config.claim_cap),
     )
     return f"{reply_marker(plan.reply, comment_id)}\n{text}"
+
+
+def claim_marker(step: str, login: str, claimed: str) -> str:
+    """One reminder and one release per claim: `claimed` names the claim (its time)."""
+    return f"<!-- engage:good-first-issues:claim-{step}:{login.lower()}:{claimed} -->"
+
+
+def render_claim_step(
+    plan: ClaimStep, repo: str, login: str, marker: str, config: GoodFirstIssuesConfig, url: str
+) -> str:
+    say = functools.partial(catalogs.text, plan.language)
+    release = config.claims.release_after_days
+    note = say(CLAIM_RELEASE_NOTE, days=str(release - plan.quiet_days)) if release > plan.quiet_days else ""
+    text = say(CLAIM_STEPS[plan.step], login=login, days=str(plan.quiet_days), release_note=note, list_url=url)
+    return f"{marker}\n{text}\n\n{say(SIGNATURE, repo=repo)}"
