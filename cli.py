@@ -13,7 +13,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
+from engagement import digest as digest_posting
 from githubapp.errors import GitHubError, TransientError, Unauthorized
 from jobs.backfill import BackfillError, backfill
 from logs import scrub
@@ -473,12 +474,22 @@ def check_budget(services: Services) -> list[Finding]:
     return found or [Finding(NOTE, "GitHub budget", BUDGET_UNKNOWN)]
 
 
+def check_digests(services: Services) -> list[Finding]:
+    """Destinations whose latest digest found them gone or was refused: not retried for that period."""
+    found = []
+    for u in digest_posting.undelivered(services.store.engine):
+        text = f"the {u.scope} digest of {u.period} was not delivered ({scrub(u.reason)[:200]}): fix the destination"
+        found.append(Finding(PROBLEM, f"digest to {u.destination}", text))
+    return found
+
+
 CHECKS: list[Callable[[Services], list[Finding]]] = [
     check_app,
     check_webhook_secret,
     check_database,
     check_queue,
     check_destinations,
+    check_digests,
     check_budget,
 ]
 
@@ -566,24 +577,49 @@ def notify_test(name: str) -> None:
 
 @click.command("digest")
 @click.argument("target", metavar="OWNER[/REPO]")
-@click.option("--preview", is_flag=True, help="Print the digest as it would be posted (posting is not built yet).")
+@click.option("--preview", is_flag=True, help="Print the digest as it would be posted.")
+@click.option("--post", "post", is_flag=True, help="Post it now to its destinations, once (as the schedule would).")
 @click.option("--lang", type=click.Choice(["en", "zh", "both"]), default="en", show_default=True)
 @click.option(
     "--week", default=None, metavar="YYYY-Www", help="An ISO week (UTC) that has ended; default: the last one."
 )
 @with_appcontext
-def digest_command(target: str, preview: bool, lang: str, week: str | None) -> None:
+def digest_command(target: str, preview: bool, post: bool, lang: str, week: str | None) -> None:
     """The weekly digest of a public repository, or of an owner's public repositories together: newcomers,
     first merged pull requests, top contributors, health figures against the 12 weeks before, good first issues."""
-    if not preview:
-        raise click.ClickException("posting digests is not built yet: pass --preview to print what would be posted")
+    if preview == post:
+        raise click.ClickException("pass --preview to print the digest or --post to post it")
     repo, org = (target, None) if "/" in target else (None, target)
+    services = _services()
     try:
         monday = digest.parse_week(week) if week else None
-        value = digest.build(_services().store.engine, repo=repo, org=org, week=monday)
+        if post:
+            _post_digest(services, target, monday)
+            return
+        value = digest.build(services.store.engine, repo=repo, org=org, week=monday)
     except (NotVisible, digest.BadWeek) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(digest.render(value, lang), nl=False)
+
+
+def _post_digest(services: Services, target: str, week: date | None) -> None:
+    """Through the task's own once-only path: a destination that already has this period's digest is skipped."""
+    found = digest_posting.target_for(services.store.engine, target)
+    if found is None:
+        raise click.ClickException(
+            f"{target} is not a listed repository (an owner's digest needs its .github repository)"
+        )
+    try:
+        done = digest_posting.post_now(services, found, week, services.tasks.clock())
+    except TransientError as exc:
+        raise click.ClickException(f"not posted everywhere yet: {exc}; run it again later") from None
+    if done is None:
+        raise click.ClickException(
+            f"the digest is not turned on in {found.post_to}'s .github/engage.yml (digest: enabled)"
+        )
+    period, posted = done
+    for one in posted:
+        click.echo(f"{one.destination}: {one.outcome} (period {_when(period)})")
 
 
 def _when(moment: datetime) -> str:

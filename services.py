@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
+from typing import Any
 
 import redis
 import requests
@@ -70,9 +71,11 @@ class Services:
         return self.stores.intents
 
     @property
-    def configurable(self) -> list[ModuleType]:
-        """The behaviour modules that own a section of `.github/engage.yml` (those with DEFAULTS)."""
-        return [module for module in self.behaviours if hasattr(module, "DEFAULTS")]
+    def configurable(self) -> list[Any]:
+        """The behaviour modules that own a section of `.github/engage.yml` (those with DEFAULTS); one with
+        `configured(settings)` is seen as what that returns (checks that need the operator's settings)."""
+        owners = [module for module in self.behaviours if hasattr(module, "DEFAULTS")]
+        return [module.configured(self.settings) if hasattr(module, "configured") else module for module in owners]
 
     def tick(self) -> list[Outcome]:
         """Run or queue the scheduled tasks that are due: what each worker does every sweep interval."""

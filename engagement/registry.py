@@ -6,12 +6,14 @@ from types import ModuleType
 
 from engagement import (
     config_check,
+    digest,
     good_first_issues,
     greeting,
     installations,
     leaderboard,
     ledger,
     repository_files,
+    response_watch,
     thanks,
 )
 
@@ -23,5 +25,7 @@ BEHAVIOURS: list[ModuleType] = [
     good_first_issues,
     thanks,
     leaderboard,
+    response_watch,
+    digest,
     config_check,
 ]

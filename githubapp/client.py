@@ -321,6 +321,10 @@ class InstallationClient:
         """issues/create-comment (cut to GitHub's limit, like every comment the app writes)."""
         return self.request("POST", f"/repos/{repo}/issues/{number}/comments", body={"body": _fitted(body)}).data
 
+    def create_issue(self, repo: str, title: str, body: str) -> Any:
+        """issues/create (the body cut to GitHub's limit, as a comment's). Returns the issue."""
+        return self.request("POST", f"/repos/{repo}/issues", body={"title": title, "body": _fitted(body)}).data
+
     def update_comment(self, repo: str, comment_id: int, body: str) -> Any:
         """issues/update-comment (cut to GitHub's limit, like every comment the app writes)."""
         path = f"/repos/{repo}/issues/comments/{comment_id}"

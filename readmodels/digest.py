@@ -25,6 +25,7 @@ from engagement.leaderboard import LeaderboardConfig, settings_of
 from readmodels.insights import report, scope_repositories
 from readmodels.leaderboard import POINT_COLUMNS, _hidden, formula, resolve
 from readmodels.stats import iso_week_start, summarise
+from readmodels.waiting import past_slo
 from storage.db import actor_days, contributions, contributors, good_first_issues, repositories, scope_members
 from storage.good_first_issues import FREE_FOR_NEWCOMERS
 from storage.ledger import scoring_in
@@ -102,7 +103,7 @@ class Digest:
     figures: tuple[Figure, ...]
     good_first_issues_open: int  # now: free for a newcomer to take
     good_first_issues_claimed: int  # now: held with /claim
-    # Filled by the response watch (issue 11, section 1); empty until it exists.
+    # Past the response watch's deadline at the week's end and still unanswered (readmodels/waiting.py).
     waiting_for_response: tuple[Waiting, ...] = field(default=())
 
     @property
@@ -152,6 +153,7 @@ def build(
         first_merges = _first_merges(conn, repo_ids, start, end)
         top = _top(conn, repo_ids, settings, hidden, monday) if settings.enabled else []
         claimed, free = _good_first_issues(conn, repo_ids)
+        waiting = past_slo(conn, repo_ids, min(end, datetime.now(UTC).replace(tzinfo=None)))
     return Digest(
         name=name,
         scope=scope,
@@ -163,6 +165,18 @@ def build(
         figures=tuple(_figure(name, unit, insights) for name, (unit, *_) in FIGURES.items()),
         good_first_issues_open=free,
         good_first_issues_claimed=claimed,
+        waiting_for_response=tuple(
+            Waiting(
+                w.item.repository,
+                w.item.number,
+                w.item.title,
+                w.item.html_url,
+                w.item.author,
+                w.item.newcomer,
+                w.age_hours,
+            )
+            for w in waiting
+        ),
     )
 
 
@@ -251,7 +265,7 @@ def _good_first_issues(conn: Connection, repo_ids: list[int]) -> tuple[int, int]
 
 @dataclass(frozen=True)
 class Style:
-    """How text is marked up for a destination: GitHub's Markdown now; a chat's HTML is another Style."""
+    """How text is marked up for a destination: GitHub's Markdown (MARKDOWN) or a chat's plain text (PLAIN)."""
 
     escape: Callable[[str], str]  # the catalog's own words
     code: Callable[[str], str]  # someone else's text (a login, a title): inert, never a mention
@@ -270,6 +284,21 @@ MARKDOWN = Style(
     heading=lambda text: f"### {text}",
     link=_markdown_link,
     item=lambda text: f"- {text}",
+)
+
+
+def _plain_link(text: str, url: str) -> str:
+    return f"{text} ({url})" if url.startswith("https://") else text
+
+
+# For chat destinations, which take plain text and escape it themselves (Telegram's HTML mode). Chat
+# apps turn `@name` into a mention, so a word joiner after each `@` keeps others' text inert.
+PLAIN = Style(
+    escape=lambda text: text,
+    code=lambda text: text.replace("@", "@\u2060"),
+    heading=lambda text: text,
+    link=_plain_link,
+    item=lambda text: f"• {text}",
 )
 
 

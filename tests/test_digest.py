@@ -251,4 +251,4 @@ def test_the_cli_previews_the_digest(make_app, database_url) -> None:
     private = runner.invoke(args=["digest", "llmasos/secret", "--preview", "--week", "2026-W48"])
     assert private.exit_code != 0 and "no public repository llmasos/secret" in private.output
     posting = runner.invoke(args=["digest", "llmasos/kernel"])
-    assert posting.exit_code != 0 and "not built yet" in posting.output
+    assert posting.exit_code != 0 and "--preview to print the digest or --post" in posting.output

@@ -493,6 +493,7 @@ def test_responses_match_the_contract(
     gh.post(api(fake, "/issues/1/reactions"), json={"content": "heart"})
     gh.post(api(fake, f"/issues/comments/{comment}/reactions"), json={"content": "rocket"})
     gh.post(api(fake, "/labels"), json={"name": "new"})  # 422
+    gh.post(api(fake, "/issues"), json={"title": "Community digest, 2026-W48", "body": "text"})
     gh.get(f"{fake.url}/search/issues", params={"q": f"repo:{REPO}"})
     gh.get(f"{fake.url}/users/bob")
     gh.get(f"{fake.url}/rate_limit")

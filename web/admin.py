@@ -18,6 +18,7 @@ from flask import Blueprint, Response, abort, current_app, g, redirect, render_t
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 
+from engagement import digest
 from githubapp.budget import Budget, Reading
 from logs import scrub
 from services import Services
@@ -102,6 +103,7 @@ def page() -> ResponseReturnValue:
         scrub=scrub,
         budget=_budget(services.github.budget),
         now=services.github.budget.clock(),
+        undelivered=digest.undelivered(store.engine),
     )
 
 

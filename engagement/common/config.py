@@ -44,8 +44,14 @@ AUTO = "auto"  # a `language:` that follows the text being answered
 
 
 class Behaviour(Protocol):
+    """A section's owner. It may also have CHECKS, {key: check}: a check of a key's value beyond its type
+    (a cron expression, a name the operator defined) that says what is wrong, or None."""
+
     NAME: str
     DEFAULTS: dict[str, Any]
+
+
+Check = Callable[[Any], str | None]
 
 
 Schema = TypeVar("Schema", bound="DataclassInstance")
@@ -208,6 +214,9 @@ def parse(text: str | None, behaviours: Sequence[Behaviour], source: str = CONFI
     if not isinstance(document, dict):
         return RepoConfig(merged, (Problem("", "must be a mapping of sections, e.g. `greeting:`", 1),), source)
     problems: list[Problem] = []
+    checks: dict[str, Check] = {
+        f"{b.NAME}.{key}": check for b in behaviours for key, check in getattr(b, "CHECKS", {}).items()
+    }
     for name, value in document.items():
         if name not in merged:
             problems.append(
@@ -221,12 +230,20 @@ def parse(text: str | None, behaviours: Sequence[Behaviour], source: str = CONFI
         if not isinstance(value, dict):
             problems.append(Problem(str(name), "must be a mapping of settings", lines.by_path.get(str(name))))
             continue
-        _merge(merged[name], value, str(name), lines, problems)
+        _merge(merged[name], value, str(name), lines, problems, checks)
     return RepoConfig(merged, tuple(problems), source)
 
 
-def _merge(target: dict[str, Any], given: Mapping[str, Any], path: str, lines: _Lines, problems: list[Problem]) -> None:
-    """Deep-merge `given` into `target`, keeping the default for every key that is unknown or mistyped."""
+def _merge(
+    target: dict[str, Any],
+    given: Mapping[str, Any],
+    path: str,
+    lines: _Lines,
+    problems: list[Problem],
+    checks: Mapping[str, Check],
+) -> None:
+    """Deep-merge `given` into `target`, keeping the default for every key that is unknown or mistyped
+    or that its behaviour's check refuses."""
     for key, value in given.items():
         key_path = f"{path}.{key}"
         line = lines.by_path.get(key_path)
@@ -234,10 +251,10 @@ def _merge(target: dict[str, Any], given: Mapping[str, Any], path: str, lines: _
             problems.append(Problem(key_path, f"unknown setting (known: {', '.join(sorted(target))})", line))
         elif isinstance(target[key], dict):
             if isinstance(value, dict):
-                _merge(target[key], value, key_path, lines, problems)
+                _merge(target[key], value, key_path, lines, problems, checks)
             else:
                 problems.append(Problem(key_path, "must be a mapping", line))
-        elif wrong := _wrong(key_path, target[key], value):
+        elif wrong := _wrong(key_path, target[key], value) or _refused(checks.get(key_path), value):
             problems.append(Problem(key_path, wrong, line))
         else:
             target[key] = value
@@ -268,6 +285,10 @@ def _wrong(path: str, default: Any, value: Any) -> str | None:
         # The bot speaks every language with a catalog, translations/<lang>/LC_MESSAGES/bot.po.
         return f"must be {AUTO} or one of {', '.join(catalogs.languages(catalogs.BOT))}"
     return None
+
+
+def _refused(check: Check | None, value: Any) -> str | None:
+    return check(value) if check is not None else None
 
 
 def _expected(default: Any, value: Any) -> str:

@@ -695,25 +695,33 @@ class FakeGitHub:
             stamp = created_at or _now()
             if merged:
                 pull_request, state = True, "closed"
-            self._issues[(repo["key"], number)] = {
-                "number": number,
-                "id": self._next_id(),
-                "user": user_login,
-                "title": title or f"Issue {number}",
-                "body": body,
-                "pr": pull_request,
-                "labels": [],
-                "state": state,
-                "state_reason": "completed" if state == "closed" else None,
-                "assignees": [],
-                "created_at": stamp,
-                "updated_at": stamp,
-                "closed_at": stamp if state == "closed" else None,
-                "author_association": author_association,
-                "reactions": [],
-                "merged_at": stamp if merged else None,
-            }
-            self._attach_labels(repo, self._issues[(repo["key"], number)], list(labels))
+            issue = self._issue_record(number, user_login, title or f"Issue {number}", body, stamp)
+            issue.update(pr=pull_request, state=state, author_association=author_association)
+            if state == "closed":
+                issue.update(state_reason="completed", closed_at=stamp, merged_at=stamp if merged else None)
+            self._issues[(repo["key"], number)] = issue
+            self._attach_labels(repo, issue, list(labels))
+
+    def _issue_record(self, number: int, user_login: str, title: str, body: str, stamp: str) -> dict[str, Any]:
+        """A new open issue as the fake stores it."""
+        return {
+            "number": number,
+            "id": self._next_id(),
+            "user": user_login,
+            "title": title,
+            "body": body,
+            "pr": False,
+            "labels": [],
+            "state": "open",
+            "state_reason": None,
+            "assignees": [],
+            "created_at": stamp,
+            "updated_at": stamp,
+            "closed_at": None,
+            "author_association": "NONE",
+            "reactions": [],
+            "merged_at": None,
+        }
 
     def add_comment(
         self,
@@ -1505,6 +1513,20 @@ class FakeGitHub:
             "comments": lambda i: (len(self._comments_of(repo["key"], i["number"])), i["number"]),
         }.get(sort, lambda i: (i["created_at"], i["number"]))
         return sorted(issues, key=key, reverse=ctx.query.get("direction", "desc") == "desc")
+
+    @_route("POST", "/repos/{owner}/{repo}/issues")
+    def _create_issue(self, ctx: _Ctx) -> _Resp:
+        """issues/create, as the app: the next free number in the repository (issues and pulls share them)."""
+        repo = self._repo(ctx)
+        body = ctx.body.get("body") or ""
+        self._check_comment_body(ctx, body)  # an issue's body has the same cap as a comment's
+        with self._lock:
+            number = max((n for key, n in self._issues if key == repo["key"]), default=0) + 1
+            issue = self._issue_record(number, self.bot_login, str(ctx.body["title"]), body, _now())
+            self._issues[(repo["key"], number)] = issue
+            self._attach_labels(repo, issue, list(ctx.body.get("labels") or []))
+        out = self._issue_json(repo, issue, self._op("POST", "/repos/{owner}/{repo}/issues").example(201))
+        return _Resp(201, out, {"Location": out["url"]})
 
     @_route("GET", "/repos/{owner}/{repo}/issues/{issue_number}")
     def _get_issue(self, ctx: _Ctx) -> _Resp:
