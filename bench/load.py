@@ -99,6 +99,7 @@ def environment(database_url: str, fake: FakeGitHub, key_pem: str, write_interva
         LOG_LEVEL="WARNING",
         GITHUB_WRITE_INTERVAL=str(write_interval),
         ENV_FILE="/nonexistent/.env",
+        FLASK_SKIP_DOTENV="1",  # only ENV_FILE, as the systemd units run it
     )
     return env
 

@@ -143,6 +143,7 @@ def operator_env(database_url: str, github_url: str, private_key: str) -> dict[s
         GITHUB_WRITE_INTERVAL="0",
         ENGAGE_BEHAVIOURS=",".join(TEST_BEHAVIOURS),
         ENV_FILE="/nonexistent/.env",
+        FLASK_SKIP_DOTENV="1",  # only ENV_FILE, as the systemd units run it (a .env may sit in the checkout)
         LOG_FORMAT="json",
         LOG_LEVEL="INFO",
         JOB_TIMEOUT_SECONDS="10",
