@@ -240,5 +240,7 @@ def test_operators_list_the_tasks_and_run_one_now_once(make_app) -> None:
     assert "deliveries.prune" not in {o.task for o in services(app).tick()}, "the operator's run was this period's"
     unknown = runner.invoke(args=["tasks", "run", "nightly-report"])
     assert (
-        unknown.exit_code != 0 and "no task named 'nightly-report'" in unknown.output and "deliveries.sweep" in unknown.output
+        unknown.exit_code != 0
+        and "no task named 'nightly-report'" in unknown.output
+        and "deliveries.sweep" in unknown.output
     )
