@@ -368,6 +368,33 @@ task_runs = sa.Table(
     sa.Column("runs", sa.Integer, nullable=False, server_default="0"),  # periods run in all
 )
 
+watched_items = sa.Table(
+    "watched_items",
+    metadata,
+    # Newcomers' issues and pull requests the response watch keeps an eye on, kept from webhooks so that
+    # its pass and the /waiting page need no GitHub call (engagement/response_watch.py).
+    sa.Column("repo_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("number", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("repository", sa.String(255), nullable=False),  # owner/name, as of the latest event
+    sa.Column("installation_id", sa.BigInteger, nullable=False),  # what the pass calls GitHub as
+    sa.Column("is_pull", sa.Boolean, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("html_url", sa.String(500), nullable=False),
+    sa.Column("author", sa.String(255), nullable=False),
+    sa.Column("newcomer", sa.Boolean, nullable=False),  # fewer earlier contributions than newcomer_max
+    sa.Column("opened_at", sa.DateTime, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # open | closed
+    sa.Column("labels", sa.Text, nullable=False),  # JSON list of names
+    sa.Column("on_hold", sa.Boolean, nullable=False),  # carries the repository's waiting-on-author label
+    sa.Column("due_at", sa.DateTime),  # the first nudge's deadline under the repository's settings
+    sa.Column("escalate_at", sa.DateTime),  # the second one's; NULL: no escalation
+    sa.Column("nudged_at", sa.DateTime),
+    sa.Column("escalated_at", sa.DateTime),
+    sa.Column("seen_at", sa.DateTime),  # GitHub's updated_at of the state stored: older events lose
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Index("ix_watched_items_state_due", "state", "due_at"),
+)
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 
 # The day the leaderboard windows are kept as of. Its row exists from the start, so that recording
@@ -390,6 +417,7 @@ MIGRATIONS: list[Migration] = [
     (7, "scheduled tasks: the period each last ran for", lambda conn: task_runs.create(conn, checkfirst=True)),
     (8, "repositories: the time their visibility is known as of", _add_visibility_time),
     (9, "good first issues: when a claim last showed activity", _add_claim_activity),
+    (10, "watched items: newcomers' issues and pull requests awaiting a first response", watched_items.create),
 ]
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from readmodels import overview as overview_data
 from readmodels.insights import MAX_WEEKS, report
 from readmodels.leaderboard import NotVisible, board
+from readmodels.waiting import queue as waiting_queue
 from services import Services
 from storage.good_first_issues import GoodFirstIssueStore
 from storage.windows import WINDOWS
@@ -339,3 +340,25 @@ def good_first_issues() -> str:
         repo = known[repo.lower()]
     issues = GoodFirstIssueStore(_engine()).open_in_public_repositories(repo=repo, limit=GOOD_FIRST_ISSUES_SHOWN)
     return render_template("good_first_issues.html", issues=issues, repo=repo, **choices)
+
+
+# --- waiting for a first response
+
+
+def _waiting() -> dict[str, Any]:
+    try:
+        return waiting_queue(_engine(), repo=_name("repo"), org=_name("org"))
+    except NotVisible:
+        raise Problem(404, "error.not_found_text") from None
+
+
+@bp.get("/waiting")
+def waiting() -> str:
+    """Newcomers' issues and pull requests nobody answered yet, oldest first (engagement/response_watch.py)."""
+    data = _waiting()
+    return render_template("waiting.html", queue=data, **_choices())
+
+
+@bp.get("/api/waiting")
+def waiting_json() -> Any:
+    return jsonify(_waiting())
