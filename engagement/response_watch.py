@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import catalogs
@@ -64,6 +64,39 @@ SETTINGS_HELP = {
     "chat": "a chat destination the operator defined, to message instead of commenting; empty: a comment",
     "language": "`auto` (follows the item's title), `en` or `zh`",
 }
+
+
+def _check_timezone(value: str) -> str | None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "must be a time zone name, e.g. Asia/Shanghai or Europe/Berlin"
+    return None
+
+
+@dataclass(frozen=True)
+class Section:
+    """The section as this process checks it (`services.configurable`): `chat` names one of the
+    operator's destinations, so a repository can never make the app post anywhere else."""
+
+    operator_destinations: frozenset[str]
+    NAME: ClassVar[str] = NAME
+    DEFAULTS: ClassVar[dict[str, Any]] = DEFAULTS
+
+    @property
+    def CHECKS(self) -> dict[str, Callable[[Any], str | None]]:  # the name config looks for
+        return {"timezone": _check_timezone, "chat": self.check_chat}
+
+    def check_chat(self, name: str) -> str | None:
+        if not name or name in self.operator_destinations:
+            return None
+        known = ", ".join(sorted(self.operator_destinations)) or "none"
+        return f"unknown destination {name} (known here: {known}; the app's operator defines them)"
+
+
+def configured(settings: Any) -> Section:
+    return Section(frozenset(destination.name for destination in settings.destinations))
+
 
 NUDGE, ESCALATE = "nudge", "escalate"
 MEMBERS = ("OWNER", "MEMBER", "COLLABORATOR")

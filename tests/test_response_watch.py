@@ -266,7 +266,8 @@ def test_an_unknown_chat_name_falls_back_to_the_comment_and_says_so(server, gith
     deliver(server, ("issues", opened_issue()))
     run_at(server.app, OPENED + timedelta(hours=49))
     assert len(nudges(github)) == 1
-    assert any("names no destination" in record.getMessage() for record in caplog.records)
+    problems = [record.getMessage() for record in caplog.records if "config problem" in record.getMessage()]
+    assert any("response_watch.chat: unknown destination https-evil-example" in text for text in problems)
 
 
 def test_the_waiting_queue_page_and_json(server, github):
