@@ -8,6 +8,14 @@ repositories drawn with a long tail, as in real communities). The app answers `/
 `/api/insights` in-process (Flask's test client: the app's whole request path, without a socket);
 each window and scope is asked `--requests` times and p50 / p95 / max are printed. It also prints how
 long recording one live contribution takes with the rollups, on the full dataset.
+
+    .venv/bin/python bench/ledger.py --per-call 2000                   # SQLite: the cost of one `record`
+    .venv/bin/python bench/ledger.py --per-call 2000 --reuse postgresql+psycopg://postgres@127.0.0.1:5432/test_h1
+
+`--per-call N`: no dataset; records N comments (and an issue opened per 10) one `record` call each, as
+the ledger handler does per delivery, on an empty ledger with the windows as of today, and prints the
+CPU ms per call and the SQL statements per call (counted at SQLAlchemy's `before_cursor_execute`). With
+`--reuse` the database's ledger tables are emptied first.
 """
 
 from __future__ import annotations
@@ -149,6 +157,65 @@ def line(label: str, times: list[float]) -> str:
     )
 
 
+LEDGER_TABLES = (
+    db.contributions,
+    db.contributors,
+    db.actor_days,
+    db.window_totals,
+    db.scope_members,
+    db.weekly,
+    db.weekly_actors,
+    db.responses,
+    db.repositories,
+    db.ledger_state,
+)
+
+
+def per_call(url: str, calls: int) -> None:
+    """The cost of one `record` call: wall and CPU ms, and statements sent to the database."""
+    engine = db.make_engine(url)
+    db.migrate(engine)
+    with engine.begin() as conn:
+        for table in LEDGER_TABLES:
+            conn.execute(table.delete())
+    store = LedgerStore(engine)
+    today = datetime.now(UTC).date()
+    store.advance(today)
+    statements = 0
+
+    def count(*_: object) -> None:
+        nonlocal statements
+        statements += 1
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    repo = Repo(1000, "llmasos/repo-0", private=False, installation_id=1)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    by_kind: dict[str, list[tuple[float, float, int]]] = {}
+    for n in range(calls):
+        at = now - timedelta(minutes=calls - n)
+        actor = 10_000 + n % 50
+        if n % 10 == 0:
+            subject = Subject(n, False, actor, at)
+            item = Contribution(f"issue:{n}", kinds.ISSUE_OPENED, repo, actor, f"person-{actor}", at, n, "", subject)
+        else:
+            subject = Subject(n - n % 10, False, 10_000 + (n - n % 10) % 50, at - timedelta(minutes=n % 10))
+            item = Contribution(
+                f"comment:{n}", kinds.COMMENT, repo, actor, f"person-{actor}", at, subject.number, "", subject
+            )
+        before, cpu, wall = statements, time.process_time(), time.perf_counter()
+        store.record([item], cap=5)
+        spent = ((time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000, statements - before)
+        by_kind.setdefault(item.kind, []).append(spent)
+    print(f"{engine.dialect.name}: {calls} record calls, one contribution each")
+    for kind, costs in by_kind.items():
+        wall_ms, cpu_ms, per = (sum(cost[i] for cost in costs) / len(costs) for i in range(3))
+        print(
+            f"  {kind:<14} {len(costs):>5} calls  {wall_ms:.2f} ms/call ({cpu_ms:.2f} ms CPU)"
+            f"  {per:.1f} statements/call"
+        )
+    engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
@@ -159,7 +226,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40, help="requests per window and scope")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--reuse", metavar="DATABASE_URL", help="time an existing dataset (printed by an earlier run)")
+    parser.add_argument("--per-call", type=int, metavar="N", help="time N single-contribution `record` calls")
     args = parser.parse_args()
+    if args.per_call:
+        per_call(args.reuse or f"sqlite:///{tempfile.mkdtemp(prefix='engage-bench-')}/engage.sqlite3", args.per_call)
+        return
 
     if args.reuse:
         url = args.reuse

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,7 +43,62 @@ from storage.db import (
 from storage.ledger_rebuild import rebuild_all
 from storage.repositories import upsert_repository
 from storage.rollups import CREDIT_COLUMNS, ROLLUP_COLUMNS, WEEKLY_COLUMNS, org_scope, repo_scope, week_of
-from storage.upsert import add_counts, insert_for, insert_ignore
+from storage.upsert import add_counts, dialect_insert, insert_for, insert_ignore
+
+_c = contributions.c
+_ad = actor_days.c
+_sm = scope_members.c
+_r = responses.c
+_COMMENTS_CREDITED = sa.select(_ad.comments_credited + _ad.review_comments_credited).where(
+    _ad.repo_id == sa.bindparam("repo_id"), _ad.actor_id == sa.bindparam("actor_id"), _ad.day == sa.bindparam("day")
+)
+# The person's rows in the scopes, locked: `_touch_members` decides their first and latest times.
+_MEMBERS = (
+    sa.select(_sm.scope, _sm.first_at, _sm.last_at)
+    .where(_sm.actor_id == sa.bindparam("actor_id"), _sm.scope.in_(sa.bindparam("scopes", expanding=True)))
+    .order_by(_sm.scope)
+    .with_for_update()
+)
+_MEMBER_MOVED = scope_members.update().where(
+    _sm.scope == sa.bindparam("b_scope"), _sm.actor_id == sa.bindparam("b_actor_id")
+)
+
+
+@dataclass(frozen=True)
+class _Upserts:
+    """The dialect's upserts the ledger runs per contribution (see `storage.upsert` on why built once)."""
+
+    contributor: Any
+    response: Any
+    scoring: Any
+
+
+@cache
+def _upserts(dialect: str) -> _Upserts:
+    contributor = dialect_insert(dialect, contributors)
+    contributor = contributor.on_conflict_do_update(
+        index_elements=["id"], set_={"login": contributor.excluded.login, "updated_at": contributor.excluded.updated_at}
+    )
+    # A response kind: the subject's row, or its first response moved earlier when this one is, by
+    # someone other than its author and not before it opened. Compared with the stored subject, so
+    # that the order events arrive in does not matter.
+    at, actor = sa.bindparam("response_at", type_=sa.DateTime), sa.bindparam("responder", type_=sa.BigInteger)
+    response = dialect_insert(dialect, responses).on_conflict_do_update(
+        index_elements=["repo_id", "number"],
+        set_={"first_response_at": at},
+        where=sa.and_(
+            _r.opened_at <= at,
+            sa.or_(_r.author_id.is_(None), _r.author_id != actor),
+            sa.or_(_r.first_response_at.is_(None), at < _r.first_response_at),
+        ),
+    )
+    settings = dialect_insert(dialect, scoring)
+    settings = settings.on_conflict_do_update(
+        index_elements=["scope"],
+        set_={"settings": settings.excluded.settings, "updated_at": settings.excluded.updated_at},
+        where=scoring.c.settings != settings.excluded.settings,
+    )
+    return _Upserts(contributor, response, settings)
 
 
 class LedgerStore:
@@ -60,6 +117,9 @@ class LedgerStore:
         for item in items:
             if item is None:
                 continue
+            # One transaction each, as the rows a contribution locks (its repository's, its person's,
+            # its week's) differ from the next one's: two workers taking several in different orders
+            # could deadlock on PostgreSQL.
             with self.engine.begin() as conn:
                 new += self._record_one(conn, item, source, cap or 0)
         return new
@@ -69,8 +129,9 @@ class LedgerStore:
         as_of = windows.windows_day(conn, lock="share")
         listed = upsert_repository(conn, item.repo)  # as stored: the payload's visibility may be older
         day = item.occurred_at.date()
+        week = week_of(day)
         activity = item.kind not in kinds.OUTCOME_KINDS
-        credited = activity and (item.kind not in CREDIT_COLUMNS or self._under_cap(conn, item, day, cap))
+        credited = activity and (item.kind not in CREDIT_COLUMNS or _under_cap(conn, item, day, cap))
         subject = item.subject
         inserted = insert_ignore(
             conn,
@@ -85,7 +146,7 @@ class LedgerStore:
                 url=item.url[:500],
                 occurred_at=item.occurred_at,
                 day=day,
-                week=week_of(day),
+                week=week,
                 credited=credited,
                 positive=item.positive,
                 negative=item.negative,
@@ -98,45 +159,38 @@ class LedgerStore:
         )
         if not inserted:
             return 0
-        week = week_of(day)
-        weekly_counts = {"positive": item.positive, "negative": item.negative}
+        this_week: dict[str, Any] = {"repo_id": item.repo.id, "week": week}
+        this_week |= {"positive": item.positive, "negative": item.negative}
         if item.kind in WEEKLY_COLUMNS:
-            weekly_counts[WEEKLY_COLUMNS[item.kind]] = 1
+            this_week[WEEKLY_COLUMNS[item.kind]] = 1
+        weeks = [this_week]
         if activity:
-            self._upsert_contributor(conn, item)
+            upserts = _upserts(conn.dialect.name)
+            conn.execute(upserts.contributor, {"id": item.actor_id, "login": item.actor_login, "updated_at": utcnow()})
             counts = dict.fromkeys(ROLLUP_COLUMNS.get(item.kind, ()), 1)
             if credited and item.kind in CREDIT_COLUMNS:
                 counts[CREDIT_COLUMNS[item.kind]] = 1
-            add_counts(conn, actor_days, {"repo_id": item.repo.id, "actor_id": item.actor_id, "day": day}, counts)
+            add_counts(conn, actor_days, [{"repo_id": item.repo.id, "actor_id": item.actor_id, "day": day, **counts}])
             scopes = [repo_scope(item.repo.id)] + ([org_scope(_owner(item))] if listed else [])
-            for scope in scopes:
-                first_moved = self._touch_member(conn, scope, item.actor_id, item.occurred_at)
-                if scope == scopes[0] and first_moved is not False:
-                    if isinstance(first_moved, datetime):  # an earlier first contribution arrived late
-                        old_week = week_of(first_moved.date())
-                        add_counts(conn, weekly, {"repo_id": item.repo.id, "week": old_week}, {"new": -1})
-                    weekly_counts["new"] = 1
-                if as_of is not None:
-                    for span in windows.spans(as_of):
-                        if (span.first is None or span.first <= day) and day <= span.last:
-                            keys = {"scope": scope, "window": span.name, "actor_id": item.actor_id}
-                            add_counts(conn, window_totals, keys, counts)
+            first_moved = _touch_members(conn, scopes, item.actor_id, item.occurred_at)
+            if first_moved is not False:
+                if isinstance(first_moved, datetime):  # an earlier first contribution arrived late
+                    weeks.append({"repo_id": item.repo.id, "week": week_of(first_moved.date()), "new": -1})
+                this_week["new"] = 1
+            spans = windows.spans(as_of) if as_of is not None else []
+            in_windows = [s.name for s in spans if (s.first is None or s.first <= day) and day <= s.last]
+            window_rows = [
+                {"scope": scope, "window": window, "actor_id": item.actor_id, **counts}
+                for scope in scopes
+                for window in in_windows
+            ]
+            add_counts(conn, window_totals, window_rows)
             if insert_ignore(conn, weekly_actors, {"repo_id": item.repo.id, "week": week, "actor_id": item.actor_id}):
-                weekly_counts["active"] = 1
-        add_counts(conn, weekly, {"repo_id": item.repo.id, "week": week}, weekly_counts)
+                this_week["active"] = 1
+        add_counts(conn, weekly, weeks)
         if subject is not None and subject.opened_at is not None:
-            self._note_response(conn, item)
+            _note_response(conn, item)
         return 1
-
-    def _under_cap(self, conn: Connection, item: Contribution, day: date, cap: int) -> bool:
-        if cap <= 0:
-            return True
-        row = conn.execute(
-            sa.select(actor_days.c.comments_credited + actor_days.c.review_comments_credited).where(
-                actor_days.c.repo_id == item.repo.id, actor_days.c.actor_id == item.actor_id, actor_days.c.day == day
-            )
-        ).first()
-        return row is None or int(row[0]) < cap
 
     def observe_repository(self, repo: Repo, installs: bool = False) -> None:
         """Keep the repository's name and visibility (an event about it, or it was made public or private);
@@ -144,59 +198,6 @@ class LedgerStore:
         with self.engine.begin() as conn:
             windows.windows_day(conn, lock="share")
             upsert_repository(conn, repo, installs)
-
-    def _upsert_contributor(self, conn: Connection, item: Contribution) -> None:
-        statement = insert_for(conn, contributors).values(id=item.actor_id, login=item.actor_login, updated_at=utcnow())
-        conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=["id"],
-                set_={"login": statement.excluded.login, "updated_at": statement.excluded.updated_at},
-            )
-        )
-
-    def _touch_member(self, conn: Connection, scope: str, actor_id: int, at: datetime) -> bool | datetime:
-        """Note a contribution at `at`: True if the person is new to the scope, the previous first
-        contribution's time if this one is earlier (it arrived late), else False."""
-        if insert_ignore(conn, scope_members, {"scope": scope, "actor_id": actor_id, "first_at": at, "last_at": at}):
-            return True
-        key = (scope_members.c.scope == scope) & (scope_members.c.actor_id == actor_id)
-        row = conn.execute(
-            sa.select(scope_members.c.first_at, scope_members.c.last_at).where(key).with_for_update()
-        ).one()
-        if at < row.first_at:
-            conn.execute(scope_members.update().where(key).values(first_at=at))
-            return row.first_at  # type: ignore[no-any-return]
-        if at > row.last_at:
-            conn.execute(scope_members.update().where(key).values(last_at=at))
-        return False
-
-    def _note_response(self, conn: Connection, item: Contribution) -> None:
-        subject = item.subject
-        assert subject is not None and subject.opened_at is not None
-        key = (responses.c.repo_id == item.repo.id) & (responses.c.number == subject.number)
-        insert_ignore(
-            conn,
-            responses,
-            dict(
-                repo_id=item.repo.id,
-                number=subject.number,
-                is_pull=subject.is_pull,
-                author_id=subject.author_id,
-                opened_at=subject.opened_at,
-                opened_week=week_of(subject.opened_at.date()),
-            ),
-        )
-        if item.kind in kinds.RESPONSE_KINDS:
-            # Compared with the stored subject, so that the order events arrive in does not matter.
-            conn.execute(
-                responses.update()
-                .where(key, responses.c.opened_at <= item.occurred_at)
-                .where(sa.or_(responses.c.author_id.is_(None), responses.c.author_id != item.actor_id))
-                .where(
-                    sa.or_(responses.c.first_response_at.is_(None), item.occurred_at < responses.c.first_response_at)
-                )
-                .values(first_response_at=item.occurred_at)
-            )
 
     def set_opted_out(self, actor_id: int, login: str, opted_out: bool) -> bool:
         """`/leaderboard opt-out` and `opt-in`; True when it changed anything."""
@@ -215,16 +216,10 @@ class LedgerStore:
     def set_scoring(self, scopes: Sequence[str], settings: Mapping[str, Any]) -> None:
         """Keep the `leaderboard` settings in use for these scopes (from the latest configuration read)."""
         text = json.dumps(settings, sort_keys=True)
-        with self.engine.begin() as conn:
-            for scope in scopes:
-                statement = insert_for(conn, scoring).values(scope=scope, settings=text, updated_at=utcnow())
-                conn.execute(
-                    statement.on_conflict_do_update(
-                        index_elements=["scope"],
-                        set_={"settings": text, "updated_at": utcnow()},
-                        where=scoring.c.settings != text,
-                    )
-                )
+        rows = [{"scope": scope, "settings": text, "updated_at": utcnow()} for scope in scopes]
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(_upserts(conn.dialect.name).scoring, rows)
 
     def scoring_for(self, scope: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
@@ -307,6 +302,61 @@ def scoring_in(conn: Connection, scope: str) -> dict[str, Any] | None:
     """The `leaderboard` settings last seen for a scope, or None (the defaults apply)."""
     text = conn.execute(sa.select(scoring.c.settings).where(scoring.c.scope == scope)).scalar()
     return json.loads(text) if text else None
+
+
+def _under_cap(conn: Connection, item: Contribution, day: date, cap: int) -> bool:
+    if cap <= 0:
+        return True
+    keys = {"repo_id": item.repo.id, "actor_id": item.actor_id, "day": day}
+    credited = conn.execute(_COMMENTS_CREDITED, keys).scalar()
+    return credited is None or int(credited) < cap
+
+
+def _touch_members(conn: Connection, scopes: Sequence[str], actor_id: int, at: datetime) -> bool | datetime:
+    """Note a contribution at `at` in each scope (first and latest contribution per person). For the
+    first scope: True if the person is new to it, the previous first contribution's time if this one is
+    earlier (it arrived late), else False."""
+    stored = {row.scope: row for row in conn.execute(_MEMBERS, {"actor_id": actor_id, "scopes": list(scopes)})}
+    moved, found = [], []
+    for scope in scopes:
+        row = stored.get(scope)
+        if row is None:
+            if insert_ignore(
+                conn, scope_members, {"scope": scope, "actor_id": actor_id, "first_at": at, "last_at": at}
+            ):
+                found.append(True)
+                continue
+            # Another transaction added it since the read: read it again, locked.
+            row = conn.execute(_MEMBERS, {"actor_id": actor_id, "scopes": [scope]}).one()
+        first, last = min(row.first_at, at), max(row.last_at, at)
+        if (first, last) != (row.first_at, row.last_at):
+            moved.append({"b_scope": scope, "b_actor_id": actor_id, "first_at": first, "last_at": last})
+        found.append(row.first_at if at < row.first_at else False)
+    if moved:
+        conn.execute(_MEMBER_MOVED, moved)
+    return found[0]
+
+
+def _note_response(conn: Connection, item: Contribution) -> None:
+    subject = item.subject
+    assert subject is not None and subject.opened_at is not None
+    row = dict(
+        repo_id=item.repo.id,
+        number=subject.number,
+        is_pull=subject.is_pull,
+        author_id=subject.author_id,
+        opened_at=subject.opened_at,
+        opened_week=week_of(subject.opened_at.date()),
+    )
+    if item.kind not in kinds.RESPONSE_KINDS:
+        insert_ignore(conn, responses, row)
+        return
+    # A new row is the subject as given: the update's conditions decided here against it.
+    answers = subject.opened_at <= item.occurred_at and subject.author_id != item.actor_id
+    row["first_response_at"] = item.occurred_at if answers else None
+    conn.execute(
+        _upserts(conn.dialect.name).response, {**row, "response_at": item.occurred_at, "responder": item.actor_id}
+    )
 
 
 def _owner(item: Contribution) -> str:

@@ -48,10 +48,14 @@ def spans(as_of: date) -> list[Span]:
     return found
 
 
+_DAY = sa.select(ledger_state.c.day).where(ledger_state.c.name == WINDOWS_AS_OF)
+# FOR SHARE / FOR UPDATE on PostgreSQL; SQLite's writers take the whole database (BEGIN IMMEDIATE).
+_LOCKED_DAY = {"share": _DAY.with_for_update(read=True), "update": _DAY.with_for_update()}
+
+
 def windows_day(conn: Connection, lock: str | None = None) -> date | None:
-    query = sa.select(ledger_state.c.day).where(ledger_state.c.name == WINDOWS_AS_OF)
-    if lock is not None and conn.dialect.name == "postgresql":
-        query = query.with_for_update(read=lock == "share")
+    """The day the windows are kept as of; `lock` "share" (recording, relisting) or "update" (moving them)."""
+    query = _LOCKED_DAY[lock] if lock is not None and conn.dialect.name == "postgresql" else _DAY
     value = conn.execute(query).scalar()
     return value if isinstance(value, date) else None
 

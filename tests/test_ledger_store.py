@@ -215,3 +215,22 @@ def test_recording_while_the_windows_move_loses_nothing(engine: Engine) -> None:
     moved = snapshot(engine)
     store.rebuild(today)
     assert snapshot(engine) == moved
+
+
+def test_recording_a_comment_takes_a_dozen_statements_at_most(engine: Engine) -> None:
+    """Recording is most of a comment's processing (issue 14): each statement is a round trip, so a
+    contribution touches each rollup table once (its windows in one execution) however many it adds to."""
+    store = LedgerStore(engine)
+    store.advance(date(2026, 11, 29))
+    store.record([contribution(kinds.COMMENT, PUBLIC, 5, datetime(2026, 11, 27, 9))], cap=5)
+    statements: list[str] = []
+
+    def sent(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", sent)
+    try:
+        store.record([contribution(kinds.COMMENT, PUBLIC, 5, datetime(2026, 11, 28, 9))], cap=5)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", sent)
+    assert len(statements) <= 12, statements
