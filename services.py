@@ -37,6 +37,7 @@ from storage.good_first_issues import GoodFirstIssueStore
 from storage.installations import InstallationStore
 from storage.intents import IntentStore
 from storage.ledger import LedgerStore
+from storage.people import PeopleStore
 from storage.retention import prune
 from storage.task_runs import TaskRunStore
 from webhooks.context import Stores
@@ -186,7 +187,13 @@ def build(settings: Settings) -> Services:
         compose(m.router for m in modules),
         github,
         dispatcher,
-        Stores(LedgerStore(engine), GoodFirstIssueStore(engine), InstallationStore(engine), IntentStore(engine)),
+        Stores(
+            LedgerStore(engine),
+            GoodFirstIssueStore(engine),
+            InstallationStore(engine),
+            IntentStore(engine),
+            PeopleStore(engine),
+        ),
         connection,
         modules,
         metrics,

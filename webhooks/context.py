@@ -14,6 +14,7 @@ from storage.good_first_issues import GoodFirstIssueStore
 from storage.installations import InstallationStore
 from storage.intents import IntentStore
 from storage.ledger import LedgerStore
+from storage.people import PeopleStore
 from webhooks.event import Event
 
 
@@ -42,6 +43,7 @@ class Stores:
     good_first_issues: GoodFirstIssueStore
     installations: InstallationStore
     intents: IntentStore
+    people: PeopleStore
 
 
 @dataclass

@@ -269,12 +269,15 @@ def _wrong(path: str, default: Any, value: Any) -> str | None:
         in_range = isinstance(value, int) and 0 <= value <= MAX_NUMBER
         return None if in_range else f"must be a whole number from 0 to {MAX_NUMBER}"
     if isinstance(default, list):
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if default and all(isinstance(v, int) for v in default):  # numbers, as `milestones.merged_prs`
+            if not isinstance(value, list) or any(_wrong(path, 0, v) for v in value):
+                return f"must be a list of whole numbers from 0 to {MAX_NUMBER}"
+        elif not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             return _expected(default, value)
         most = ENTRY_CAPS.get(path, MAX_ENTRIES)
         if len(value) > most:
             return f"must have at most {most} entries, not {len(value)}"
-        if any(len(v) > MAX_ENTRY for v in value):
+        if any(isinstance(v, str) and len(v) > MAX_ENTRY for v in value):
             return f"entries must be at most {MAX_ENTRY} characters long"
         return None
     if not isinstance(value, type(default)):
