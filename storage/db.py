@@ -417,7 +417,11 @@ MIGRATIONS: list[Migration] = [
     (7, "scheduled tasks: the period each last ran for", lambda conn: task_runs.create(conn, checkfirst=True)),
     (8, "repositories: the time their visibility is known as of", _add_visibility_time),
     (9, "good first issues: when a claim last showed activity", _add_claim_activity),
-    (10, "watched items: newcomers' issues and pull requests awaiting a first response", watched_items.create),
+    (
+        10,
+        "watched items: newcomers' issues and pull requests awaiting a first response",
+        lambda conn: watched_items.create(conn, checkfirst=True),
+    ),
 ]
 
 

@@ -189,7 +189,7 @@ def test_migration_8_upgrades_a_database_made_before_it(database_url):
         with engine.begin() as conn:
             conn.execute(sa.text("ALTER TABLE repositories DROP COLUMN visibility_at"))
             conn.execute(sa.text("DELETE FROM schema_version WHERE version >= 8"))
-        assert db.migrate(engine) == [8]
+        assert db.migrate(engine)[:1] == [8], "and the later ones, which find their work done"
         with engine.connect() as conn:
             assert "visibility_at" in {c["name"] for c in sa.inspect(conn).get_columns("repositories")}
     finally:
