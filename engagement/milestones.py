@@ -16,11 +16,11 @@ from webhooks.context import Context
 from webhooks.router import Router
 
 NAME = "milestones"
-HELP = """Congratulates a contributor once on reaching each count of merged pull requests in a repository
-in `merged_prs` (5, 10, 25, 50 and 100 by default) and on their first solved good first issue (a merged pull request that
-closes one); optionally (`welcome_back_after_days`) it welcomes back someone who opens an issue or a
-pull request, or comments, after that many days without contributing there. Counted from the ledger,
-in English or Chinese like the greetings. Bots and people who opted out of the leaderboard
+HELP = """Congratulates a contributor once on reaching each count of merged pull requests in a repository in
+`merged_prs` (5, 10, 25, 50 and 100 by default) and on their first solved good first issue (a merged
+pull request that closes one); optionally (`welcome_back_after_days`) it welcomes back someone who opens
+an issue or a pull request, or comments, after that many days without contributing there. Counted from
+the ledger, in English or Chinese like the greetings. Bots and people who opted out of the leaderboard
 (`/leaderboard opt-out`) get none."""
 
 
