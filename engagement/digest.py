@@ -21,7 +21,7 @@ from readmodels import digest as content
 from scheduling.runner import TaskRunner
 from scheduling.tasks import Schedule, Task
 from storage.db import intents, listed_on_pages, repositories
-from storage.intents import TAKEN
+from storage.intents import NEW, TAKEN
 from webhooks.context import Stores
 from webhooks.router import Router
 
@@ -36,6 +36,7 @@ turned on: a weekly issue nobody asked for would surprise maintainers. A reposit
 its digest; the organisation's `.github` repository's file turns on the organisation's digest, posted there.
 The first period after it is turned on is the first one posted (a digest does not go out mid-week)."""
 
+SENT = "sent"
 GITHUB = "github"  # the destination that needs no credentials: an issue in the repository
 ORG_REPOSITORY = ".github"  # its engage.yml speaks for the organisation
 
@@ -241,11 +242,12 @@ def post(services: Runtime, target: Target, config: DigestConfig, period: dateti
     for destination in config.destinations:
         key = intent_key(target.scope, period, destination)
         # The key is also the owner: whichever later run finds it unfinished (a crash, a 5xx) finishes it.
-        if services.stores.intents.start(key, key[:64]) == TAKEN:
+        state = services.stores.intents.start(key, key[:64])
+        if state == TAKEN:
             posted.append(Posted(destination, "already"))
             continue
         try:
-            outcome = _send(services, target, config, digest, destination, message_key)
+            outcome = _send(services, target, config, digest, destination, message_key, resumed=state != NEW)
         except DestinationUnavailable as exc:
             pending = pending or exc
             continue
@@ -260,15 +262,38 @@ def post(services: Runtime, target: Target, config: DigestConfig, period: dateti
 
 
 def _send(
-    services: Runtime, target: Target, config: DigestConfig, digest: content.Digest, destination: str, key: str
+    services: Runtime,
+    target: Target,
+    config: DigestConfig,
+    digest: content.Digest,
+    destination: str,
+    key: str,
+    *,
+    resumed: bool,
 ) -> str:
+    """The outcome to record: `sent <issue url>` for GitHub, the notifier's outcome for the others."""
     if destination == GITHUB:
-        body = f"<!-- engage:{key} -->\n" + content.render(digest, config.languages)
+        marker = f"<!-- engage:{key} -->"
         client = services.github.installation(target.installation_id)
-        client.create_issue(target.post_to, issue_title(digest, config.languages), body)
-        return "sent"
+        # Only a resumed intent can have been acted on (a run that died after GitHub created the issue
+        # but before the intent was marked done): a new one creates at once, without the extra calls.
+        issue = _issue_with_marker(services, target, marker) if resumed else None
+        if issue is None:
+            body = f"{marker}\n" + content.render(digest, config.languages)
+            issue = client.create_issue(target.post_to, issue_title(digest, config.languages), body)
+        return f"{SENT} {issue.get('html_url', '')}".rstrip() if isinstance(issue, dict) else SENT
     text = content.render(digest, config.languages, content.PLAIN)
     return services.notifier.send(destination, Message(key, text), key[:64])
+
+
+def _issue_with_marker(services: Runtime, target: Target, marker: str) -> dict[str, Any] | None:
+    """The app's own issue carrying `marker` among its latest ones (issues/list-for-repo by the app's bot
+    login, newest first); only issues the app opened count, since anyone can paste a marker into theirs."""
+    slug = services.github.as_app("GET", "/app").data["slug"]  # apps/get-authenticated
+    client = services.github.installation(target.installation_id)
+    query = {"creator": f"{slug}[bot]", "state": "all", "sort": "created", "direction": "desc", "per_page": 30}
+    latest = client.get(f"/repos/{target.post_to}/issues", query)
+    return next((issue for issue in latest if marker in (issue.get("body") or "")), None)
 
 
 @dataclass(frozen=True)

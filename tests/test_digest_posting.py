@@ -76,6 +76,7 @@ def test_one_issue_and_one_message_per_period_at_monday_nine_in_shanghai(setup, 
     clock.now = at("2026-11-30 01:00:30")  # 09:00:30 in Shanghai
     tick(app)
     [issue] = issues_created(github)
+    assert [call for call in github.calls("GET", ISSUES) if call.path == ISSUES] == []  # new: no look first
     assert issue.json["title"] == "Community digest, 2026-W48 / 社区周报，2026-W48"
     assert "### Weekly digest of ` Codertocat/Hello-World `: 2026-W48" in issue.json["body"]
     assert len(chat.posts) == 1 and "Weekly digest of Codertocat/Hello-World: 2026-W48" in chat.texts()[0]
@@ -160,3 +161,35 @@ def test_the_org_digest_posts_in_the_orgs_github_repository(make_app, github, ch
     assert issue.json["title"] == "Community digest, 2026-W48"
     assert "Weekly digest of ` Codertocat `" in issue.json["body"]
     assert issues_created(github) == []  # the repository inherits the org's file: the org's digest covers it
+
+
+PERIOD_KEY = "digest:repo:1296269:2026-11-30T01:00:00+00:00"
+MARKER = f"<!-- engage:{PERIOD_KEY} -->"
+
+
+def test_a_run_that_died_after_github_created_the_issue_does_not_open_a_second_one(setup, github, chat):
+    app, clock = setup
+    tick(app)
+    key = f"{PERIOD_KEY}:github"
+    assert services(app).stores.intents.start(key, key[:64]) == "new"
+    github.add_issue(REPO, 90, github.bot_login, "Community digest, 2026-W48", f"{MARKER}\n### Weekly digest")
+    clock.now = at("2026-11-30 01:00:30")
+    tick(app)
+    assert issues_created(github) == []  # the issue the dead run created counts
+    assert len(chat.posts) == 1
+    clock.advance(minutes=15)
+    tick(app)
+    assert issues_created(github) == []
+    assert services(app).stores.intents.start(key, "another run") == "taken"
+
+
+def test_a_marker_pasted_into_someone_elses_issue_does_not_stop_the_digest(setup, github, chat):
+    app, clock = setup
+    tick(app)
+    key = f"{PERIOD_KEY}:github"
+    assert services(app).stores.intents.start(key, key[:64]) == "new"
+    github.add_issue(REPO, 91, "octocat", "Not the digest", f"{MARKER}\npasted by a person")
+    clock.now = at("2026-11-30 01:00:30")
+    tick(app)
+    [issue] = issues_created(github)
+    assert issue.json["body"].startswith(MARKER)
