@@ -283,7 +283,9 @@ def _send(
             issue = client.create_issue(target.post_to, issue_title(digest, config.languages), body)
         return f"{SENT} {issue.get('html_url', '')}".rstrip() if isinstance(issue, dict) else SENT
     text = content.render(digest, config.languages, content.PLAIN)
-    return services.notifier.send(destination, Message(key, text), key[:64])
+    # A forum (Discourse) renders Markdown like GitHub's and opens a topic with the issue's title.
+    markdown, title = content.render(digest, config.languages), issue_title(digest, config.languages)
+    return services.notifier.send(destination, Message(key, text, forum_markdown=markdown, title=title), key[:64])
 
 
 def _issue_with_marker(services: Runtime, target: Target, marker: str) -> dict[str, Any] | None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import requests
 
-from notify import telegram, webhook
+from notify import discourse, telegram, webhook
 from notify.notifier import Destination
-from settings.destinations import TELEGRAM, DestinationConfig
+from settings.destinations import DISCOURSE, TELEGRAM, DestinationConfig
 
 
 def build(config: DestinationConfig, session: requests.Session) -> Destination:
@@ -19,6 +19,17 @@ def build(config: DestinationConfig, session: requests.Session) -> Destination:
             config.thread_id,
             config.api_url,
             telegram.INTERVAL_SECONDS if config.interval_seconds is None else config.interval_seconds,
+            session,
+        )
+    if config.kind == DISCOURSE:
+        return discourse.Discourse(
+            config.name,
+            config.api_url,
+            config.api_key,
+            config.api_username,
+            config.topic_id,
+            config.category_id,
+            discourse.INTERVAL_SECONDS if config.interval_seconds is None else config.interval_seconds,
             session,
         )
     interval = webhook.INTERVAL_SECONDS if config.interval_seconds is None else config.interval_seconds

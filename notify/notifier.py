@@ -42,13 +42,16 @@ class Message:
     """What to post; `key` names it for idempotency (e.g. `digest:octo-org:2026-W48`).
 
     `text` is plain text; `html` (Telegram's HTML subset) and `markdown` (Slack mrkdwn, Rocket.Chat
-    Markdown) are optional richer variants, already escaped by whoever wrote them.
+    Markdown) are optional richer variants, already escaped by whoever wrote them; `forum_markdown`
+    (GitHub-flavoured: headings, tables) and `title` are for a forum's new topic (Discourse).
     """
 
     key: str
     text: str
     html: str | None = None
     markdown: str | None = None
+    forum_markdown: str | None = None
+    title: str | None = None
 
 
 class Destination(Protocol):

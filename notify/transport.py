@@ -18,11 +18,18 @@ USER_AGENT = "llmasos-engage"
 
 
 def call(
-    session: requests.Session, destination: str, method: str, url: str, body: Any = None
+    session: requests.Session,
+    destination: str,
+    method: str,
+    url: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, Any, requests.structures.CaseInsensitiveDict[str]]:
-    """(status, decoded JSON or text, headers); raises DestinationUnavailable when nothing answered."""
+    """(status, decoded JSON or text, headers); raises DestinationUnavailable when nothing answered.
+    `headers` may carry credentials (Discourse's Api-Key): they are never logged either."""
     try:
-        answer = session.request(method, url, json=body, timeout=TIMEOUT, headers={"User-Agent": USER_AGENT})
+        sent = {"User-Agent": USER_AGENT, **(headers or {})}
+        answer = session.request(method, url, json=body, timeout=TIMEOUT, headers=sent)
     except requests.RequestException as exc:
         # `from None`: the original exception (and any traceback logged later) would show the URL.
         raise DestinationUnavailable(destination, 0, f"no answer ({type(exc).__name__})") from None

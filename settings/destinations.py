@@ -1,8 +1,11 @@
 """Chat destinations, defined only by the operator in the environment: names → credentials.
 
-    DESTINATION_<NAME>_KIND=telegram | rocketchat | slack
+    DESTINATION_<NAME>_KIND=telegram | rocketchat | slack | discourse
     DESTINATION_<NAME>_CHAT_ID, DESTINATION_<NAME>_THREAD_ID   (telegram; the token is TELEGRAM_BOT_TOKEN)
     DESTINATION_<NAME>_WEBHOOK_URL                             (rocketchat, slack)
+    DESTINATION_<NAME>_TOPIC_ID or DESTINATION_<NAME>_CATEGORY_ID
+                     (discourse: a reply in that topic, or a new topic there; DISCOURSE_URL, DISCOURSE_API_KEY
+                      and DISCOURSE_API_USERNAME are the forum and its credentials)
     DESTINATION_<NAME>_INTERVAL                                (optional: seconds between two posts)
 
 A repository's config may only pick names, so it can never make the app post to an address of its
@@ -18,11 +21,11 @@ from dataclasses import dataclass, field
 
 from settings.errors import ConfigError
 
-TELEGRAM, ROCKETCHAT, SLACK = "telegram", "rocketchat", "slack"
-KINDS = (TELEGRAM, ROCKETCHAT, SLACK)
+TELEGRAM, ROCKETCHAT, SLACK, DISCOURSE = "telegram", "rocketchat", "slack", "discourse"
+KINDS = (TELEGRAM, ROCKETCHAT, SLACK, DISCOURSE)
 TELEGRAM_API_URL = "https://api.telegram.org"
 _KIND_VARIABLE = re.compile(r"DESTINATION_([A-Z0-9_]+)_KIND")
-_SUFFIXES = ("_CHAT_ID", "_THREAD_ID", "_WEBHOOK_URL", "_INTERVAL")
+_SUFFIXES = ("_CHAT_ID", "_THREAD_ID", "_WEBHOOK_URL", "_INTERVAL", "_TOPIC_ID", "_CATEGORY_ID")
 _BOT_TOKEN = re.compile(r"\d+:[A-Za-z0-9_-]+")
 # `github` is the destination that needs no credentials (a repository's own issues).
 RESERVED = ("github",)
@@ -36,8 +39,12 @@ class DestinationConfig:
     thread_id: int | None = None
     webhook_url: str = field(default="", repr=False)
     bot_token: str = field(default="", repr=False)
-    api_url: str = TELEGRAM_API_URL
+    api_url: str = TELEGRAM_API_URL  # the platform's address: the Bot API's, or the Discourse forum's
     interval_seconds: float | None = None  # None: the platform's default
+    topic_id: int | None = None  # discourse: reply in this topic
+    category_id: int | None = None  # discourse: a new topic per message in this category
+    api_key: str = field(default="", repr=False)  # discourse
+    api_username: str = ""  # discourse
 
 
 def destinations(env: Mapping[str, str]) -> tuple[DestinationConfig, ...]:
@@ -61,6 +68,8 @@ def _destination(env: Mapping[str, str], upper: str) -> DestinationConfig:
     interval = _interval(env, f"{prefix}_INTERVAL")
     if kind == TELEGRAM:
         return _telegram(env, prefix, name, interval)
+    if kind == DISCOURSE:
+        return _discourse(env, prefix, name, interval)
     url = (env.get(f"{prefix}_WEBHOOK_URL") or "").strip()
     if not re.match(r"https?://[^/\s]+/\S*$", url):
         # The value is not quoted: the URL is the webhook's credential.
@@ -90,6 +99,41 @@ def _telegram(env: Mapping[str, str], prefix: str, name: str, interval: float | 
         api_url=api_url,
         interval_seconds=interval,
     )
+
+
+def _discourse(env: Mapping[str, str], prefix: str, name: str, interval: float | None) -> DestinationConfig:
+    url = (env.get("DISCOURSE_URL") or "").strip().rstrip("/")
+    if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", url):
+        raise ConfigError(f"{prefix}_KIND is discourse, so DISCOURSE_URL must be the forum's address (https://...)")
+    key = (env.get("DISCOURSE_API_KEY") or "").strip()
+    if not re.fullmatch(r"[A-Za-z0-9]{16,}", key):
+        # The value is not quoted: it is the credential.
+        raise ConfigError(f"{prefix}_KIND is discourse, so DISCOURSE_API_KEY must be an API key from the forum's admin")
+    username = (env.get("DISCOURSE_API_USERNAME") or "").strip()
+    if not re.fullmatch(r"[\w.-]+", username):
+        raise ConfigError(f"{prefix}_KIND is discourse, so DISCOURSE_API_USERNAME must be the user it posts as")
+    topic, category = (_number(env, f"{prefix}{suffix}") for suffix in ("_TOPIC_ID", "_CATEGORY_ID"))
+    if (topic is None) == (category is None):
+        raise ConfigError(
+            f"{prefix}: set one of {prefix}_TOPIC_ID (a reply in that topic) or {prefix}_CATEGORY_ID (a new topic)"
+        )
+    return DestinationConfig(
+        name,
+        DISCOURSE,
+        api_url=url,
+        api_key=key,
+        api_username=username,
+        topic_id=topic,
+        category_id=category,
+        interval_seconds=interval,
+    )
+
+
+def _number(env: Mapping[str, str], variable: str) -> int | None:
+    raw = (env.get(variable) or "").strip()
+    if raw and not raw.isdigit():
+        raise ConfigError(f"{variable} must be a number (the id in the forum's address), got {raw!r}")
+    return int(raw) if raw else None
 
 
 def _interval(env: Mapping[str, str], variable: str) -> float | None:

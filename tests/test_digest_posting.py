@@ -40,8 +40,8 @@ def listed(app: Any, repo_id: int, full_name: str) -> None:
         upsert_repository(conn, Repo(repo_id, full_name, private=False, installation_id=INSTALLATION_ID), installs=True)
 
 
-def digest_app(make_app: Any, chat: FakeChat, clock: Clock) -> Any:
-    app = make_app(destinations=destinations(chat_env(chat.url)))
+def digest_app(make_app: Any, chat: FakeChat, clock: Clock, more_env: dict[str, str] | None = None) -> Any:
+    app = make_app(destinations=destinations({**chat_env(chat.url), **(more_env or {})}))
     svc = services(app)
     svc.tasks.clock = clock
     svc.notifier.sleep = lambda seconds: None  # the notifier's waits (Retry-After) pass at once

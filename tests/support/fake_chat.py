@@ -10,10 +10,15 @@ Serves real HTTP on 127.0.0.1:
   `tests/contract/rocketchat/webhooks.md` section 2 lists, `text` a string; answers `{"success": true}`.
 - A Slack-compatible incoming webhook, `POST /services/<path>`: `{"text": "..."}` (no contract data is
   held for Slack; its documented minimum), answered with the text `ok`.
+- Discourse's `POST /posts.json` (createTopicPostPM): the body checked against its request schema in
+  `tests/contract/discourse/openapi.subset.json`, the `Api-Key` and `Api-Username` headers required
+  (a wrong key answers 403, a topic other than `DISCOURSE_TOPIC_ID` 404, as Discourse words them);
+  answered with `tests/contract/discourse/examples/createTopicPostPM.200.json`.
 
 A request that breaks the contract is answered 400 and recorded in `violations`; tests call
 `assert_no_violations()`. `fail_next(...)` makes the next valid requests of a kind answer an error
-(429 with retry_after, 5xx, Telegram's 403 "bot was kicked"); `delay` slows every post (for races).
+(429 with retry_after, 5xx, Telegram's 403 "bot was kicked", Discourse's 429 with `extras.wait_seconds`);
+`delay` slows every post (for races).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Self
 
+import jsonschema
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
@@ -35,6 +41,10 @@ TELEGRAM = CONTRACT / "telegram"
 TELEGRAM_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawq"
 ROCKETCHAT_HOOK = "/hooks/6HhP2qkzq8Btp4Yjm/TbbRKBvCNBN4HntNdq3TYpYEYa5wxbm5SyAHdQz6DNHqwrKr"
 SLACK_HOOK = "/services/T0000FAKE/B0000FAKE/XXXXXXXXXXXXXXXXXXXXXXXX"
+DISCOURSE = CONTRACT / "discourse"
+DISCOURSE_API_KEY = "714552c6148e1617aeab526d0606184b94a80ec048fc09894ff1a72b740c5f19"
+DISCOURSE_API_USERNAME = "engage-bot"
+DISCOURSE_TOPIC_ID = 1042  # the topic that exists; any other answers 404
 # webhooks.md section 2: the incoming webhook body fields and their JSON types.
 ROCKETCHAT_FIELDS: dict[str, tuple[type, ...]] = {
     "text": (str,),
@@ -69,7 +79,7 @@ def telegram_example(name: str) -> dict[str, Any]:
 
 @dataclass
 class Post:
-    kind: str  # telegram | rocketchat | slack
+    kind: str  # telegram | rocketchat | slack | discourse
     body: dict[str, Any]
 
 
@@ -88,6 +98,8 @@ class _QuietHandler(WSGIRequestHandler):
 class FakeChat:
     def __init__(self) -> None:
         self.spec = json.loads((TELEGRAM / "api.subset.json").read_text())
+        posts = json.loads((DISCOURSE / "openapi.subset.json").read_text())["paths"]["/posts.json"]["post"]
+        self.discourse_request = posts["requestBody"]["content"]["application/json"]["schema"]
         self._lock = threading.Lock()
         self.posts: list[Post] = []
         self.violations: list[str] = []
@@ -110,6 +122,8 @@ class FakeChat:
                 body["parameters"] = {"retry_after": retry_after}
                 body["description"] = f"Too Many Requests: retry after {retry_after}"
             failure = _Failure(status, body)
+        elif kind == "discourse":
+            failure = _Failure(status, _discourse_error(status, retry_after))
         else:
             failure = _Failure(status, {"success": False, "error": "error"} if kind == "rocketchat" else "error")
             if retry_after is not None:
@@ -157,6 +171,8 @@ class FakeChat:
             if path != (ROCKETCHAT_HOOK if kind == "rocketchat" else SLACK_HOOK):
                 return _json(404, {"success": False, "error": "Invalid integration id or token provided."})
             return self._webhook(request, kind)
+        if path == "/posts.json" and request.method == "POST":
+            return self._discourse(request)
         return self._violation(f"{request.method} {path}: no such endpoint", 404, {})
 
     def _telegram(self, request: Request, token: str, method: str) -> Response:
@@ -230,6 +246,33 @@ class FakeChat:
             self.posts.append(Post(kind, body))
         return _json(200, {"success": True}) if kind == "rocketchat" else Response("ok", 200)
 
+    def _discourse(self, request: Request) -> Response:
+        body = request.get_json(silent=True)
+        problems = [] if isinstance(body, dict) else ["the body is not a JSON object"]
+        problems += [
+            f"{header}: header required" for header in ("Api-Key", "Api-Username") if not request.headers.get(header)
+        ]
+        if isinstance(body, dict):
+            validator = jsonschema.Draft202012Validator(self.discourse_request)
+            problems += [f"{'.'.join(map(str, e.path)) or 'body'}: {e.message}" for e in validator.iter_errors(body)]
+            if "topic_id" not in body and not body.get("title"):
+                problems.append("title: required for a new topic (or topic_id for a reply)")
+        if problems:
+            return self._violation("Discourse POST /posts.json: " + "; ".join(problems), 400, _discourse_error(400))
+        if request.headers["Api-Key"] != DISCOURSE_API_KEY:
+            return _json(403, _discourse_error(403))
+        if "topic_id" in body and body["topic_id"] != DISCOURSE_TOPIC_ID:
+            return _json(404, _discourse_error(404))
+        if failure := self._take_failure("discourse"):
+            return _json(failure.status, failure.body, failure.headers)
+        with self._lock:
+            self.posts.append(Post("discourse", body))
+        answer = json.loads((DISCOURSE / "examples" / "createTopicPostPM.200.json").read_text())
+        answer.update(
+            raw=body["raw"], topic_id=body.get("topic_id", answer["topic_id"]), username=request.headers["Api-Username"]
+        )
+        return _json(200, answer)
+
     def _take_failure(self, kind: str) -> _Failure | None:
         with self._lock:
             queue = self._failures.get(kind)
@@ -239,6 +282,27 @@ class FakeChat:
         with self._lock:
             self.violations.append(text)
         return _json(status, {**body, "description": text} if isinstance(body, dict) else body)
+
+
+def _discourse_error(status: int, retry_after: int | None = None) -> dict[str, Any]:
+    """Discourse's error body, `{"errors": [...], "error_type": ...}` (not in its OpenAPI file: assumed as
+    Discourse's ApplicationController words them); a 429 also carries `extras.wait_seconds`."""
+    texts = {
+        403: (
+            "You are not permitted to view the requested resource. The API username or key is invalid.",
+            "invalid_access",
+        ),
+        404: ("The requested URL or resource could not be found.", "not_found"),
+        429: (
+            "You've performed this action too many times. Please wait a few seconds before trying again.",
+            "rate_limit",
+        ),
+    }
+    text, kind = texts.get(status, ("Internal Server Error" if status >= 500 else "Invalid request", "error"))
+    body: dict[str, Any] = {"errors": [text], "error_type": kind}
+    if status == 429:
+        body["extras"] = {"wait_seconds": retry_after or 1, "time_left": f"{retry_after or 1} seconds"}
+    return body
 
 
 def _check_text(params: dict[str, Any]) -> list[str]:
