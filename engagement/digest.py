@@ -327,6 +327,36 @@ def undelivered(engine: Engine) -> list[Undelivered]:
     return [u for u in latest.values() if not u.reason.startswith(("sent", "duplicate", "dry_run"))]
 
 
+def history(engine: Engine, scope: str) -> list[dict[str, Any]]:
+    """The periods whose digest went out for `scope` (repo:<id> | org:<owner>), newest first: the week it
+    covers and each destination it reached, with the issue's address for GitHub (the `/digests` page)."""
+    i = intents.c
+    prefix = f"digest:{scope}:"
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(i.key, i.result, i.done_at)
+            .where(i.key.startswith(prefix, autoescape=True), i.done_at.is_not(None))
+            .order_by(i.key)
+        ).all()
+    periods: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        outcome, _, url = str(row.result or "").partition(" ")
+        if outcome not in (SENT, "duplicate"):
+            continue  # gone or refused: the operator page and doctor show those
+        period, _, destination = row.key.removeprefix(prefix).rpartition(":")
+        periods.setdefault(period, []).append({"name": destination, "url": url or None})
+    return [
+        {"period": period, "week": _week_of(datetime.fromisoformat(period)), "destinations": sent}
+        for period, sent in sorted(periods.items(), reverse=True)
+    ]
+
+
+def _week_of(period: datetime) -> str:
+    """The ISO week a period's digest covers: the last one that ended before the period started."""
+    year, week, _ = content.digest_week(None, period.date()).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
 def target_for(engine: Engine, name: str) -> Target | None:
     """The target `owner/name` (a repository) or `owner` (its organisation's digest) names, when listed."""
     wanted = name.lower() if "/" in name else f"{name.lower()}/{ORG_REPOSITORY}"

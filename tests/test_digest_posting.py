@@ -193,3 +193,33 @@ def test_a_marker_pasted_into_someone_elses_issue_does_not_stop_the_digest(setup
     tick(app)
     [issue] = issues_created(github)
     assert issue.json["body"].startswith(MARKER)
+
+
+def test_the_digests_page_lists_each_posted_week_newest_first_with_the_issue(setup, github, chat, serve):
+    app, clock = setup
+    listed(app, 4242, "Codertocat/another-one")
+    tick(app)
+    clock.now = at("2026-11-30 01:00:30")
+    tick(app)
+    chat.fail_next("telegram", 403)  # week 49 reaches GitHub only: the kicked bot is not listed
+    clock.now = at("2026-12-07 01:00:30")
+    tick(app)
+    server = serve(app)
+
+    page = server.session.get(f"{server.url}/digests", params={"repo": REPO}, timeout=10)
+    assert page.status_code == 200 and "Weekly digests" in page.text
+    weeks = [line.split('"')[3] for line in page.text.splitlines() if 'class="digest" data-week=' in line]
+    assert weeks == ["2026-W49", "2026-W48"]
+    first, second = issues_created(github)
+    for issue in (first, second):
+        assert f'href="{issue.response["html_url"]}"' in page.text
+    row_49 = page.text.split('data-week="2026-W49"')[1].split("</tr>")[0]
+    row_48 = page.text.split('data-week="2026-W48"')[1].split("</tr>")[0]
+    assert "team" not in row_49 and "team" in row_48
+
+    zh = server.session.get(f"{server.url}/digests", params={"repo": REPO, "lang": "zh"}, timeout=10)
+    assert "社区周报" in zh.text and "2026-W49" in zh.text
+    other = server.session.get(f"{server.url}/digests", params={"repo": "Codertocat/another-one"}, timeout=10)
+    assert "2026-W48" not in other.text  # another repository's digests are its own
+    private = server.session.get(f"{server.url}/digests", params={"repo": "Codertocat/private-one"}, timeout=10)
+    assert private.status_code == 404

@@ -22,9 +22,10 @@ from flask.blueprints import BlueprintSetupState
 from markupsafe import Markup
 from sqlalchemy.engine import Engine
 
+from engagement.digest import history as digest_history
 from readmodels import overview as overview_data
 from readmodels.insights import MAX_WEEKS, report
-from readmodels.leaderboard import NotVisible, board
+from readmodels.leaderboard import NotVisible, board, resolve
 from readmodels.waiting import queue as waiting_queue
 from services import Services
 from storage.good_first_issues import GoodFirstIssueStore
@@ -362,3 +363,21 @@ def waiting() -> str:
 @bp.get("/api/waiting")
 def waiting_json() -> Any:
     return jsonify(_waiting())
+
+
+# --- past digests
+
+
+@bp.get("/digests")
+def digests() -> str:
+    """The periods whose weekly digest went out for a listed repository or owner, newest first."""
+    repo, org = _name("repo"), _name("org")
+    data: dict[str, Any] = {"name": None, "periods": []}
+    if repo or org:
+        with _engine().connect() as conn:
+            try:
+                scope, data["name"] = resolve(conn, repo, None if repo else org)
+            except NotVisible:
+                raise Problem(404, "error.not_found_text") from None
+        data["periods"] = digest_history(_engine(), scope)
+    return render_template("digests.html", digests=data, **_choices())
