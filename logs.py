@@ -41,9 +41,25 @@ _SECRET = re.compile(
     r"|(?<=/webhooks/)\d+/[A-Za-z0-9_-]{16,})"
 )
 
+# What every match of _SECRET contains (its lookbehinds' words included). Looking for these is about 30
+# times cheaper than _SECRET, whose alternatives and lookbehinds are tried at every position, and most
+# lines hold none of them: they skip the substitution (about 30 µs a line, several lines per delivery).
+_SECRET_WORDS = ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "eyJ", "/hooks/", "/services/", "/webhooks/")
+_SECRET_WORDS_ANY_CASE = ("bearer", "token")
+_AFTER_COLON = re.compile(r":[A-Za-z0-9_-]{30}")  # a Telegram bot token's second part
+
+
+def _may_hold_secret(text: str) -> bool:
+    lowered = text.lower()
+    return (
+        any(word in text for word in _SECRET_WORDS)
+        or any(word in lowered for word in _SECRET_WORDS_ANY_CASE)
+        or _AFTER_COLON.search(text) is not None
+    )
+
 
 def scrub(text: str) -> str:
-    return _SECRET.sub("[redacted]", text)
+    return _SECRET.sub("[redacted]", text) if _may_hold_secret(text) else text
 
 
 class JSONFormatter(logging.Formatter):

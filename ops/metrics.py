@@ -12,6 +12,7 @@ break a delivery.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -167,7 +168,13 @@ class Recorder(Protocol):
 
 def _field(name: str, labels: Labels) -> str:
     """One series as a hash field: JSON keeps any label value intact and reads back exactly."""
-    return json.dumps([name, labels], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _field_of(name, tuple(labels.items()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _field_of(name: str, labels: tuple[tuple[str, str], ...]) -> str:
+    """`_field`, once per series: a delivery records the same few series, several times each."""
+    return json.dumps([name, dict(labels)], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _bucket(seconds: float) -> str:

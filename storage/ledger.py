@@ -14,6 +14,8 @@ their visibility over time).
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -101,9 +103,19 @@ def _upserts(dialect: str) -> _Upserts:
     return _Upserts(contributor, response, settings)
 
 
+# How long this process trusts that a scope's scoring settings, once written or confirmed, are still the
+# stored ones. Another process may store other settings meanwhile (it read a newer or older copy of the
+# config file); the next delivery after this writes ours again, as before, when they differ.
+SCORING_RECHECK_SECONDS = 60.0
+
+
 class LedgerStore:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, scoring_recheck_seconds: float = SCORING_RECHECK_SECONDS):
         self.engine = engine
+        self.scoring_recheck_seconds = scoring_recheck_seconds
+        # scope -> (the settings' JSON this process last stored there, monotonic time it did)
+        self._scoring_stored: dict[str, tuple[str, float]] = {}
+        self._scoring_lock = threading.Lock()
 
     # --- writing
 
@@ -214,12 +226,25 @@ class LedgerStore:
         return (before is None and opted_out) or (before is not None and bool(before.opted_out) != opted_out)
 
     def set_scoring(self, scopes: Sequence[str], settings: Mapping[str, Any]) -> None:
-        """Keep the `leaderboard` settings in use for these scopes (from the latest configuration read)."""
+        """Keep the `leaderboard` settings in use for these scopes (from the latest configuration read).
+
+        Called for every contribution recorded, with the same settings nearly always: a scope this
+        process stored the same settings in less than `scoring_recheck_seconds` ago is not written again."""
         text = json.dumps(settings, sort_keys=True)
-        rows = [{"scope": scope, "settings": text, "updated_at": utcnow()} for scope in scopes]
-        if rows:
-            with self.engine.begin() as conn:
-                conn.execute(_upserts(conn.dialect.name).scoring, rows)
+        now = time.monotonic()
+        with self._scoring_lock:
+            due = [scope for scope in scopes if not self._stored_recently(scope, text, now)]
+        if not due:
+            return
+        rows = [{"scope": scope, "settings": text, "updated_at": utcnow()} for scope in due]
+        with self.engine.begin() as conn:
+            conn.execute(_upserts(conn.dialect.name).scoring, rows)
+        with self._scoring_lock:
+            self._scoring_stored.update((scope, (text, now)) for scope in due)
+
+    def _stored_recently(self, scope: str, text: str, now: float) -> bool:
+        stored = self._scoring_stored.get(scope)
+        return stored is not None and stored[0] == text and now - stored[1] < self.scoring_recheck_seconds
 
     def scoring_for(self, scope: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:

@@ -63,3 +63,12 @@ def test_settings_stored_by_an_older_version_load_with_defaults_for_what_they_la
     settings = settings_of(stored)
     assert not settings.enabled and settings.points == dataclasses.replace(Points(), comment=2)
     assert settings_of(None) == LeaderboardConfig()
+
+
+def test_a_section_is_built_once_per_parsed_file():
+    """A parsed file is shared by every delivery of its repository (issue 14: building a section per
+    handler and delivery cost more than a ledger write); a section is frozen, so one copy serves all."""
+    loaded = parse("leaderboard:\n  points:\n    comment: 3\n", CONFIGURABLE)
+    first = loaded.typed(LeaderboardConfig, "leaderboard")
+    assert loaded.typed(LeaderboardConfig, "leaderboard") is first and first.points.comment == 3
+    assert loaded == parse("leaderboard:\n  points:\n    comment: 3\n", CONFIGURABLE), "still equal by content"

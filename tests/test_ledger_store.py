@@ -234,3 +234,38 @@ def test_recording_a_comment_takes_a_dozen_statements_at_most(engine: Engine) ->
     finally:
         sa.event.remove(engine, "before_cursor_execute", sent)
     assert len(statements) <= 12, statements
+
+
+def _statements_during(engine: Engine, action: Any) -> list[str]:
+    statements: list[str] = []
+
+    def sent(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", sent)
+    try:
+        action()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", sent)
+    return statements
+
+
+def test_scoring_settings_are_written_when_they_change_not_on_every_contribution(engine: Engine) -> None:
+    """The ledger handler hands over the repository's `leaderboard` settings with every contribution
+    (issue 14: a write per comment); the same settings again are not written, others are at once."""
+    scope, settings = repo_scope(PUBLIC.id), {"daily_comment_cap": 5, "points": {"comment": 1}}
+    store = LedgerStore(engine)
+    store.set_scoring([scope], settings)
+    assert _statements_during(engine, lambda: store.set_scoring([scope], settings)) == []
+    changed = {"daily_comment_cap": 5, "points": {"comment": 2}}
+    store.set_scoring([scope], changed)
+    assert store.scoring_for(scope) == changed
+    # Another process that read another copy of the file stores its settings; this process writes its
+    # own again once it no longer trusts what it stored (at once here), as every process did before.
+    LedgerStore(engine).set_scoring([scope], settings)
+    assert store.scoring_for(scope) == settings
+    rechecking = LedgerStore(engine, scoring_recheck_seconds=0)
+    rechecking.set_scoring([scope], changed)
+    LedgerStore(engine).set_scoring([scope], settings)
+    rechecking.set_scoring([scope], changed)
+    assert rechecking.scoring_for(scope) == changed

@@ -85,3 +85,46 @@ def test_tokens_and_jwts_are_scrubbed_from_any_line():
     record.error = "Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiI0MjQyIn0.c2lnbmF0dXJlc2lnbmF0dXJl"
     entry = json.loads(logs.JSONFormatter().format(record))
     assert entry["msg"] == "got [redacted]" and "eyJ" not in entry["error"]
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+        "gho_16C7e42F292c6912E7710c838347Ae178B4a",
+        "ghu_16C7e42F292c6912E7710c838347Ae178B4a",
+        "ghs_16C7e42F292c6912E7710c838347Ae178B4a",
+        "ghr_16C7e42F292c6912E7710c838347Ae178B4a",
+        "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiI0MjQyIn0.c2lnbmF0dXJlc2lnbmF0dXJl",
+        "Bearer abcdefghijklmnopqrstuvwx",
+        "BEARER abcdefghijklmnopqrstuvwx",
+        "token abcdefghijklmnopqrstuvwx",
+        "ToKeN abcdefghijklmnopqrstuvwx",
+        "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1",
+    ],
+)
+def test_every_kind_of_credential_is_scrubbed_in_a_json_line(secret):
+    """The JSON line looks for a secret's tell-tale words before it runs the full pattern (issue 14):
+    every kind the pattern knows is still found, in a line with a timestamp and numbers around it."""
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "calling %s", (f"https://x/{secret}/y",), None)
+    record.duration_ms, record.installation_id = 12.5, 9001
+    line = logs.JSONFormatter().format(record)
+    assert "[redacted]" in line and secret.split()[-1] not in line
+
+
+@pytest.mark.parametrize(
+    "word, secret",
+    [
+        ("hooks", "T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX"),
+        ("services", "T000/B000/XXXXXXXXXXXXXXXX"),
+        ("webhooks", "1234/XXXXXXXXXXXXXXXXXXXXXXXX"),
+    ],
+)
+def test_incoming_webhook_addresses_lose_their_secret_part(word, secret):
+    line = logs.scrub(f"posted to https://chat.example.org/{word}/{secret}")
+    assert line == f"posted to https://chat.example.org/{word}/[redacted]"
+
+
+def test_a_line_without_credentials_is_left_as_it_is():
+    line = '{"time": "2026-12-04T17:28:35.390+00:00", "msg": "handler done", "delivery_id": "b14c2bd5-c0af"}'
+    assert logs.scrub(line) == line

@@ -85,9 +85,10 @@ def process(services: Pipeline, delivery_id: str) -> str:
     outcomes: dict[str, Outcome] = {}
     transient: list[Exception] = []
     shared: dict[str, Any] = {}
+    configurable = services.configurable  # built per call: once per delivery, not per handler
     for handler in handlers:
         if handler.name not in settled:
-            outcome = _run_handler(services, event, handler, fields, shared)
+            outcome = _run_handler(services, event, handler, fields, shared, configurable)
             if isinstance(outcome, Exception):
                 transient.append(outcome)
             else:
@@ -111,7 +112,12 @@ Outcome = tuple[str, "str | None"]  # (done | skipped | failed, error)
 
 
 def _run_handler(
-    services: Pipeline, event: Event, handler: Handler, fields: dict[str, Any], shared: dict[str, Any]
+    services: Pipeline,
+    event: Event,
+    handler: Handler,
+    fields: dict[str, Any],
+    shared: dict[str, Any],
+    configurable: list[Any],
 ) -> Outcome | Exception:
     """Run one handler, isolated: its failure is returned, never raised, so the others still run."""
     hlog = DeliveryLogger(log, {**fields, "handler": handler.name, "behaviour": _behaviour(handler)})
@@ -127,7 +133,7 @@ def _run_handler(
                 services.stores,
                 services.github.installation,
                 services.github.files,
-                services.configurable,
+                configurable,
                 services.github.dry_run,
                 shared,
             )

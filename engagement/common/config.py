@@ -77,7 +77,7 @@ def plain(values: dict[str, Any]) -> dict[str, Any]:
 def build(schema: type[Schema], values: Mapping[str, Any]) -> Schema:
     """The typed section from plain values, nested sections too; lists become tuples. A key the schema
     lacks is ignored and a missing one keeps its default, so settings stored by an older version load."""
-    hints = typing.get_type_hints(schema)
+    hints = _hints(schema)
     given: dict[str, Any] = {}
     for spec in dataclasses.fields(schema):
         if spec.name not in values:
@@ -91,6 +91,12 @@ def build(schema: type[Schema], values: Mapping[str, Any]) -> Schema:
             value = tuple(value)
         given[spec.name] = value
     return schema(**given)
+
+
+@functools.cache
+def _hints(schema: type[DataclassInstance]) -> dict[str, Any]:
+    """A schema's resolved type hints: resolving them costs more than building the section."""
+    return typing.get_type_hints(schema)
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,9 @@ class RepoConfig:
     sections: dict[str, dict[str, Any]]
     problems: tuple[Problem, ...] = ()
     source: str = "defaults"
+    # Sections built by `typed`, by schema and name: a parsed config is shared by every delivery of the
+    # same file (`_parse_once`), and schemas are frozen, so each is built once per file and process.
+    _typed: dict[tuple[type, str], Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def section(self, name: str) -> dict[str, Any]:
         return self.sections[name]
@@ -125,7 +134,11 @@ class RepoConfig:
     def typed(self, schema: type[Schema], name: str) -> Schema:
         """Section `name` as its schema (validated and merged over the defaults already); the defaults
         when no behaviour of that name is loaded."""
-        return build(schema, self.sections.get(name, {}))
+        key = (schema, name)
+        if key not in self._typed:
+            self._typed[key] = build(schema, self.sections.get(name, {}))
+        built: Schema = self._typed[key]
+        return built
 
 
 class _TooCostly(Exception):
