@@ -23,6 +23,15 @@ from storage.db import listed_on_pages, repositories, utcnow
 
 # How long a claim may wait for GitHub to show its assignment (retries, clock differences).
 CLAIM_LEASE = timedelta(minutes=10)
+# Built once: it runs for every comment (issue 14).
+_CLAIM_ACTIVE = (
+    table.update()
+    .where(table.c.repo_id == sa.bindparam("b_repo_id"))
+    .where(table.c.number.in_(sa.bindparam("b_numbers", expanding=True)))
+    .where(sa.func.lower(table.c.claimant) == sa.bindparam("b_login"))
+    .where(sa.or_(table.c.claim_active_at.is_(None), table.c.claim_active_at < sa.bindparam("b_at")))
+    .values(claim_active_at=sa.bindparam("b_at"))
+)
 
 
 @dataclass(frozen=True)
@@ -189,16 +198,9 @@ class GoodFirstIssueStore:
     def claim_active(self, repo_id: int, numbers: Iterable[int], login: str, at: datetime) -> int:
         """`login` showed activity at `at` (GitHub's time) on these issues: the claims they hold there
         start their quiet time again (a later time only: deliveries arrive in any order)."""
+        values = {"b_repo_id": repo_id, "b_numbers": list(numbers), "b_login": login.lower(), "b_at": at}
         with self.engine.begin() as conn:
-            return int(
-                conn.execute(
-                    table.update()
-                    .where(table.c.repo_id == repo_id, table.c.number.in_(list(numbers)))
-                    .where(sa.func.lower(table.c.claimant) == login.lower())
-                    .where(sa.or_(table.c.claim_active_at.is_(None), table.c.claim_active_at < at))
-                    .values(claim_active_at=at)
-                ).rowcount
-            )
+            return int(conn.execute(_CLAIM_ACTIVE, values).rowcount)
 
     def quiet_claims(self, since: datetime) -> list[tuple[GoodFirstIssue, int]]:
         """Open claims with no activity since `since`, in repositories installed (and not suspended)
