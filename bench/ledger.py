@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/ledger.py                          # SQLite in a temp folder
     .venv/bin/python bench/ledger.py --database postgres      # the local PostgreSQL, database "bench"
+    .venv/bin/python bench/ledger.py --database postgres --postgres-name bench_h20 --digest-only   # another name
 
 Default dataset: 1,000,000 contributions over 3 years by 20,000 people in 50 repositories (people and
 repositories drawn with a long tail, as in real communities). The app answers `/api/leaderboard` and
@@ -16,6 +17,12 @@ long recording one live contribution takes with the rollups, on the full dataset
 the ledger handler does per delivery, on an empty ledger with the windows as of today, and prints the
 CPU ms per call and the SQL statements per call (counted at SQLAlchemy's `before_cursor_execute`). With
 `--reuse` the database's ledger tables are emptied first.
+
+    .venv/bin/python bench/ledger.py --digest-only --reuse sqlite:////tmp/engage-bench-XXXX/engage.sqlite3
+
+The weekly digest (`readmodels.digest.build` + `render`, en and zh) of the last complete week, for the
+owner's 45 public repositories together and for the busiest one, is timed `--digest-runs` times each
+after the API (`--digest-only`: instead of it).
 """
 
 from __future__ import annotations
@@ -54,7 +61,7 @@ KIND_WEIGHTS = {
     kinds.PR_CLOSED: 1,
     kinds.GFI_SOLVED: 1,
 }
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench"
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/"
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -150,6 +157,36 @@ def timed(client: object, url: str, repeats: int) -> list[float]:
     return times
 
 
+def digest_times(engine: sa.Engine, runs: int, repo: str | None, org: str | None) -> tuple[list[float], list[float]]:
+    """Wall ms of `build` and of `render` (en and zh) of the last complete week's digest, `runs` times."""
+    from readmodels import digest
+
+    built, rendered = [], []
+    for _ in range(runs):
+        began = time.perf_counter()
+        weekly = digest.build(engine, repo, org)
+        done = time.perf_counter()
+        text = digest.render(weekly, "both")
+        built.append((done - began) * 1000)
+        rendered.append((time.perf_counter() - done) * 1000)
+        assert weekly.figures[0].value, (repo, org, text[:200])  # a busy week: somebody was active
+    return built, rendered
+
+
+def time_digest(url: str, runs: int, busiest: str) -> None:
+    engine = db.make_engine(url)
+    print(f"\nweekly digest of the last complete week (build + render en and zh), {runs} runs each")
+    for label, repo, org in (("owner-wide", None, "llmasos"), ("busiest repo", busiest, None)):
+        built, rendered = digest_times(engine, runs, repo, org)
+        total = [b + r for b, r in zip(built, rendered, strict=True)]
+        print(
+            f"  {label:<14} build p50 {statistics.median(built):7.1f} ms  max {max(built):7.1f} ms"
+            f"   render p50 {statistics.median(rendered):5.1f} ms"
+            f"   both p50 {statistics.median(total):7.1f} ms  max {max(total):7.1f} ms"
+        )
+    engine.dispose()
+
+
 def line(label: str, times: list[float]) -> str:
     return (
         f"{label:<44} p50 {statistics.median(times):7.1f} ms   p95 {percentile(times, 0.95):7.1f} ms"
@@ -219,6 +256,7 @@ def per_call(url: str, calls: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--postgres-name", default="bench", help="the PostgreSQL database, dropped and made again")
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--people", type=int, default=20_000)
     parser.add_argument("--repos", type=int, default=50)
@@ -227,6 +265,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--reuse", metavar="DATABASE_URL", help="time an existing dataset (printed by an earlier run)")
     parser.add_argument("--per-call", type=int, metavar="N", help="time N single-contribution `record` calls")
+    parser.add_argument("--digest-runs", type=int, default=5, help="weekly digests built per scope")
+    parser.add_argument("--digest-only", action="store_true", help="time the weekly digest, not the API")
     args = parser.parse_args()
     if args.per_call:
         per_call(args.reuse or f"sqlite:///{tempfile.mkdtemp(prefix='engage-bench-')}/engage.sqlite3", args.per_call)
@@ -235,11 +275,12 @@ def main() -> None:
     if args.reuse:
         url = args.reuse
     elif args.database == "postgres":
-        url = POSTGRES_URL
-        admin = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+        url = POSTGRES_URL + args.postgres_name
+        admin = sa.create_engine(POSTGRES_URL + "postgres", isolation_level="AUTOCOMMIT")
+        name = admin.dialect.identifier_preparer.quote(args.postgres_name)
         with admin.connect() as conn:
-            conn.execute(sa.text("DROP DATABASE IF EXISTS bench"))
-            conn.execute(sa.text("CREATE DATABASE bench"))
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
+            conn.execute(sa.text(f"CREATE DATABASE {name}"))
         admin.dispose()
     else:
         url = f"sqlite:///{tempfile.mkdtemp(prefix='engage-bench-')}/engage.sqlite3"
@@ -261,14 +302,18 @@ def main() -> None:
     print(f"dataset {url}: " + ", ".join(f"{name} {n:,} rows" for name, n in sizes.items()))
     print(f"generated in {generated:.1f} s; rollups rebuilt from the ledger in {rebuilt:.1f} s")
     engine.dispose()
+    public = [f"llmasos/repo-{r}" for r in range(args.repos) if r % 10 != 9]
+    busiest = public[0]
+    if args.digest_only:
+        time_digest(url, args.digest_runs, busiest)
+        return
 
     from app import create_app
 
     app = create_app({"database_url": url, "redis_url": None, "webhook_secret": "bench", "log_level": "WARNING"})
     client = app.test_client()
     rng = random.Random(args.seed)
-    public = [f"llmasos/repo-{r}" for r in range(args.repos) if r % 10 != 9]
-    busiest, quiet = public[0], public[-1]
+    quiet = public[-1]
     every: dict[str, list[float]] = {"leaderboard": [], "insights": []}
     print(f"\nleaderboard JSON (/api/leaderboard, 100 entries), {args.requests} requests each")
     for window in WINDOWS:
@@ -301,6 +346,7 @@ def main() -> None:
         store.record([item], cap=5)
         costs.append((time.perf_counter() - began) * 1000)
     print(line("record one live contribution with its rollups", costs))
+    time_digest(url, args.digest_runs, busiest)
 
 
 if __name__ == "__main__":

@@ -207,24 +207,32 @@ def _newcomers(conn: Connection, scope: str, start: datetime, end: datetime) -> 
 def _first_merges(
     conn: Connection, repo_ids: list[int], start: datetime, end: datetime
 ) -> list[tuple[int, FirstMerge]]:
-    """Pull requests merged in [start, end) whose author had no earlier merge in the scope's repositories."""
-    c, earlier = contributions.c, contributions.alias("earlier").c
-    before = (
-        sa.select(earlier.id)
-        .where(earlier.kind == kinds.PR_MERGED, earlier.repo_id.in_(repo_ids))
-        .where(earlier.actor_id == c.actor_id, earlier.occurred_at < c.occurred_at)
-    )
-    query = (
-        sa.select(c.actor_id, contributors.c.login, repositories.c.full_name, c.number, c.url)
+    """Pull requests merged in [start, end) whose author had no earlier merge in the scope's repositories.
+
+    Two narrow reads rather than a correlated NOT EXISTS, which SQLite answered by walking every earlier
+    contribution of the repositories by time (141 s for 45 repositories on the 1M-contribution ledger):
+    the week's merges, then their authors' first merge in the scope (equality lookups on
+    ix_contributions_repo_actor); a merge counts when nothing of its author's came before it."""
+    c = contributions.c
+    week = (
+        sa.select(c.actor_id, c.occurred_at, contributors.c.login, repositories.c.full_name, c.number, c.url)
         .join(contributors, contributors.c.id == c.actor_id)
         .join(repositories, repositories.c.id == c.repo_id)
         .where(c.kind == kinds.PR_MERGED, c.repo_id.in_(repo_ids), c.occurred_at >= start, c.occurred_at < end)
-        .where(~sa.exists(before))
         .order_by(c.occurred_at, c.id)
     )
+    merged = conn.execute(week).all()
+    firsts = (
+        sa.select(c.actor_id, sa.func.min(c.occurred_at))
+        .where(c.kind == kinds.PR_MERGED, c.repo_id.in_(repo_ids))
+        .where(c.actor_id.in_(sorted({int(row.actor_id) for row in merged})))
+        .group_by(c.actor_id)
+    )
+    first_at = {int(actor_id): at for actor_id, at in conn.execute(firsts)}
     return [
         (int(row.actor_id), FirstMerge(str(row.login), str(row.full_name), int(row.number or 0), str(row.url or "")))
-        for row in conn.execute(query)
+        for row in merged
+        if first_at[int(row.actor_id)] >= row.occurred_at
     ]
 
 
