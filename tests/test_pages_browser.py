@@ -10,6 +10,7 @@ installs it where it is missing, so these are skipped only on a machine without 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -17,8 +18,20 @@ from urllib.parse import unquote
 import pytest
 import requests
 
-from tests.conftest import ROOT
-from tests.test_pages import DOCS, PRIVATE_WORDS, PUBLIC, Site, build_site, shown
+from tests.conftest import ROOT, example, services, wait_for
+from tests.test_pages import (
+    DOCS,
+    PRIVATE_WORDS,
+    PUBLIC,
+    Place,
+    Site,
+    build_site,
+    github_time,
+    located,
+    opened_issue,
+    person,
+    shown,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
@@ -217,16 +230,132 @@ def test_the_chinese_toggle_switches_and_stays(tab, site):
     assert tab.errors == []
 
 
+# Newcomers' items nobody answered: (place, number, author, user id, hours ago, title, pull request).
+WAITING = [
+    (PUBLIC, 41, "wen-newcomer", 541, 75, "在 ARM 开发板上启动失败，日志见附件", False),
+    (PUBLIC, 42, "newcomer-42", 542, 60, "Document how to run the whole test suite offline, behind a proxy", False),
+    (DOCS, 43, "newcomer-43", 543, 2, "Fix the broken link to the configuration reference", True),
+]
+
+
+def waiting_item(place: Place, number: int, login: str, user_id: int, at: datetime, title: str, pull: bool) -> Any:
+    if not pull:
+        payload = opened_issue(place, number, login, user_id, at)
+        payload["issue"].update(title=title, html_url=f"https://github.com/{place.full_name}/issues/{number}")
+        return "issues", payload
+    payload = located(example("pull_request.opened.2"), place)
+    stamp = github_time(at)
+    payload["pull_request"].update(
+        number=number, title=title, created_at=stamp, updated_at=stamp, author_association="NONE", body=""
+    )
+    payload["pull_request"]["html_url"] = f"https://github.com/{place.full_name}/pull/{number}"
+    payload["pull_request"]["user"] = person(login, user_id)
+    payload["sender"] = person(login, user_id)
+    return "pull_request", payload
+
+
+@pytest.fixture(scope="module")
+def waiting(site: Site, fake_github_server: Any) -> list[dict[str, Any]]:
+    """The WAITING items opened through the app's webhooks, then one response-watch pass (it nudges the
+    two past 48 hours) as `flask tasks run response_watch` runs it; the queue as /api/waiting shows it."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    deliveries = []
+    for place, number, login, user_id, hours, title, pull in WAITING:
+        fake_github_server.add_issue(place.full_name, number, login, title=title, pull_request=pull)
+        event, payload = waiting_item(place, number, login, user_id, now - timedelta(hours=hours), title, pull)
+        delivery_id = f"waiting-{number}"
+        assert site.server.deliver(event, payload, delivery_id=delivery_id).status_code == 202
+        deliveries.append(delivery_id)
+    app = services(site.server.app)
+
+    def all_done() -> bool:
+        app.dispatcher.wait_idle()
+        return all((found := app.store.get(d)) is not None and found.status == "done" for d in deliveries)
+
+    wait_for(all_done, message="every item delivered")
+    app.tasks.clock = lambda: now
+    assert app.tasks.run_now("response_watch").result == "ran"
+    fake_github_server.assert_no_violations()
+    items: list[dict[str, Any]] = api(site, "/api/waiting")["items"]
+    assert {(item["number"], item["slo"]) for item in items} >= {(41, "nudged"), (42, "nudged"), (43, "ok")}
+    return items
+
+
+def table_frame(page: Any) -> dict[str, int]:
+    """The width of the table inside its scrolling frame (`scroll`) and of the frame (`client`)."""
+    return dict(
+        page.evaluate(
+            "() => { const w = document.querySelector('.table-wrap');"
+            " return {scroll: w.scrollWidth, client: w.clientWidth}; }"
+        )
+    )
+
+
+def waiting_rows(page: Any) -> list[dict[str, Any]]:
+    return list(
+        page.eval_on_selector_all(
+            "tr.waiting-item",
+            """rows => rows.map(row => ({repository: row.dataset.repo, number: Number(row.dataset.number),
+                slo: row.dataset.slo, title: row.querySelector('.issue-title').innerText.trim(),
+                href: row.querySelector('.issue-title').href, newcomer: !!row.querySelector('.badge')}))""",
+        )
+    )
+
+
+def test_the_waiting_page_lists_the_api_queue_oldest_first_and_switches_repository(tab, site, waiting):
+    page = tab.open("/waiting")
+    assert page.locator("h1").inner_text() == "Waiting for a first response"
+    rows = waiting_rows(page)
+    assert [(row["repository"], row["number"], row["slo"]) for row in rows] == [
+        (item["repository"], item["number"], item["slo"]) for item in waiting
+    ]
+    mine = {row["number"]: row for row in rows if row["number"] in (41, 42, 43)}
+    assert mine[41]["title"] == WAITING[0][5], "a Chinese title shown as written"
+    assert mine[43]["href"] == f"https://github.com/{DOCS.full_name}/pull/43"
+    assert all(row["newcomer"] for row in mine.values())
+    assert page.locator("tr[data-number='42'] td.slo").inner_text() == "reminded"
+    assert page.locator("tr[data-number='42'] td.slo").is_visible()
+    wrap = table_frame(page)
+    assert wrap["scroll"] <= wrap["client"], "every column fits a laptop screen: titles wrap"
+    tab.screenshot("waiting-en")
+
+    page.select_option("#repo", DOCS.full_name)
+    with page.expect_navigation():
+        page.click("form.switcher button[type=submit]")
+    assert tab.path() == f"/waiting?repo={DOCS.full_name}"
+    assert [row["number"] for row in waiting_rows(page)] == [43]
+    body = page.content().lower()
+    assert [word for word in PRIVATE_WORDS if word in body] == []
+    assert tab.errors == []
+
+
+def test_the_waiting_page_in_chinese(tab, site, waiting):
+    page = tab.open(f"/waiting?repo={PUBLIC.full_name}&lang=zh")
+    assert page.get_attribute("html", "lang") == "zh-CN"
+    assert page.locator("h1").inner_text() == "等待首次回应"
+    assert page.locator("tr[data-number='41'] .issue-title").inner_text() == WAITING[0][5]
+    assert page.locator("tr[data-number='41'] td.slo").inner_text() == "已提醒"
+    assert page.locator("tr[data-number='41'] td >> nth=3").inner_text() == "75 小时"
+    tab.screenshot("waiting-zh")
+    page.select_option("#repo", DOCS.full_name)
+    with page.expect_navigation():
+        page.click("form.switcher button[type=submit]")
+    assert "lang=zh" in tab.path() and page.locator("tr[data-number='43'] td.slo").inner_text() == "时限内"
+    assert tab.errors == []
+
+
 PHONE_PAGES = [
     ("overview", "/"),
     ("leaderboard", f"/leaderboard?repo={PUBLIC.full_name}&window=all"),
     ("insights", f"/insights?repo={PUBLIC.full_name}&weeks=52"),
     ("good-first-issues", "/good-first-issues"),
+    ("waiting", "/waiting"),
+    ("waiting-zh", "/waiting?lang=zh"),
 ]
 
 
 @pytest.mark.parametrize("name, path", PHONE_PAGES, ids=[name for name, _ in PHONE_PAGES])
-def test_a_phone_scrolls_only_the_tables_sideways(chromium, site, name, path):
+def test_a_phone_scrolls_only_the_tables_sideways(chromium, site, waiting, name, path):
     tab = Tab(chromium, site, viewport={"width": 375, "height": 812}, is_mobile=True, has_touch=True)
     try:
         page = tab.open(path)
@@ -236,13 +365,10 @@ def test_a_phone_scrolls_only_the_tables_sideways(chromium, site, name, path):
         )
         assert widths["view"] == 375
         assert widths["page"] <= widths["view"] and widths["body"] <= widths["view"], widths
-        if name == "leaderboard":
-            wrap = page.evaluate(
-                "() => { const w = document.querySelector('.table-wrap');"
-                " return {scroll: w.scrollWidth, client: w.clientWidth}; }"
-            )
+        if name == "leaderboard" or name.startswith("waiting"):
+            wrap = table_frame(page)
             assert wrap["scroll"] > wrap["client"], "the wide table scrolls inside its frame"
-        tab.screenshot(f"{name}-phone-en")
+        tab.screenshot(f"{name}-phone" if name.endswith("-zh") else f"{name}-phone-en")
         assert tab.errors == []
     finally:
         tab.close()
