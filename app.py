@@ -30,9 +30,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     services_module.install(services)
     app.extensions["engage"] = services
 
-    from webhooks.intake import receive
+    from webhooks.intake import receive, receive_discourse
 
     app.add_url_rule(config.webhook_path, "webhook", receive, methods=["POST"])
+    app.add_url_rule("/api/discourse/webhooks", "discourse_webhook", receive_discourse, methods=["POST"])
     app.add_url_rule("/healthz", "healthz", healthz)
     web.metrics.init_app(app)
     from web.admin import bp as admin

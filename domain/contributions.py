@@ -8,6 +8,7 @@ redelivery, retries and backfill count each contribution once.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +26,11 @@ REVIEW_COMMENTED = "review_commented"
 COMMENT = "comment"  # on an issue or a pull request's conversation
 REVIEW_COMMENT = "review_comment"  # on a pull request's diff
 GFI_SOLVED = "good_first_issue_solved"  # a merged pull request that closes a good first issue
+# The community's forum (Discourse): each in the forum's place (`Forum.place`), by its people's forum ids.
+FORUM_TOPIC = "forum_topic"  # a topic opened
+FORUM_REPLY = "forum_reply"  # a post other than a topic's first
+FORUM_SOLUTION = "forum_solution"  # a reply accepted as the topic's solution, credited to its author
+FORUM_LIKE = "forum_like"  # a like received, credited to the post's author
 
 REVIEW_KINDS = {
     "APPROVED": REVIEW_APPROVED,
@@ -43,7 +49,12 @@ KINDS = (
     COMMENT,
     REVIEW_COMMENT,
     GFI_SOLVED,
+    FORUM_TOPIC,
+    FORUM_REPLY,
+    FORUM_SOLUTION,
+    FORUM_LIKE,
 )
+FORUM_KINDS = (FORUM_TOPIC, FORUM_REPLY, FORUM_SOLUTION, FORUM_LIKE)
 OUTCOME_KINDS = {ISSUE_CLOSED, PR_CLOSED}
 # Responses to someone else's issue or pull request: what "time to first response" waits for.
 RESPONSE_KINDS = {COMMENT, REVIEW_COMMENT, REVIEW_APPROVED, REVIEW_CHANGES_REQUESTED, REVIEW_COMMENTED}
@@ -311,4 +322,138 @@ def created_review_comment(repo: Repo, pull: Mapping[str, Any], comment: Mapping
         pull,
         comment.get("html_url"),
         subject_of(pull, is_pull=True),
+    )
+
+
+# --- the community's forum (Discourse)
+
+# Discourse's own accounts (system -1, discobot -2, other bots below 0) are never credited.
+FORUM_SYSTEM_USERNAMES = frozenset({"system", "discobot"})
+REGULAR_POST = 1  # post_type: 2 moderator action, 3 small action, 4 whisper (staff only) are not posts
+PRIVATE_MESSAGE = "private_message"
+
+
+def platform_id(*parts: object) -> int:
+    """A stable id for a person or place outside GitHub (`"discourse", host, user id`): negative, so it
+    never meets a GitHub id in the same column; 48 bits of SHA-256, so two never collide in practice."""
+    digest = hashlib.sha256(":".join(str(part) for part in parts).encode()).digest()
+    return -(int.from_bytes(digest[:6], "big") + 1)
+
+
+def is_community_place(repo_id: int) -> bool:
+    """A forum or chat's place in the ledger (a negative id): counted in its community's owner-wide
+    scope, never listed as a repository."""
+    return repo_id < 0
+
+
+@dataclass(frozen=True)
+class Forum:
+    """The Discourse forum a delivery came from, and what of it is recorded."""
+
+    url: str  # https://forum.example.org
+    community_org: str  # the GitHub organisation whose community it is
+    public_categories: tuple[int, ...] = ()  # recorded categories; empty: every one the webhook sends
+
+    @property
+    def host(self) -> str:
+        return self.url.split("://", 1)[-1].split("/", 1)[0].lower()
+
+    @property
+    def place(self) -> Repo:
+        """The forum as the ledger's "repository": the community's, public, never installed or listed."""
+        return Repo(
+            id=platform_id("discourse", self.host),
+            full_name=f"{self.community_org}/discourse:{self.host}",  # ':' is in no GitHub repository name
+            private=False,
+            html_url=self.url,
+        )
+
+    def person(self, user_id: int) -> int:
+        return platform_id("discourse", self.host, user_id)
+
+
+def forum_post(forum: Forum, post: Mapping[str, Any]) -> Contribution | None:
+    """`post_created`: a topic's first post opens it (the same key as `topic_created`, whichever comes
+    first), any later regular post is a reply."""
+    if not _public_post(forum, post):
+        return None
+    if post.get("post_number") == 1:
+        return _forum_item(forum, FORUM_TOPIC, f"{post.get('topic_id')}", post, post.get("created_at"))
+    return _forum_item(forum, FORUM_REPLY, f"{post.get('id')}", post, post.get("created_at"))
+
+
+def forum_topic(forum: Forum, topic: Mapping[str, Any]) -> Contribution | None:
+    """`topic_created`: the topic's author is its `created_by` (the payload has no post)."""
+    if topic.get("archetype") == PRIVATE_MESSAGE or not _public_category(forum, topic.get("category_id")):
+        return None
+    author: Mapping[str, Any] = topic["created_by"] if isinstance(topic.get("created_by"), Mapping) else {}
+    item = {"user_id": author.get("id"), "username": author.get("username"), "topic_id": topic.get("id")}
+    return _forum_item(forum, FORUM_TOPIC, f"{topic.get('id')}", item, topic.get("created_at"))
+
+
+def forum_solution(forum: Forum, post: Mapping[str, Any]) -> Contribution | None:
+    """`accepted_solution`: the answer post; credit to its author, once per post (who accepted it and
+    when are not in the payload, so the answer's own time stands for it)."""
+    if not _public_post(forum, post):
+        return None
+    return _forum_item(forum, FORUM_SOLUTION, f"{post.get('id')}", post, post.get("created_at"))
+
+
+def forum_like(forum: Forum, like: Mapping[str, Any], received_at: datetime) -> Contribution | None:
+    """`post_liked`: a like the post's author received, once per liker and post. Discourse sends no time
+    for a like, so the time it arrived stands for it."""
+    post, liker = like.get("post"), like.get("user")
+    if not isinstance(post, Mapping) or not isinstance(liker, Mapping) or not _public_post(forum, post):
+        return None
+    if not _forum_human(liker.get("id"), liker.get("username")):
+        return None
+    key = f"{post.get('id')}:{forum.person(int(liker['id']))}"
+    return _forum_item(forum, FORUM_LIKE, key, post, received_at.isoformat())
+
+
+def _public_post(forum: Forum, post: Mapping[str, Any]) -> bool:
+    """Only what everyone can read is recorded: no private message, no whisper or small action, no post
+    deleted or hidden, none in a category the operator did not mark public."""
+    return (
+        post.get("topic_archetype") != PRIVATE_MESSAGE
+        and post.get("post_type", REGULAR_POST) == REGULAR_POST
+        and not post.get("deleted_at")
+        and not post.get("hidden")
+        and _public_category(forum, post.get("category_id"))
+    )
+
+
+def _public_category(forum: Forum, category_id: Any) -> bool:
+    if not isinstance(category_id, int):
+        return False  # private messages have none
+    return not forum.public_categories or category_id in forum.public_categories
+
+
+def _forum_human(user_id: Any, username: Any) -> bool:
+    return (
+        isinstance(user_id, int)
+        and not isinstance(user_id, bool)
+        and user_id > 0
+        and isinstance(username, str)
+        and bool(username)
+        and username.lower() not in FORUM_SYSTEM_USERNAMES
+    )
+
+
+def _forum_item(forum: Forum, kind: str, key: str, item: Mapping[str, Any], at: Any) -> Contribution | None:
+    user_id, username, occurred_at = item.get("user_id"), item.get("username"), github_time(at)
+    if not _forum_human(user_id, username) or occurred_at is None or not isinstance(user_id, int):
+        return None
+    topic = item.get("topic_id")
+    number = item.get("post_number") if kind != FORUM_TOPIC else None
+    path = f"/t/{topic}" + (f"/{number}" if isinstance(number, int) else "")
+    return Contribution(
+        key=f"{kind}:{forum.host}:{key}",
+        kind=kind,
+        repo=forum.place,
+        actor_id=forum.person(int(user_id)),
+        actor_login=str(username),
+        occurred_at=occurred_at,
+        number=int(topic) if isinstance(topic, int) else None,
+        url=forum.url + path if isinstance(topic, int) else forum.url,
     )

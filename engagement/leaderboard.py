@@ -43,6 +43,11 @@ class Points:
     comment: int = 1
     review_comment: int = 1
     good_first_issue: int = 5  # solved: a merged pull request that closes one
+    # The community forum (COMMUNITY_ORG's board): off unless the owner's `.github` config gives them points.
+    forum_topic: int = 0
+    forum_reply: int = 0
+    forum_solution: int = 0
+    forum_like: int = 0  # received
 
     def by_kind(self) -> dict[str, int]:
         """Each kind's points, for code that goes over every kind (the formula, the ranking query)."""
@@ -64,7 +69,9 @@ DEFAULTS = repo_config.defaults_of(LeaderboardConfig)
 SETTINGS_HELP = {
     "enabled": "show this repository's leaderboard (the ledger records contributions either way)",
     "points": "points per `merged_pull_request`, `review`, `issue`, `comment`, `review_comment`, "
-    "`good_first_issue` (solved); opening a pull request earns nothing until it is merged",
+    "`good_first_issue` (solved), and on the community forum `forum_topic`, `forum_reply`, `forum_solution` "
+    "(a reply accepted as the solution) and `forum_like` (received), 0 unless set; opening a pull request "
+    "earns nothing until it is merged",
     "daily_comment_cap": "comments (issue, pull request and review comments) a day that earn points, "
     "per person and repository; 0: no cap",
     "exclude": "logins never shown on the leaderboard",

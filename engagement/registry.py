@@ -7,6 +7,7 @@ from types import ModuleType
 from engagement import (
     config_check,
     digest,
+    forum,
     good_first_issues,
     greeting,
     installations,
@@ -22,6 +23,7 @@ BEHAVIOURS: list[ModuleType] = [
     installations,
     repository_files,
     ledger,
+    forum,
     greeting,
     good_first_issues,
     thanks,

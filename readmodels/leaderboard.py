@@ -25,6 +25,10 @@ POINT_COLUMNS = {
     "comment": "comments_credited",
     "review_comment": "review_comments_credited",
     "good_first_issue": "gfi_solved",
+    "forum_topic": "forum_topics",
+    "forum_reply": "forum_replies",
+    "forum_solution": "forum_solutions",
+    "forum_like": "forum_likes",
 }
 COUNT_COLUMNS = {
     "issues": "issues_opened",
@@ -98,9 +102,12 @@ def _hidden(conn: Connection, settings: LeaderboardConfig) -> list[int]:
     return [int(actor_id) for actor_id in conn.execute(sa.select(contributors.c.id).where(condition)).scalars()]
 
 
-def _visible(scope: str, window: str, hidden: list[int]) -> list[Any]:
+def _visible(scope: str, window: str, hidden: list[int], settings: LeaderboardConfig) -> list[Any]:
+    """A board's rows: people not hidden, with GitHub activity or points (forum activity alone, while
+    the forum earns no points, keeps someone off the board as before the forum was recorded)."""
     t = window_totals.c
-    return [t.scope == scope, t.window == window] + ([t.actor_id.notin_(hidden)] if hidden else [])
+    on_board = sa.or_(*(t[column] > 0 for column in COUNT_COLUMNS.values()), _points(settings) > 0)
+    return [t.scope == scope, t.window == window, on_board] + ([t.actor_id.notin_(hidden)] if hidden else [])
 
 
 def board(
@@ -127,7 +134,7 @@ def board(
         if not settings.enabled:
             raise NotVisible(f"the leaderboard of {name} is turned off")
         hidden = _hidden(conn, settings)
-        visible = _visible(scope, window, hidden)
+        visible = _visible(scope, window, hidden, settings)
         total = int(conn.execute(sa.select(sa.func.count()).where(*visible)).scalar_one())
         points = _points(settings).label("points")
         query = sa.select(t.actor_id, *(t[c] for c in COUNT_COLUMNS.values()), points).where(*visible)
@@ -184,7 +191,7 @@ def _previous_ranks(
     if window == "all" or not ids:
         return {}
     t = window_totals.c
-    query = sa.select(t.actor_id, _points(settings)).where(*_visible(scope, f"{window}-prev", hidden))
+    query = sa.select(t.actor_id, _points(settings)).where(*_visible(scope, f"{window}-prev", hidden, settings))
     scores = {int(actor_id): int(points) for actor_id, points in conn.execute(query)}
     ascending = sorted(scores.values())
     wanted = set(ids)

@@ -69,6 +69,13 @@ class Settings:
     env_file: str = ".env"
     # Chat destinations the operator defined (DESTINATION_<NAME>_*); repositories may only pick their names.
     destinations: tuple[DestinationConfig, ...] = ()
+    # The community's forum, recorded in the ledger (`/api/discourse/webhooks` answers 404 without both).
+    discourse_url: str | None = None
+    discourse_webhook_secret: str | None = field(default=None, repr=False)
+    # The forum categories recorded (its public ones); empty: every category the webhook sends.
+    discourse_public_categories: tuple[int, ...] = ()
+    # The GitHub organisation whose community the forum and chats are: their activity counts in its board.
+    community_org: str | None = None
 
     @property
     def uses_redis(self) -> bool:
@@ -77,6 +84,11 @@ class Settings:
     @property
     def can_call_github(self) -> bool:
         return self.app_id is not None and bool(self.private_key)
+
+    @property
+    def records_discourse(self) -> bool:
+        """The forum's webhooks are received (both its address and its webhook secret are set)."""
+        return bool(self.discourse_url and self.discourse_webhook_secret)
 
     @property
     def needs_registration(self) -> bool:
@@ -143,6 +155,13 @@ def _days(env: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
+def _ids(env: Mapping[str, str], name: str) -> tuple[int, ...]:
+    parts = [part.strip() for part in (env.get(name) or "").split(",") if part.strip()]
+    if not all(part.isascii() and part.isdigit() for part in parts):
+        raise ConfigError(f"{name} must be comma-separated numeric ids (the number in /c/slug/5), got {env[name]!r}")
+    return tuple(int(part) for part in parts)
+
+
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     raw = (env.get(name) or "").strip()
     if not raw:
@@ -205,6 +224,10 @@ def from_environment(env: Mapping[str, str] | None = None, instance_path: str = 
         admin_token=env.get("ADMIN_TOKEN") or None,
         env_file=env.get("ENV_FILE") or ".env",
         destinations=destinations(env),
+        discourse_url=(env.get("DISCOURSE_URL") or "").strip().rstrip("/") or None,
+        discourse_webhook_secret=env.get("DISCOURSE_WEBHOOK_SECRET") or None,
+        discourse_public_categories=_ids(env, "DISCOURSE_PUBLIC_CATEGORIES"),
+        community_org=(env.get("COMMUNITY_ORG") or "").strip() or None,
         # Operators rarely change these; tests and slow handlers do (a claimed delivery's lease is 2x the timeout).
         job_timeout_seconds=int(_seconds(env, "JOB_TIMEOUT_SECONDS", 120)),
         sweep_interval_seconds=_seconds(env, "SWEEP_INTERVAL_SECONDS", 30.0),
@@ -241,6 +264,11 @@ def check(settings: Settings) -> None:
         raise ConfigError(
             f"ADMIN_TOKEN is too short: it must have at least {MIN_ADMIN_TOKEN_LENGTH} characters, not "
             f"{len(settings.admin_token)}; set a long random one (`{NEW_TOKEN}`), or unset it to turn /admin off"
+        )
+    if settings.discourse_webhook_secret and not settings.community_org:
+        raise ConfigError(
+            "DISCOURSE_WEBHOOK_SECRET is set but COMMUNITY_ORG is not: set COMMUNITY_ORG to the GitHub "
+            "organisation whose community the forum is (its activity counts on that owner's pages)"
         )
     if settings.private_key and settings.app_id is None:
         raise ConfigError("PRIVATE_KEY is set but APP_ID is not: set APP_ID to the App ID on the app's settings page")

@@ -134,6 +134,12 @@ def listed_on_pages() -> sa.ColumnElement[bool]:
     return sa.and_(r.installation_id.is_not(None), r.installation_suspended_at.is_(None), r.private == sa.false())
 
 
+def in_owner_scope() -> sa.ColumnElement[bool]:
+    """What an owner-wide scope counts: its listed repositories, and its community's forum and chats
+    (places with a negative id, `domain.contributions.is_community_place`), which no page lists."""
+    return sa.or_(listed_on_pages(), repositories.c.id < 0)
+
+
 contributors = sa.Table(
     "contributors",
     metadata,
@@ -172,6 +178,8 @@ contributions = sa.Table(
 )
 
 # Per person, per repository, per UTC day: counts per kind (activity kinds only).
+# The community forum's activity per person (domain.contributions.FORUM_KINDS), added by migration 11.
+FORUM_COUNTS = ("forum_topics", "forum_replies", "forum_solutions", "forum_likes")
 ROLLUP_COUNTS = (
     "issues_opened",
     "prs_opened",
@@ -182,6 +190,7 @@ ROLLUP_COUNTS = (
     "gfi_solved",
     "comments_credited",
     "review_comments_credited",
+    *FORUM_COUNTS,
 )
 
 
@@ -407,6 +416,15 @@ def _add_windows_row(conn: Connection) -> None:
         conn.execute(ledger_state.insert().values(name=WINDOWS_AS_OF, day=None))
 
 
+def _add_forum_counts(conn: Connection) -> None:
+    """Databases made before the forum was recorded gain its counts (migration 4 creates them in new ones)."""
+    for table in ("actor_days", "window_totals"):
+        present = {c["name"] for c in sa.inspect(conn).get_columns(table)}
+        for name in FORUM_COUNTS:
+            if name not in present:
+                conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {name} INTEGER NOT NULL DEFAULT 0"))
+
+
 MIGRATIONS: list[Migration] = [
     (1, "deliveries and handler runs", _create_delivery_tables),
     (2, "intents: side effects done once", lambda conn: intents.create(conn)),
@@ -422,6 +440,7 @@ MIGRATIONS: list[Migration] = [
         "watched items: newcomers' issues and pull requests awaiting a first response",
         lambda conn: watched_items.create(conn, checkfirst=True),
     ),
+    (11, "the community forum's activity in the ledger's rollups", _add_forum_counts),
 ]
 
 

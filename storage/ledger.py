@@ -183,7 +183,8 @@ class LedgerStore:
             if credited and item.kind in CREDIT_COLUMNS:
                 counts[CREDIT_COLUMNS[item.kind]] = 1
             add_counts(conn, actor_days, [{"repo_id": item.repo.id, "actor_id": item.actor_id, "day": day, **counts}])
-            scopes = [repo_scope(item.repo.id)] + ([org_scope(_owner(item))] if listed else [])
+            in_org = listed or kinds.is_community_place(item.repo.id)
+            scopes = [repo_scope(item.repo.id)] + ([org_scope(_owner(item))] if in_org else [])
             first_moved = _touch_members(conn, scopes, item.actor_id, item.occurred_at)
             if first_moved is not False:
                 if isinstance(first_moved, datetime):  # an earlier first contribution arrived late

@@ -17,7 +17,7 @@ from storage.db import (
     WINDOWS_AS_OF,
     actor_days,
     contributions,
-    listed_on_pages,
+    in_owner_scope,
     repositories,
     responses,
     scope_members,
@@ -47,7 +47,7 @@ def rebuild_org_members(conn: Connection, owner: str | None) -> None:
             scope, scope_members.c.actor_id, sa.func.min(scope_members.c.first_at), sa.func.max(scope_members.c.last_at)
         )
         .select_from(join)
-        .where(scope_members.c.scope.like("repo:%"), listed_on_pages())
+        .where(scope_members.c.scope.like("repo:%"), in_owner_scope())
     )
     if owner is not None:
         conn.execute(scope_members.delete().where(scope_members.c.scope == org_scope(owner)))

@@ -18,6 +18,10 @@ ROLLUP_COLUMNS: dict[str, tuple[str, ...]] = {
     kinds.COMMENT: ("comments",),
     kinds.REVIEW_COMMENT: ("review_comments",),
     kinds.GFI_SOLVED: ("gfi_solved",),
+    kinds.FORUM_TOPIC: ("forum_topics",),
+    kinds.FORUM_REPLY: ("forum_replies",),
+    kinds.FORUM_SOLUTION: ("forum_solutions",),
+    kinds.FORUM_LIKE: ("forum_likes",),
 }
 CREDIT_COLUMNS = {kinds.COMMENT: "comments_credited", kinds.REVIEW_COMMENT: "review_comments_credited"}
 WEEKLY_COLUMNS: dict[str, str] = {

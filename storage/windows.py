@@ -14,8 +14,8 @@ from storage.db import (
     ROLLUP_COUNTS,
     WINDOWS_AS_OF,
     actor_days,
+    in_owner_scope,
     ledger_state,
-    listed_on_pages,
     repositories,
     window_totals,
 )
@@ -108,7 +108,7 @@ def _add_days(
         )
     scope, join = _public_repo_scope()
     org_query = sa.select(scope, sa.literal(window), actor_days.c.actor_id, *sums).select_from(join)
-    org_query = org_query.where(*day_filter, listed_on_pages())
+    org_query = org_query.where(*day_filter, in_owner_scope())
     if owner is not None:
         org_query = org_query.where(sa.func.lower(repositories.c.owner) == owner.lower())
     selects.append(org_query.group_by(sa.func.lower(repositories.c.owner), actor_days.c.actor_id))

@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
         "readmodels.stats",
     ),
     ("githubapp", "storage", "scheduling.tasks"),
-    ("webhooks.event", "webhooks.router", "webhooks.context", "scheduling", "notify"),
+    ("webhooks.event", "webhooks.discourse", "webhooks.router", "webhooks.context", "scheduling", "notify"),
     ("engagement", "readmodels"),
     ("webhooks.jobs", "webhooks.dispatch"),
     ("services",),

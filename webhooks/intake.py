@@ -13,10 +13,11 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from domain.contributions import Forum
 from ops import metrics
 from services import Services
 from storage.deliveries import IGNORED, PENDING
-from webhooks import signature
+from webhooks import discourse, signature
 from webhooks.event import Event, MalformedEvent, parse
 
 log = logging.getLogger(__name__)
@@ -102,4 +103,43 @@ def receive() -> tuple[Response, int]:
     _count(services, event.name, "accepted" if status == PENDING else "ignored")
     if event.name == "ping":
         return _answer(200, "pong", delivery_id=event.delivery_id)
+    return _answer(202, "accepted", delivery_id=event.delivery_id, outcome=status)
+
+
+def receive_discourse() -> tuple[Response, int]:
+    """The forum's webhooks: the same answers and guarantees as GitHub's, 404 while the forum is not set."""
+    services: Services = current_app.extensions["engage"]
+    config = services.settings
+    if not config.records_discourse:
+        return _answer(404, "no forum here: set DISCOURSE_URL and DISCOURSE_WEBHOOK_SECRET")
+    body = request.get_data(cache=True)
+    try:
+        discourse.verify(config.discourse_webhook_secret or "", body, request.headers.get(discourse.SIGNATURE_HEADER))
+    except discourse.SignatureError as exc:
+        _count(services, None, "rejected_signature")
+        log.warning("forum webhook refused: %s", exc, extra={"event_id": request.headers.get("X-Discourse-Event-Id")})
+        return _answer(401, str(exc))
+    forum = Forum(config.discourse_url or "", config.community_org or "", config.discourse_public_categories)
+    try:
+        event, payload_text = discourse.parse_delivery(
+            request.headers.get("X-Discourse-Event-Id"), request.headers.get("X-Discourse-Event"), body, forum
+        )
+    except MalformedEvent as exc:
+        _count(services, None, "malformed")
+        return _answer(400, str(exc))
+    try:
+        new, status = accept(services, event, payload_text)
+    except DATABASE_UNAVAILABLE as exc:
+        _count(services, event.name, "database_unavailable")
+        log.error("database unavailable", extra={"delivery_id": event.delivery_id, "error": type(exc).__name__})
+        return _answer(503, "database unavailable; redeliver later")
+    fields = {"delivery_id": event.delivery_id, "event": event.name}
+    if not new:
+        _count(services, event.name, "duplicate")
+        log.info("redelivery acknowledged, not processed again", extra=fields)
+        return _answer(200, "already received", delivery_id=event.delivery_id)
+    if status == PENDING:
+        services.dispatcher.submit(event.delivery_id)
+    log.info("delivery accepted", extra={**fields, "outcome": status})
+    _count(services, event.name, "accepted" if status == PENDING else "ignored")
     return _answer(202, "accepted", delivery_id=event.delivery_id, outcome=status)

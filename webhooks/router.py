@@ -62,7 +62,8 @@ class Router:
     def events(self) -> set[str]:
         """Event names (without actions) that some handler listens to: what app.yml must subscribe to
         (GitHub sends installation events to every App unasked, and refuses them in a manifest)."""
-        return {key.split(".", 1)[0] for h in self._handlers for key in h.keys} - ALWAYS_DELIVERED
+        events = {key.split(".", 1)[0] for h in self._handlers for key in h.keys} - ALWAYS_DELIVERED
+        return {name for name in events if ":" not in name}  # `discourse:post_created`: another platform's
 
     @property
     def handlers(self) -> list[Handler]:
