@@ -21,12 +21,22 @@ from sqlalchemy.engine import Connection, Engine
 import catalogs
 from domain import contributions as kinds
 from engagement.common.templates import inline_code
+from engagement.good_first_issues.claims import step_intent_prefix
+from engagement.good_first_issues.decide import RELEASE
 from engagement.leaderboard import LeaderboardConfig, settings_of
 from readmodels.insights import report, scope_repositories
 from readmodels.leaderboard import POINT_COLUMNS, _hidden, formula, resolve
 from readmodels.stats import iso_week_start, summarise
 from readmodels.waiting import past_slo
-from storage.db import actor_days, contributions, contributors, good_first_issues, repositories, scope_members
+from storage.db import (
+    actor_days,
+    contributions,
+    contributors,
+    good_first_issues,
+    intents,
+    repositories,
+    scope_members,
+)
 from storage.good_first_issues import FREE_FOR_NEWCOMERS
 from storage.ledger import scoring_in
 
@@ -103,6 +113,7 @@ class Digest:
     figures: tuple[Figure, ...]
     good_first_issues_open: int  # now: free for a newcomer to take
     good_first_issues_claimed: int  # now: held with /claim
+    good_first_issues_released: int = 0  # claims released that week for want of activity (the claims task)
     # Past the response watch's deadline at the week's end and still unanswered (readmodels/waiting.py).
     waiting_for_response: tuple[Waiting, ...] = field(default=())
 
@@ -153,6 +164,7 @@ def build(
         first_merges = _first_merges(conn, repo_ids, start, end)
         top = _top(conn, repo_ids, settings, hidden, monday) if settings.enabled else []
         claimed, free = _good_first_issues(conn, repo_ids)
+        released = _released(conn, repo_ids, start, end)
         waiting = past_slo(conn, repo_ids, min(end, datetime.now(UTC).replace(tzinfo=None)))
     return Digest(
         name=name,
@@ -165,6 +177,7 @@ def build(
         figures=tuple(_figure(name, unit, insights) for name, (unit, *_) in FIGURES.items()),
         good_first_issues_open=free,
         good_first_issues_claimed=claimed,
+        good_first_issues_released=released,
         waiting_for_response=tuple(
             Waiting(
                 w.item.repository,
@@ -207,32 +220,29 @@ def _newcomers(conn: Connection, scope: str, start: datetime, end: datetime) -> 
 def _first_merges(
     conn: Connection, repo_ids: list[int], start: datetime, end: datetime
 ) -> list[tuple[int, FirstMerge]]:
-    """Pull requests merged in [start, end) whose author had no earlier merge in the scope's repositories.
-
-    Two narrow reads rather than a correlated NOT EXISTS, which SQLite answered by walking every earlier
-    contribution of the repositories by time (141 s for 45 repositories on the 1M-contribution ledger):
-    the week's merges, then their authors' first merge in the scope (equality lookups on
-    ix_contributions_repo_actor); a merge counts when nothing of its author's came before it."""
-    c = contributions.c
-    week = (
-        sa.select(c.actor_id, c.occurred_at, contributors.c.login, repositories.c.full_name, c.number, c.url)
+    """Pull requests merged in [start, end) whose author had no earlier merge in the scope's repositories."""
+    c, earlier = contributions.c, contributions.alias("earlier").c
+    # The time comparison sits in a CASE so that no index can serve it: SQLite (no statistics) otherwise
+    # looks for earlier merges through ix_contributions_repo_time, walking every earlier contribution of
+    # the repositories (141 s owner-wide on the 1M-contribution ledger, bench/README.md), where
+    # ix_contributions_repo_actor finds the author's merges directly, as PostgreSQL chooses anyway.
+    merged_before = sa.case((earlier.occurred_at < c.occurred_at, True), else_=False)
+    before = (
+        sa.select(earlier.id)
+        .where(earlier.kind == kinds.PR_MERGED, earlier.repo_id.in_(repo_ids))
+        .where(earlier.actor_id == c.actor_id, merged_before)
+    )
+    query = (
+        sa.select(c.actor_id, contributors.c.login, repositories.c.full_name, c.number, c.url)
         .join(contributors, contributors.c.id == c.actor_id)
         .join(repositories, repositories.c.id == c.repo_id)
         .where(c.kind == kinds.PR_MERGED, c.repo_id.in_(repo_ids), c.occurred_at >= start, c.occurred_at < end)
+        .where(~sa.exists(before))
         .order_by(c.occurred_at, c.id)
     )
-    merged = conn.execute(week).all()
-    firsts = (
-        sa.select(c.actor_id, sa.func.min(c.occurred_at))
-        .where(c.kind == kinds.PR_MERGED, c.repo_id.in_(repo_ids))
-        .where(c.actor_id.in_(sorted({int(row.actor_id) for row in merged})))
-        .group_by(c.actor_id)
-    )
-    first_at = {int(actor_id): at for actor_id, at in conn.execute(firsts)}
     return [
         (int(row.actor_id), FirstMerge(str(row.login), str(row.full_name), int(row.number or 0), str(row.url or "")))
-        for row in merged
-        if first_at[int(row.actor_id)] >= row.occurred_at
+        for row in conn.execute(query)
     ]
 
 
@@ -257,6 +267,16 @@ def _top(
     logins = {int(actor_id): str(login) for actor_id, login in conn.execute(names)}
     ranked = sorted(scores, key=lambda actor_id: (-scores[actor_id], logins.get(actor_id, "").lower()))
     return [TopContributor(logins.get(actor_id, ""), scores[actor_id]) for actor_id in ranked[:TOP]]
+
+
+def _released(conn: Connection, repo_ids: list[int], start: datetime, end: datetime) -> int:
+    """Claims the claims task released in the week: each release is an intent, begun when it was made."""
+    if not repo_ids:
+        return 0
+    i = intents.c
+    started = sa.or_(*(i.key.like(f"{step_intent_prefix(RELEASE, repo_id)}%") for repo_id in repo_ids))
+    query = sa.select(sa.func.count()).where(started, i.created_at >= start, i.created_at < end, i.done_at.is_not(None))
+    return int(conn.execute(query).scalar_one())
 
 
 def _good_first_issues(conn: Connection, repo_ids: list[int]) -> tuple[int, int]:
@@ -376,6 +396,7 @@ def render(digest: Digest, lang: str = "en", style: Style = MARKDOWN) -> str:
             "digest.good_first_issues.counts",
             open=str(digest.good_first_issues_open),
             claimed=str(digest.good_first_issues_claimed),
+            released=str(digest.good_first_issues_released),
         ),
         "",
         say("digest.footer", weeks=str(BASELINE_WEEKS)),

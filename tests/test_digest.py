@@ -15,9 +15,12 @@ from sqlalchemy.engine import Engine
 from domain import contributions as build
 from domain import contributions as kinds
 from domain.contributions import Contribution, Repo, Subject
+from engagement.good_first_issues.claims import step_intent_prefix
+from engagement.good_first_issues.decide import RELEASE
 from readmodels.digest import BadWeek, Digest, Figure, FirstMerge, TopContributor, parse_week, render
 from readmodels.digest import build as digest_of
 from readmodels.leaderboard import NotVisible
+from storage.db import intents
 from storage.good_first_issues import GoodFirstIssueStore, Snapshot
 from storage.ledger import LedgerStore
 
@@ -110,6 +113,18 @@ def record(engine: Engine) -> None:
         )
         issues.observe(snapshot, "good first issue")
     issues.claim(KERNEL.id, 41, "carol")
+    # Claims the claims task released: one in W48 in kernel; one the week before; one still under way;
+    # one in the private repository.
+    releases = [
+        (KERNEL, 40, in_w48(2, 3), in_w48(2, 3)),
+        (KERNEL, 40, in_w48(0, 0) - timedelta(days=2), in_w48(0, 0) - timedelta(days=2)),
+        (KERNEL, 41, in_w48(3, 3), None),
+        (SECRET, 50, in_w48(2, 3), in_w48(2, 3)),
+    ]
+    with engine.begin() as conn:
+        for n, (repo, number, begun, done) in enumerate(releases):
+            key = f"{step_intent_prefix(RELEASE, repo.id)}{number}:ana{n}:2026-11-01T00:00:00"
+            conn.execute(intents.insert().values(key=key, delivery_id="task", created_at=begun, done_at=done))
 
 
 @pytest.fixture
@@ -142,6 +157,7 @@ def test_a_repository_digest_equals_the_hand_computed_values(history: Engine) ->
     )
     assert digest.figures[0].change == 2.5 and digest.figures[4].change is None
     assert (digest.good_first_issues_open, digest.good_first_issues_claimed) == (1, 1)
+    assert digest.good_first_issues_released == 1, "W48's finished release in kernel only"
     assert digest.waiting_for_response == (), "filled by the response watch, once it exists"
 
 
@@ -174,7 +190,7 @@ def test_the_english_digest_reads_as_expected(history: Engine) -> None:
         "- median time to first response on pull requests: 13 h (nothing to compare with in the weeks before)",
         "- pull request acceptance: 75% (-25% vs the 12-week mean of 100%)",
         "- satisfaction: 80% (-20% vs the 12-week mean of 100%)",
-        "Open for newcomers now: 1; claimed: 1.",
+        "Open for newcomers now: 1; claimed: 1; released this week after a quiet claim: 1.",
     ):
         assert line in lines, line
     assert "dave" not in text, "opted out: never named"

@@ -83,6 +83,11 @@ def claim_context(services: Any, claim: GoodFirstIssue, installation_id: int) ->
     )
 
 
+def step_intent_prefix(step: str, repo_id: int) -> str:
+    """How the intents of a claim step in a repository begin (the digest counts the releases by it)."""
+    return f"good-first-issues:claims:{step}:{repo_id}:"
+
+
 def check(ctx: Context, claim: GoodFirstIssue, now: datetime) -> None:
     config = repo_config.for_event(ctx).typed(GoodFirstIssuesConfig, NAME)
     plan = decide_claim(claim, config, now)
@@ -90,7 +95,7 @@ def check(ctx: Context, claim: GoodFirstIssue, now: datetime) -> None:
         ctx.log.debug("claim left alone: %s", plan)
         return
     login, claimed = claim.claimant, (claim.claimed_at or claim.quiet_since or now).isoformat()
-    intent = f"good-first-issues:claims:{plan.step}:{claim.repo_id}:{claim.number}:{login.lower()}:{claimed}"
+    intent = f"{step_intent_prefix(plan.step, claim.repo_id)}{claim.number}:{login.lower()}:{claimed}"
     marker = claim_marker(plan.step, login, claimed)
 
     def body() -> str:
