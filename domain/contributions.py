@@ -31,6 +31,10 @@ FORUM_TOPIC = "forum_topic"  # a topic opened
 FORUM_REPLY = "forum_reply"  # a post other than a topic's first
 FORUM_SOLUTION = "forum_solution"  # a reply accepted as the topic's solution, credited to its author
 FORUM_LIKE = "forum_like"  # a like received, credited to the post's author
+# The community's chats (Telegram, Rocket.Chat): each in the chat's place (`Chat.place`), by its people's chat ids.
+CHAT_MESSAGE = "chat_message"  # a message in a group, channel or forum topic, not a reply
+CHAT_REPLY = "chat_reply"  # a reply to someone's message (the subject's author: whom it answers)
+CHAT_MEMBER_JOINED = "chat_member_joined"  # someone joined the group, credited to them, once per group
 
 REVIEW_KINDS = {
     "APPROVED": REVIEW_APPROVED,
@@ -53,8 +57,12 @@ KINDS = (
     FORUM_REPLY,
     FORUM_SOLUTION,
     FORUM_LIKE,
+    CHAT_MESSAGE,
+    CHAT_REPLY,
+    CHAT_MEMBER_JOINED,
 )
 FORUM_KINDS = (FORUM_TOPIC, FORUM_REPLY, FORUM_SOLUTION, FORUM_LIKE)
+CHAT_KINDS = (CHAT_MESSAGE, CHAT_REPLY, CHAT_MEMBER_JOINED)
 OUTCOME_KINDS = {ISSUE_CLOSED, PR_CLOSED}
 # Responses to someone else's issue or pull request: what "time to first response" waits for.
 RESPONSE_KINDS = {COMMENT, REVIEW_COMMENT, REVIEW_APPROVED, REVIEW_CHANGES_REQUESTED, REVIEW_COMMENTED}
@@ -456,4 +464,160 @@ def _forum_item(forum: Forum, kind: str, key: str, item: Mapping[str, Any], at: 
         occurred_at=occurred_at,
         number=int(topic) if isinstance(topic, int) else None,
         url=forum.url + path if isinstance(topic, int) else forum.url,
+    )
+
+
+# --- the community's chats (Telegram, Rocket.Chat)
+
+TELEGRAM, ROCKETCHAT = "telegram", "rocketchat"
+TELEGRAM_HOST = "t.me"  # Telegram's user ids are global: one place and one id per person, whichever bot
+# Telegram's service messages (a title changed, a message pinned, a topic opened): nobody said anything.
+TELEGRAM_SERVICE_FIELDS = frozenset(
+    {
+        "new_chat_title",
+        "new_chat_photo",
+        "delete_chat_photo",
+        "group_chat_created",
+        "supergroup_chat_created",
+        "migrate_to_chat_id",
+        "migrate_from_chat_id",
+        "pinned_message",
+        "forum_topic_created",
+        "forum_topic_edited",
+        "forum_topic_closed",
+        "forum_topic_reopened",
+        "left_chat_member",
+    }
+)
+COMMUNITY_CHAT_TYPES = ("group", "supergroup")  # a private chat with the bot is not community activity
+
+
+@dataclass(frozen=True)
+class Chat:
+    """The community chat a delivery came from: Telegram (host `t.me`) or a Rocket.Chat server."""
+
+    platform: str  # TELEGRAM | ROCKETCHAT
+    host: str  # t.me, or the Rocket.Chat server's host
+    community_org: str  # the GitHub organisation whose community it is
+    url: str = ""  # the server's address (Rocket.Chat), for links
+    channels: tuple[str, ...] = ()  # Rocket.Chat channel names recorded; empty: every one the webhook sends
+
+    @property
+    def place(self) -> Repo:
+        """The chat as the ledger's "repository", like the forum's (`Forum.place`)."""
+        return Repo(
+            id=platform_id(self.platform, self.host),
+            full_name=f"{self.community_org}/{self.platform}:{self.host}",
+            private=False,
+            html_url=self.url or f"https://{self.host}",
+        )
+
+    def person(self, user_id: object) -> int:
+        return platform_id(self.platform, self.host, user_id)
+
+
+def telegram_contributions(chat: Chat, message: Mapping[str, Any]) -> list[Contribution | None]:
+    """A Telegram `message` in a group or supergroup (a forum topic's too): a chat message, a reply (to
+    whom: the replied message's author), or members joining (`new_chat_members`, each once per group).
+    Keys are the chat's id and the message's (or the member's) id; bots and private chats are never
+    credited. Only who, when, where and to whom are read: never the text."""
+    where, sender = message.get("chat"), message.get("from")
+    if not isinstance(where, Mapping) or where.get("type") not in COMMUNITY_CHAT_TYPES:
+        return []
+    at = _unix_time(message.get("date"))
+    members = message.get("new_chat_members")
+    if isinstance(members, list):
+        key = f"{CHAT_MEMBER_JOINED}:{TELEGRAM}:{where.get('id')}"
+        return [_chat_item(chat, CHAT_MEMBER_JOINED, f"{key}:{m.get('id')}", m, at, "") for m in members]
+    if any(name in message for name in TELEGRAM_SERVICE_FIELDS) or message.get("sender_chat"):
+        return []  # a service message, or one posted as the group or a channel (an anonymous admin)
+    if answers_someone(message):
+        to = message["reply_to_message"].get("from")
+        subject = _reply_subject(None if _telegram_bot(to) else chat.person(to["id"]))
+        key = f"{CHAT_REPLY}:{TELEGRAM}:{where.get('id')}:{message.get('message_id')}"
+        return [_chat_item(chat, CHAT_REPLY, key, sender, at, _telegram_link(message), subject)]
+    key = f"{CHAT_MESSAGE}:{TELEGRAM}:{where.get('id')}:{message.get('message_id')}"
+    return [_chat_item(chat, CHAT_MESSAGE, key, sender, at, _telegram_link(message))]
+
+
+def answers_someone(message: Mapping[str, Any]) -> bool:
+    """A reply, rather than a message in a forum topic: in a topic every message "replies" to the
+    topic's opening service message (`forum_topic_created`), whose id is the topic's `message_thread_id`."""
+    replied = message.get("reply_to_message")
+    if not isinstance(replied, Mapping):
+        return False
+    opens_topic = "forum_topic_created" in replied or (
+        bool(message.get("is_topic_message")) and replied.get("message_id") == message.get("message_thread_id")
+    )
+    return not opens_topic
+
+
+def _telegram_bot(user: Any) -> bool:
+    return not isinstance(user, Mapping) or bool(user.get("is_bot")) or not isinstance(user.get("id"), int)
+
+
+def _telegram_link(message: Mapping[str, Any]) -> str:
+    """`https://t.me/<group>/<message>` for a public group (one with a username); none for the others."""
+    username = message["chat"].get("username")
+    return f"https://{TELEGRAM_HOST}/{username}/{message.get('message_id')}" if username else ""
+
+
+def _unix_time(value: Any) -> datetime | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**33:
+        return datetime.fromtimestamp(value, UTC).replace(tzinfo=None)
+    return None
+
+
+def rocketchat_message(chat: Chat, body: Mapping[str, Any], root_author: int | None) -> Contribution | None:
+    """A Rocket.Chat outgoing webhook's `sendMessage` body: a message, or a thread reply (`tmid`, to
+    `root_author`, the thread's first message's author when the ledger has it). Keyed by the message's
+    id, so an edit (same id, `isEdited`) adds nothing. Integrations' messages (`bot`), direct messages
+    (no `channel_name`) and channels not in `chat.channels` are never recorded."""
+    channel = body.get("channel_name")
+    if body.get("bot") is not False or not isinstance(channel, str) or not channel:
+        return None
+    if chat.channels and channel not in chat.channels:
+        return None
+    user = {"id": body.get("user_id"), "username": body.get("user_name")}
+    at, message_id = github_time(body.get("timestamp")), body.get("message_id")
+    link = f"{chat.url}/channel/{channel}?msg={message_id}" if chat.url else ""
+    if isinstance(body.get("tmid"), str):
+        key = f"{CHAT_REPLY}:{ROCKETCHAT}:{chat.host}:{message_id}"
+        return _chat_item(chat, CHAT_REPLY, key, user, at, link, _reply_subject(root_author))
+    return _chat_item(chat, CHAT_MESSAGE, f"{CHAT_MESSAGE}:{ROCKETCHAT}:{chat.host}:{message_id}", user, at, link)
+
+
+def rocketchat_thread_key(chat: Chat, tmid: str) -> str:
+    """The key the thread's first message was recorded under, to find whom a reply answers."""
+    return f"{CHAT_MESSAGE}:{ROCKETCHAT}:{chat.host}:{tmid}"
+
+
+def _reply_subject(author_id: int | None) -> Subject:
+    """Whom a chat reply answers (`subject_author_id`). No opening time, so it is no issue awaiting a
+    first response; chat message ids are not numbers everywhere, so none is kept."""
+    return Subject(number=0, is_pull=False, author_id=author_id, opened_at=None)
+
+
+def _chat_item(
+    chat: Chat, kind: str, key: str, user: Any, at: datetime | None, url: str, subject: Subject | None = None
+) -> Contribution | None:
+    if at is None or not isinstance(user, Mapping) or user.get("is_bot") or user.get("id") in (None, ""):
+        return None
+    user_id = user["id"]
+    if chat.platform == TELEGRAM and not isinstance(user_id, int):
+        return None
+    # A public name only: the username, else (Telegram, no username) the first name the group sees.
+    name = user.get("username") or user.get("first_name")
+    if not isinstance(name, str) or not name:
+        return None
+    return Contribution(
+        key=key,
+        kind=kind,
+        repo=chat.place,
+        actor_id=chat.person(user_id),
+        actor_login=name,
+        occurred_at=at,
+        number=None,
+        url=url,
+        subject=subject,
     )

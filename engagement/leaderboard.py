@@ -28,7 +28,7 @@ HELP = """Ranks contributors by points on the `/leaderboard` page (and its JSON 
 repository and for all the owner's installed public repositories together, over the last 7, 30, 90
 or 365 days or all time. Points are `points` per kind of contribution: a merged pull request, a review, an
 issue opened, a comment, a review comment, a good first issue solved. Opening a pull request earns
-nothing until it is merged, and only the first `daily_comment_cap` comments a day count. Anyone can
+nothing until it is merged, and only the first `daily_comment_cap` comments (and chat messages) a day count. Anyone can
 leave the board with `/leaderboard opt-out` in a comment (`/leaderboard opt-in` to return); logins in
 `exclude` are never shown. Their contributions still count in the community totals."""
 
@@ -48,6 +48,10 @@ class Points:
     forum_reply: int = 0
     forum_solution: int = 0
     forum_like: int = 0  # received
+    # The community chats (Telegram, Rocket.Chat), likewise; messages and replies under the daily cap.
+    chat_message: int = 0
+    chat_reply: int = 0
+    chat_member_joined: int = 0
 
     def by_kind(self) -> dict[str, int]:
         """Each kind's points, for code that goes over every kind (the formula, the ranking query)."""
@@ -70,10 +74,10 @@ SETTINGS_HELP = {
     "enabled": "show this repository's leaderboard (the ledger records contributions either way)",
     "points": "points per `merged_pull_request`, `review`, `issue`, `comment`, `review_comment`, "
     "`good_first_issue` (solved), and on the community forum `forum_topic`, `forum_reply`, `forum_solution` "
-    "(a reply accepted as the solution) and `forum_like` (received), 0 unless set; opening a pull request "
-    "earns nothing until it is merged",
+    "(a reply accepted as the solution) and `forum_like` (received), and in the community chat `chat_message`, "
+    "`chat_reply` and `chat_member_joined`, 0 unless set; opening a pull request earns nothing until it is merged",
     "daily_comment_cap": "comments (issue, pull request and review comments) a day that earn points, "
-    "per person and repository; 0: no cap",
+    "per person and repository, and chat messages and replies a day per person and chat; 0: no cap",
     "exclude": "logins never shown on the leaderboard",
 }
 

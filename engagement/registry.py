@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from engagement import (
+    chat,
     config_check,
     digest,
     forum,
@@ -24,6 +25,7 @@ BEHAVIOURS: list[ModuleType] = [
     repository_files,
     ledger,
     forum,
+    chat,
     greeting,
     good_first_issues,
     thanks,

@@ -29,6 +29,9 @@ POINT_COLUMNS = {
     "forum_reply": "forum_replies",
     "forum_solution": "forum_solutions",
     "forum_like": "forum_likes",
+    "chat_message": "chat_messages_credited",
+    "chat_reply": "chat_replies_credited",
+    "chat_member_joined": "chat_members_joined",
 }
 COUNT_COLUMNS = {
     "issues": "issues_opened",
@@ -55,7 +58,7 @@ def formula(settings: LeaderboardConfig) -> dict[str, Any]:
     terms = [f"{weight} × {words.gettext(f'point.{kind}')}" for kind, weight in points.items() if weight]
     text = " + ".join(terms) or "0"
     if cap:
-        text += f" (comments: the first {cap} a day per person and repository)"
+        text += f" (comments and chat messages: the first {cap} a day per person and repository or chat)"
     return {"points": points, "daily_comment_cap": cap, "text": text}
 
 

@@ -76,6 +76,15 @@ class Settings:
     discourse_public_categories: tuple[int, ...] = ()
     # The GitHub organisation whose community the forum and chats are: their activity counts in its board.
     community_org: str | None = None
+    # The community's Telegram group(s), recorded in the ledger through the bot's webhook
+    # (`/api/telegram/webhook` answers 404 without both). The token is the notifier's too.
+    telegram_bot_token: str | None = field(default=None, repr=False)
+    telegram_webhook_secret: str | None = field(default=None, repr=False)
+    # The community's Rocket.Chat, recorded through an outgoing webhook (`/api/rocketchat/webhook`
+    # answers 404 without both); the channels recorded (names), empty: every one the webhook sends.
+    rocketchat_url: str | None = None
+    rocketchat_webhook_token: str | None = field(default=None, repr=False)
+    rocketchat_channels: tuple[str, ...] = ()
 
     @property
     def uses_redis(self) -> bool:
@@ -89,6 +98,16 @@ class Settings:
     def records_discourse(self) -> bool:
         """The forum's webhooks are received (both its address and its webhook secret are set)."""
         return bool(self.discourse_url and self.discourse_webhook_secret)
+
+    @property
+    def records_telegram(self) -> bool:
+        """The bot's webhook is received (its token and the webhook's secret token are set)."""
+        return bool(self.telegram_bot_token and self.telegram_webhook_secret)
+
+    @property
+    def records_rocketchat(self) -> bool:
+        """Rocket.Chat's outgoing webhook is received (the server's address and the webhook's token are set)."""
+        return bool(self.rocketchat_url and self.rocketchat_webhook_token)
 
     @property
     def needs_registration(self) -> bool:
@@ -228,6 +247,13 @@ def from_environment(env: Mapping[str, str] | None = None, instance_path: str = 
         discourse_webhook_secret=env.get("DISCOURSE_WEBHOOK_SECRET") or None,
         discourse_public_categories=_ids(env, "DISCOURSE_PUBLIC_CATEGORIES"),
         community_org=(env.get("COMMUNITY_ORG") or "").strip() or None,
+        telegram_bot_token=(env.get("TELEGRAM_BOT_TOKEN") or "").strip() or None,
+        telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET") or None,
+        rocketchat_url=(env.get("ROCKETCHAT_URL") or "").strip().rstrip("/") or None,
+        rocketchat_webhook_token=env.get("ROCKETCHAT_WEBHOOK_TOKEN") or None,
+        rocketchat_channels=tuple(
+            name.strip().lstrip("#") for name in (env.get("ROCKETCHAT_CHANNELS") or "").split(",") if name.strip()
+        ),
         # Operators rarely change these; tests and slow handlers do (a claimed delivery's lease is 2x the timeout).
         job_timeout_seconds=int(_seconds(env, "JOB_TIMEOUT_SECONDS", 120)),
         sweep_interval_seconds=_seconds(env, "SWEEP_INTERVAL_SECONDS", 30.0),
@@ -269,6 +295,22 @@ def check(settings: Settings) -> None:
         raise ConfigError(
             "DISCOURSE_WEBHOOK_SECRET is set but COMMUNITY_ORG is not: set COMMUNITY_ORG to the GitHub "
             "organisation whose community the forum is (its activity counts on that owner's pages)"
+        )
+    for name, received in (
+        ("TELEGRAM_WEBHOOK_SECRET", settings.telegram_webhook_secret),
+        ("ROCKETCHAT_WEBHOOK_TOKEN", settings.rocketchat_webhook_token),
+    ):
+        if received and not settings.community_org:
+            raise ConfigError(
+                f"{name} is set but COMMUNITY_ORG is not: set COMMUNITY_ORG to the GitHub organisation whose "
+                "community the chat is (its activity counts on that owner's pages)"
+            )
+    secret = settings.telegram_webhook_secret
+    if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+        # setWebhook's secret_token: "1-256 characters. Only characters A-Z, a-z, 0-9, _ and - are allowed."
+        raise ConfigError(
+            "TELEGRAM_WEBHOOK_SECRET must be 1-256 characters from A-Z, a-z, 0-9, _ and - (Telegram's rule for "
+            f"setWebhook's secret_token); make one with `{NEW_TOKEN}`"
         )
     if settings.private_key and settings.app_id is None:
         raise ConfigError("PRIVATE_KEY is set but APP_ID is not: set APP_ID to the App ID on the app's settings page")

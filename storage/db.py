@@ -180,6 +180,15 @@ contributions = sa.Table(
 # Per person, per repository, per UTC day: counts per kind (activity kinds only).
 # The community forum's activity per person (domain.contributions.FORUM_KINDS), added by migration 11.
 FORUM_COUNTS = ("forum_topics", "forum_replies", "forum_solutions", "forum_likes")
+# The community chats' (CHAT_KINDS), added by migration 12; messages and replies have credited counts,
+# as comments do, since the daily comment cap applies to them.
+CHAT_COUNTS = (
+    "chat_messages",
+    "chat_replies",
+    "chat_members_joined",
+    "chat_messages_credited",
+    "chat_replies_credited",
+)
 ROLLUP_COUNTS = (
     "issues_opened",
     "prs_opened",
@@ -191,6 +200,7 @@ ROLLUP_COUNTS = (
     "comments_credited",
     "review_comments_credited",
     *FORUM_COUNTS,
+    *CHAT_COUNTS,
 )
 
 
@@ -416,13 +426,17 @@ def _add_windows_row(conn: Connection) -> None:
         conn.execute(ledger_state.insert().values(name=WINDOWS_AS_OF, day=None))
 
 
-def _add_forum_counts(conn: Connection) -> None:
-    """Databases made before the forum was recorded gain its counts (migration 4 creates them in new ones)."""
-    for table in ("actor_days", "window_totals"):
-        present = {c["name"] for c in sa.inspect(conn).get_columns(table)}
-        for name in FORUM_COUNTS:
-            if name not in present:
-                conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {name} INTEGER NOT NULL DEFAULT 0"))
+def _add_counts(names: tuple[str, ...]) -> Callable[[Connection], None]:
+    """Databases made before these counts existed gain them (migration 4 creates them in new ones)."""
+
+    def step(conn: Connection) -> None:
+        for table in ("actor_days", "window_totals"):
+            present = {c["name"] for c in sa.inspect(conn).get_columns(table)}
+            for name in names:
+                if name not in present:
+                    conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {name} INTEGER NOT NULL DEFAULT 0"))
+
+    return step
 
 
 MIGRATIONS: list[Migration] = [
@@ -440,7 +454,8 @@ MIGRATIONS: list[Migration] = [
         "watched items: newcomers' issues and pull requests awaiting a first response",
         lambda conn: watched_items.create(conn, checkfirst=True),
     ),
-    (11, "the community forum's activity in the ledger's rollups", _add_forum_counts),
+    (11, "the community forum's activity in the ledger's rollups", _add_counts(FORUM_COUNTS)),
+    (12, "the community chats' activity in the ledger's rollups", _add_counts(CHAT_COUNTS)),
 ]
 
 

@@ -51,7 +51,9 @@ _c = contributions.c
 _ad = actor_days.c
 _sm = scope_members.c
 _r = responses.c
-_COMMENTS_CREDITED = sa.select(_ad.comments_credited + _ad.review_comments_credited).where(
+# What the daily comment cap counts: comments and review comments in a repository, chat messages and
+# replies in a chat (each a place of its own, so they never add up with comments).
+_COMMENTS_CREDITED = sa.select(sum((_ad[c] for c in sorted(set(CREDIT_COLUMNS.values()))), sa.literal(0))).where(
     _ad.repo_id == sa.bindparam("repo_id"), _ad.actor_id == sa.bindparam("actor_id"), _ad.day == sa.bindparam("day")
 )
 # The person's rows in the scopes, locked: `_touch_members` decides their first and latest times.
@@ -292,6 +294,12 @@ class LedgerStore:
         )
         with self.engine.connect() as conn:
             return conn.execute(query).first() is not None
+
+    def actor_of(self, key: str) -> int | None:
+        """Who made the contribution recorded under `key` (a chat thread's first message), or None."""
+        with self.engine.connect() as conn:
+            actor = conn.execute(sa.select(contributions.c.actor_id).where(contributions.c.key == key)).scalar()
+        return int(actor) if actor is not None else None
 
     def get_state(self, name: str) -> str | None:
         with self.engine.connect() as conn:

@@ -22,8 +22,17 @@ ROLLUP_COLUMNS: dict[str, tuple[str, ...]] = {
     kinds.FORUM_REPLY: ("forum_replies",),
     kinds.FORUM_SOLUTION: ("forum_solutions",),
     kinds.FORUM_LIKE: ("forum_likes",),
+    kinds.CHAT_MESSAGE: ("chat_messages",),
+    kinds.CHAT_REPLY: ("chat_replies",),
+    kinds.CHAT_MEMBER_JOINED: ("chat_members_joined",),
 }
-CREDIT_COLUMNS = {kinds.COMMENT: "comments_credited", kinds.REVIEW_COMMENT: "review_comments_credited"}
+# Kinds under the daily comment cap: those beyond it are counted but earn no points (credited columns).
+CREDIT_COLUMNS = {
+    kinds.COMMENT: "comments_credited",
+    kinds.REVIEW_COMMENT: "review_comments_credited",
+    kinds.CHAT_MESSAGE: "chat_messages_credited",
+    kinds.CHAT_REPLY: "chat_replies_credited",
+}
 WEEKLY_COLUMNS: dict[str, str] = {
     kinds.ISSUE_OPENED: "issues_opened",
     kinds.ISSUE_CLOSED: "issues_closed",

@@ -17,7 +17,7 @@ from domain.contributions import Forum
 from ops import metrics
 from services import Services
 from storage.deliveries import IGNORED, PENDING
-from webhooks import discourse, signature
+from webhooks import discourse, rocketchat, signature, telegram
 from webhooks.event import Event, MalformedEvent, parse
 
 log = logging.getLogger(__name__)
@@ -127,6 +127,11 @@ def receive_discourse() -> tuple[Response, int]:
     except MalformedEvent as exc:
         _count(services, None, "malformed")
         return _answer(400, str(exc))
+    return _store(services, event, payload_text)
+
+
+def _store(services: Services, event: Event, payload_text: str) -> tuple[Response, int]:
+    """Another platform's delivery, verified and parsed: stored, dispatched, answered as GitHub's are."""
     try:
         new, status = accept(services, event, payload_text)
     except DATABASE_UNAVAILABLE as exc:
@@ -143,3 +148,50 @@ def receive_discourse() -> tuple[Response, int]:
     log.info("delivery accepted", extra={**fields, "outcome": status})
     _count(services, event.name, "accepted" if status == PENDING else "ignored")
     return _answer(202, "accepted", delivery_id=event.delivery_id, outcome=status)
+
+
+def receive_telegram() -> tuple[Response, int]:
+    """The bot's webhook: the secret token checked first (nothing is stored without it), then the update
+    stored with only the fields the ledger uses; 404 while the bot's token or the secret is not set."""
+    services: Services = current_app.extensions["engage"]
+    config = services.settings
+    if not config.records_telegram:
+        return _answer(404, "no Telegram bot here: set TELEGRAM_BOT_TOKEN and TELEGRAM_WEBHOOK_SECRET")
+    try:
+        telegram.verify(config.telegram_webhook_secret or "", request.headers.get(telegram.SECRET_HEADER))
+    except telegram.SecretError as exc:
+        _count(services, None, "rejected_signature")
+        log.warning("Telegram webhook refused: %s", exc)
+        return _answer(401, str(exc))
+    try:
+        event, payload_text = telegram.parse_delivery(
+            request.get_data(cache=True), telegram.chat_of(config.community_org or "")
+        )
+    except MalformedEvent as exc:
+        _count(services, None, "malformed")
+        return _answer(400, str(exc))
+    return _store(services, event, payload_text)
+
+
+def receive_rocketchat() -> tuple[Response, int]:
+    """Rocket.Chat's outgoing webhook: the token in the body checked first (nothing is stored without
+    it); 404 while ROCKETCHAT_URL or ROCKETCHAT_WEBHOOK_TOKEN is not set."""
+    services: Services = current_app.extensions["engage"]
+    config = services.settings
+    if not config.records_rocketchat:
+        return _answer(404, "no Rocket.Chat here: set ROCKETCHAT_URL and ROCKETCHAT_WEBHOOK_TOKEN")
+    try:
+        body = rocketchat.read(request.get_data(cache=True))
+        rocketchat.verify(config.rocketchat_webhook_token or "", body)
+    except (MalformedEvent, rocketchat.TokenError) as exc:
+        # Unread or without our token, the body is nobody's: refused alike, nothing stored.
+        _count(services, None, "rejected_signature")
+        log.warning("Rocket.Chat webhook refused: %s", exc)
+        return _answer(401, str(exc))
+    chat = rocketchat.chat_of(config.rocketchat_url or "", config.community_org or "", config.rocketchat_channels)
+    try:
+        event, payload_text = rocketchat.parse_delivery(body, chat)
+    except MalformedEvent as exc:
+        _count(services, None, "malformed")
+        return _answer(400, str(exc))
+    return _store(services, event, payload_text)
