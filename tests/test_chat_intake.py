@@ -18,10 +18,12 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+import settings
 from domain import contributions as kinds
 from domain.contributions import ROCKETCHAT, TELEGRAM, TELEGRAM_HOST, Chat
 from engagement.chat import rocketchat_contributions, telegram_contributions
 from readmodels.leaderboard import board
+from settings.errors import ConfigError
 from storage import db
 from storage.db import contributions, deliveries
 from storage.deliveries import DONE, IGNORED
@@ -355,3 +357,18 @@ def test_telegram_and_rocketchat_are_places_apart_from_the_forum_and_each_other(
     places = {TELEGRAM_CHAT.place.id, ROCKET_CHAT.place.id}
     assert len(places) == 2 and all(place < 0 for place in places)
     assert TELEGRAM_CHAT.person(ALICE) != ROCKET_CHAT.person(ALICE)
+
+
+@pytest.mark.parametrize(
+    "env, variable",
+    [
+        ({"TELEGRAM_WEBHOOK_SECRET": SECRET}, "COMMUNITY_ORG"),
+        ({"ROCKETCHAT_WEBHOOK_TOKEN": ROCKET_TOKEN}, "COMMUNITY_ORG"),
+        ({"TELEGRAM_WEBHOOK_SECRET": "has spaces", "COMMUNITY_ORG": ORG}, "TELEGRAM_WEBHOOK_SECRET"),
+    ],
+    ids=["telegram without its community", "rocketchat without its community", "a secret Telegram refuses"],
+)
+def test_a_chat_configured_wrong_stops_the_app_naming_the_variable(env: dict[str, str], variable: str) -> None:
+    config = settings.from_environment({"WEBHOOK_SECRET": "x", **env})
+    with pytest.raises(ConfigError, match=variable):
+        settings.check(config)
