@@ -15,10 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import click
 import redis
+import requests
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from flask import Flask, current_app
@@ -29,6 +31,9 @@ from githubapp.errors import GitHubError, TransientError, Unauthorized
 from jobs.backfill import BackfillError, backfill
 from logs import scrub
 from notify.notifier import DestinationGone, Message, NotifyError
+from notify.telegram import DEFAULT_API_URL as TELEGRAM_API_URL
+from notify.telegram import Telegram
+from notify.transport import call
 from readmodels import digest
 from readmodels.leaderboard import NotVisible
 from services import Services
@@ -346,12 +351,16 @@ def check_app(services: Services) -> list[Finding]:
     return [*found, Finding(OK, "installations", ", ".join(accounts))]
 
 
+def guessable(secret: str) -> bool:
+    return secret.strip().lower() in PLACEHOLDER_SECRETS or len(secret) < MIN_SECRET_LENGTH
+
+
 def check_webhook_secret(services: Services) -> list[Finding]:
     secret = services.settings.webhook_secret
     if not secret:
         text = "not set: set it to the webhook secret on the GitHub App's settings page"
         return [Finding(PROBLEM, "WEBHOOK_SECRET", text)]
-    if secret.strip().lower() in PLACEHOLDER_SECRETS or len(secret) < MIN_SECRET_LENGTH:
+    if guessable(secret):
         text = f"set, but guessable: set a long random one (`{NEW_SECRET}`) here and in the app's webhook settings"
         return [Finding(PROBLEM, "WEBHOOK_SECRET", text)]
     return [Finding(OK, "WEBHOOK_SECRET", "set")]
@@ -461,6 +470,152 @@ def check_destinations(services: Services) -> list[Finding]:
     return found
 
 
+# --- the community's forum and chats (issue 12): read-only calls, nothing set or posted.
+
+DAY_SECONDS = 24 * 3600
+
+
+def _intake_secret(topic: str, name: str, value: str | None, path: str, where: str) -> Finding:
+    """Whether a platform's webhook secret lets its activity in, and is not one anybody could guess."""
+    if not value:
+        text = f"{name} is not set: nothing is recorded ({path} answers 404); set it, and the same value in {where}"
+        return Finding(NOTE, topic, text)
+    if guessable(value):
+        text = f"{name} is set, but guessable: set a long random one (`{NEW_SECRET}`) here and in {where}"
+        return Finding(PROBLEM, topic, text)
+    return Finding(OK, topic, f"{name} set: recorded through {path}")
+
+
+def check_discourse(services: Services) -> list[Finding]:
+    """With DISCOURSE_URL: the API key works (getUser of DISCOURSE_API_USERNAME, a read) and intake's secret."""
+    settings = services.settings
+    if not settings.discourse_url:
+        return []
+    secret = _intake_secret(
+        "Discourse webhook",
+        "DISCOURSE_WEBHOOK_SECRET",
+        settings.discourse_webhook_secret,
+        "/api/discourse/webhooks",
+        "the forum's webhook (Admin › API › Webhooks)",
+    )
+    key, username = (os.environ.get(name, "").strip() for name in ("DISCOURSE_API_KEY", "DISCOURSE_API_USERNAME"))
+    if not key or not username:
+        text = "DISCOURSE_API_KEY and DISCOURSE_API_USERNAME are not both set: not checked (destinations need them)"
+        return [Finding(NOTE, "Discourse API", text), secret]
+    return [_discourse_api(settings.discourse_url, key, username), secret]
+
+
+def _discourse_api(url: str, key: str, username: str) -> Finding:
+    where = f"GET {url}/u/{username}.json"
+    headers = {"Api-Key": key, "Api-Username": username}
+    try:
+        status, data, _ = call(requests.Session(), "Discourse", "GET", f"{url}/u/{quote(username)}.json", None, headers)
+    except NotifyError as exc:
+        return Finding(PROBLEM, "Discourse API", f"{where} failed ({exc}): check DISCOURSE_URL")
+    if status == 200 and isinstance(data, dict):
+        return Finding(OK, "Discourse API", f"{url}: the key works, as @{(data.get('user') or {}).get('username')}")
+    if status in (401, 403):
+        text = (
+            f"{url} refused the key ({where}: {status}): set DISCOURSE_API_KEY to a key from Admin › API keys "
+            f"(not revoked) that may act as DISCOURSE_API_USERNAME ({username})"
+        )
+    elif status == 404:
+        text = f"{url} has no user {username}: set DISCOURSE_API_USERNAME to the user the key acts as"
+    else:
+        text = f"{where} answered {status}: check DISCOURSE_URL"
+    return Finding(PROBLEM, "Discourse API", text)
+
+
+def check_telegram(services: Services) -> list[Finding]:
+    """With TELEGRAM_BOT_TOKEN: getMe (the token) and, when the group is recorded, getWebhookInfo: Telegram
+    delivers to this app's /api/telegram/webhook, with no recent delivery error."""
+    settings = services.settings
+    if not settings.telegram_bot_token:
+        return []
+    api_url = (os.environ.get("TELEGRAM_API_URL") or TELEGRAM_API_URL).strip().rstrip("/")
+    bot = Telegram("Telegram", chat_id="", bot_token=settings.telegram_bot_token, api_url=api_url)
+    try:
+        me = bot.me()
+    except DestinationGone as exc:
+        text = f"the Bot API refused TELEGRAM_BOT_TOKEN ({exc}): set it to the token @BotFather gave"
+        return [Finding(PROBLEM, "Telegram bot", text)]
+    except NotifyError as exc:
+        return [Finding(PROBLEM, "Telegram bot", f"getMe failed ({exc}): check TELEGRAM_API_URL")]
+    found = [Finding(OK, "Telegram bot", f"@{me.get('username')} answers (token accepted)")]
+    secret = _intake_secret(
+        "Telegram webhook",
+        "TELEGRAM_WEBHOOK_SECRET",
+        settings.telegram_webhook_secret,
+        "/api/telegram/webhook",
+        "setWebhook's secret_token",
+    )
+    if secret.status != OK:
+        return [*found, secret]
+    return [*found, _telegram_webhook(bot.webhook_info(), settings.base_url)]
+
+
+def _telegram_webhook(info: dict[str, Any], base_url: str | None) -> Finding:
+    url, pending = redact_url(str(info.get("url") or "")), info.get("pending_update_count", 0)
+    expected = f"{base_url}/api/telegram/webhook" if base_url else None
+    fix = (
+        f"call setWebhook with url={expected or 'https://<this app>/api/telegram/webhook'} "
+        "and secret_token set to TELEGRAM_WEBHOOK_SECRET"
+    )
+    if not url:
+        return Finding(
+            PROBLEM, "Telegram webhook", f"none set, so no update reaches this app ({pending} pending): {fix}"
+        )
+    if expected is None:
+        text = f"Telegram delivers to {url} ({pending} pending): set BASE_URL so that doctor can compare it with ours"
+        return Finding(NOTE, "Telegram webhook", text)
+    if url != expected:
+        text = f"Telegram delivers to {url}, not to this app's {expected} ({pending} pending): {fix}"
+        return Finding(PROBLEM, "Telegram webhook", text)
+    failed_at, error = info.get("last_error_date"), info.get("last_error_message")
+    if error and isinstance(failed_at, int) and utcnow().timestamp() - failed_at < DAY_SECONDS:
+        when = datetime.fromtimestamp(failed_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        text = (
+            f"Telegram's last delivery to {url} failed at {when}: {scrub(str(error))[:200]} ({pending} pending): "
+            "check that this address answers from the internet with a valid certificate"
+        )
+        return Finding(PROBLEM, "Telegram webhook", text)
+    return Finding(OK, "Telegram webhook", f"Telegram delivers to {url}, {pending} pending, no error in the last 24 h")
+
+
+def check_rocketchat(services: Services) -> list[Finding]:
+    """With ROCKETCHAT_URL: the outgoing webhook's token is set, and which channels are recorded. Rocket.Chat
+    has no read-only call that would prove an outgoing webhook's token, so nothing goes over the network."""
+    settings = services.settings
+    if not settings.rocketchat_url:
+        return []
+    secret = _intake_secret(
+        "Rocket.Chat webhook",
+        "ROCKETCHAT_WEBHOOK_TOKEN",
+        settings.rocketchat_webhook_token,
+        "/api/rocketchat/webhook",
+        "the outgoing webhook (Administration › Integrations)",
+    )
+    if secret.status != OK:
+        return [secret]
+    channels = ", ".join(f"#{name}" for name in settings.rocketchat_channels) or "every one the webhook sends"
+    text = (
+        f"{secret.text}; channels: {channels}; not checked over the network (Rocket.Chat has no read-only call "
+        "for an outgoing webhook's token: its Integrations page shows the deliveries)"
+    )
+    return [Finding(OK, "Rocket.Chat webhook", text)]
+
+
+def check_community_org(services: Services) -> list[Finding]:
+    """The owner the forum's and chats' activity counts for, when any of them is configured."""
+    settings = services.settings
+    if not (settings.discourse_url or settings.telegram_bot_token or settings.rocketchat_url):
+        return []
+    if settings.community_org:
+        return [Finding(OK, "COMMUNITY_ORG", f"{settings.community_org}: the forum's and chats' activity counts there")]
+    text = "not set: nothing from the forum or chats is recorded; set it to the GitHub organisation they belong to"
+    return [Finding(NOTE, "COMMUNITY_ORG", text)]
+
+
 def check_budget(services: Services) -> list[Finding]:
     """Each installation's GitHub request budget this hour, from GitHub's latest answer; a problem when low."""
     budget = services.github.budget
@@ -489,6 +644,10 @@ CHECKS: list[Callable[[Services], list[Finding]]] = [
     check_database,
     check_queue,
     check_destinations,
+    check_discourse,
+    check_telegram,
+    check_rocketchat,
+    check_community_org,
     check_digests,
     check_budget,
 ]

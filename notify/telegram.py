@@ -46,8 +46,18 @@ class Telegram:
 
     def check(self) -> str:
         """getMe: the token is valid (it does not tell whether the bot is still in the chat)."""
-        bot = self._call("getMe")
+        bot = self.me()
         return f"bot @{bot.get('username')} answers (token accepted; chat {self.chat_id} is checked only by posting)"
+
+    def me(self) -> dict[str, Any]:
+        """getMe: the bot's own User; Telegram answers it only to a valid token."""
+        bot: dict[str, Any] = self._call("getMe")
+        return bot
+
+    def webhook_info(self) -> dict[str, Any]:
+        """getWebhookInfo: where Telegram delivers the bot's updates, how many wait, and its last delivery error."""
+        info: dict[str, Any] = self._call("getWebhookInfo")
+        return info
 
     def _call(self, method: str, body: dict[str, Any] | None = None) -> Any:
         url = f"{self.api_url}/bot{self.bot_token}/{method}"

@@ -2,10 +2,11 @@
 
 Serves real HTTP on 127.0.0.1:
 - Telegram's Bot API, `/bot<token>/<method>` for the methods in `tests/contract/telegram/api.subset.json`
-  (sendMessage, getMe): parameters are checked against the method's fields in that file (names,
+  (sendMessage, getMe, getWebhookInfo): parameters are checked against the method's fields in that file (names,
   required ones, types, nested objects), and HTML text against "Formatting options" (prose, not in
   the spec: only the listed tags, `<`, `>` and `&` escaped elsewhere; text 1-4096 characters). Answers
-  are the recorded examples in `tests/contract/telegram/examples/`.
+  are the recorded examples in `tests/contract/telegram/examples/`; getWebhookInfo answers `webhook_info`
+  (a test sets it), checked against the WebhookInfo type.
 - Rocket.Chat's incoming webhook, `POST /hooks/<id>/<token>`: a JSON body whose fields are the ones
   `tests/contract/rocketchat/webhooks.md` section 2 lists, `text` a string; answers `{"success": true}`.
 - A Slack-compatible incoming webhook, `POST /services/<path>`: `{"text": "..."}` (no contract data is
@@ -13,7 +14,9 @@ Serves real HTTP on 127.0.0.1:
 - Discourse's `POST /posts.json` (createTopicPostPM): the body checked against its request schema in
   `tests/contract/discourse/openapi.subset.json`, the `Api-Key` and `Api-Username` headers required
   (a wrong key answers 403, a topic other than `DISCOURSE_TOPIC_ID` 404, as Discourse words them);
-  answered with `tests/contract/discourse/examples/createTopicPostPM.200.json`.
+  answered with `tests/contract/discourse/examples/createTopicPostPM.200.json`. And `GET /u/{username}.json`
+  (getUser), the same headers required: a wrong key answers 403, another user than
+  `DISCOURSE_API_USERNAME` 404; answered with `examples/getUser.200.json`.
 
 A request that breaks the contract is answered 400 and recorded in `violations`; tests call
 `assert_no_violations()`. `fail_next(...)` makes the next valid requests of a kind answer an error
@@ -100,6 +103,8 @@ class FakeChat:
         self.spec = json.loads((TELEGRAM / "api.subset.json").read_text())
         posts = json.loads((DISCOURSE / "openapi.subset.json").read_text())["paths"]["/posts.json"]["post"]
         self.discourse_request = posts["requestBody"]["content"]["application/json"]["schema"]
+        self.webhook_info: dict[str, Any] = telegram_example("getWebhookInfo.ok")["result"]
+        self.discourse_reads: list[str] = []  # the paths of Discourse GETs (getUser)
         self._lock = threading.Lock()
         self.posts: list[Post] = []
         self.violations: list[str] = []
@@ -173,6 +178,8 @@ class FakeChat:
             return self._webhook(request, kind)
         if path == "/posts.json" and request.method == "POST":
             return self._discourse(request)
+        if (match := re.fullmatch(r"/u/([^/]+)\.json", path)) and request.method == "GET":
+            return self._discourse_user(request, match.group(1))
         return self._violation(f"{request.method} {path}: no such endpoint", 404, {})
 
     def _telegram(self, request: Request, token: str, method: str) -> Response:
@@ -191,6 +198,12 @@ class FakeChat:
             return self._violation(f"Telegram {method}: " + "; ".join(problems), 400, {"ok": False, "error_code": 400})
         if method == "getMe":
             return _json(200, telegram_example("getMe.ok"))
+        if method == "getWebhookInfo":
+            if problems := self._check_fields(
+                "WebhookInfo", self.spec["types"]["WebhookInfo"]["fields"], self.webhook_info
+            ):
+                return self._violation("the test's webhook_info: " + "; ".join(problems), 500, {"ok": False})
+            return _json(200, {"ok": True, "result": self.webhook_info})
         if failure := self._take_failure("telegram"):
             return _json(failure.status, failure.body, failure.headers)
         time.sleep(self.delay)
@@ -272,6 +285,20 @@ class FakeChat:
             raw=body["raw"], topic_id=body.get("topic_id", answer["topic_id"]), username=request.headers["Api-Username"]
         )
         return _json(200, answer)
+
+    def _discourse_user(self, request: Request, username: str) -> Response:
+        """getUser: both headers are required parameters in the contract; the key decides before the user."""
+        missing = [header for header in ("Api-Key", "Api-Username") if not request.headers.get(header)]
+        if missing:
+            text = f"Discourse GET {request.path}: " + "; ".join(f"{h}: header required" for h in missing)
+            return self._violation(text, 400, _discourse_error(400))
+        with self._lock:
+            self.discourse_reads.append(request.path)
+        if request.headers["Api-Key"] != DISCOURSE_API_KEY or request.headers["Api-Username"] != DISCOURSE_API_USERNAME:
+            return _json(403, _discourse_error(403))
+        if username != DISCOURSE_API_USERNAME:
+            return _json(404, _discourse_error(404))
+        return _json(200, json.loads((DISCOURSE / "examples" / "getUser.200.json").read_text()))
 
     def _take_failure(self, kind: str) -> _Failure | None:
         with self._lock:
