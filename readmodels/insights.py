@@ -12,6 +12,12 @@ author (bots never count), by the week the issue or pull request was opened; pul
 acceptance [Change Request Acceptance Ratio]: merged / (merged + closed unmerged), by week closed;
 satisfaction: positive reactions (👍 😄 🎉 ❤️ 🚀) / (positive + negative (👎 😕)) on issues and pull
 requests closed that week.
+
+Those series are GitHub's. An owner's community also lives on its forum and chats (places with a
+negative id in its owner scope, `domain.contributions.is_community_place`); `platform` (all, github,
+forum or chat) chooses which places the cross-platform series read: active, new and returning users,
+the forum's and the chat's own series and the funnel from forum or chat to a first GitHub contribution.
+Until identity linking is built, a forum or chat account is a person of its own (its platform id).
 """
 
 from __future__ import annotations
@@ -23,10 +29,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from domain import contributions as kinds
 from readmodels.leaderboard import resolve
 from readmodels.stats import median, summarise, weeks_ending
 from storage.db import (
     WEEKLY_COUNTS,
+    contributions,
     listed_on_pages,
     repositories,
     responses,
@@ -34,7 +42,7 @@ from storage.db import (
     weekly,
     weekly_actors,
 )
-from storage.rollups import week_of
+from storage.rollups import repo_scope, week_of
 
 MAX_WEEKS = 156
 RETENTION_DAYS = (30, 90)
@@ -54,7 +62,39 @@ SERIES = {
     "first_response_pulls_hours": "hours",
     "pr_acceptance": "ratio",
     "satisfaction": "ratio",
+    "active_users": "count",
+    "new_users": "count",
+    "returning_users": "count",
+    "forum_topics": "count",
+    "forum_replies": "count",
+    "forum_solved_share": "ratio",
+    "forum_first_reply_hours": "hours",
+    "chat_messages": "count",
+    "chat_active_members": "count",
+    "forum_chat_to_first_contribution": "count",
 }
+GITHUB, FORUM, CHAT = "github", "forum", "chat"
+ALL_PLATFORMS = "all"
+PLATFORMS = (GITHUB, FORUM, CHAT)
+COMMUNITY_PLATFORMS = (FORUM, CHAT)
+# A community place's platform, from its name's part before ':' (`Forum.place`, `Chat.place`).
+PLACE_PLATFORMS = {"discourse": FORUM, kinds.TELEGRAM: CHAT, kinds.ROCKETCHAT: CHAT}
+# What makes someone active on the forum or in a chat: writing there. A like received or joining a group
+# is not taking part (and the like is credited to the post's author, not to whoever liked it).
+SPEAKING_KINDS = {FORUM: (kinds.FORUM_TOPIC, kinds.FORUM_REPLY), CHAT: (kinds.CHAT_MESSAGE, kinds.CHAT_REPLY)}
+CROSS_PLATFORM = ("active_users", "new_users", "returning_users")
+# The platforms each series reads: it has values (and a place on the page) when one of them is chosen.
+SERIES_PLATFORMS: dict[str, tuple[str, ...]] = {
+    **{name: (GITHUB,) for name in SERIES},
+    **{name: PLATFORMS for name in CROSS_PLATFORM},
+    **{name: (FORUM,) for name in SERIES if name.startswith("forum_")},
+    **{name: (CHAT,) for name in SERIES if name.startswith("chat_")},
+    "forum_chat_to_first_contribution": COMMUNITY_PLATFORMS,
+}
+
+
+class UnknownPlatform(ValueError):
+    """A `platform` other than all, github, forum or chat, or a forum or chat asked of one repository."""
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -62,12 +102,23 @@ def _ratio(part: int, whole: int) -> float | None:
 
 
 def report(
-    engine: Engine, repo: str | None, weeks: int = 12, today: date | None = None, org: str | None = None
+    engine: Engine,
+    repo: str | None,
+    weeks: int = 12,
+    today: date | None = None,
+    org: str | None = None,
+    platform: str = ALL_PLATFORMS,
 ) -> dict[str, Any]:
-    """The insights JSON for a repository the pages list, or (`org`) an owner's listed repositories
-    together; raises leaderboard.NotVisible, ValueError for `weeks`."""
+    """The insights JSON for a repository the pages list, or (`org`) an owner's listed repositories and
+    its community's forum and chats together, with the `platform` chosen; raises leaderboard.NotVisible,
+    UnknownPlatform, ValueError for `weeks`."""
     if not 1 <= weeks <= MAX_WEEKS:
         raise ValueError(f"weeks must be between 1 and {MAX_WEEKS}")
+    if platform not in (ALL_PLATFORMS, *PLATFORMS):
+        raise UnknownPlatform(f"platform must be one of {ALL_PLATFORMS}, {', '.join(PLATFORMS)}")
+    if repo and platform not in (ALL_PLATFORMS, GITHUB):
+        raise UnknownPlatform("a repository has no forum or chat: platform must be all or github")
+    chosen = PLATFORMS if platform == ALL_PLATFORMS and not repo else (GITHUB,) if repo else (platform,)
     today = today or datetime.now(UTC).date()
     mondays = weeks_ending(today, weeks)
     first, last = mondays[0], mondays[-1]
@@ -92,9 +143,11 @@ def report(
             .where(
                 scope_members.c.scope == scope,
                 scope_members.c.first_at >= datetime.combine(first, datetime.min.time()),
+                scope_members.c.actor_id > 0,  # GitHub's people: an owner's forum and chat ids are negative
             )
             .group_by(sa.func.date(scope_members.c.first_at))
         ).all()
+        community = _community_series(conn, scope, repo_ids, chosen, mondays)
 
     def count(week: date, column: str) -> int:
         if column == "new" and scope.startswith("org:"):
@@ -134,6 +187,7 @@ def report(
             "first_response_pulls_hours": _rounded(median(response_hours.get((week.isoformat(), True), []))),
             "pr_acceptance": _ratio(c["prs_merged"], c["prs_merged"] + c["prs_closed"]),
             "satisfaction": _ratio(c["positive"], c["positive"] + c["negative"]),
+            **{name: by_week.get(week) for name, by_week in community.items()},
         }
         for key, value in week_values.items():
             values[key].append(value)
@@ -142,6 +196,8 @@ def report(
     complete = sum(1 for monday in mondays if monday + timedelta(days=7) <= today)
     series = {}
     for name, unit in SERIES.items():
+        if not set(SERIES_PLATFORMS[name]) & set(chosen):
+            values[name] = [None] * len(mondays)  # a platform not chosen: no data, rather than zeros
         summary = summarise(values[name][:complete])
         series[name] = {
             "unit": unit,
@@ -154,6 +210,9 @@ def report(
         }
     return {
         "repo": shown,
+        "scope": "repository" if scope.startswith("repo:") else "owner",
+        "platform": platform,
+        "platforms": list(chosen),
         "weeks": [monday.isoformat() for monday in mondays],
         "span_weeks": weeks,
         "partial_week": mondays[-1].isoformat() if complete < len(mondays) else None,
@@ -191,6 +250,186 @@ def _weekly_counts(
     for week, people in conn.execute(active.group_by(a.week)):
         counts.setdefault(week, {})["active"] = int(people)
     return counts
+
+
+def community_places(conn: Connection, scope: str) -> dict[str, list[int]]:
+    """The forum and chat places of an owner's community (none for a repository), per platform."""
+    places: dict[str, list[int]] = {platform: [] for platform in COMMUNITY_PLATFORMS}
+    kind, _, owner = scope.partition(":")
+    if kind != "org":
+        return places
+    r = repositories.c
+    for place_id, full_name in conn.execute(
+        sa.select(r.id, r.full_name).where(sa.func.lower(r.owner) == owner, r.id < 0)
+    ):
+        platform = PLACE_PLATFORMS.get(str(full_name).split("/", 1)[-1].split(":", 1)[0])
+        if platform is not None:
+            places[platform].append(int(place_id))
+    return places
+
+
+def _community_series(
+    conn: Connection, scope: str, repo_ids: list[int], chosen: tuple[str, ...], mondays: list[date]
+) -> dict[str, dict[date, float | None]]:
+    """The cross-platform, forum and chat series per week (README, "Metric definitions"), in SQL over
+    GitHub's rollups and, for the forum and chats, the ledger itself (by `ix_contributions_repo_time`
+    and `ix_contributions_repo_actor`): no rollup tells who wrote rather than was liked or joined."""
+    first, last = mondays[0], mondays[-1]
+    start = datetime.combine(first, datetime.min.time())
+    end = datetime.combine(last + timedelta(days=7), datetime.min.time())
+    places = community_places(conn, scope)
+    spoken = [p for p in COMMUNITY_PLATFORMS if p in chosen]
+    c = contributions.c
+
+    def speaking(table: Any, platforms: list[str]) -> Any:
+        """Contributions of `table` (the ledger or an alias) that make someone active on `platforms`."""
+        ids = [place for p in platforms for place in places[p]]
+        return sa.and_(table.c.repo_id.in_(ids), table.c.kind.in_([k for p in platforms for k in SPEAKING_KINDS[p]]))
+
+    def in_span(table: Any) -> Any:
+        return sa.and_(table.c.occurred_at >= start, table.c.occurred_at < end)
+
+    # Active users: people on GitHub's weekly rollup and the forum's and chats' writers, each once a week.
+    a = weekly_actors.c
+    active_parts: list[Any] = [
+        sa.select(c.week, c.actor_id).where(speaking(contributions, spoken), in_span(contributions))
+    ]
+    if GITHUB in chosen:
+        active_parts.append(
+            sa.select(a.week, a.actor_id).where(a.repo_id.in_(repo_ids), a.week >= first, a.week <= last)
+        )
+    people = sa.union_all(*active_parts).subquery()
+    active = _per_week(
+        conn.execute(sa.select(people.c.week, sa.func.count(sa.distinct(people.c.actor_id))).group_by(people.c.week))
+    )
+
+    # New users: people whose first activity on the chosen platforms fell in the span (GitHub's firsts
+    # per repository from `scope_members`); only people active in the span are looked up at all.
+    gh_scopes = [repo_scope(repo_id) for repo_id in repo_ids] if GITHUB in chosen else []
+    m, cm, cc = scope_members.c, scope_members.alias("recent_member").c, contributions.alias("recent")
+    recent = sa.union(
+        sa.select(cm.actor_id).where(cm.scope.in_(gh_scopes), cm.first_at >= start),
+        sa.select(cc.c.actor_id).where(speaking(cc, spoken), cc.c.occurred_at >= start),
+    )
+    firsts = sa.union_all(
+        sa.select(m.actor_id, m.first_at.label("at")).where(m.scope.in_(gh_scopes), m.actor_id.in_(recent)),
+        sa.select(c.actor_id, c.occurred_at.label("at")).where(speaking(contributions, spoken), c.actor_id.in_(recent)),
+    ).subquery()
+    arrived = (
+        sa.select(sa.func.min(firsts.c.at).label("at"))
+        .group_by(firsts.c.actor_id)
+        .having(sa.func.min(firsts.c.at) >= start)
+        .subquery()
+    )
+    new = _per_day(
+        conn.execute(sa.select(sa.func.date(arrived.c.at), sa.func.count()).group_by(sa.func.date(arrived.c.at)))
+    )
+
+    # The funnel: people whose first GitHub contribution fell in the span, who wrote on the forum or in a
+    # chat before it (0 while forum and chat accounts are not linked to GitHub ones).
+    gm = scope_members.alias("github_member").c
+    github_first = (
+        sa.select(m.actor_id, sa.func.min(m.first_at).label("at"))
+        .where(
+            m.scope.in_([repo_scope(repo_id) for repo_id in repo_ids]),
+            m.actor_id.in_(
+                sa.select(gm.actor_id).where(gm.scope.in_([repo_scope(i) for i in repo_ids]), gm.first_at >= start)
+            ),
+        )
+        .group_by(m.actor_id)
+        .having(sa.func.min(m.first_at) >= start)
+        .subquery()
+    )
+    wrote_before = sa.exists().where(
+        speaking(contributions, spoken), c.actor_id == github_first.c.actor_id, c.occurred_at < github_first.c.at
+    )
+    day = sa.func.date(github_first.c.at)
+    funnel = _per_day(conn.execute(sa.select(day, sa.func.count()).where(wrote_before).group_by(day)))
+
+    # The forum: topics and replies; of the week's topics, those solved and the first reply by another person.
+    forum = speaking(contributions, [FORUM])
+    posts = conn.execute(
+        sa.select(
+            c.week,
+            sa.func.sum(sa.case((c.kind == kinds.FORUM_TOPIC, 1), else_=0)),
+            sa.func.sum(sa.case((c.kind == kinds.FORUM_REPLY, 1), else_=0)),
+        )
+        .where(forum, in_span(contributions))
+        .group_by(c.week)
+    ).all()
+    topic, later = contributions.alias("topic"), contributions.alias("later")
+    topics = (
+        sa.select(topic.c.repo_id, topic.c.number, topic.c.actor_id, topic.c.occurred_at, topic.c.week)
+        .where(topic.c.repo_id.in_(places[FORUM]), topic.c.kind == kinds.FORUM_TOPIC, in_span(topic))
+        .subquery()
+    )
+    solutions = (
+        sa.select(later.c.repo_id, later.c.number)
+        .where(later.c.repo_id.in_(places[FORUM]), later.c.kind == kinds.FORUM_SOLUTION, later.c.occurred_at >= start)
+        .distinct()
+        .subquery()
+    )
+    same_topic = sa.and_(solutions.c.repo_id == topics.c.repo_id, solutions.c.number == topics.c.number)
+    solved = conn.execute(
+        sa.select(topics.c.week, sa.func.count(), sa.func.count(solutions.c.number))
+        .select_from(topics.outerjoin(solutions, same_topic))
+        .group_by(topics.c.week)
+    ).all()
+    answered = sa.and_(
+        later.c.repo_id == topics.c.repo_id,
+        later.c.number == topics.c.number,
+        later.c.kind == kinds.FORUM_REPLY,
+        later.c.actor_id != topics.c.actor_id,  # the author's own follow-up is no answer
+        later.c.occurred_at >= start,
+    )
+    waited = _hours(conn, topics.c.occurred_at, sa.func.min(later.c.occurred_at))
+    first_replies = conn.execute(
+        sa.select(topics.c.week, waited)
+        .select_from(topics.join(later, answered))
+        .group_by(topics.c.repo_id, topics.c.number, topics.c.week, topics.c.occurred_at)
+    ).all()
+    reply_hours: dict[date, list[float]] = defaultdict(list)
+    for week, hours in first_replies:
+        reply_hours[_day(week)].append(float(hours))
+
+    chat = conn.execute(
+        sa.select(c.week, sa.func.count(), sa.func.count(sa.distinct(c.actor_id)))
+        .where(speaking(contributions, [CHAT]), in_span(contributions))
+        .group_by(c.week)
+    ).all()
+
+    out: dict[str, dict[date, float | None]] = {
+        "forum_topics": {_day(w): int(n or 0) for w, n, _ in posts},
+        "forum_replies": {_day(w): int(n or 0) for w, _, n in posts},
+        "forum_solved_share": {_day(w): _ratio(int(done), int(opened)) for w, opened, done in solved},
+        "forum_first_reply_hours": {w: _rounded(median(h)) for w, h in reply_hours.items()},
+        "chat_messages": {_day(w): int(n) for w, n, _ in chat},
+        "chat_active_members": {_day(w): int(n) for w, _, n in chat},
+    }
+    for name in ("forum_topics", "forum_replies", "chat_messages", "chat_active_members"):
+        out[name] = {week: out[name].get(week, 0) for week in mondays}
+    out["active_users"] = {week: active.get(week, 0) for week in mondays}
+    out["new_users"] = {week: new.get(week, 0) for week in mondays}
+    out["returning_users"] = {week: active.get(week, 0) - new.get(week, 0) for week in mondays}
+    out["forum_chat_to_first_contribution"] = {week: funnel.get(week, 0) for week in mondays}
+    return out
+
+
+def _day(value: Any) -> date:
+    """A date as either database returns it from a union or a function (a date, or ISO text)."""
+    return date.fromisoformat(str(value)[:10])
+
+
+def _per_week(rows: Any) -> dict[date, int]:
+    return {_day(week): int(n) for week, n in rows}
+
+
+def _per_day(rows: Any) -> dict[date, int]:
+    """Counts per day, summed into their ISO weeks."""
+    weeks: dict[date, int] = defaultdict(int)
+    for day, n in rows:
+        weeks[week_of(_day(day))] += int(n)
+    return weeks
 
 
 def _hours(conn: Connection, start: Any, end: Any) -> Any:

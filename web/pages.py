@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 
 from engagement.digest import history as digest_history
 from readmodels import overview as overview_data
-from readmodels.insights import MAX_WEEKS, report
+from readmodels.insights import ALL_PLATFORMS, MAX_WEEKS, PLATFORMS, SERIES_PLATFORMS, UnknownPlatform, report
 from readmodels.leaderboard import NotVisible, board, resolve
 from readmodels.waiting import queue as waiting_queue
 from services import Services
@@ -145,11 +145,20 @@ def _board(repo: str | None, org: str | None, window: str, limit: int | None) ->
         raise Problem(400, "error.bad_window", choices=", ".join(WINDOWS)) from None
 
 
-def _report(repo: str, weeks: int) -> dict[str, Any]:
+def _platform() -> str:
+    platform = _text("platform") or ALL_PLATFORMS
+    if platform not in (ALL_PLATFORMS, *PLATFORMS):
+        raise Problem(400, "error.bad_platform", choices=", ".join((ALL_PLATFORMS, *PLATFORMS)))
+    return platform
+
+
+def _report(repo: str | None, org: str | None, weeks: int, platform: str) -> dict[str, Any]:
     try:
-        return report(_engine(), repo, weeks=weeks)
+        return report(_engine(), repo, weeks=weeks, org=None if repo else org, platform=platform)
     except NotVisible:
         raise Problem(404, "error.not_found_text") from None
+    except UnknownPlatform:  # a forum or chat asked of one repository
+        raise Problem(400, "error.bad_platform", choices=f"{ALL_PLATFORMS}, github") from None
     except ValueError:
         raise Problem(400, "error.bad_weeks", max=MAX_WEEKS) from None
 
@@ -250,24 +259,26 @@ def leaderboard_rows_csv(data: Mapping[str, Any]) -> str:
 
 @bp.get("/insights")
 def insights() -> str:
-    repo, weeks = _name("repo"), _weeks()
-    data = _report(repo, weeks) if repo else None
+    """A repository's weekly series, or an owner's with its forum and chats (`platform` chooses which)."""
+    repo, org, weeks, platform = _name("repo"), _name("org"), _weeks(), _platform()
+    data = _report(repo, org, weeks, platform) if repo or org else None
     return render_template(
         "insights.html",
         report=data,
         series=_series_views(data) if data else [],
         spans=SPANS if weeks in SPANS else sorted({*SPANS, weeks}),
         weeks=weeks,
+        platforms=(ALL_PLATFORMS, *PLATFORMS),
         **_choices(),
     )
 
 
 @bp.get("/api/insights")
 def insights_json() -> Any:
-    repo, weeks = _name("repo"), _weeks()
-    if not repo:
-        return jsonify({"error": "say which repository (repo=OWNER/NAME)"}), 400
-    return jsonify(_report(repo, weeks))
+    repo, org, weeks, platform = _name("repo"), _name("org"), _weeks(), _platform()
+    if not repo and not org:
+        return jsonify({"error": "say which repository (repo=OWNER/NAME) or owner (org=OWNER)"}), 400
+    return jsonify(_report(repo, org, weeks, platform))
 
 
 def shown_value(value: float | None, unit: str) -> float | None:
@@ -293,11 +304,13 @@ def figure(value: float | None, unit: str, t: shell.Translator, signed: bool = F
 
 
 def _series_views(data: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Each series with its chart and its figures in the page's language."""
+    """Each series of the platforms chosen, with its chart and its figures in the page's language."""
     t = shell.Translator()
     weeks: list[str] = data["weeks"]
     views = []
     for name, series in data["series"].items():
+        if not set(SERIES_PLATFORMS[name]) & set(data["platforms"]):
+            continue  # the JSON keeps its place (no data); the page has no use for an empty card
         unit = series["unit"]
         values = [shown_value(v, unit) for v in series["values"]]
         chart = bar_chart if unit == "count" else line_chart
