@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from cli import check_digests
+from cli.doctor import check_digests
 from domain.contributions import Repo
 from engagement.common import config as repo_config
 from engagement.digest import DigestConfig, undelivered

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from rq import SimpleWorker
 
-from cli import key_fingerprint, redact_url
+from cli.doctor import key_fingerprint, redact_url
 from storage import db
 from storage.db import repositories
 from tests.conftest import APP_ID, ROOT, SECRET, services

@@ -1,19 +1,15 @@
-"""Operator commands: `flask --app app db upgrade | replay | deliveries | sweep | worker | backfill | doctor | tasks |
-notify | digest`."""
+"""`doctor`: check the configuration end to end and say what to fix; secrets are never printed."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
 import os
 import sys
-import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -23,257 +19,23 @@ import redis
 import requests
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
-from flask import Flask, current_app
-from flask.cli import AppGroup, with_appcontext
+from flask.cli import with_appcontext
 
+from cli.common import services_of
 from engagement import digest as digest_posting
 from githubapp.errors import GitHubError, TransientError, Unauthorized
-from jobs.backfill import BackfillError, backfill
 from logs import scrub
-from notify.notifier import DestinationGone, Message, NotifyError
+from notify.notifier import DestinationGone, NotifyError
 from notify.telegram import DEFAULT_API_URL as TELEGRAM_API_URL
 from notify.telegram import Telegram
 from notify.transport import call
-from readmodels import digest
-from readmodels.leaderboard import NotVisible
 from services import Services
 from settings import load_private_key
 from storage import db as storage_db
 from storage.db import deliveries, repositories, utcnow
-from storage.deliveries import FAILED, PENDING, STATUSES
-from storage.retention import FAILED_RETENTION_FACTOR, prune
-from webhooks.dispatch import NOT_FAILED, STRANDED, failed_delivery_ids, retry
-from webhooks.event import MalformedEvent, parse
-from webhooks.intake import accept
-from webhooks.jobs import process
+from storage.deliveries import FAILED
 
 log = logging.getLogger(__name__)
-
-db_cli = AppGroup("db", help="Database schema.")
-deliveries_cli = AppGroup("deliveries", help="Inspect and retry stored webhook deliveries.")
-
-
-def _services() -> Services:
-    services: Services = current_app.extensions["engage"]
-    return services
-
-
-@db_cli.command("upgrade")
-def db_upgrade() -> None:
-    """Apply pending schema migrations (run on release for PostgreSQL)."""
-    applied = storage_db.migrate(_services().store.engine)
-    click.echo(f"applied migrations {applied}" if applied else "database schema is up to date")
-
-
-@db_cli.command("status")
-def db_status() -> None:
-    pending = storage_db.pending_migrations(_services().store.engine)
-    click.echo(f"pending migrations: {pending}" if pending else "database schema is up to date")
-    sys.exit(1 if pending else 0)
-
-
-@click.command("replay")
-@click.argument("payload", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--event", "event_name", required=True, help="The X-GitHub-Event name, e.g. issues.")
-@click.option("--delivery-id", default=None, help="Defaults to a new random id.")
-def replay(payload: Path, event_name: str, delivery_id: str | None) -> None:
-    """Run one payload through the real pipeline (store, route, handlers), like `probot receive`."""
-    services = _services()
-    body = payload.read_bytes()
-    try:
-        event = parse(delivery_id or f"replay-{uuid.uuid4()}", event_name, body)
-    except MalformedEvent as exc:
-        raise click.ClickException(f"{payload}: {exc}") from exc
-    new, status = accept(services, event, body.decode("utf-8"))
-    if not new:
-        raise click.ClickException(f"delivery {event.delivery_id} was stored before; pass another --delivery-id")
-    if status == PENDING:
-        status = process(services, event.delivery_id)
-    delivery = services.store.get(event.delivery_id)
-    click.echo(
-        f"{event.delivery_id} {event.key}: {status}"
-        + (f" ({delivery.last_error})" if delivery and delivery.last_error else "")
-    )
-    for handler, (outcome, error) in services.store.handler_outcomes(event.delivery_id).items():
-        click.echo(f"  {handler}: {outcome}" + (f" - {error}" if error else ""))
-    if status == FAILED:
-        sys.exit(1)
-
-
-@deliveries_cli.command("list")
-@click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="Repeatable.")
-@click.option("--limit", default=50, show_default=True)
-def deliveries_list(statuses: tuple[str, ...], limit: int) -> None:
-    """Recent deliveries, newest first; `--status failed` for the ones that need attention."""
-    rows = _services().store.list(statuses, limit)
-    for d in rows:
-        click.echo(
-            f"{d.received_at:%Y-%m-%d %H:%M:%S}  {d.id}  {d.name:<32} {d.repository or '-':<30} "
-            f"{d.status:<10} attempts={d.attempts}" + (f"  {d.last_error}" if d.last_error else "")
-        )
-    if not rows:
-        click.echo("no deliveries")
-
-
-@deliveries_cli.command("show")
-@click.argument("delivery_id")
-def deliveries_show(delivery_id: str) -> None:
-    services = _services()
-    d = services.store.get(delivery_id)
-    if d is None:
-        raise click.ClickException(f"no delivery {delivery_id}")
-    click.echo(
-        json.dumps(
-            {
-                "id": d.id,
-                "event": d.name,
-                "repository": d.repository,
-                "status": d.status,
-                "attempts": d.attempts,
-                "last_error": d.last_error,
-                "received_at": str(d.received_at),
-                "handlers": services.store.handler_outcomes(d.id),
-            },
-            indent=2,
-        )
-    )
-
-
-@deliveries_cli.command("retry")
-@click.argument("delivery_ids", nargs=-1)
-@click.option("--all-failed", is_flag=True, help="Retry every failed delivery.")
-def deliveries_retry(delivery_ids: tuple[str, ...], all_failed: bool) -> None:
-    """Put failed deliveries back in the queue; handlers that succeeded before are not run again."""
-    services = _services()
-    ids = list(delivery_ids) + (failed_delivery_ids(services.store) if all_failed else [])
-    if not ids:
-        raise click.UsageError("name delivery ids or pass --all-failed")
-    for delivery_id, outcome in retry(services.store, services.dispatcher, ids):
-        if outcome == NOT_FAILED:
-            click.echo(f"{delivery_id}: not failed, left alone")
-        elif outcome == STRANDED:
-            click.echo(f"{delivery_id}: requeued (queue down: the sweeper will dispatch it)")
-        else:
-            click.echo(f"{delivery_id}: requeued")
-    _drain(services)
-
-
-@deliveries_cli.command("prune")
-@click.option("--days", type=click.IntRange(min=1), default=None, help="Default: PAYLOAD_RETENTION_DAYS.")
-def deliveries_prune(days: int | None) -> None:
-    """Delete old deliveries now: done and ignored ones after --days, failed ones after 4x as long.
-
-    The ledger keeps every contribution; the sweeper does the same once an hour by itself.
-    """
-    services = _services()
-    days = days or services.settings.payload_retention_days
-    if not days:
-        raise click.ClickException("PAYLOAD_RETENTION_DAYS=0 keeps payloads forever; pass --days N to prune once")
-    pruned = prune(services.store.engine, days)
-    click.echo(
-        f"pruned {pruned.finished} done or ignored deliveries older than {days} days "
-        f"and {pruned.failed} failed ones older than {days * FAILED_RETENTION_FACTOR} days"
-    )
-
-
-def _drain(services: Services) -> None:
-    """Let this process finish what it dispatched (the embedded worker lives in it) before exiting."""
-    services.dispatcher.wait_idle(timeout=60)
-
-
-@click.command("sweep")
-def sweep_command() -> None:
-    """Dispatch stranded pending deliveries and due retries once."""
-    services = _services()
-    click.echo(f"dispatched {services.sweep()} deliveries")
-    _drain(services)
-
-
-@click.command("worker")
-@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
-def worker_command(burst: bool) -> None:
-    """An RQ worker on the app's queue, with RQ's scheduler (for retries) and the scheduled tasks (the sweeper)."""
-    services = _services()
-    if services.redis is None:
-        raise click.ClickException("REDIS_URL is not set: without Redis the web process runs the embedded worker")
-    from rq import SimpleWorker
-    from rq.serializers import JSONSerializer
-
-    stop = threading.Event()
-
-    def tick_periodically() -> None:
-        """The scheduled tasks (the sweep among them): due ones run here or go to the queue, once per period."""
-        while True:
-            try:
-                services.tick()
-            except Exception:
-                log.exception("scheduled tasks: tick failed; the next tick tries again")
-            if stop.wait(services.settings.sweep_interval_seconds):
-                return
-
-    threading.Thread(target=tick_periodically, name="engage-scheduler", daemon=True).start()
-    # SimpleWorker runs jobs in this process, reusing its database pool, HTTP session and token cache.
-    worker = SimpleWorker([services.settings.queue_name], connection=services.redis, serializer=JSONSerializer)
-    try:
-        # RQ logs two INFO lines per job; the app's own "delivery processed" line says more.
-        level = "DEBUG" if services.settings.log_level == "DEBUG" else "WARNING"
-        worker.work(with_scheduler=True, burst=burst, logging_level=level)
-    finally:
-        stop.set()
-
-
-class ProgressLine:
-    """One line on stderr, rewritten in place (`issues: 300/1200`); a new line per stage and per message."""
-
-    def __init__(self) -> None:
-        self.stage: str | None = None
-        self.width = 0
-
-    def update(self, stage: str, done: int, total: int | None) -> None:
-        if self.stage is not None and stage != self.stage:
-            click.echo(err=True)
-            self.width = 0
-        self.stage = stage
-        text = f"{stage}: {done}" + (f"/{total}" if total else "")
-        self.width = max(self.width, len(text))  # a shorter text must cover the longer one before it
-        click.echo(f"\r{text.ljust(self.width)}", err=True, nl=False)
-
-    def say(self, message: str) -> None:
-        self.finish()
-        click.echo(message, err=True)
-
-    def finish(self) -> None:
-        if self.stage is not None:
-            click.echo(err=True)
-        self.stage = None
-
-
-@click.command("backfill")
-@click.argument("full_name", metavar="OWNER/REPO")
-@click.option(
-    "--since",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    default=None,
-    metavar="YYYY-MM-DD",
-    help="Only what happened from this day (UTC) on; default: the whole history.",
-)
-@with_appcontext  # as under `flask`, also when invoked from app.test_cli_runner()
-def backfill_command(full_name: str, since: datetime | None) -> None:
-    """Import a repository's history (issues, pull requests, reviews, comments) into the ledger.
-
-    Safe to run again: what the ledger holds is not counted twice, and an interrupted run continues.
-    """
-    line = ProgressLine()
-    try:
-        result = backfill(_services(), full_name, since, line.update, say=line.say)
-    except BackfillError as exc:
-        line.finish()
-        raise click.ClickException(str(exc)) from exc
-    line.finish()
-    click.echo(result.summary())
-
-
-# --- doctor: the configuration checked end to end, each finding saying what to fix.
 
 OK, PROBLEM, NOTE = "ok", "problem", "note"
 # Values people leave in a .env from an example; GitHub accepts them, but they protect nothing.
@@ -672,130 +434,9 @@ def doctor_command() -> None:
 
     Secrets are never printed: only whether they are set, and the private key's fingerprint.
     """
-    findings = diagnose(_services())
+    findings = diagnose(services_of())
     for finding in findings:
         click.echo(f"{finding.status:<8} {finding.topic}: {finding.text}")
     problems = sum(finding.status == PROBLEM for finding in findings)
     click.echo(f"{problems} problem(s) to fix" if problems else "everything checked is fine")
     sys.exit(1 if problems else 0)
-
-
-tasks_cli = AppGroup("tasks", help="Scheduled tasks: what runs when, and running one now.")
-
-
-@tasks_cli.command("list")
-def tasks_list() -> None:
-    """Each task's schedule, its last run (period, outcome, error) and its next run, in UTC."""
-    services = _services()
-    click.echo(f"{'task':<24} {'schedule':<32} {'last run':<21} {'outcome':<8} next run")
-    for status in services.tasks.status():
-        state = status.state
-        last = _when(state.period) if state and state.period else "never"
-        outcome = state.status if state and state.period else "-"
-        click.echo(
-            f"{status.task.name:<24} {status.task.schedule:<32} {last:<21} {outcome:<8} {_when(status.next_run)}"
-        )
-        if state and state.error and state.status == "failed":
-            click.echo(f"  error: {state.error}")
-
-
-@tasks_cli.command("run")
-@click.argument("name")
-def tasks_run(name: str) -> None:
-    """Run one task now, once: this counts as its current period's run (another worker will not repeat it)."""
-    services = _services()
-    if services.tasks.schedule.get(name) is None:
-        known = ", ".join(task.name for task in services.tasks.schedule.tasks)
-        raise click.ClickException(f"no task named {name!r} (known: {known})")
-    outcome = services.tasks.run_now(name)
-    click.echo(f"{name}: {outcome.result}" + (f" ({outcome.error})" if outcome.error else ""))
-    _drain(services)
-    if outcome.result == "failed":
-        sys.exit(1)
-
-
-notify_cli = AppGroup("notify", help="Chat destinations (DESTINATION_<NAME>_*): send a test message.")
-TEST_MESSAGE = "A test message from LLMasOS Engage: the destination {name} works."
-
-
-@notify_cli.command("test")
-@click.argument("name")
-def notify_test(name: str) -> None:
-    """Post one short test message to destination NAME through the real path (pacing, retries, DRY_RUN)."""
-    services = _services()
-    if name not in services.notifier.destinations:
-        known = ", ".join(sorted(services.notifier.destinations)) or "none: set DESTINATION_<NAME>_KIND"
-        raise click.ClickException(f"no destination named {name!r} (known: {known})")
-    run = f"notify-test-{uuid.uuid4()}"
-    try:
-        outcome = services.notifier.send(name, Message(run, TEST_MESSAGE.format(name=name)), run)
-    except NotifyError as exc:
-        raise click.ClickException(f"not sent: {exc}") from None
-    click.echo(f"{name}: {outcome}" + (" (DRY_RUN is on: nothing was posted)" if outcome == "dry_run" else ""))
-
-
-@click.command("digest")
-@click.argument("target", metavar="OWNER[/REPO]")
-@click.option("--preview", is_flag=True, help="Print the digest as it would be posted.")
-@click.option("--post", "post", is_flag=True, help="Post it now to its destinations, once (as the schedule would).")
-@click.option("--lang", type=click.Choice(["en", "zh", "both"]), default="en", show_default=True)
-@click.option(
-    "--week", default=None, metavar="YYYY-Www", help="An ISO week (UTC) that has ended; default: the last one."
-)
-@with_appcontext
-def digest_command(target: str, preview: bool, post: bool, lang: str, week: str | None) -> None:
-    """The weekly digest of a public repository, or of an owner's public repositories together: newcomers,
-    first merged pull requests, top contributors, health figures against the 12 weeks before, good first issues."""
-    if preview == post:
-        raise click.ClickException("pass --preview to print the digest or --post to post it")
-    repo, org = (target, None) if "/" in target else (None, target)
-    services = _services()
-    try:
-        monday = digest.parse_week(week) if week else None
-        if post:
-            _post_digest(services, target, monday)
-            return
-        value = digest.build(services.store.engine, repo=repo, org=org, week=monday)
-    except (NotVisible, digest.BadWeek) as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(digest.render(value, lang), nl=False)
-
-
-def _post_digest(services: Services, target: str, week: date | None) -> None:
-    """Through the task's own once-only path: a destination that already has this period's digest is skipped."""
-    found = digest_posting.target_for(services.store.engine, target)
-    if found is None:
-        raise click.ClickException(
-            f"{target} is not a listed repository (an owner's digest needs its .github repository)"
-        )
-    try:
-        done = digest_posting.post_now(services, found, week, services.tasks.clock())
-    except TransientError as exc:
-        raise click.ClickException(f"not posted everywhere yet: {exc}; run it again later") from None
-    if done is None:
-        raise click.ClickException(
-            f"the digest is not turned on in {found.post_to}'s .github/engage.yml (digest: enabled)"
-        )
-    period, posted = done
-    for one in posted:
-        click.echo(f"{one.destination}: {one.outcome} (period {_when(period)})")
-
-
-def _when(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def init_app(app: Flask) -> None:
-    for command in (
-        db_cli,
-        deliveries_cli,
-        replay,
-        sweep_command,
-        worker_command,
-        backfill_command,
-        doctor_command,
-        tasks_cli,
-        notify_cli,
-        digest_command,
-    ):
-        app.cli.add_command(command)

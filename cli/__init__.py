@@ -1,0 +1,28 @@
+"""Operator commands: `flask --app app db upgrade | replay | deliveries | sweep | worker | backfill | doctor | tasks |
+notify | digest`, one module per group."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from cli.backfill import backfill_command
+from cli.deliveries import db_cli, deliveries_cli, replay, sweep_command, worker_command
+from cli.digest import digest_command
+from cli.doctor import doctor_command
+from cli.tasks import notify_cli, tasks_cli
+
+
+def init_app(app: Flask) -> None:
+    for command in (
+        db_cli,
+        deliveries_cli,
+        replay,
+        sweep_command,
+        worker_command,
+        backfill_command,
+        doctor_command,
+        tasks_cli,
+        notify_cli,
+        digest_command,
+    ):
+        app.cli.add_command(command)
