@@ -18,6 +18,7 @@ from urllib.parse import unquote
 import pytest
 import requests
 
+from readmodels.insights import SERIES_PLATFORMS
 from tests.conftest import ROOT, example, services, wait_for
 from tests.test_pages import (
     DOCS,
@@ -161,7 +162,10 @@ def test_the_leaderboard_renders_its_api_numbers_and_switches_by_link_and_form(t
 def test_insights_plot_the_api_numbers_and_switch_span_and_repository(tab, site):
     page = tab.open(f"/insights?repo={PUBLIC.full_name}&weeks=12")
     data = api(site, f"/api/insights?repo={PUBLIC.full_name}&weeks=12")
-    for name, series in data["series"].items():
+    shown_series = {n: s for n, s in data["series"].items() if set(SERIES_PLATFORMS[n]) & set(data["platforms"])}
+    assert "active_contributors" in shown_series and "chat_messages" not in shown_series, "a repository: GitHub's"
+    assert page.locator("section[data-series='chat_messages']").count() == 0
+    for name, series in shown_series.items():
         plotted = page.eval_on_selector_all(
             f"section[data-series='{name}'] [data-label]",
             "marks => Object.fromEntries(marks.map(m => [m.dataset.label, Number(m.dataset.value)]))",
