@@ -340,11 +340,19 @@ def _community_series(
         .having(sa.func.min(m.first_at) >= start)
         .subquery()
     )
-    wrote_before = sa.exists().where(
-        speaking(contributions, spoken), c.actor_id == github_first.c.actor_id, c.occurred_at < github_first.c.at
+    # Each of them's first forum or chat writing, grouped (so both databases look it up once per person
+    # in ix_contributions_repo_actor rather than once per row).
+    wrote = (
+        sa.select(c.actor_id, sa.func.min(c.occurred_at).label("at"))
+        .where(speaking(contributions, spoken), c.actor_id.in_(sa.select(github_first.c.actor_id)))
+        .group_by(c.actor_id)
+        .subquery()
     )
     day = sa.func.date(github_first.c.at)
-    funnel = _per_day(conn.execute(sa.select(day, sa.func.count()).where(wrote_before).group_by(day)))
+    moved = github_first.join(
+        wrote, sa.and_(wrote.c.actor_id == github_first.c.actor_id, wrote.c.at < github_first.c.at)
+    )
+    funnel = _per_day(conn.execute(sa.select(day, sa.func.count()).select_from(moved).group_by(day)))
 
     # The forum: topics and replies; of the week's topics, those solved and the first reply by another person.
     forum = speaking(contributions, [FORUM])
@@ -366,7 +374,7 @@ def _community_series(
     solutions = (
         sa.select(later.c.repo_id, later.c.number)
         .where(later.c.repo_id.in_(places[FORUM]), later.c.kind == kinds.FORUM_SOLUTION, later.c.occurred_at >= start)
-        .distinct()
+        .group_by(later.c.repo_id, later.c.number)
         .subquery()
     )
     same_topic = sa.and_(solutions.c.repo_id == topics.c.repo_id, solutions.c.number == topics.c.number)
@@ -375,17 +383,23 @@ def _community_series(
         .select_from(topics.outerjoin(solutions, same_topic))
         .group_by(topics.c.week)
     ).all()
-    answered = sa.and_(
-        later.c.repo_id == topics.c.repo_id,
-        later.c.number == topics.c.number,
-        later.c.kind == kinds.FORUM_REPLY,
-        later.c.actor_id != topics.c.actor_id,  # the author's own follow-up is no answer
-        later.c.occurred_at >= start,
+    # Each person's first reply per topic, grouped first: a grouped subquery is materialised (SQLite then
+    # indexes it for the join) instead of searching the forum's ledger once per topic.
+    replies = (
+        sa.select(later.c.repo_id, later.c.number, later.c.actor_id, sa.func.min(later.c.occurred_at).label("at"))
+        .where(later.c.repo_id.in_(places[FORUM]), later.c.kind == kinds.FORUM_REPLY, later.c.occurred_at >= start)
+        .group_by(later.c.repo_id, later.c.number, later.c.actor_id)
+        .subquery()
     )
-    waited = _hours(conn, topics.c.occurred_at, sa.func.min(later.c.occurred_at))
+    answered = sa.and_(
+        replies.c.repo_id == topics.c.repo_id,
+        replies.c.number == topics.c.number,
+        replies.c.actor_id != topics.c.actor_id,  # the author's own follow-up is no answer
+    )
+    waited = _hours(conn, topics.c.occurred_at, sa.func.min(replies.c.at))
     first_replies = conn.execute(
         sa.select(topics.c.week, waited)
-        .select_from(topics.join(later, answered))
+        .select_from(topics.join(replies, answered))
         .group_by(topics.c.repo_id, topics.c.number, topics.c.week, topics.c.occurred_at)
     ).all()
     reply_hours: dict[date, list[float]] = defaultdict(list)
