@@ -36,7 +36,7 @@ from storage import db  # noqa: E402
 from tests.support.fake_github import FakeGitHub  # noqa: E402
 from webhooks.signature import sign  # noqa: E402
 
-EXAMPLES = Path(os.environ.get("GITHUB_CONTRACT_DIR") or ROOT.parent / "shared" / "github") / "webhook-examples"
+EXAMPLES = ROOT / "tests" / "contract" / "github" / "webhook-examples"
 SECRET = "bench-secret"
 APP_ID, INSTALLATION = 777, 4242
 REPO = "Codertocat/Hello-World"

@@ -35,7 +35,7 @@ os.environ["ENV_FILE"] = "/nonexistent/.env"
 os.environ["FLASK_SKIP_DOTENV"] = "1"
 
 ROOT = Path(__file__).resolve().parents[1]
-CONTRACT = Path(os.environ.get("GITHUB_CONTRACT_DIR") or ROOT / "tests" / "contract" / "github")
+CONTRACT = ROOT / "tests" / "contract" / "github"
 EXAMPLES = CONTRACT / "webhook-examples"
 SECRET = "test-webhook-secret"
 APP_ID = 4242
