@@ -77,33 +77,10 @@ def receive() -> tuple[Response, int]:
     except MalformedEvent as exc:
         _count(services, request.headers.get("X-GitHub-Event"), "malformed")
         return _answer(400, str(exc))
-    try:
-        new, status = accept(services, event, body.decode("utf-8"))
-    except DATABASE_UNAVAILABLE as exc:
-        _count(services, event.name, "database_unavailable")
-        log.error(
-            "database unavailable; GitHub will show the delivery as failed for redelivery",
-            extra={"delivery_id": event.delivery_id, "error": type(exc).__name__},
-        )
-        return _answer(503, "database unavailable; redeliver later")
-    fields = {
-        "delivery_id": event.delivery_id,
-        "event": event.name,
-        "action": event.action,
-        "repo": event.repository,
-        "installation_id": event.installation_id,
-    }
-    if not new:
-        _count(services, event.name, "duplicate")
-        log.info("redelivery acknowledged, not processed again", extra=fields)
-        return _answer(200, "already received", delivery_id=event.delivery_id)
-    if status == PENDING:
-        services.dispatcher.submit(event.delivery_id)
-    log.info("delivery accepted", extra={**fields, "outcome": status})
-    _count(services, event.name, "accepted" if status == PENDING else "ignored")
-    if event.name == "ping":
+    answer = _store(services, event, body.decode("utf-8"))
+    if event.name == "ping" and answer[1] == 202:
         return _answer(200, "pong", delivery_id=event.delivery_id)
-    return _answer(202, "accepted", delivery_id=event.delivery_id, outcome=status)
+    return answer
 
 
 def receive_discourse() -> tuple[Response, int]:
@@ -131,14 +108,23 @@ def receive_discourse() -> tuple[Response, int]:
 
 
 def _store(services: Services, event: Event, payload_text: str) -> tuple[Response, int]:
-    """Another platform's delivery, verified and parsed: stored, dispatched, answered as GitHub's are."""
+    """A verified, parsed delivery of any platform: stored, dispatched, answered."""
     try:
         new, status = accept(services, event, payload_text)
     except DATABASE_UNAVAILABLE as exc:
         _count(services, event.name, "database_unavailable")
-        log.error("database unavailable", extra={"delivery_id": event.delivery_id, "error": type(exc).__name__})
+        log.error(
+            "database unavailable; the sender will show the delivery as failed for redelivery",
+            extra={"delivery_id": event.delivery_id, "error": type(exc).__name__},
+        )
         return _answer(503, "database unavailable; redeliver later")
-    fields = {"delivery_id": event.delivery_id, "event": event.name}
+    fields = {
+        "delivery_id": event.delivery_id,
+        "event": event.name,
+        "action": event.action,
+        "repo": event.repository,
+        "installation_id": event.installation_id,
+    }
     if not new:
         _count(services, event.name, "duplicate")
         log.info("redelivery acknowledged, not processed again", extra=fields)
