@@ -26,7 +26,7 @@ from engagement.good_first_issues.decide import RELEASE
 from engagement.leaderboard import LeaderboardConfig, settings_of
 from readmodels.insights import report, scope_repositories
 from readmodels.leaderboard import POINT_COLUMNS, _hidden, formula, resolve
-from readmodels.stats import iso_week_start, summarise
+from readmodels.stats import compact, iso_week_start, summarise
 from readmodels.waiting import past_slo
 from storage.db import (
     actor_days,
@@ -435,12 +435,7 @@ def _figure_text(figure: Figure, say: Callable[..., str]) -> str:
 def _shown(value: float, unit: str, say: Callable[..., str]) -> str:
     """As the pages show figures: at most two decimals, ratios as percentages, hours with their unit."""
     if unit == "ratio":
-        return f"{_number(value * 100)}%"
+        return f"{compact(value * 100)}%"
     if unit == "hours":
-        return say("digest.hours", n=_number(value))
-    return _number(value)
-
-
-def _number(value: float) -> str:
-    rounded = round(float(value), 2)
-    return str(int(rounded)) if rounded.is_integer() else f"{rounded:.2f}".rstrip("0")
+        return say("digest.hours", n=compact(value))
+    return compact(value)

@@ -87,3 +87,12 @@ def weeks_ending(today: date, count: int) -> list[date]:
     """The Mondays of the `count` ISO weeks ending with the week of `today`, oldest first."""
     last = iso_week_start(today)
     return [last - timedelta(weeks=back) for back in range(count - 1, -1, -1)]
+
+
+def compact(value: float) -> str:
+    """A number for reading, as every page, chart and digest writes it: whole numbers without decimals,
+    others to at most two places (and -0 as 0)."""
+    rounded = round(float(value), 2)
+    if rounded.is_integer():
+        return str(int(rounded))
+    return f"{rounded:.2f}".rstrip("0")

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
+from readmodels.stats import compact
+
 LINE = "line"
 BAR = "bar"
 
@@ -137,7 +139,7 @@ def _chart(
         low = min(0.0, *present, *([mean] if mean is not None else []))
         high = max(0.0, *present, *([mean] if mean is not None else []))
         ticks = sorted({low, 0.0, high})
-        tick_texts = [_with_unit(_number(tick), unit) for tick in ticks]
+        tick_texts = [_with_unit(compact(tick), unit) for tick in ticks]
         frame = _Frame(
             left=max(max(len(text) for text in tick_texts) * CHAR_WIDTH + LABEL_GAP, 24.0),
             right=width - MARGIN_RIGHT,
@@ -155,7 +157,7 @@ def _chart(
             parts.append(
                 f'<line class="mean" x1="{_coord(frame.left)}" x2="{_coord(frame.right)}" '
                 f'y1="{_coord(frame.y(mean))}" y2="{_coord(frame.y(mean))}" stroke-dasharray="{MEAN_DASHES}">'
-                f"<title>{escape(_with_unit('mean ' + _number(mean), unit))}</title></line>"
+                f"<title>{escape(_with_unit('mean ' + compact(mean), unit))}</title></line>"
             )
         marks = _lines_and_points if kind == LINE else _bars
         parts += marks(frame, labels, values, set(anomalies), unit, partial)
@@ -199,12 +201,12 @@ def _description(
     if all(value is None for value in values):
         return empty_text
     text = "; ".join(
-        f"{label}: {empty_text if value is None else _with_unit(_number(value), unit)}"
+        f"{label}: {empty_text if value is None else _with_unit(compact(value), unit)}"
         + (" so far" if index == partial else "")
         for index, (label, value) in enumerate(zip(labels, values, strict=True))
     )
     if mean is not None:
-        text += f". Mean: {_with_unit(_number(mean), unit)}"
+        text += f". Mean: {_with_unit(compact(mean), unit)}"
     marked = sorted({index for index in anomalies if values[index] is not None})
     if marked:
         text += ". Anomalies: " + ", ".join(labels[index] for index in marked)
@@ -313,16 +315,8 @@ def _bars(
 def _data(label: str, value: float, unit: str) -> str:
     """The data attributes closing a mark's start tag, and its tooltip; `data-value` is the exact input."""
     exact = str(int(value)) if float(value).is_integer() else repr(float(value))
-    tooltip = f"{label}: {_with_unit(_number(value), unit)}"
+    tooltip = f"{label}: {_with_unit(compact(value), unit)}"
     return f'data-label="{escape(label)}" data-value="{exact}"><title>{escape(tooltip)}</title>'
-
-
-def _number(value: float) -> str:
-    """Compact: whole numbers without decimals, others to at most two places."""
-    rounded = round(float(value), 2)
-    if rounded.is_integer():
-        return str(int(rounded))  # also turns -0.0 into 0
-    return f"{rounded:.2f}".rstrip("0")
 
 
 def _with_unit(number: str, unit: str) -> str:

@@ -26,6 +26,7 @@ from engagement.digest import history as digest_history
 from readmodels import overview as overview_data
 from readmodels.insights import ALL_PLATFORMS, MAX_WEEKS, PLATFORMS, SERIES_PLATFORMS, UnknownPlatform, report
 from readmodels.leaderboard import NotVisible, board, resolve
+from readmodels.stats import compact
 from readmodels.waiting import queue as waiting_queue
 from services import Services
 from storage.good_first_issues import GoodFirstIssueStore
@@ -293,9 +294,8 @@ def figure(value: float | None, unit: str, t: shell.Translator, signed: bool = F
     shown = shown_value(value, unit)
     if shown is None:
         return "—"
-    rounded = round(float(shown), 2)
-    text = str(int(rounded)) if rounded.is_integer() else f"{rounded:.2f}".rstrip("0")
-    if signed and rounded > 0:
+    text = compact(shown)
+    if signed and round(float(shown), 2) > 0:
         text = "+" + text
     suffix = t.unit(unit)
     if not suffix:
