@@ -16,7 +16,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-from settings.destinations import DestinationConfig, destinations
+from settings.destinations import TELEGRAM_API_URL, DestinationConfig, destinations
 from settings.errors import ConfigError
 
 DEFAULT_WEBHOOK_PATH = "/api/github/webhooks"
@@ -74,12 +74,17 @@ class Settings:
     discourse_webhook_secret: str | None = field(default=None, repr=False)
     # The forum categories recorded (its public ones); empty: every category the webhook sends.
     discourse_public_categories: tuple[int, ...] = ()
+    # The forum's API key and the user it acts as (DISCOURSE_API_KEY, DISCOURSE_API_USERNAME): replies to
+    # `/link` in a private message, the forum's backfill, and destinations of kind discourse.
+    discourse_api_key: str | None = field(default=None, repr=False)
+    discourse_api_username: str | None = None
     # The GitHub organisation whose community the forum and chats are: their activity counts in its board.
     community_org: str | None = None
     # The community's Telegram group(s), recorded in the ledger through the bot's webhook
     # (`/api/telegram/webhook` answers 404 without both). The token is the notifier's too.
     telegram_bot_token: str | None = field(default=None, repr=False)
     telegram_webhook_secret: str | None = field(default=None, repr=False)
+    telegram_api_url: str = TELEGRAM_API_URL  # TELEGRAM_API_URL: a local Bot API server, or a fake in tests
     # The community's Rocket.Chat, recorded through an outgoing webhook (`/api/rocketchat/webhook`
     # answers 404 without both); the channels recorded (names), empty: every one the webhook sends.
     rocketchat_url: str | None = None
@@ -246,9 +251,12 @@ def from_environment(env: Mapping[str, str] | None = None, instance_path: str = 
         discourse_url=(env.get("DISCOURSE_URL") or "").strip().rstrip("/") or None,
         discourse_webhook_secret=env.get("DISCOURSE_WEBHOOK_SECRET") or None,
         discourse_public_categories=_ids(env, "DISCOURSE_PUBLIC_CATEGORIES"),
+        discourse_api_key=(env.get("DISCOURSE_API_KEY") or "").strip() or None,
+        discourse_api_username=(env.get("DISCOURSE_API_USERNAME") or "").strip() or None,
         community_org=(env.get("COMMUNITY_ORG") or "").strip() or None,
         telegram_bot_token=(env.get("TELEGRAM_BOT_TOKEN") or "").strip() or None,
         telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET") or None,
+        telegram_api_url=(env.get("TELEGRAM_API_URL") or TELEGRAM_API_URL).strip().rstrip("/"),
         rocketchat_url=(env.get("ROCKETCHAT_URL") or "").strip().rstrip("/") or None,
         rocketchat_webhook_token=env.get("ROCKETCHAT_WEBHOOK_TOKEN") or None,
         rocketchat_channels=tuple(
