@@ -414,6 +414,48 @@ watched_items = sa.Table(
     sa.Index("ix_watched_items_state_due", "state", "due_at"),
 )
 
+# --- People across platforms (issue 12): a forum or chat account linked to a GitHub account.
+
+identity_links = sa.Table(
+    "identity_links",
+    metadata,
+    # A forum or chat person (their negative id, `domain.contributions.Forum.person` / `Chat.person`)
+    # who is GitHub user `github_id`: their contributions are recorded under the GitHub id.
+    sa.Column("person_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("platform", sa.String(16), nullable=False),  # discourse | telegram | rocketchat
+    sa.Column("place_id", sa.BigInteger, nullable=False),  # the forum's or chat's place in the ledger
+    sa.Column("username", sa.String(255), nullable=False),  # on that platform, as of the link
+    sa.Column("github_id", sa.BigInteger, nullable=False),
+    sa.Column("github_login", sa.String(255), nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),  # self (both sides proved) | operator (IDENTITY_MAP_FILE)
+    sa.Column("linked_at", sa.DateTime, nullable=False),
+    # One account per place per GitHub person: a place's rollups then never merge two of its people.
+    sa.UniqueConstraint("github_id", "place_id", name="uq_identity_links_github_place"),
+)
+
+link_codes = sa.Table(
+    "link_codes",
+    metadata,
+    # One-time codes a forum or chat person asked for (`/link LOGIN`), to post on GitHub as that login.
+    sa.Column("code_hash", sa.String(64), primary_key=True),  # SHA-256 of the code: the code is never stored
+    sa.Column("person_id", sa.BigInteger, nullable=False),
+    sa.Column("platform", sa.String(16), nullable=False),
+    sa.Column("place_id", sa.BigInteger, nullable=False),
+    sa.Column("username", sa.String(255), nullable=False),
+    sa.Column("reply_to", sa.String(255), nullable=False),  # where to confirm: a Telegram chat id, a forum username
+    sa.Column("github_login", sa.String(255), nullable=False),  # lower case: only this login may use it
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Column("used_at", sa.DateTime),
+    sa.Index("ix_link_codes_person", "person_id"),
+)
+
+
+def _add_identity_tables(conn: Connection) -> None:
+    identity_links.create(conn, checkfirst=True)
+    link_codes.create(conn, checkfirst=True)
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 
 # The day the leaderboard windows are kept as of. Its row exists from the start, so that recording
@@ -456,6 +498,7 @@ MIGRATIONS: list[Migration] = [
     ),
     (11, "the community forum's activity in the ledger's rollups", _add_counts(FORUM_COUNTS)),
     (12, "the community chats' activity in the ledger's rollups", _add_counts(CHAT_COUNTS)),
+    (13, "people across platforms: linked accounts and one-time link codes", _add_identity_tables),
 ]
 
 
