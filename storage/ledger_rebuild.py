@@ -4,7 +4,7 @@ leaves the pages."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
@@ -37,8 +37,9 @@ def relist(conn: Connection, owners: Iterable[str]) -> None:
         rebuild_org(conn, owner, as_of)
 
 
-def rebuild_org_members(conn: Connection, owner: str | None) -> None:
-    """Owner-wide first/latest contributions: the earliest and latest over the listed repositories."""
+def rebuild_org_members(conn: Connection, owner: str | None, actors: Sequence[int] | None = None) -> None:
+    """Owner-wide first/latest contributions: the earliest and latest over the listed repositories (of
+    one owner, of some people, or all)."""
     repo_id = sa.cast(sa.func.substr(scope_members.c.scope, 6), sa.BigInteger)
     join = scope_members.join(repositories, repositories.c.id == repo_id)
     scope = sa.literal("org:") + sa.func.lower(repositories.c.owner)
@@ -49,11 +50,16 @@ def rebuild_org_members(conn: Connection, owner: str | None) -> None:
         .select_from(join)
         .where(scope_members.c.scope.like("repo:%"), in_owner_scope())
     )
+    stale = scope_members.delete()
     if owner is not None:
-        conn.execute(scope_members.delete().where(scope_members.c.scope == org_scope(owner)))
+        stale = stale.where(scope_members.c.scope == org_scope(owner))
         query = query.where(sa.func.lower(repositories.c.owner) == owner.lower())
     else:
-        conn.execute(scope_members.delete().where(scope_members.c.scope.like("org:%")))
+        stale = stale.where(scope_members.c.scope.like("org:%"))
+    if actors is not None:
+        stale = stale.where(scope_members.c.actor_id.in_(actors))
+        query = query.where(scope_members.c.actor_id.in_(actors))
+    conn.execute(stale)
     query = query.group_by(sa.func.lower(repositories.c.owner), scope_members.c.actor_id)
     conn.execute(scope_members.insert().from_select(["scope", "actor_id", "first_at", "last_at"], query))
 
@@ -69,8 +75,39 @@ def rebuild_all(conn: Connection, today: date) -> None:
     """Every rollup from the ledger: what `record` would have built one contribution at a time."""
     for table in (actor_days, window_totals, scope_members, weekly, weekly_actors, responses):
         conn.execute(table.delete())
+    _rebuild_people_rows(conn, None)
+    rebuild_org_members(conn, None)
+    _rebuild_weekly(conn, None)
+    _rebuild_responses(conn, None)
+    rebuild_windows(conn, today)
+    set_day(conn, WINDOWS_AS_OF, today)
+
+
+def rebuild_people(conn: Connection, actors: Sequence[int], places: Sequence[int], as_of: date | None) -> None:
+    """After contributions in `places` changed hands between `actors` (a forum or chat account linked to
+    a GitHub account, or unlinked): those people's rows in every rollup, and the places' weekly counts
+    and first responses, as `rebuild_all` would make them. The caller holds the windows' day (share)."""
+    conn.execute(actor_days.delete().where(actor_days.c.actor_id.in_(actors)))
+    conn.execute(weekly_actors.delete().where(weekly_actors.c.actor_id.in_(actors)))
+    conn.execute(
+        scope_members.delete().where(scope_members.c.actor_id.in_(actors), scope_members.c.scope.like("repo:%"))
+    )
+    _rebuild_people_rows(conn, actors)
+    rebuild_org_members(conn, None, actors)
+    conn.execute(weekly.delete().where(weekly.c.repo_id.in_(places)))
+    conn.execute(responses.delete().where(responses.c.repo_id.in_(places)))
+    _rebuild_weekly(conn, places)
+    _rebuild_responses(conn, places)
+    if as_of is not None:
+        rebuild_windows(conn, as_of, actors=actors)
+
+
+def _rebuild_people_rows(conn: Connection, actors: Sequence[int] | None) -> None:
+    """Per person: `actor_days`, first and latest per repository (`scope_members`), `weekly_actors`."""
     c = contributions.c
-    activity = c.kind.notin_(list(kinds.OUTCOME_KINDS))
+    activity: sa.ColumnElement[bool] = c.kind.notin_(list(kinds.OUTCOME_KINDS))
+    if actors is not None:
+        activity = sa.and_(activity, c.actor_id.in_(actors))
 
     def kind_sum(names: Iterable[str], credited: bool = False) -> Any:
         condition: Any = c.kind.in_(list(names))
@@ -104,21 +141,18 @@ def rebuild_all(conn: Connection, today: date) -> None:
             ["scope", "actor_id", "first_at", "last_at"], members.where(activity).group_by(c.repo_id, c.actor_id)
         )
     )
-    rebuild_org_members(conn, None)
     conn.execute(
         weekly_actors.insert().from_select(
             ["repo_id", "week", "actor_id"],
             sa.select(c.repo_id, c.week, c.actor_id).where(activity).group_by(c.repo_id, c.week, c.actor_id),
         )
     )
-    _rebuild_weekly(conn)
-    _rebuild_responses(conn)
-    rebuild_windows(conn, today)
-    set_day(conn, WINDOWS_AS_OF, today)
 
 
-def _rebuild_weekly(conn: Connection) -> None:
+def _rebuild_weekly(conn: Connection, places: Sequence[int] | None) -> None:
+    """`weekly` from the ledger (of these repositories only, when given)."""
     c = contributions.c
+    wa = weekly_actors.c
     columns = sorted(set(WEEKLY_COLUMNS.values()))
     sums = [
         sa.func.sum(sa.case((c.kind.in_([k for k, v in WEEKLY_COLUMNS.items() if v == col]), 1), else_=0))
@@ -127,18 +161,21 @@ def _rebuild_weekly(conn: Connection) -> None:
     conn.execute(
         weekly.insert().from_select(
             ["repo_id", "week", *columns, "positive", "negative"],
-            sa.select(c.repo_id, c.week, *sums, sa.func.sum(c.positive), sa.func.sum(c.negative)).group_by(
-                c.repo_id, c.week
-            ),
+            sa.select(c.repo_id, c.week, *sums, sa.func.sum(c.positive), sa.func.sum(c.negative))
+            .where(*([c.repo_id.in_(places)] if places is not None else []))
+            .group_by(c.repo_id, c.week),
         )
     )
-    active = sa.select(weekly_actors.c.repo_id, weekly_actors.c.week, sa.func.count().label("n")).group_by(
-        weekly_actors.c.repo_id, weekly_actors.c.week
-    )
+    active = sa.select(wa.repo_id, wa.week, sa.func.count().label("n")).group_by(wa.repo_id, wa.week)
     firsts = sa.select(
         sa.cast(sa.func.substr(scope_members.c.scope, 6), sa.BigInteger).label("repo_id"),
         scope_members.c.first_at,
-    ).where(scope_members.c.scope.like("repo:%"))
+    )
+    if places is None:
+        firsts = firsts.where(scope_members.c.scope.like("repo:%"))
+    else:
+        active = active.where(wa.repo_id.in_(places))
+        firsts = firsts.where(scope_members.c.scope.in_([f"repo:{place}" for place in places]))
     for row in conn.execute(active).all():
         conn.execute(
             weekly.update().where(weekly.c.repo_id == row.repo_id, weekly.c.week == row.week).values(active=row.n)
@@ -151,11 +188,13 @@ def _rebuild_weekly(conn: Connection) -> None:
         conn.execute(weekly.update().where(weekly.c.repo_id == repo_id, weekly.c.week == week).values(new=n))
 
 
-def _rebuild_responses(conn: Connection) -> None:
+def _rebuild_responses(conn: Connection, places: Sequence[int] | None) -> None:
+    """`responses` from the ledger (of these repositories only, when given)."""
     c = contributions.c
+    where_places = [c.repo_id.in_(places)] if places is not None else []
     subjects = (
         sa.select(c.repo_id, c.number, c.subject_is_pull, c.subject_author_id, c.subject_opened_at)
-        .where(c.subject_opened_at.is_not(None), c.number.is_not(None))
+        .where(c.subject_opened_at.is_not(None), c.number.is_not(None), *where_places)
         .order_by(c.repo_id, c.number, c.id)
     )
     rows: dict[tuple[int, int], dict[str, Any]] = {}
@@ -173,7 +212,7 @@ def _rebuild_responses(conn: Connection) -> None:
             ),
         )
     answers = sa.select(c.repo_id, c.number, c.actor_id, c.occurred_at).where(
-        c.kind.in_(list(kinds.RESPONSE_KINDS)), c.number.is_not(None)
+        c.kind.in_(list(kinds.RESPONSE_KINDS)), c.number.is_not(None), *where_places
     )
     for answer in conn.execute(answers):
         subject = rows.get((answer.repo_id, answer.number))

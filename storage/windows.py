@@ -3,6 +3,7 @@ the days that enter a window and subtracts those that leave it, in SQL over `act
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -93,11 +94,20 @@ def _public_repo_scope() -> tuple[Any, Any]:
 
 
 def _add_days(
-    conn: Connection, window: str, first: date | None, last: date, sign: int, owner: str | None = None
+    conn: Connection,
+    window: str,
+    first: date | None,
+    last: date,
+    sign: int,
+    owner: str | None = None,
+    actors: Sequence[int] | None = None,
 ) -> None:
-    """Add (sign 1) or subtract (-1) the `actor_days` of [first, last] to a window, for every scope."""
+    """Add (sign 1) or subtract (-1) the `actor_days` of [first, last] to a window, for every scope (of
+    these people only, when given)."""
     sums = [sa.func.sum(actor_days.c[name]) * sign for name in ROLLUP_COUNTS]
     day_filter = [actor_days.c.day <= last] + ([actor_days.c.day >= first] if first is not None else [])
+    if actors is not None:
+        day_filter.append(actor_days.c.actor_id.in_(actors))
     repo_scope_expr = sa.literal("repo:") + sa.cast(actor_days.c.repo_id, sa.String)
     selects = []
     if owner is None:
@@ -141,12 +151,16 @@ def shift_windows(conn: Connection, as_of: date, today: date) -> None:
     _drop_empty(conn)
 
 
-def rebuild_windows(conn: Connection, today: date, owner: str | None = None) -> None:
-    """Recompute the windows as of `today` (only one owner's org scope, when given)."""
-    if owner is None:
-        conn.execute(window_totals.delete())
-    else:
-        conn.execute(window_totals.delete().where(window_totals.c.scope == org_scope(owner)))
+def rebuild_windows(
+    conn: Connection, today: date, owner: str | None = None, actors: Sequence[int] | None = None
+) -> None:
+    """Recompute the windows as of `today` (only one owner's org scope, or some people's rows, when given)."""
+    stale = window_totals.delete()
+    if owner is not None:
+        stale = stale.where(window_totals.c.scope == org_scope(owner))
+    if actors is not None:
+        stale = stale.where(window_totals.c.actor_id.in_(actors))
+    conn.execute(stale)
     for span in spans(today):
-        _add_days(conn, span.name, span.first, span.last, 1, owner)
+        _add_days(conn, span.name, span.first, span.last, 1, owner, actors)
     _drop_empty(conn)

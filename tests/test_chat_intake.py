@@ -344,7 +344,8 @@ def test_migration_12_adds_the_chat_counts_to_a_database_made_before_it(database
                 for column in db.CHAT_COUNTS:
                     conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
             conn.execute(sa.text("DELETE FROM schema_version WHERE version >= 11"))
-        assert db.migrate(engine) == [11, 12], "11 finds its work done; 12 replays from either"
+        applied = db.migrate(engine)
+        assert applied[:2] == [11, 12], "11 finds its work done; 12 replays from either"
         with engine.connect() as conn:
             for table in ("actor_days", "window_totals"):
                 assert set(db.CHAT_COUNTS) <= {c["name"] for c in sa.inspect(conn).get_columns(table)}
