@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from domain import contributions as kinds
 from domain.contributions import Contribution, Repo
-from storage import windows
+from storage import identities, windows
 from storage.db import (
     actor_days,
     contributions,
@@ -138,9 +138,15 @@ class LedgerStore:
                 new += self._record_one(conn, item, source, cap or 0)
         return new
 
+    def record_in(self, conn: Connection, item: Contribution, source: str = "webhook", cap: int = 0) -> int:
+        """`record` of one contribution inside the caller's transaction: `storage.ledger_removal` checks
+        it against what the forum deleted first, under the same lock."""
+        return self._record_one(conn, item, source, cap)
+
     def _record_one(self, conn: Connection, item: Contribution, source: str, cap: int) -> int:
         # Readers of the windows' day share it; `advance` moving them takes it exclusively.
         as_of = windows.windows_day(conn, lock="share")
+        item = identities.resolve(conn, item)  # a linked forum or chat account's, under its GitHub id
         listed = upsert_repository(conn, item.repo)  # as stored: the payload's visibility may be older
         day = item.occurred_at.date()
         week = week_of(day)
