@@ -419,6 +419,65 @@ def forum_like(forum: Forum, like: Mapping[str, Any], received_at: datetime) -> 
     return _forum_item(forum, FORUM_LIKE, key, post, received_at.isoformat())
 
 
+# What a forum contribution stands on, so that deleting it on the forum takes the contribution out of
+# the ledger (`storage.ledger_removal`): its topic, its post, and (a solution) the acceptance itself.
+TOPIC_ITEM, POST_ITEM, SOLUTION_ITEM = "topic", "post", "solution"
+
+
+@dataclass(frozen=True)
+class ForumChange:
+    """A deletion, a recovery or an acceptance withdrawn, as the ledger sees it: `item` removed (or its
+    removal lifted), in topic `topic` (every forum contribution's `number`)."""
+
+    topic: int
+    item: str
+    removes: bool
+
+
+def forum_item(forum: Forum, what: str, item_id: object) -> str:
+    return f"discourse:{forum.host}:{what}:{item_id}"
+
+
+def forum_items_of(forum: Forum, kind: str, key: str, topic: int | None) -> tuple[str, ...]:
+    """The items a forum contribution (its kind, key and topic) stands on: all must be there for it to
+    count. A topic's own contribution stands on its topic (deleting its first post deletes the topic);
+    a reply, a like and a solution on their topic and post; a solution also on its acceptance."""
+    items: tuple[str, ...] = (forum_item(forum, TOPIC_ITEM, topic),)
+    if kind == FORUM_TOPIC:
+        return items
+    post = key.removeprefix(f"{kind}:{forum.host}:").split(":", 1)[0]  # a like's key ends in its liker
+    items += (forum_item(forum, POST_ITEM, post),)
+    return items + ((forum_item(forum, SOLUTION_ITEM, post),) if kind == FORUM_SOLUTION else ())
+
+
+def forum_change(forum: Forum, event: str, payload: Mapping[str, Any]) -> ForumChange | None:
+    """`post_destroyed`/`post_recovered` (the first post: its topic), `topic_destroyed`/`topic_recovered`,
+    `unaccepted_solution`/`accepted_solution` (discourse-solved): what they remove or bring back.
+    Private messages are never recorded, so neither are their deletions."""
+    removes = event in ("post_destroyed", "topic_destroyed", "unaccepted_solution")
+    if event in ("topic_destroyed", "topic_recovered"):
+        topic = payload.get("topic")
+        if not isinstance(topic, Mapping) or topic.get("archetype") == PRIVATE_MESSAGE:
+            return None
+        return _change(forum, topic.get("id"), TOPIC_ITEM, topic.get("id"), removes)
+    post = payload.get("solved" if event.endswith("accepted_solution") else "post")
+    if event not in ("post_destroyed", "post_recovered", "unaccepted_solution", "accepted_solution"):
+        return None
+    if not isinstance(post, Mapping) or post.get("topic_archetype") == PRIVATE_MESSAGE:
+        return None
+    if event.endswith("accepted_solution"):
+        return _change(forum, post.get("topic_id"), SOLUTION_ITEM, post.get("id"), removes)
+    if post.get("post_number") == 1:
+        return _change(forum, post.get("topic_id"), TOPIC_ITEM, post.get("topic_id"), removes)
+    return _change(forum, post.get("topic_id"), POST_ITEM, post.get("id"), removes)
+
+
+def _change(forum: Forum, topic: Any, what: str, item_id: Any, removes: bool) -> ForumChange | None:
+    if not isinstance(topic, int) or not isinstance(item_id, int):
+        return None
+    return ForumChange(topic, forum_item(forum, what, item_id), removes)
+
+
 def _public_post(forum: Forum, post: Mapping[str, Any]) -> bool:
     """Only what everyone can read is recorded: no private message, no whisper or small action, no post
     deleted or hidden, none in a category the operator did not mark public."""

@@ -456,6 +456,37 @@ def _add_identity_tables(conn: Connection) -> None:
     link_codes.create(conn, checkfirst=True)
 
 
+# --- Forum posts and topics deleted on the forum (issue 12): out of the ledger while deleted.
+
+removed_items = sa.Table(
+    "removed_items",
+    metadata,
+    # What the forum deleted (`discourse:<host>:topic:<id>`, `...:post:<id>`, an acceptance withdrawn
+    # `...:solution:<post id>`): kept as a tombstone, so that a creation arriving after its deletion
+    # is not counted, until a recovery lifts it (`storage.ledger_removal`).
+    sa.Column("item", sa.String(300), primary_key=True),
+    sa.Column("removed_at", sa.DateTime, nullable=False),
+)
+
+removed_contributions = sa.Table(
+    "removed_contributions",
+    metadata,
+    # Contributions set aside while something they stand on is removed: out of `contributions` (so no
+    # rollup, rebuild or page counts them), kept to be recorded again when it is recovered.
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("repo_id", sa.BigInteger, nullable=False),
+    sa.Column("number", sa.Integer),  # the forum topic's id
+    sa.Column("contribution", sa.Text, nullable=False),  # JSON: what recording it again needs
+    sa.Column("removed_at", sa.DateTime, nullable=False),
+    sa.Index("ix_removed_contributions_place_number", "repo_id", "number"),
+)
+
+
+def _add_removal_tables(conn: Connection) -> None:
+    removed_items.create(conn, checkfirst=True)
+    removed_contributions.create(conn, checkfirst=True)
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 
 # The day the leaderboard windows are kept as of. Its row exists from the start, so that recording
@@ -499,6 +530,7 @@ MIGRATIONS: list[Migration] = [
     (11, "the community forum's activity in the ledger's rollups", _add_counts(FORUM_COUNTS)),
     (12, "the community chats' activity in the ledger's rollups", _add_counts(CHAT_COUNTS)),
     (13, "people across platforms: linked accounts and one-time link codes", _add_identity_tables),
+    (14, "forum posts and topics deleted: tombstones and the contributions set aside", _add_removal_tables),
 ]
 
 
