@@ -25,6 +25,7 @@ from githubapp.cache import Cache, MemoryCache, RedisCache
 from githubapp.client import GitHubApp
 from githubapp.pacing import WritePacer
 from notify.config import build as build_destination
+from notify.direct import DirectMessages
 from notify.notifier import Notifier
 from scheduling.rq import enqueue_task
 from scheduling.runner import Outcome, TaskRunner
@@ -34,6 +35,7 @@ from settings import Settings
 from storage import db
 from storage.deliveries import DeliveryStore
 from storage.good_first_issues import GoodFirstIssueStore
+from storage.identities import IdentityStore
 from storage.installations import InstallationStore
 from storage.intents import IntentStore
 from storage.ledger import LedgerStore
@@ -193,6 +195,15 @@ def build(settings: Settings) -> Services:
             InstallationStore(engine),
             IntentStore(engine),
             PeopleStore(engine),
+            IdentityStore(engine),
+            DirectMessages(
+                Notifier({}, IntentStore(engine), metrics, dry_run=settings.dry_run),
+                settings.telegram_bot_token,
+                settings.telegram_api_url,
+                settings.discourse_url,
+                settings.discourse_api_key,
+                settings.discourse_api_username,
+            ),
         ),
         connection,
         modules,

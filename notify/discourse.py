@@ -32,11 +32,15 @@ class Discourse:
     interval_seconds: float = INTERVAL_SECONDS
     session: requests.Session = field(default_factory=requests.Session, repr=False)
     kind: str = KIND
+    recipient: str | None = None  # a private message to this user instead (a new one per message)
 
     def post(self, message: Message) -> None:
         # Discourse renders Markdown; the forum variant (headings, tables) reads best, plain text still does.
         body: dict[str, Any] = {"raw": message.forum_markdown or message.text}
-        if self.topic_id is not None:
+        if self.recipient is not None:
+            body |= {"archetype": "private_message", "target_recipients": self.recipient}
+            body["title"] = (message.title or message.text.strip().splitlines()[0])[:TITLE_LIMIT]
+        elif self.topic_id is not None:
             body["topic_id"] = self.topic_id
         else:
             body["title"] = (message.title or message.text.strip().splitlines()[0])[:TITLE_LIMIT]

@@ -145,6 +145,12 @@ class Notifier:
         destination = self.destinations.get(destination_name)
         if destination is None:
             raise UnknownDestination(destination_name)
+        return self.send_to(destination, message, owner_id)
+
+    def send_to(self, destination: Destination, message: Message, owner_id: str) -> str:
+        """`send` to a destination the app made itself (a person's private chat with the bot, a private
+        message on the forum), with the same once-per-key guarantee; unpaced unless it has a pacer."""
+        destination_name = destination.name
         fields = {"destination": destination_name}
         if self.dry_run:
             log.info("dry run: would notify", extra={**fields, "count": len(message.text)})
@@ -161,7 +167,9 @@ class Notifier:
     def _post(self, destination: Destination, message: Message, fields: dict[str, str]) -> None:
         waited = 0.0
         for attempt in range(1, self.attempts + 1):
-            self._pacers[destination.name].wait_for_slot(f"notify:{destination.name}")
+            pacer = self._pacers.get(destination.name)
+            if pacer is not None:
+                pacer.wait_for_slot(f"notify:{destination.name}")
             try:
                 destination.post(message)
                 return

@@ -121,7 +121,12 @@ class IdentityStore:
         now = now or utcnow()
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(link_codes).where(_k.code_hash == _hash(code)).with_for_update()).first()
-            if row is None or row.used_at is not None:
+            if row is None:
+                return Outcome(UNKNOWN_CODE)
+            if row.used_at is not None:  # a retry of the comment that used it finds its own link
+                link = _link_of(conn, row.person_id)
+                if link is not None and link.github_id == github_id:
+                    return Outcome(ALREADY, link, row.reply_to)
                 return Outcome(UNKNOWN_CODE)
             if row.expires_at <= now:
                 return Outcome(EXPIRED, reply_to=row.reply_to)
@@ -201,10 +206,10 @@ def _link(conn: Connection, account: Account, github_id: int, github_login: str,
     if current is not None:
         return Outcome(ALREADY if current.github_id == github_id else ELSEWHERE, current)
     other = conn.execute(
-        sa.select(_l.person_id).where(_l.github_id == github_id, _l.place_id == account.place.id)
+        sa.select(identity_links).where(_l.github_id == github_id, _l.place_id == account.place.id)
     ).first()
     if other is not None:
-        return Outcome(TAKEN)
+        return Outcome(TAKEN, _as_link(other))
     link = Link(
         account.person_id, account.platform, account.place.id, account.username, github_id, github_login, source
     )

@@ -149,7 +149,8 @@ def test_codes_work_once_for_the_login_they_name_and_not_after_they_expire(engin
     assert store.redeem(code, OCTOCAT, "octocat", now=now + timedelta(minutes=31)).status == identities.EXPIRED
     code = store.new_code(alice, "octocat", reply_to="1", now=now)
     assert store.redeem(f" {code} ", OCTOCAT, "OctoCat", now=now).status == identities.LINKED
-    assert store.redeem(code, OCTOCAT, "octocat", now=now).status == identities.UNKNOWN_CODE, "used once"
+    assert store.redeem(code, OCTOCAT, "octocat", now=now).status == identities.ALREADY, "a retry finds its link"
+    assert store.redeem(code, 4, "octocat", now=now).status == identities.UNKNOWN_CODE, "used once"
 
     # One account per place per GitHub person.
     bob = account(BOB, "bob")

@@ -10,7 +10,9 @@ from typing import Any
 from githubapp.api import GitHub
 from githubapp.errors import NoInstallation
 from githubapp.files import FileCache
+from notify.direct import DirectMessages
 from storage.good_first_issues import GoodFirstIssueStore
+from storage.identities import IdentityStore
 from storage.installations import InstallationStore
 from storage.intents import IntentStore
 from storage.ledger import LedgerStore
@@ -37,13 +39,17 @@ def log_fields(event: Event, **more: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Stores:
-    """The stores handlers use, built once per process."""
+    """The stores handlers use, built once per process, and where they may write to one person."""
 
     ledger: LedgerStore
     good_first_issues: GoodFirstIssueStore
     installations: InstallationStore
     intents: IntentStore
     people: PeopleStore
+    identities: IdentityStore
+    # Messages to one person on the forum or chat (the answers to `/link`): not a store, but built
+    # once per process like them.
+    messages: DirectMessages
 
 
 @dataclass

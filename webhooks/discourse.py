@@ -22,6 +22,10 @@ SIGNATURE_HEADER = "X-Discourse-Event-Signature"
 PREFIX = "sha256="
 # Where the stored payload keeps the forum it came from (Discourse's body names none), for the handlers.
 FORUM_KEY = "engage_forum"
+PRIVATE_MESSAGE = "private_message"
+# What is kept of a private message's post, and the commands whose text is kept (`engagement.identity`).
+PRIVATE_POST_FIELDS = ("id", "topic_id", "post_number", "user_id", "username", "created_at", "topic_archetype")
+KEPT_COMMANDS = frozenset({"/link", "/unlink", "/leaderboard", "/help", "/start"})
 
 
 class SignatureError(ValueError):
@@ -53,8 +57,22 @@ def parse_delivery(event_id: str | None, name: str | None, body: bytes, forum: F
     if len(event_name(name)) > MAX_LENGTH["event"]:
         raise MalformedEvent("X-Discourse-Event header is too long")
     event = parse(f"{PLATFORM}:{event_id}", event_name(name), body)
-    payload: dict[str, Any] = {**event.payload, FORUM_KEY: _forum_fields(forum)}
+    payload: dict[str, Any] = {**_without_private_text(event.payload), FORUM_KEY: _forum_fields(forum)}
     return Event(event.delivery_id, event.name, payload), json.dumps(payload, ensure_ascii=False)
+
+
+def _without_private_text(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """A private message's post is kept as who, when and where only, and its text only when it is one of
+    the commands people send the app privately (`/link LOGIN`): never what people write to each other."""
+    post = payload.get("post")
+    if not isinstance(post, Mapping) or post.get("topic_archetype") != PRIVATE_MESSAGE:
+        return dict(payload)
+    kept = {name: post[name] for name in PRIVATE_POST_FIELDS if name in post}
+    raw = post.get("raw")
+    words = raw.split(maxsplit=1) if isinstance(raw, str) else []
+    if words and words[0].lower() in KEPT_COMMANDS:
+        kept["raw"] = raw
+    return {**payload, "post": kept}
 
 
 def _forum_fields(forum: Forum) -> dict[str, Any]:

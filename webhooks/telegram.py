@@ -34,15 +34,15 @@ CHAT_KEY = "engage_chat"
 
 # The event kinds: `telegram:<kind>`. A message in a group, supergroup or forum topic is a `message`, a
 # `reply` (to someone's message) or `member_joined`; `private_message` is one in a private chat with the
-# bot (not community activity: the hook for commands such as a later `/link`); anything else is named
+# bot (not community activity: where people send the bot `/link` and its other commands); anything else is named
 # after its update field (`edited_message`, `channel_post`, `my_chat_member`) or `service`, and ignored.
 MESSAGE, REPLY, MEMBER_JOINED = "message", "reply", "member_joined"
 PRIVATE_MESSAGE, SERVICE = "private_message", "service"
-# Private-chat commands whose text is kept in the stored payload (none yet: `/link` will add itself).
-KEPT_COMMANDS: frozenset[str] = frozenset()
+# Private-chat commands whose text is kept in the stored payload (`engagement.identity` answers them).
+KEPT_COMMANDS = frozenset({"/start", "/help", "/link", "/unlink", "/leaderboard"})
 
 # What is kept of an update's message, field by field (`True`: the value as sent; a mapping: its fields).
-_USER = {"id": True, "is_bot": True, "first_name": True, "username": True}
+_USER = {"id": True, "is_bot": True, "first_name": True, "username": True, "language_code": True}
 _CHAT = {"id": True, "type": True, "username": True, "is_forum": True}
 _REPLIED = {"message_id": True, "date": True, "chat": _CHAT, "from": _USER, "message_thread_id": True}
 STORED_FIELDS: dict[str, Any] = {
