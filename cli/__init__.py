@@ -1,5 +1,5 @@
 """Operator commands: `flask --app app db upgrade | replay | deliveries | sweep | worker | backfill | doctor | tasks |
-notify | digest`, one module per group."""
+notify | digest | identities`, one module per group."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from cli.backfill import backfill_command
 from cli.deliveries import db_cli, deliveries_cli, replay, sweep_command, worker_command
 from cli.digest import digest_command
 from cli.doctor import doctor_command
+from cli.identities import identities_cli
 from cli.tasks import notify_cli, tasks_cli
 
 
@@ -24,5 +25,6 @@ def init_app(app: Flask) -> None:
         tasks_cli,
         notify_cli,
         digest_command,
+        identities_cli,
     ):
         app.cli.add_command(command)

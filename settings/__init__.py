@@ -90,6 +90,8 @@ class Settings:
     rocketchat_url: str | None = None
     rocketchat_webhook_token: str | None = field(default=None, repr=False)
     rocketchat_channels: tuple[str, ...] = ()
+    # Forum and chat accounts the operator links to GitHub accounts (engagement.identity_map): a YAML file.
+    identity_map_file: str | None = None
 
     @property
     def uses_redis(self) -> bool:
@@ -262,6 +264,7 @@ def from_environment(env: Mapping[str, str] | None = None, instance_path: str = 
         rocketchat_channels=tuple(
             name.strip().lstrip("#") for name in (env.get("ROCKETCHAT_CHANNELS") or "").split(",") if name.strip()
         ),
+        identity_map_file=(env.get("IDENTITY_MAP_FILE") or "").strip() or None,
         # Operators rarely change these; tests and slow handlers do (a claimed delivery's lease is 2x the timeout).
         job_timeout_seconds=int(_seconds(env, "JOB_TIMEOUT_SECONDS", 120)),
         sweep_interval_seconds=_seconds(env, "SWEEP_INTERVAL_SECONDS", 30.0),
@@ -294,6 +297,12 @@ def check(settings: Settings) -> None:
             raise ConfigError(f"{name} must be an http(s) address such as https://engage.example.org, got {url!r}")
     if not settings.webhook_path.startswith("/"):
         raise ConfigError(f"WEBHOOK_PATH must start with '/', got {settings.webhook_path!r}")
+    if settings.identity_map_file and not settings.community_org:
+        raise ConfigError(
+            "IDENTITY_MAP_FILE is set but COMMUNITY_ORG is not: the accounts it links are that community's"
+        )
+    if settings.identity_map_file and not Path(settings.identity_map_file).is_file():
+        raise ConfigError(f"IDENTITY_MAP_FILE names no readable file: {settings.identity_map_file!r}")
     if settings.admin_token is not None and len(settings.admin_token) < MIN_ADMIN_TOKEN_LENGTH:
         raise ConfigError(
             f"ADMIN_TOKEN is too short: it must have at least {MIN_ADMIN_TOKEN_LENGTH} characters, not "
