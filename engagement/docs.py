@@ -20,13 +20,11 @@ def reference(behaviours: list[ModuleType]) -> str:
     for module in behaviours:
         title = module.NAME.replace("_", " ").capitalize()
         events = sorted({key for handler in module.router.handlers for key in handler.keys})
+        reacts = (
+            f"Reacts to: {', '.join(f'`{e}`' for e in events)}." if events else "Reacts to no event: a scheduled task."
+        )
         parts.append(
-            f"### {title} (`{module.NAME}`)\n\n{' '.join(module.HELP.split())}\n\n"(
-                f"Reacts to: {', '.join(f'`{e}`' for e in events)}."
-                if events
-                else "Reacts to no event: a scheduled task."
-            )
-            + _settings_table(module)
+            f"### {title} (`{module.NAME}`)\n\n{' '.join(module.HELP.split())}\n\n{reacts}" + _settings_table(module)
         )
     sections = {m.NAME: m.DEFAULTS for m in behaviours if hasattr(m, "DEFAULTS")}
     example = yaml.safe_dump(sections, sort_keys=False, allow_unicode=True, default_flow_style=False)
