@@ -170,7 +170,8 @@ def board(
                 "previous_rank": before,
                 "rank_change": None if before is None else before - rank,
                 "newcomer": int(row.actor_id) in newcomers,
-                "profile_url": f"https://github.com/{login}",
+                # A forum or chat account not linked to GitHub (a negative id) has no GitHub profile.
+                "profile_url": f"https://github.com/{login}" if int(row.actor_id) > 0 else None,
             }
         )
     return {

@@ -290,6 +290,7 @@ def test_chat_points_count_on_the_community_board_only_when_configured_under_the
     ledger.set_scoring([org_scope(ORG)], {"daily_comment_cap": 2, "points": points})
     after = board(engine, org=ORG, window="all", today=today)
     assert [(e["login"], e["points"]) for e in after["entries"]] == [("alice_ng", 4), ("bob_builds", 3), ("Carol", 1)]
+    assert {e["profile_url"] for e in after["entries"]} == {None}, "chat accounts have no GitHub profile"
     assert "2 × chat messages" in after["formula"]["text"]
     with pytest.raises(LookupError):
         board(engine, repo=f"{ORG}/telegram:t.me", window="all", today=today)
