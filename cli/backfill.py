@@ -1,4 +1,5 @@
-"""`backfill OWNER/REPO`: import a repository's history into the ledger, with a progress line."""
+"""`backfill OWNER/REPO` and `backfill --forum`: import a repository's or the forum's history into the ledger,
+with a progress line."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from flask.cli import with_appcontext
 
 from cli.common import services_of
 from jobs.backfill import BackfillError, backfill
+from jobs.forum_backfill import TELEGRAM_NOT_BACKFILLED, ForumBackfillError, backfill_forum
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,10 @@ class ProgressLine:
 
 
 @click.command("backfill")
-@click.argument("full_name", metavar="OWNER/REPO")
+@click.argument("full_name", metavar="[OWNER/REPO]", required=False)
+@click.option(
+    "--forum", is_flag=True, help="Import the Discourse forum's public posts (DISCOURSE_URL, DISCOURSE_API_KEY)."
+)
 @click.option(
     "--since",
     type=click.DateTime(formats=["%Y-%m-%d"]),
@@ -50,19 +55,33 @@ class ProgressLine:
     help="Only what happened from this day (UTC) on; default: the whole history.",
 )
 @with_appcontext  # as under `flask`, also when invoked from app.test_cli_runner()
-def backfill_command(full_name: str, since: datetime | None) -> None:
-    """Import a repository's history (issues, pull requests, reviews, comments) into the ledger.
+def backfill_command(full_name: str | None, forum: bool, since: datetime | None) -> None:
+    """Import a repository's history (issues, pull requests, reviews, comments), or with --forum the
+    forum's (topics, replies, accepted solutions), into the ledger.
 
     Safe to run again: what the ledger holds is not counted twice, and an interrupted run continues.
     """
+    if bool(full_name) == forum:
+        raise click.UsageError("give OWNER/REPO, or --forum for the Discourse forum")
     line = ProgressLine()
     try:
-        result = backfill(services_of(), full_name, since, line.update, say=line.say)
-    except BackfillError as exc:
+        if forum:
+            forum_result = backfill_forum(services_of(), naive(since), line.update, say=line.say)
+            line.finish()
+            click.echo(forum_result.summary())
+            click.echo(TELEGRAM_NOT_BACKFILLED)
+            return
+        result = backfill(services_of(), str(full_name), since, line.update, say=line.say)
+    except (BackfillError, ForumBackfillError) as exc:
         line.finish()
         raise click.ClickException(str(exc)) from exc
     line.finish()
     click.echo(result.summary())
+
+
+def naive(moment: datetime | None) -> datetime | None:
+    """click's dates are naive already: the day at 00:00, taken as UTC like every stored time."""
+    return moment.replace(tzinfo=None) if moment is not None else None
 
 
 # --- doctor: the configuration checked end to end, each finding saying what to fix.

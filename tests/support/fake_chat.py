@@ -16,7 +16,12 @@ Serves real HTTP on 127.0.0.1:
   (a wrong key answers 403, a topic other than `DISCOURSE_TOPIC_ID` 404, as Discourse words them);
   answered with `tests/contract/discourse/examples/createTopicPostPM.200.json`. And `GET /u/{username}.json`
   (getUser), the same headers required: a wrong key answers 403, another user than
-  `DISCOURSE_API_USERNAME` 404; answered with `examples/getUser.200.json`.
+  `DISCOURSE_API_USERNAME` 404; answered with `examples/getUser.200.json`. And `GET /posts.json`
+  (listPosts, the forum backfill): the query's parameters checked against the operation's (`before`, an
+  integer), both headers required; answered with the test's `forum_posts` newest first,
+  `posts_per_page` at a time below `before`, each the fields of `examples/listPosts.200.json` overlaid with
+  the test's, the answer checked against the 200 schema (discourse-solved's `accepted_answer` aside, and
+  `reply_to_post_number` as the contract types it: text).
 
 A request that breaks the contract is answered 400 and recorded in `violations`; tests call
 `assert_no_violations()`. `fail_next(...)` makes the next valid requests of a kind answer an error
@@ -104,7 +109,13 @@ class FakeChat:
         posts = json.loads((DISCOURSE / "openapi.subset.json").read_text())["paths"]["/posts.json"]["post"]
         self.discourse_request = posts["requestBody"]["content"]["application/json"]["schema"]
         self.webhook_info: dict[str, Any] = telegram_example("getWebhookInfo.ok")["result"]
-        self.discourse_reads: list[str] = []  # the paths of Discourse GETs (getUser)
+        self.discourse_reads: list[str] = []  # the paths of Discourse GETs (getUser, listPosts with its query)
+        list_posts = json.loads((DISCOURSE / "openapi.subset.json").read_text())["paths"]["/posts.json"]["get"]
+        self.list_posts_params = {p["name"]: p["schema"]["type"] for p in list_posts["parameters"]}
+        self.list_posts_answer = list_posts["responses"]["200"]["content"]["application/json"]["schema"]
+        self.forum_posts: list[dict[str, Any]] = []  # what GET /posts.json lists: each overlays the example
+        self.posts_per_page = 50
+        self.fail_listing_before: int | None = None  # GET /posts.json?before=<this> answers 500, every time
         self._lock = threading.Lock()
         self.posts: list[Post] = []
         self.violations: list[str] = []
@@ -178,6 +189,8 @@ class FakeChat:
             return self._webhook(request, kind)
         if path == "/posts.json" and request.method == "POST":
             return self._discourse(request)
+        if path == "/posts.json" and request.method == "GET":
+            return self._discourse_posts(request)
         if (match := re.fullmatch(r"/u/([^/]+)\.json", path)) and request.method == "GET":
             return self._discourse_user(request, match.group(1))
         return self._violation(f"{request.method} {path}: no such endpoint", 404, {})
@@ -300,6 +313,37 @@ class FakeChat:
             return _json(404, _discourse_error(404))
         return _json(200, json.loads((DISCOURSE / "examples" / "getUser.200.json").read_text()))
 
+    def _discourse_posts(self, request: Request) -> Response:
+        """listPosts: newest first, below `before`; a failure queued for "discourse" answers first."""
+        problems = [f"{h}: header required" for h in ("Api-Key", "Api-Username") if not request.headers.get(h)]
+        problems += [
+            f"{name}: not a parameter of listPosts" for name in request.args if name not in self.list_posts_params
+        ]
+        before = request.args.get("before")
+        if before is not None and not before.isdigit():
+            problems.append(f"before: {before!r} is not an integer")
+        if problems:
+            return self._violation("Discourse GET /posts.json: " + "; ".join(problems), 400, _discourse_error(400))
+        with self._lock:
+            self.discourse_reads.append(request.full_path)
+        if request.headers["Api-Key"] != DISCOURSE_API_KEY or request.headers["Api-Username"] != DISCOURSE_API_USERNAME:
+            return _json(403, _discourse_error(403))
+        if failure := self._take_failure("discourse"):
+            return _json(failure.status, failure.body, failure.headers)
+        if before is not None and int(before) == self.fail_listing_before:
+            return _json(502, _discourse_error(502))
+        example = json.loads((DISCOURSE / "examples" / "listPosts.200.json").read_text())["latest_posts"][0]
+        below = [p for p in self.forum_posts if before is None or p["id"] < int(before)]
+        page = sorted(below, key=lambda p: p["id"], reverse=True)[: self.posts_per_page]
+        answer = {"latest_posts": [{**example, **post} for post in page]}
+        # Checked as the contract types it: `reply_to_post_number` is typed text there though Discourse sends
+        # the number (SOURCES.md: known upstream), and discourse-solved's `accepted_answer` is not in it.
+        plain = {"latest_posts": [_as_typed_in_contract(p) for p in answer["latest_posts"]]}
+        validator = jsonschema.Draft202012Validator(self.list_posts_answer)
+        if errors := [f"{'.'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(plain)]:
+            return self._violation("the test's forum_posts: " + "; ".join(errors[:3]), 500, {})
+        return _json(200, answer)
+
     def _take_failure(self, kind: str) -> _Failure | None:
         with self._lock:
             queue = self._failures.get(kind)
@@ -309,6 +353,13 @@ class FakeChat:
         with self._lock:
             self.violations.append(text)
         return _json(status, {**body, "description": text} if isinstance(body, dict) else body)
+
+
+def _as_typed_in_contract(post: dict[str, Any]) -> dict[str, Any]:
+    typed = {k: v for k, v in post.items() if k != "accepted_answer"}
+    if isinstance(typed.get("reply_to_post_number"), int):
+        typed["reply_to_post_number"] = str(typed["reply_to_post_number"])
+    return typed
 
 
 def _discourse_error(status: int, retry_after: int | None = None) -> dict[str, Any]:
