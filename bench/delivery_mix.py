@@ -293,7 +293,7 @@ class Run:
             workers, threads = args.web_workers or 3, args.web_threads or 1
             self.processes = [start_web(env, self.port, workers, threads, server=args.server), *start_workers(env, 2)]
         else:
-            workers, threads = 1, args.web_threads or 8
+            workers, threads = args.web_workers or 1, args.web_threads or 8
             self.processes = [start_web(env, self.port, workers, threads, server=args.server)]
         self.web = f"{args.server}, {workers} process(es) x {threads} thread(s)"
         self.sessions = {process.pid for process in self.processes}
@@ -335,7 +335,7 @@ def main() -> None:
     parser.add_argument(
         "--server", choices=("gunicorn", "granian"), default="gunicorn", help="granian: for comparison, on PYTHONPATH"
     )
-    parser.add_argument("--web-workers", type=int, help="web processes for --mode rq (default 3)")
+    parser.add_argument("--web-workers", type=int, help="web processes (default: 3 rq, 1 embedded)")
     parser.add_argument("--web-threads", type=int, help="threads per web process (default: 8 embedded, 1 rq)")
     args = parser.parse_args()
 

@@ -1,0 +1,166 @@
+"""Where one delivery's CPU goes, in one process: the webhook's answer and its processing, each alone.
+
+Builds the app as `delivery_mix.py` does (the fake GitHub, the app's own behaviours, write pacing off),
+but in this process: `--deliveries` of one `--kind` are posted through Flask's test client (the view,
+signature, parse, INSERT, log line and counters: what a web worker runs per request, minus the HTTP
+server), then processed one by one with `webhooks.jobs.process` (claim, handlers, finish). Prints
+`process_time()` per delivery of each side; `--profile intake|process` prints cProfile's top functions.
+
+    .venv/bin/python bench/profile_delivery.py --kind comment --deliveries 300
+    .venv/bin/python bench/profile_delivery.py --kind comment --profile process
+    .venv/bin/python bench/profile_delivery.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import random
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("ENV_FILE", "/nonexistent/.env")
+os.environ.setdefault("FLASK_SKIP_DOTENV", "1")
+
+from cryptography.hazmat.primitives import serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
+
+from bench.delivery_mix import (  # noqa: E402
+    APP_ID,
+    INSTALLATION,
+    KNOWN,
+    MIX,
+    REPO,
+    REPOSITORY_FILES,
+    SECRET,
+    Payloads,
+    fresh_database,
+)
+from tests.support.fake_github import FakeGitHub  # noqa: E402
+from webhooks.jobs import process  # noqa: E402
+from webhooks.signature import sign  # noqa: E402
+
+
+class Collect:
+    """Stands in for the dispatcher while the intake is measured: the ids are processed afterwards."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    def submit(self, delivery_id: str) -> None:
+        self.ids.append(delivery_id)
+
+    def dispatch(self, delivery_id: str, delay: float = 0, attempt: int = 0) -> str:
+        self.ids.append(delivery_id)
+        return "enqueued"
+
+    def close(self) -> None:
+        return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kind", choices=list(MIX), default="comment")
+    parser.add_argument("--deliveries", type=int, default=300)
+    parser.add_argument("--database-url", help="default: SQLite in a temporary folder (emptied and migrated)")
+    parser.add_argument("--profile", choices=("intake", "process"), help="print cProfile's top functions")
+    parser.add_argument("--top", type=int, default=35)
+    parser.add_argument("--sort", default="tottime")
+    args = parser.parse_args()
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    fake = FakeGitHub(APP_ID, public).start()
+    fake.add_repo(REPO, default_branch="master")
+    fake.add_installation(INSTALLATION, "Codertocat", [REPO])
+    for path, text in REPOSITORY_FILES.items():
+        fake.set_file(REPO, path, text)
+    for number, login in enumerate(KNOWN, start=1):
+        fake.add_issue(REPO, number, login, title="An earlier issue")
+    workdir = Path(tempfile.mkdtemp(prefix="engage-profile-"))
+    database_url = fresh_database(args.database_url or f"sqlite:///{workdir / 'engage.sqlite3'}")
+    from app import create_app
+
+    app = create_app(
+        dict(
+            webhook_secret=SECRET,
+            database_url=database_url,
+            redis_url=None,
+            app_id=APP_ID,
+            private_key=key_pem,
+            github_api_url=fake.url,
+            write_interval_seconds=0.0,
+            log_level="WARNING",
+        )
+    )
+    services = app.extensions["engage"]
+    collect = Collect()
+    services.dispatcher = collect
+    client = app.test_client()
+    rng, payloads = random.Random(14), Payloads()
+
+    def prepare(kind: str) -> tuple[bytes, dict[str, str]]:
+        delivery = payloads.make(kind, rng)
+        headers = {
+            "Content-Type": "application/json",
+            "X-GitHub-Event": delivery.event,
+            "X-GitHub-Delivery": str(uuid.uuid4()),
+            "X-Hub-Signature-256": sign(SECRET, delivery.body),
+        }
+        return delivery.body, headers
+
+    def post(body: bytes, headers: dict[str, str]) -> None:
+        answer = client.post(services.settings.webhook_path, data=body, headers=headers)
+        assert answer.status_code == 202, answer.get_data(as_text=True)
+
+    try:
+        for kind in MIX:  # warm-up: the token, the caches, each kind's first run
+            for _ in range(3):
+                post(*prepare(kind))
+        for delivery_id in collect.ids:
+            process(services, delivery_id)
+        collect.ids.clear()
+
+        profiler = cProfile.Profile()
+        requests = [prepare(args.kind) for _ in range(args.deliveries)]
+        start = time.process_time()
+        if args.profile == "intake":
+            profiler.enable()
+        for body, headers in requests:
+            post(body, headers)
+        profiler.disable()
+        intake = time.process_time() - start
+        start = time.process_time()
+        if args.profile == "process":
+            profiler.enable()
+        for delivery_id in collect.ids:
+            process(services, delivery_id)
+        profiler.disable()
+        processing = time.process_time() - start
+        n = args.deliveries
+        engine = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
+        print(f"{args.kind}, {n} deliveries, {engine}, process_time per delivery:")
+        print(f"  intake (the view through Flask's test client):           {intake * 1000 / n:.3f} ms")
+        print(f"  processing (webhooks.jobs.process):                      {processing * 1000 / n:.3f} ms")
+        if args.profile:
+            pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.top)
+    finally:
+        services.close()
+        fake.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""The delivery store's hot statements (insert, claim, finish) run as driver SQL: what they store and read
+back must be what the Core statements stored and read (times as times, comparable in SQL)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from storage.db import utcnow
+from storage.deliveries import DONE, FAILED, PENDING, PROCESSING, RETRYING, DeliveryStore
+from storage.installations import REMOVED, SUSPENDED, Installation, InstallationStore
+
+
+def _insert(store: DeliveryStore, delivery_id: str, installation_id: int | None = 7) -> bool:
+    return store.insert(
+        id=delivery_id,
+        event="issue_comment",
+        action="created",
+        installation_id=installation_id,
+        repository="octo/hello",
+        sender="mona",
+        payload_text='{"action": "created", "text": "100% \\u00e9t\\u00e9 ?"}',
+    )
+
+
+def test_a_claimed_delivery_reads_as_stored_and_a_second_claim_is_refused(engine: sa.Engine) -> None:
+    store = DeliveryStore(engine)
+    before = utcnow()
+    assert _insert(store, "d-1")
+    assert not _insert(store, "d-1"), "a redelivery is refused by the id"
+    claimed = store.claim("d-1")
+    assert claimed is not None
+    stored = store.get("d-1")
+    assert stored is not None
+    assert (claimed.status, claimed.attempts, claimed.installation_state) == (PROCESSING, 1, None)
+    assert isinstance(claimed.received_at, datetime) and before <= claimed.received_at <= utcnow()
+    assert claimed.payload == {"action": "created", "text": "100% été ?"}
+    assert (claimed.id, claimed.event, claimed.action, claimed.sender) == (stored.id, stored.event, "created", "mona")
+    assert (claimed.received_at, claimed.finished_at, claimed.next_attempt_at) == (stored.received_at, None, None)
+    assert store.claim("d-1") is None, "being processed: nobody else takes it within the lease"
+
+
+def test_the_claim_reads_the_installations_state(engine: sa.Engine) -> None:
+    store, installations = DeliveryStore(engine), InstallationStore(engine)
+    installations.observe(Installation(7, "octo", "Organization", suspended_at=utcnow()))
+    installations.observe(Installation(8, "gone", "Organization"))
+    installations.delete(Installation(8, "gone", "Organization"))
+    for delivery_id, installation_id in (("suspended", 7), ("removed", 8), ("unknown", 9), ("none", None)):
+        _insert(store, delivery_id, installation_id)
+    states = {d: store.claim(d).installation_state for d in ("suspended", "removed", "unknown", "none")}  # type: ignore[union-attr]
+    assert states == {"suspended": SUSPENDED, "removed": REMOVED, "unknown": None, "none": None}
+
+
+def test_finish_stores_times_the_sweeper_compares_and_outcomes_replace_earlier_ones(engine: sa.Engine) -> None:
+    store = DeliveryStore(engine, lease_seconds=0.05)
+    _insert(store, "retry-me")
+    assert store.claim("retry-me") is not None
+    store.finish("retry-me", RETRYING, "boom", utcnow() - timedelta(seconds=1), {"a": (DONE, None), "b": (FAILED, "x")})
+    assert store.due(grace_seconds=60) == [("retry-me", 1, RETRYING)], "a due retry is found by its stored time"
+    again = store.claim("retry-me")
+    assert again is not None and again.attempts == 2 and again.last_error == "boom"
+    time.sleep(0.1)
+    assert store.claim("retry-me") is not None, "an expired lease is taken over (its claimed_at compared in SQL)"
+    store.finish("retry-me", DONE, outcomes={"b": (DONE, None)})
+    assert store.handler_outcomes("retry-me") == {"a": (DONE, None), "b": (DONE, None)}
+    finished = store.get("retry-me")
+    assert finished is not None and finished.status == DONE and finished.last_error is None
+    assert isinstance(finished.finished_at, datetime) and finished.next_attempt_at is None
+    assert store.claim("retry-me") is None, "done: never claimed again"
+    _insert(store, "fresh")
+    assert store.due(grace_seconds=3600) == [], "a pending delivery within its grace is not due"
+    assert [d[0] for d in store.due(grace_seconds=0) if d[2] == PENDING] == ["fresh"]
