@@ -6,12 +6,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, current_app, jsonify
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import logs
 import services as services_module
 import settings as settings_module
 import web.metrics
 import web.security
+import web.signin
 from settings import MAX_WEBHOOK_BYTES
 
 
@@ -25,6 +27,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     logs.configure(config.log_level, config.log_format)
     app.config["MAX_CONTENT_LENGTH"] = MAX_WEBHOOK_BYTES
     app.config["TESTING"] = config.testing
+    if config.trusted_proxies:
+        # Behind a proxy that terminates TLS: its X-Forwarded-* headers say the scheme, host and address,
+        # so cookies are Secure and the rate limits count people rather than the proxy.
+        n = config.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
     services = services_module.build(config)
     services_module.install(services)
@@ -41,10 +48,13 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from web.admin import bp as admin
     from web.pages import bp as pages
     from web.setup import bp as setup
+    from web.signin import bp as signin
 
+    web.signin.init_app(app)
     app.register_blueprint(pages)
     app.register_blueprint(setup)
     app.register_blueprint(admin)
+    app.register_blueprint(signin)
     web.security.init_app(app)  # every response, /static/* and Flask's own error pages included
     start = getattr(services.dispatcher, "start", None)
     if start is not None:

@@ -23,6 +23,7 @@ Until identity linking is built, a forum or chat account is a person of its own 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -108,6 +109,7 @@ def report(
     today: date | None = None,
     org: str | None = None,
     platform: str = ALL_PLATFORMS,
+    readable: Collection[int] = (),
 ) -> dict[str, Any]:
     """The insights JSON for a repository the pages list, or (`org`) an owner's listed repositories and
     its community's forum and chats together, with the `platform` chosen; raises leaderboard.NotVisible,
@@ -123,8 +125,8 @@ def report(
     mondays = weeks_ending(today, weeks)
     first, last = mondays[0], mondays[-1]
     with engine.connect() as conn:
-        scope, shown = resolve(conn, repo, org)
-        repo_ids = scope_repositories(conn, scope)
+        scope, shown = resolve(conn, repo, org, readable)
+        repo_ids = scope_repositories(conn, scope, readable)
         counts = _weekly_counts(conn, scope, repo_ids, first, last)
         hours = _hours(conn, responses.c.opened_at, responses.c.first_response_at)
         answered = conn.execute(
@@ -221,12 +223,13 @@ def report(
     }
 
 
-def scope_repositories(conn: Connection, scope: str) -> list[int]:
-    """The repositories a scope counts: `repo:<id>` itself, or `org:<owner>`'s listed ones (installed, public)."""
+def scope_repositories(conn: Connection, scope: str, readable: Collection[int] = ()) -> list[int]:
+    """The repositories a scope counts: `repo:<id>` itself, or `org:<owner>`'s listed ones (installed, and
+    public or `readable` by the viewer)."""
     kind, _, name = scope.partition(":")
     if kind == "repo":
         return [int(name)]
-    query = sa.select(repositories.c.id).where(sa.func.lower(repositories.c.owner) == name, listed_on_pages())
+    query = sa.select(repositories.c.id).where(sa.func.lower(repositories.c.owner) == name, listed_on_pages(readable))
     return [int(repo_id) for repo_id in conn.execute(query).scalars()]
 
 

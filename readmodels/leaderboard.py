@@ -5,6 +5,7 @@ from the scoring in use (so the formula shown is the one applied), and the previ
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Collection
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -65,13 +66,14 @@ def formula(settings: LeaderboardConfig) -> dict[str, Any]:
 # --- reading the board
 
 
-def resolve(conn: Connection, repo: str | None, org: str | None) -> tuple[str, str]:
-    """(scope, name shown) for a repository `owner/name` the pages list (installed, public), or an owner
-    of one; a repository removed from its installation, suspended or private is not there."""
+def resolve(conn: Connection, repo: str | None, org: str | None, readable: Collection[int] = ()) -> tuple[str, str]:
+    """(scope, name shown) for a repository `owner/name` the pages list (installed, public, or private and
+    `readable` by the viewer), or an owner of one; a repository removed from its installation, suspended
+    or private is not there."""
     if repo:
         row = conn.execute(
             sa.select(repositories.c.id, repositories.c.full_name)
-            .where(sa.func.lower(repositories.c.full_name) == repo.lower(), listed_on_pages())
+            .where(sa.func.lower(repositories.c.full_name) == repo.lower(), listed_on_pages(readable))
             .limit(1)
         ).first()
         if row is None:
@@ -80,7 +82,7 @@ def resolve(conn: Connection, repo: str | None, org: str | None) -> tuple[str, s
     if org:
         row = conn.execute(
             sa.select(repositories.c.owner)
-            .where(sa.func.lower(repositories.c.owner) == org.lower(), listed_on_pages())
+            .where(sa.func.lower(repositories.c.owner) == org.lower(), listed_on_pages(readable))
             .limit(1)
         ).first()
         if row is None:
@@ -120,6 +122,7 @@ def board(
     window: str = "30d",
     limit: int | None = 100,
     today: date | None = None,
+    readable: Collection[int] = (),
 ) -> dict[str, Any]:
     """The leaderboard as the JSON API gives it; raises NotVisible, or ValueError for a bad window.
 
@@ -132,7 +135,7 @@ def board(
     store.advance(today)  # a no-op unless the day changed since the windows last moved
     t = window_totals.c
     with engine.connect() as conn:
-        scope, name = resolve(conn, repo, org)
+        scope, name = resolve(conn, repo, org, readable)
         settings = settings_of(scoring_in(conn, scope))
         if not settings.enabled:
             raise NotVisible(f"the leaderboard of {name} is turned off")

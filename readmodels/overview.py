@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -48,11 +49,12 @@ class Summary:
     leaderboard_enabled: bool
 
 
-def visible_repositories(engine: Engine) -> list[Repository]:
-    """Repositories the app is installed on and that are public, by owner then name."""
+def visible_repositories(engine: Engine, readable: Collection[int] = ()) -> list[Repository]:
+    """Repositories the app is installed on and that are public (or `readable` by the viewer), by owner
+    then name."""
     query = (
         sa.select(repositories.c.id, repositories.c.full_name, repositories.c.owner, repositories.c.html_url)
-        .where(listed_on_pages())
+        .where(listed_on_pages(readable))
         .order_by(sa.func.lower(repositories.c.owner), sa.func.lower(repositories.c.full_name))
     )
     with engine.connect() as conn:
@@ -70,18 +72,17 @@ def owners(repos: list[Repository]) -> list[str]:
     return list(seen.values())
 
 
-def summaries(engine: Engine, today: date | None = None) -> list[Summary]:
-    """Headline numbers for every installed public repository."""
+def summaries(engine: Engine, today: date | None = None, readable: Collection[int] = ()) -> list[Summary]:
+    """Headline numbers for every installed public repository (and private one `readable` by the viewer)."""
     today = today or datetime.now(UTC).date()
     store = LedgerStore(engine)
     store.advance(today)  # the 30-day window as of today, as the leaderboard reads it
-    repos = visible_repositories(engine)
+    repos = visible_repositories(engine, readable)
     if not repos:
         return []
     ids = [repo.id for repo in repos]
-    open_issues = Counter(
-        issue.repo_id for issue in GoodFirstIssueStore(engine).open_in_public_repositories(limit=None)
-    )
+    listed_issues = GoodFirstIssueStore(engine).open_in_listed_repositories(limit=None, readable=readable)
+    open_issues = Counter(issue.repo_id for issue in listed_issues)
     since = datetime.combine(today - timedelta(days=WINDOW_DAYS - 1), datetime.min.time())
     with engine.connect() as conn:
         totals = _window_totals(conn, ids)

@@ -7,7 +7,7 @@ overdue, nudged, escalated; `engagement.response_watch.slo_state`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -60,18 +60,23 @@ def past_slo(conn: Connection, repo_ids: Sequence[int], at: datetime) -> list[Wa
 
 
 def queue(
-    engine: Engine, repo: str | None = None, org: str | None = None, now: datetime | None = None
+    engine: Engine,
+    repo: str | None = None,
+    org: str | None = None,
+    now: datetime | None = None,
+    readable: Collection[int] = (),
 ) -> dict[str, Any]:
     """The queue of a listed repository (`owner/name`), an owner's listed repositories, or (neither) all
     of them; raises leaderboard.NotVisible for a name the pages do not list."""
     at = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
     with engine.connect() as conn:
         if repo or org:
-            scope, name = resolve(conn, repo, org)
-            repo_ids = scope_repositories(conn, scope)
+            scope, name = resolve(conn, repo, org, readable)
+            repo_ids = scope_repositories(conn, scope, readable)
         else:
             name = None
-            repo_ids = [int(i) for i in conn.execute(sa.select(repositories.c.id).where(listed_on_pages())).scalars()]
+            listed = sa.select(repositories.c.id).where(listed_on_pages(readable))
+            repo_ids = [int(i) for i in conn.execute(listed).scalars()]
         items = in_repositories(conn, repo_ids, at)
     return {
         "scope": "repository" if repo else "owner" if org else "all",

@@ -92,6 +92,13 @@ class Settings:
     rocketchat_channels: tuple[str, ...] = ()
     # Forum and chat accounts the operator links to GitHub accounts (engagement.identity_map): a YAML file.
     identity_map_file: str | None = None
+    # The App's user authorization (GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET; registering the App writes
+    # both to .env): people sign in with GitHub (web.signin); unset, nobody signs in and pages stay public.
+    github_client_id: str | None = None
+    github_client_secret: str | None = field(default=None, repr=False)
+    # How many proxies in front of the app set X-Forwarded-For/-Proto/-Host (TRUSTED_PROXIES; 0: none, the
+    # headers are ignored): behind a TLS-terminating proxy, 1 makes cookies Secure and addresses right.
+    trusted_proxies: int = 0
 
     @property
     def uses_redis(self) -> bool:
@@ -115,6 +122,11 @@ class Settings:
     def records_rocketchat(self) -> bool:
         """Rocket.Chat's outgoing webhook is received (the server's address and the webhook's token are set)."""
         return bool(self.rocketchat_url and self.rocketchat_webhook_token)
+
+    @property
+    def signs_in(self) -> bool:
+        """People can sign in with GitHub: the App's client id and secret are both set."""
+        return bool(self.github_client_id and self.github_client_secret)
 
     @property
     def needs_registration(self) -> bool:
@@ -186,6 +198,15 @@ def _ids(env: Mapping[str, str], name: str) -> tuple[int, ...]:
     if not all(part.isascii() and part.isdigit() for part in parts):
         raise ConfigError(f"{name} must be comma-separated numeric ids (the number in /c/slug/5), got {env[name]!r}")
     return tuple(int(part) for part in parts)
+
+
+def _count(env: Mapping[str, str], name: str) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return 0
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > 10:
+        raise ConfigError(f"{name} must be how many proxies stand in front of the app (0-10), got {raw!r}")
+    return int(raw)
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
@@ -265,6 +286,9 @@ def from_environment(env: Mapping[str, str] | None = None, instance_path: str = 
             name.strip().lstrip("#") for name in (env.get("ROCKETCHAT_CHANNELS") or "").split(",") if name.strip()
         ),
         identity_map_file=(env.get("IDENTITY_MAP_FILE") or "").strip() or None,
+        github_client_id=(env.get("GITHUB_CLIENT_ID") or "").strip() or None,
+        github_client_secret=(env.get("GITHUB_CLIENT_SECRET") or "").strip() or None,
+        trusted_proxies=_count(env, "TRUSTED_PROXIES"),
         # Operators rarely change these; tests and slow handlers do (a claimed delivery's lease is 2x the timeout).
         job_timeout_seconds=int(_seconds(env, "JOB_TIMEOUT_SECONDS", 120)),
         sweep_interval_seconds=_seconds(env, "SWEEP_INTERVAL_SECONDS", 30.0),
@@ -328,6 +352,11 @@ def check(settings: Settings) -> None:
         raise ConfigError(
             "TELEGRAM_WEBHOOK_SECRET must be 1-256 characters from A-Z, a-z, 0-9, _ and - (Telegram's rule for "
             f"setWebhook's secret_token); make one with `{NEW_TOKEN}`"
+        )
+    if bool(settings.github_client_id) != bool(settings.github_client_secret):
+        raise ConfigError(
+            "GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET go together (the App's settings page shows both): "
+            "set both for sign-in with GitHub, or neither"
         )
     if settings.private_key and settings.app_id is None:
         raise ConfigError("PRIVATE_KEY is set but APP_ID is not: set APP_ID to the App ID on the app's settings page")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -128,10 +128,14 @@ repositories = sa.Table(
 )
 
 
-def listed_on_pages() -> sa.ColumnElement[bool]:
-    """Repositories the public pages list: installed now, not suspended, public."""
+def listed_on_pages(readable: Collection[int] = ()) -> sa.ColumnElement[bool]:
+    """Repositories the pages list: installed now, not suspended, and public, or (`readable`) private ones
+    the viewer signed in with GitHub may read (web.signin)."""
     r = repositories.c
-    return sa.and_(r.installation_id.is_not(None), r.installation_suspended_at.is_(None), r.private == sa.false())
+    shown = r.private == sa.false()
+    if readable:
+        shown = sa.or_(shown, r.id.in_(sorted(readable)))
+    return sa.and_(r.installation_id.is_not(None), r.installation_suspended_at.is_(None), shown)
 
 
 def in_owner_scope() -> sa.ColumnElement[bool]:
@@ -487,6 +491,45 @@ def _add_removal_tables(conn: Connection) -> None:
     removed_contributions.create(conn, checkfirst=True)
 
 
+# --- People signed in with GitHub (web.signin): server-side sessions, and sign-ins under way.
+
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    # SHA-256 of the cookie's random value: the cookie alone opens a session, and the database never holds it.
+    sa.Column("session_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.BigInteger, nullable=False),
+    sa.Column("login", sa.String(255), nullable=False),
+    # The user access token and refresh token, encrypted (storage.web_sessions): they read what the person can.
+    sa.Column("access_token", sa.Text, nullable=False),
+    sa.Column("access_expires_at", sa.DateTime),
+    sa.Column("refresh_token", sa.Text),
+    sa.Column("refresh_expires_at", sa.DateTime),
+    # What the person may read, as GitHub said at `grants_checked_at` (JSON: repository id -> role).
+    sa.Column("grants", sa.Text),
+    sa.Column("grants_checked_at", sa.DateTime),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Column("revoked_at", sa.DateTime),
+    sa.Index("ix_web_sessions_user", "user_id"),
+)
+
+sign_in_requests = sa.Table(
+    "sign_in_requests",
+    metadata,
+    # A sign-in sent to GitHub: its `state` (hashed; the browser's cookie holds it too) and PKCE verifier.
+    sa.Column("state_hash", sa.String(64), primary_key=True),
+    sa.Column("verifier", sa.String(128), nullable=False),
+    sa.Column("return_to", sa.String(2048), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+
+def _add_session_tables(conn: Connection) -> None:
+    web_sessions.create(conn, checkfirst=True)
+    sign_in_requests.create(conn, checkfirst=True)
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 
 # The day the leaderboard windows are kept as of. Its row exists from the start, so that recording
@@ -531,6 +574,7 @@ MIGRATIONS: list[Migration] = [
     (12, "the community chats' activity in the ledger's rollups", _add_counts(CHAT_COUNTS)),
     (13, "people across platforms: linked accounts and one-time link codes", _add_identity_tables),
     (14, "forum posts and topics deleted: tombstones and the contributions set aside", _add_removal_tables),
+    (15, "people signed in with GitHub: sessions and sign-ins under way", _add_session_tables),
 ]
 
 

@@ -7,7 +7,7 @@ conditional UPDATE, so redeliveries, duplicate jobs and concurrent workers proce
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -298,12 +298,17 @@ class DeliveryStore:
             )
             return [(row.id, row.attempts, row.status) for row in rows]
 
-    def list(self, statuses: Iterable[str] = (), limit: int = 50) -> list[DeliverySummary]:
-        """The newest deliveries (with one of `statuses`), without their payloads."""
+    def list(
+        self, statuses: Iterable[str] = (), limit: int = 50, repositories: Collection[str] | None = None
+    ) -> list[DeliverySummary]:
+        """The newest deliveries (with one of `statuses`; of `repositories` only, when given), without their
+        payloads."""
         query = sa.select(*_SUMMARY_COLUMNS).order_by(deliveries.c.received_at.desc()).limit(limit)
         wanted = list(statuses)
         if wanted:
             query = query.where(deliveries.c.status.in_(wanted))
+        if repositories is not None:
+            query = query.where(deliveries.c.repository.in_(sorted(repositories)))
         with self.engine.connect() as conn:
             return [DeliverySummary(**_summary_values(row)) for row in conn.execute(query)]
 

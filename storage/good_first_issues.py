@@ -9,7 +9,7 @@ carries GitHub's `updated_at` of the issue and a state older than the one stored
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -289,14 +289,16 @@ class GoodFirstIssueStore:
         with self.engine.connect() as conn:
             return [_issue(row) for row in conn.execute(query)]
 
-    def open_in_public_repositories(self, repo: str | None = None, limit: int | None = 200) -> list[GoodFirstIssue]:
-        """Good first issues a newcomer can take in installed public repositories (only `repo`, when
-        given), newest first. Issues of a repository not known to be public and installed are left out:
-        the anonymous pages list these, and a private repository's issues must never reach them."""
+    def open_in_listed_repositories(
+        self, repo: str | None = None, limit: int | None = 200, readable: Collection[int] = ()
+    ) -> list[GoodFirstIssue]:
+        """Good first issues a newcomer can take in installed public repositories, and private ones
+        `readable` by the viewer (only `repo`, when given), newest first. Issues of any other repository
+        are left out: a private repository's issues must never reach anyone who may not read it."""
         query = (
             sa.select(table)
             .join(repositories, repositories.c.id == table.c.repo_id)
-            .where(listed_on_pages(), *FREE_FOR_NEWCOMERS)
+            .where(listed_on_pages(readable), *FREE_FOR_NEWCOMERS)
             .order_by(table.c.updated_at.desc(), table.c.number.desc(), table.c.repo_id)
         )
         if repo is not None:

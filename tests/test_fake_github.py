@@ -7,9 +7,11 @@ other test that leans on it would prove nothing; these tests pin both directions
 from __future__ import annotations
 
 import base64
+import hashlib
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
@@ -467,6 +469,63 @@ def test_fake_implements_every_contract_operation() -> None:
     assert sorted(load_contract().operations) == list(iter_routes())
 
 
+def signed_in_user(fake: FakeGitHub, http: requests.Session, login: str) -> dict[str, str]:
+    """`login` through the App's user authorization (PKCE): the headers of their user access token."""
+    fake.set_oauth_client("Iv1.client", "client-secret")
+    fake.sign_in_browser(login)
+    verifier = "v" * 43
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    query = {
+        "client_id": "Iv1.client",
+        "redirect_uri": "http://app.test/auth/callback",
+        "state": "s1",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    anonymous = {"Authorization": None}  # a browser and the app's server, not an installation
+    page = http.get(f"{fake.url}/login/oauth/authorize", params=query, headers=anonymous, allow_redirects=False)
+    code = parse_qs(urlsplit(page.headers["Location"]).query)["code"][0]
+    body = {"client_id": "Iv1.client", "client_secret": "client-secret", "code": code, "code_verifier": verifier}
+    token = http.post(f"{fake.url}/login/oauth/access_token", json=body, headers=anonymous).json()
+    return {"Authorization": f"Bearer {token['access_token']}", **UA}
+
+
+def test_user_authorization_checks_pkce_and_the_client_and_shows_only_the_persons_repositories(
+    fake: FakeGitHub, http: requests.Session
+) -> None:
+    fake.add_repo("octo-org/secret", private=True)
+    fake.add_installation(77, "octo-org", ["octo-org/secret", "octo-org/open"])
+    fake.set_permission("octo-org/secret", "bob", "triage")
+    headers = signed_in_user(fake, http, "bob")
+    assert http.get(f"{fake.url}/user", headers=headers).json()["login"] == "bob"
+    [repo] = http.get(f"{fake.url}/user/installations/77/repositories", headers=headers).json()["repositories"]
+    assert repo["full_name"] == "octo-org/secret" and repo["permissions"]["triage"] and not repo["permissions"]["push"]
+    carol = signed_in_user(fake, http, "carol")  # no explicit access anywhere
+    assert http.get(f"{fake.url}/user/installations", headers=carol).json()["total_count"] == 0
+    assert http.get(f"{fake.url}/user/installations/77/repositories", headers=carol).status_code == 404
+    # A wrong verifier, a used code, a wrong secret: GitHub's 200 with an error object.
+    page = http.get(
+        f"{fake.url}/login/oauth/authorize",
+        params={
+            "client_id": "Iv1.client",
+            "redirect_uri": "http://a.test/cb",
+            "state": "s",
+            "code_challenge": "c" * 43,
+            "code_challenge_method": "S256",
+        },
+        allow_redirects=False,
+    )
+    code = parse_qs(urlsplit(page.headers["Location"]).query)["code"][0]
+    wrong = {"client_id": "Iv1.client", "client_secret": "client-secret", "code": code, "code_verifier": "x" * 43}
+    assert http.post(f"{fake.url}/login/oauth/access_token", json=wrong).json()["error"] == "bad_verification_code"
+    fake.expire_user_tokens()
+    assert http.get(f"{fake.url}/user", headers=headers).status_code == 401
+    # Without PKCE the authorize page is a violation.
+    http.get(f"{fake.url}/login/oauth/authorize", params={"client_id": "Iv1.client", "state": "s"})
+    assert any("PKCE" in v for v in fake.violations)
+    fake.violations.clear()
+
+
 def test_responses_match_the_contract(
     fake: FakeGitHub, gh: requests.Session, http: requests.Session, rsa_key: rsa.RSAPrivateKey
 ) -> None:
@@ -505,11 +564,17 @@ def test_responses_match_the_contract(
     bearer = {"Authorization": f"Bearer {app_jwt(rsa_key)}"}
     for path in ("/app", "/app/installations", f"/app/installations/{INSTALLATION}"):
         http.get(f"{fake.url}{path}", headers=bearer)
+    fake.set_permission(REPO, "bob", "write")
+    user = signed_in_user(fake, http, "bob")
+    for path in ("/user", "/user/installations", f"/user/installations/{INSTALLATION}/repositories"):
+        assert http.get(f"{fake.url}{path}", headers=user).status_code == 200, path
     fake.assert_no_violations()
 
     contract = load_contract()
     problems, seen = [], set()
     for record in fake.requests:
+        if record.operation_id is None:
+            continue  # GitHub's web pages (the authorize page), outside the REST contract
         op = next(o for o in contract.operations.values() if o.operation_id == record.operation_id)
         seen.add(op.operation_id)
         problems += [

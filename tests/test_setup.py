@@ -222,7 +222,7 @@ def test_the_manifest_is_app_yml_with_this_installations_addresses(unregistered,
     assert (manifest["name"], manifest["url"], manifest["public"]) == (APP_YML["name"], APP_YML["url"], False)
     assert manifest["hook_attributes"] == {"url": server.webhook_url, "active": True}
     assert manifest["redirect_url"] == server.url + "/setup/callback"
-    assert manifest["setup_url"] == server.url + "/" and manifest["callback_urls"] == [server.url + "/"]
+    assert manifest["setup_url"] == server.url + "/" and manifest["callback_urls"] == [server.url + "/auth/callback"]
     assert github.manifest_problems(manifest) == []
     assert to_github.method == "post"
     assert to_github.action.startswith(f"{github.url}/settings/apps/new?state=")

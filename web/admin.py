@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
@@ -22,6 +23,7 @@ from engagement import digest
 from githubapp.budget import Budget, Reading
 from logs import scrub
 from services import Services
+from storage.db import repositories
 from storage.deliveries import FAILED
 from web import auth, shell
 from web.auth import Denied, require_operator
@@ -60,7 +62,10 @@ def _setup(state: BlueprintSetupState) -> None:
 
 @bp.errorhandler(Denied)
 def _denied(denied: Denied) -> ResponseReturnValue:
-    page = render_template("admin.html", mode="signin", message=denied.message, status_code=denied.status)
+    token_form = bool(_services().settings.admin_token)
+    page = render_template(
+        "admin.html", mode="signin", message=denied.message, status_code=denied.status, token_form=token_form
+    )
     headers = {"WWW-Authenticate": 'Bearer realm="admin"'}
     if denied.retry_after:
         headers["Retry-After"] = str(denied.retry_after)
@@ -89,22 +94,46 @@ def page() -> ResponseReturnValue:
     """Failed deliveries with each handler's outcome and a Retry button, then the 50 most recent."""
     services = _services()
     store = services.store
-    failed = store.list([FAILED], limit=FAILED_SHOWN + 1)
+    repositories = _administered_names()
+    failed = store.list([FAILED], limit=FAILED_SHOWN + 1, repositories=repositories)
     shown = failed[:FAILED_SHOWN]
+    budget = _budget(services.github.budget)
+    if budget is not None and repositories is not None:
+        ours = {delivery.installation_id for delivery in store.list((), RECENT_SHOWN, repositories)}
+        budget = [reading for reading in budget if reading.installation_id in ours]
     return render_template(
         "admin.html",
         mode="page",
         failed=shown,
         more_failed=len(failed) > FAILED_SHOWN,
         outcomes={delivery.id: store.handler_outcomes(delivery.id) for delivery in shown},
-        recent=store.list((), limit=RECENT_SHOWN),
-        csrf=auth.csrf() if g.operator == "cookie" else "",
+        recent=store.list((), limit=RECENT_SHOWN, repositories=repositories),
+        csrf=auth.csrf(g.operator) if g.operator in ("cookie", "github") else "",
+        signed_in_with_github=g.operator == "github",
         notice=_notice(),
         scrub=scrub,
-        budget=_budget(services.github.budget),
+        budget=budget,
         now=services.github.budget.clock(),
-        undelivered=digest.undelivered(store.engine),
+        undelivered=digest.undelivered(store.engine) if repositories is None else [],
     )
+
+
+def _administered_names() -> set[str] | None:
+    """The repositories (full names) a signed-in admin may act on; None for the operator (all)."""
+    ids = g.admin_repositories
+    if ids is None:
+        return None
+    with _services().store.engine.connect() as conn:
+        query = sa.select(repositories.c.full_name).where(repositories.c.id.in_(sorted(ids)))
+        return {str(name) for name in conn.execute(query).scalars()}
+
+
+def _may_retry(delivery_id: str) -> bool:
+    names = _administered_names()
+    if names is None:
+        return True
+    delivery = _services().store.get(delivery_id)
+    return delivery is not None and (delivery.repository or "") in names
 
 
 def _budget(budget: Budget) -> list[Reading] | None:
@@ -136,6 +165,8 @@ def login() -> ResponseReturnValue:
 @bp.post("/logout")
 @require_operator
 def logout() -> ResponseReturnValue:
+    if g.operator == "github":
+        abort(400, "Sign out of GitHub with the button at the top of the page.")
     return auth.sign_out(redirect(url_for("admin.page"), 303))
 
 
@@ -146,6 +177,8 @@ def retry_one() -> ResponseReturnValue:
     delivery_id = (request.form.get("delivery_id") or "").strip()
     if not delivery_id:
         abort(400, "say which delivery to retry (delivery_id)")
+    if not _may_retry(delivery_id):
+        abort(404)  # not one of this admin's repositories: as if there were no such delivery
     services = _services()
     [(_, outcome)] = retry(services.store, services.dispatcher, [delivery_id])
     return redirect(url_for("admin.page", retried=delivery_id, outcome=outcome), 303)
@@ -156,9 +189,12 @@ def retry_one() -> ResponseReturnValue:
 def retry_all_failed() -> ResponseReturnValue:
     """Retry every failed delivery, as `flask --app app deliveries retry --all-failed` does."""
     services = _services()
-    outcomes = [
-        outcome for _, outcome in retry(services.store, services.dispatcher, failed_delivery_ids(services.store))
-    ]
+    names = _administered_names()
+    if names is None:
+        chosen = failed_delivery_ids(services.store)
+    else:
+        chosen = [d.id for d in services.store.list([FAILED], limit=100_000, repositories=names)]
+    outcomes = [outcome for _, outcome in retry(services.store, services.dispatcher, chosen)]
     return redirect(
         url_for("admin.page", requeued=outcomes.count(REQUEUED), stranded=outcomes.count(STRANDED)),
         303,

@@ -1,7 +1,9 @@
-"""Who may use the operator pages: one seam, `require_operator`, so another way in (GitHub sign-in) can
-be added next to the token later without touching the pages.
+"""Who may use the operator pages: one seam, `require_operator`, with two ways in.
 
-Today the proof is ADMIN_TOKEN; while it is unset the guarded pages answer 404 to everyone. A token in
+People signed in with GitHub (web.signin) who are admins of at least one installed repository may use
+them for those repositories: `g.admin_repositories` is the set of their repositories' ids, and the page
+and its buttons keep to them. ADMIN_TOKEN is the operator's break-glass, for everything
+(`g.admin_repositories` is None). With neither configured the guarded pages answer 404 to everyone. A token in
 the address (`?token=`) or the sign-in form sets a cookie (HttpOnly, SameSite=Strict, 12 hours, signed
 with the token, so changing ADMIN_TOKEN signs everyone out) and redirects to the bare address, so the
 token does not stay in the address bar or the history; scripts send `Authorization: Bearer <token>`
@@ -28,6 +30,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from services import Services
+from web import signin
 from web.security import FailureLimit
 
 SESSION_COOKIE = "engage_admin"
@@ -37,6 +40,10 @@ FAILURE_LIMIT = "engage.admin_failure_limit"  # the app's FailureLimit, in app.e
 
 SIGN_IN = "Sign in with the operator token (ADMIN_TOKEN)."
 WRONG_TOKEN = "That is not the operator token. Check ADMIN_TOKEN where the app runs."
+NOT_AN_ADMIN = (
+    "You are signed in with GitHub as {login}, but GitHub does not list you as an admin of any repository the app "
+    "is installed on. Ask an admin of the organisation, or the operator."
+)
 TOO_MANY_TRIES = "Too many wrong tokens. Try again in {seconds} seconds."
 BAD_CSRF = "This form is out of date (or did not come from this page). Reload the page and try again."
 
@@ -56,11 +63,11 @@ def init_app(app: App) -> None:
         app.extensions[FAILURE_LIMIT] = FailureLimit(services.redis)
 
 
-def admin_token() -> str:
-    """ADMIN_TOKEN; 404 while it is unset: no token, no page, it is not there at all."""
+def admin_token() -> str | None:
+    """ADMIN_TOKEN, if set; 404 while neither it nor sign-in with GitHub is configured: no page at all."""
     services: Services = current_app.extensions["engage"]
     token = services.settings.admin_token
-    if not token:
+    if not token and not services.settings.signs_in:
         abort(404)
     return token
 
@@ -112,32 +119,44 @@ def check_token(given: str, token: str) -> None:
         raise Denied(403, WRONG_TOKEN)
 
 
-def operator(token: str) -> str:
-    """How the request proves it comes from an operator: "bearer" or "cookie"; raises Denied otherwise."""
+def operator(token: str | None) -> str:
+    """How the request proves it comes from an operator: "bearer" or "cookie" (ADMIN_TOKEN), or "github" (a
+    signed-in admin of installed repositories, kept in `g.admin_repositories`); raises Denied otherwise."""
+    g.admin_repositories = None
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer":
+    if token and scheme.lower() == "bearer":
         check_token(given.strip(), token)
         return "bearer"
-    if session_valid(token, request.cookies.get(SESSION_COOKIE, ""), time.time()):
+    if token and session_valid(token, request.cookies.get(SESSION_COOKIE, ""), time.time()):
         return "cookie"
+    person = signin.viewer()
+    if person.signed_in:
+        if not person.administered:
+            raise Denied(403, NOT_AN_ADMIN.format(login=person.login))
+        g.admin_repositories = person.administered
+        return "github"
     raise Denied(401, SIGN_IN)
 
 
-def _check_csrf(token: str, how: str) -> None:
+def _check_csrf(how: str) -> None:
     if how == "bearer":
         return  # a browser never sends the header by itself, so no other site can make it
-    if not _same(request.form.get("csrf", ""), csrf()):
+    if not _same(request.form.get("csrf", ""), csrf(how)):
         abort(400, BAD_CSRF)
 
 
-def csrf() -> str:
-    """The CSRF token this session's forms carry."""
-    return csrf_token(admin_token(), request.cookies.get(SESSION_COOKIE, ""))
+def csrf(how: str) -> str:
+    """The CSRF token this session's forms carry (the GitHub session's for a signed-in admin)."""
+    if how == "github":
+        return signin.csrf_token()
+    return csrf_token(str(admin_token()), request.cookies.get(SESSION_COOKIE, ""))
 
 
 def signed_in(endpoint: str) -> WerkzeugResponse:
     """Redirect to the bare page with a fresh session cookie, so the token leaves the address bar."""
     token = admin_token()
+    if token is None:
+        abort(404)
     response = redirect(url_for(endpoint), 303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -152,7 +171,10 @@ def signed_in(endpoint: str) -> WerkzeugResponse:
 
 
 def sign_in(given: str, endpoint: str) -> WerkzeugResponse:
-    check_token(given, admin_token())
+    token = admin_token()
+    if token is None:
+        raise Denied(403, WRONG_TOKEN)  # sign-in with GitHub only: no token to compare with
+    check_token(given, token)
     return signed_in(endpoint)
 
 
@@ -164,17 +186,17 @@ def sign_out(response: WerkzeugResponse) -> WerkzeugResponse:
 def require_operator(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
     """Only for an operator (else Denied, or 404 while ADMIN_TOKEN is unset). On a GET, `?token=` signs
     in and redirects to the bare address; a POST from the session cookie must carry the CSRF token.
-    The view finds how the operator proved it in `g.operator` ("bearer" or "cookie")."""
+    The view finds how the operator proved it in `g.operator` ("bearer", "cookie" or "github")."""
 
     @functools.wraps(view)
     def guarded(*args: Any, **kwargs: Any) -> ResponseReturnValue:
         token = admin_token()
         given = request.args.get("token")
-        if request.method == "GET" and given is not None:
+        if request.method == "GET" and given is not None and token:
             return sign_in(given, str(request.endpoint))
         g.operator = operator(token)
         if request.method == "POST":
-            _check_csrf(token, g.operator)
+            _check_csrf(g.operator)
         return view(*args, **kwargs)
 
     return guarded

@@ -31,7 +31,7 @@ from readmodels.waiting import queue as waiting_queue
 from services import Services
 from storage.good_first_issues import GoodFirstIssueStore
 from storage.windows import WINDOWS
-from web import shell
+from web import shell, signin
 from web.charts import bar_chart, line_chart
 
 bp = Blueprint("pages", __name__)
@@ -67,6 +67,11 @@ def _engine() -> Engine:
 
 
 # --- language, links and the layout (web/shell.py)
+
+
+def _readable() -> frozenset[int]:
+    """Private repositories this viewer may read (none for anonymous visitors): web.signin decides."""
+    return signin.viewer().readable
 
 
 @bp.record_once
@@ -139,7 +144,7 @@ def _weeks() -> int:
 
 def _board(repo: str | None, org: str | None, window: str, limit: int | None) -> dict[str, Any]:
     try:
-        return board(_engine(), repo=repo, org=org, window=window, limit=limit)
+        return board(_engine(), repo=repo, org=org, window=window, limit=limit, readable=_readable())
     except NotVisible:
         raise Problem(404, "error.not_found_text") from None
     except ValueError:
@@ -155,7 +160,7 @@ def _platform() -> str:
 
 def _report(repo: str | None, org: str | None, weeks: int, platform: str) -> dict[str, Any]:
     try:
-        return report(_engine(), repo, weeks=weeks, org=None if repo else org, platform=platform)
+        return report(_engine(), repo, weeks=weeks, org=None if repo else org, platform=platform, readable=_readable())
     except NotVisible:
         raise Problem(404, "error.not_found_text") from None
     except UnknownPlatform:  # a forum or chat asked of one repository
@@ -166,7 +171,7 @@ def _report(repo: str | None, org: str | None, weeks: int, platform: str) -> dic
 
 def _choices() -> dict[str, Any]:
     """What the switchers offer: installed public repositories and their owners."""
-    repos = overview_data.visible_repositories(_engine())
+    repos = overview_data.visible_repositories(_engine(), _readable())
     return {"repositories": [r.full_name for r in repos], "owners": overview_data.owners(repos)}
 
 
@@ -177,7 +182,7 @@ def _choices() -> dict[str, Any]:
 def overview() -> str:
     """Installed public repositories with their last 30 days at a glance, grouped by owner."""
     groups: dict[str, list[overview_data.Summary]] = {}
-    for summary in overview_data.summaries(_engine()):
+    for summary in overview_data.summaries(_engine(), readable=_readable()):
         groups.setdefault(summary.repository.owner, []).append(summary)
     return render_template("overview.html", groups=groups)
 
@@ -352,7 +357,9 @@ def good_first_issues() -> str:
         if repo.lower() not in known:
             raise Problem(404, "error.not_found_text")
         repo = known[repo.lower()]
-    issues = GoodFirstIssueStore(_engine()).open_in_public_repositories(repo=repo, limit=GOOD_FIRST_ISSUES_SHOWN)
+    issues = GoodFirstIssueStore(_engine()).open_in_listed_repositories(
+        repo=repo, limit=GOOD_FIRST_ISSUES_SHOWN, readable=_readable()
+    )
     return render_template("good_first_issues.html", issues=issues, repo=repo, **choices)
 
 
@@ -361,7 +368,7 @@ def good_first_issues() -> str:
 
 def _waiting() -> dict[str, Any]:
     try:
-        return waiting_queue(_engine(), repo=_name("repo"), org=_name("org"))
+        return waiting_queue(_engine(), repo=_name("repo"), org=_name("org"), readable=_readable())
     except NotVisible:
         raise Problem(404, "error.not_found_text") from None
 
@@ -389,7 +396,7 @@ def digests() -> str:
     if repo or org:
         with _engine().connect() as conn:
             try:
-                scope, data["name"] = resolve(conn, repo, None if repo else org)
+                scope, data["name"] = resolve(conn, repo, None if repo else org, _readable())
             except NotVisible:
                 raise Problem(404, "error.not_found_text") from None
         data["periods"] = digest_history(_engine(), scope)

@@ -58,14 +58,15 @@ class FailureLimit:
         overall: int = 100,
         window_seconds: int = 60,
         clock: Callable[[], float] = time.monotonic,
+        prefix: str = PREFIX,
     ) -> None:
-        self.connection, self.window, self.clock = connection, window_seconds, clock
+        self.connection, self.window, self.clock, self.prefix = connection, window_seconds, clock, prefix
         self.limits = {"address": per_address, "overall": overall}
         self._counts: dict[str, tuple[int, float]] = {}  # without Redis: key -> (failures, forgotten at)
         self._lock = threading.Lock()
 
     def _keys(self, address: str) -> dict[str, str]:
-        return {"address": f"{self.PREFIX}:address:{address}", "overall": f"{self.PREFIX}:overall"}
+        return {"address": f"{self.prefix}:address:{address}", "overall": f"{self.prefix}:overall"}
 
     def retry_after(self, address: str) -> int:
         """Seconds until `address` may try a token again; 0 when it may now."""

@@ -124,7 +124,8 @@ def build_manifest(app_yml: Mapping[str, Any], base_url: str, webhook_path: str)
         "description": app_yml.get("description", ""),
         "hook_attributes": hook,
         "redirect_url": base_url + CALLBACK_PATH,
-        "callback_urls": list(app_yml.get("callback_urls") or [base_url + "/"]),
+        # Where GitHub returns people who sign in with GitHub (web.signin): the App's user authorization.
+        "callback_urls": list(app_yml.get("callback_urls") or [base_url + "/auth/callback"]),
         # GitHub sends people here after they install the App: the overview lists their repositories.
         "setup_url": app_yml.get("setup_url") or base_url + "/",
         "public": bool(app_yml.get("public", False)),

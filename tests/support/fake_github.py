@@ -304,9 +304,14 @@ class Contract:
 
 @functools.lru_cache(maxsize=4)
 def load_contract(path: Path | None = None) -> Contract:
-    """Parse the spec once per process (1.7 MB)."""
+    """Parse the spec once per process (1.7 MB). The default one gains the user authorization's token
+    exchange (``oauth-web-flow.json``, composed from GitHub's docs: it lives on the web host, outside the
+    REST description)."""
     with open(path or contract_file(), encoding="utf-8") as fh:
-        return Contract(json.load(fh))
+        spec = json.load(fh)
+    if path in (None, contract_file()):
+        spec["paths"].update(json.loads((CONTRACT_DIR / "oauth-web-flow.json").read_text())["paths"])
+    return Contract(spec)
 
 
 # --------------------------------------------------------------------------- records
@@ -348,10 +353,11 @@ class _Fault:
 
 @dataclass
 class _Principal:
-    kind: str  # "app" (JWT) or "installation" (token)
+    kind: str  # "app" (JWT), "installation" (token), "user" (user access token) or "anonymous"
     key: str
     installation_id: int | None = None
     repos: frozenset[str] | None = None  # token restricted to these repo keys
+    login: str | None = None  # a user token's person
 
 
 @dataclass
@@ -502,6 +508,14 @@ class FakeGitHub:
             self._rate: dict[tuple[str, str], list[int]] = {}  # (key, resource) -> [limit, used, reset]
             self.registered_apps: dict[int, dict[str, Any]] = {}  # Apps made by the manifest flow, by id
             self._manifest_codes: dict[str, tuple[int, float]] = {}  # one-time code -> (app id, expiry)
+            # The App's user authorization (the web flow): see "signing people in" below.
+            self.oauth_client: tuple[str, str] | None = None  # the App's client id and secret
+            self.browser_user: str | None = None  # who is signed in to GitHub in "the browser"
+            self.user_token_seconds = 8 * 3600  # GitHub App user tokens expire after 8 hours
+            self.refresh_token_seconds = 15_811_200  # and their refresh tokens after 6 months
+            self._oauth_codes: dict[str, dict[str, Any]] = {}
+            self._user_tokens: dict[str, dict[str, Any]] = {}  # access token -> {"login", "expires"}
+            self._refresh_tokens: dict[str, dict[str, Any]] = {}  # refresh token -> {"login", "expires"}
 
     def start(self) -> Self:
         server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler)
@@ -991,6 +1005,14 @@ class FakeGitHub:
                     "app JWT lives longer than 10 minutes",
                 )
             return _Principal("app", "app"), "", ""
+        if op.template.startswith("/login/oauth/"):
+            if header:
+                return None, BAD_CREDENTIALS, "the token exchange takes the client secret in its body, no Authorization"
+            return _Principal("anonymous", "anonymous"), "", ""
+        if op.template == "/user" or op.template.startswith("/user/"):
+            return self._authenticate_user(scheme, cred)
+        if cred in self._user_tokens:
+            return None, BAD_CREDENTIALS, "user access token used outside /user (the app acts as its installation)"
         if not header:
             return None, BAD_CREDENTIALS, "missing Authorization header (installation token required)"
         if scheme.lower() not in ("bearer", "token"):
@@ -1008,6 +1030,18 @@ class FakeGitHub:
         if time.time() >= token["expires"]:
             return None, BAD_CREDENTIALS, "installation token has expired"
         return _Principal("installation", cred, token["installation"], token["repos"]), "", ""
+
+    def _authenticate_user(self, scheme: str, cred: str) -> tuple[_Principal | None, str, str]:
+        if scheme.lower() not in ("bearer", "token") or not cred:
+            return None, "Requires authentication", "missing user access token on a /user operation"
+        token = self._user_tokens.get(cred)
+        if token is None:
+            if cred in self._tokens:
+                return None, BAD_CREDENTIALS, "installation token used on /user (a user access token is required)"
+            return None, BAD_CREDENTIALS, ""  # revoked or never issued: GitHub's 401, not a mistake of the app
+        if time.time() >= token["expires"]:
+            return None, BAD_CREDENTIALS, ""  # expired: the app should refresh it; GitHub answers 401
+        return _Principal("user", f"user:{token['login'].lower()}", login=token["login"]), "", ""
 
     def _with_rate(self, resp: _Resp, key: str, path: str, op: Operation, charge: bool = True) -> _Resp:
         """Add GitHub's X-RateLimit-* headers; ``remaining`` counts down per token."""
@@ -1989,6 +2023,8 @@ class FakeGitHub:
         conversion = self._CONVERSION.match(req.path)
         if conversion is not None and req.method == "POST":
             return self._convert_manifest(req, data, conversion["code"])
+        if req.path == "/login/oauth/authorize" and req.method == "GET":
+            return self._authorize_page(req)
         return None
 
     def manifest_problems(self, manifest: Any) -> list[str]:
@@ -2151,6 +2187,172 @@ class FakeGitHub:
             pem=app["pem"],
         )
         return dict(body)
+
+    # ---- signing people in: the App's user authorization (web flow with PKCE)
+
+    # GitHub's web page GET /login/oauth/authorize (outside the REST contract) and the token exchange
+    # POST /login/oauth/access_token (oauth-web-flow.json, composed from GitHub's docs), both on GITHUB_URL.
+    # The page signs in `browser_user` (set by the test: who is signed in to GitHub in the browser) and
+    # redirects at once with ?code=C&state=S, as GitHub does for an App the person authorised before;
+    # nobody signed in gets GitHub's sign-in page. An authorize request without state, without a PKCE
+    # S256 challenge or with another client id is a violation. Codes work once, for 10 minutes; access
+    # tokens live `user_token_seconds`, refresh tokens `refresh_token_seconds`, and a refresh replaces both.
+
+    ROLES = ("read", "triage", "write", "maintain", "admin")
+
+    def set_oauth_client(self, client_id: str, client_secret: str) -> None:
+        with self._lock:
+            self.oauth_client = (client_id, client_secret)
+
+    def sign_in_browser(self, login: str | None) -> None:
+        with self._lock:
+            self.browser_user = login
+
+    def expire_user_tokens(self) -> None:
+        """Every user access token issued so far is past its 8 hours (refresh tokens still work)."""
+        with self._lock:
+            for token in self._user_tokens.values():
+                token["expires"] = 0.0
+
+    def revoke_user_authorization(self, login: str) -> None:
+        """The person revoked the App's authorization: their tokens and refresh tokens stop working."""
+        with self._lock:
+            for tokens in (self._user_tokens, self._refresh_tokens):
+                for key in [k for k, v in tokens.items() if v["login"].lower() == login.lower()]:
+                    del tokens[key]
+
+    def _authorize_page(self, req: Request) -> _Resp:
+        args = req.args
+        problems = []
+        if self.oauth_client is None or args.get("client_id") != self.oauth_client[0]:
+            problems.append(f"client_id {args.get('client_id')!r} is not the App's")
+        if not args.get("state"):
+            problems.append("no state (CSRF protection of the web flow)")
+        if args.get("code_challenge_method") != "S256" or not re.fullmatch(
+            r"[A-Za-z0-9_-]{43}", args.get("code_challenge", "")
+        ):
+            problems.append("no PKCE S256 code_challenge")
+        redirect_uri = args.get("redirect_uri", "")
+        if not re.match(r"https?://", redirect_uri):
+            problems.append(f"redirect_uri {redirect_uri!r} is not an http(s) address")
+        if problems:
+            self._violation(req.method, req.path, problems)
+            return self._html(400, "Authorization error", "<p>" + html.escape("; ".join(problems)) + "</p>")
+        if self.browser_user is None:
+            return self._html(200, "Sign in to GitHub", "<p>to continue to the App.</p>")
+        code = secrets.token_hex(10)
+        self._oauth_codes[code] = {
+            "login": self.browser_user,
+            "challenge": args["code_challenge"],
+            "redirect_uri": redirect_uri,
+            "expires": time.time() + 600,
+        }
+        separator = "&" if "?" in redirect_uri else "?"
+        target = f"{redirect_uri}{separator}{urlencode({'code': code, 'state': args['state']})}"
+        return _Resp(302, None, {"Location": target}, raw=b"")
+
+    def _issue_user_token(self, login: str) -> dict[str, Any]:
+        access, refresh = f"ghu_{secrets.token_hex(18)}", f"ghr_{secrets.token_hex(36)}"
+        self._user_tokens[access] = {"login": login, "expires": time.time() + self.user_token_seconds}
+        self._refresh_tokens[refresh] = {"login": login, "expires": time.time() + self.refresh_token_seconds}
+        return {
+            "access_token": access,
+            "expires_in": self.user_token_seconds,
+            "refresh_token": refresh,
+            "refresh_token_expires_in": self.refresh_token_seconds,
+            "scope": "",
+            "token_type": "bearer",
+        }
+
+    @_route("POST", "/login/oauth/access_token")
+    def _exchange_user_token(self, ctx: _Ctx) -> _Resp:
+        body = ctx.body
+        if self.oauth_client is None or (body["client_id"], body["client_secret"]) != self.oauth_client:
+            return _Resp(
+                200,
+                {
+                    "error": "incorrect_client_credentials",
+                    "error_description": "The client_id and/or client_secret passed are incorrect.",
+                },
+            )
+        if "refresh_token" in body:
+            grant = self._refresh_tokens.pop(body["refresh_token"], None)
+            if grant is None or time.time() >= grant["expires"]:
+                return _Resp(
+                    200,
+                    {
+                        "error": "bad_refresh_token",
+                        "error_description": "The refresh token passed is incorrect or expired.",
+                    },
+                )
+            return _Resp(200, self._issue_user_token(grant["login"]))
+        code = self._oauth_codes.pop(body["code"], None)
+        verifier = body.get("code_verifier", "")
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        if code is None or time.time() >= code["expires"] or challenge != code["challenge"]:
+            return _Resp(200, ctx.op.example(name="bad-code"))
+        if body.get("redirect_uri") not in (None, code["redirect_uri"]):
+            return _Resp(
+                200,
+                {
+                    "error": "redirect_uri_mismatch",
+                    "error_description": "The redirect_uri MUST match the registered callback URL.",
+                },
+            )
+        return _Resp(200, self._issue_user_token(code["login"]))
+
+    def _user_role(self, login: str, key: str) -> str | None:
+        """The person's explicit role on a repository (owning it counts as admin), or None."""
+        repo = self._repos[key]
+        if repo["full_name"].split("/")[0].lower() == login.lower():
+            return "admin"
+        role = repo["permissions"].get(login.lower())
+        return role if role in self.ROLES else None
+
+    def _user_installation(self, ctx: _Ctx, inst: dict[str, Any]) -> list[tuple[str, str]]:
+        login = ctx.principal.login or ""
+        return [(key, role) for key in inst["repos"] if (role := self._user_role(login, key))]
+
+    @_route("GET", "/user")
+    def _get_authenticated_user(self, ctx: _Ctx) -> _Resp:
+        out = ctx.op.example(name="response-with-public-profile-information")
+        out.update(self._user(ctx.principal.login or ""))
+        return _Resp(200, out)
+
+    @_route("GET", "/user/installations")
+    def _list_user_installations(self, ctx: _Ctx) -> _Resp:
+        base = ctx.op.example()["installations"][0]
+        found = [
+            self._installation_json(inst, copy.deepcopy(base))
+            for _, inst in sorted(self._installations.items())
+            if self._user_installation(ctx, inst)
+        ]
+        page, headers = self._paginate(ctx, found)
+        return _Resp(200, {"total_count": len(found), "installations": page}, headers)
+
+    @_route("GET", "/user/installations/{installation_id}/repositories")
+    def _list_user_installation_repos(self, ctx: _Ctx) -> _Resp:
+        inst = self._installations.get(ctx.params["installation_id"])
+        readable = self._user_installation(ctx, inst) if inst is not None else []
+        if not readable:
+            raise self._not_found(ctx)
+        base = ctx.op.example()["repositories"][0]
+        repos = []
+        for key, role in readable:
+            item = self._repo_json(self._repos[key], copy.deepcopy(base))
+            rank = self.ROLES.index(role)
+            item["permissions"] = {
+                "admin": rank >= 4,
+                "maintain": rank >= 3,
+                "push": rank >= 2,
+                "triage": rank >= 1,
+                "pull": True,
+            }
+            repos.append(item)
+        page, headers = self._paginate(ctx, repos)
+        return _Resp(
+            200, {"total_count": len(repos), "repository_selection": "selected", "repositories": page}, headers
+        )
 
     @staticmethod
     def _html(status: int, title: str, body: str) -> _Resp:
