@@ -99,6 +99,9 @@ class Settings:
     # How many proxies in front of the app set X-Forwarded-For/-Proto/-Host (TRUSTED_PROXIES; 0: none, the
     # headers are ignored): behind a TLS-terminating proxy, 1 makes cookies Secure and addresses right.
     trusted_proxies: int = 0
+    # How long GitHub's answer on which private repositories a signed-in person may read is trusted before
+    # it is asked again (SIGN_IN_RECHECK_SECONDS): access revoked on GitHub disappears here within this.
+    sign_in_recheck_seconds: float = 120.0
 
     @property
     def uses_redis(self) -> bool:
@@ -289,6 +292,7 @@ def from_environment(env: Mapping[str, str] | None = None, instance_path: str = 
         github_client_id=(env.get("GITHUB_CLIENT_ID") or "").strip() or None,
         github_client_secret=(env.get("GITHUB_CLIENT_SECRET") or "").strip() or None,
         trusted_proxies=_count(env, "TRUSTED_PROXIES"),
+        sign_in_recheck_seconds=_seconds(env, "SIGN_IN_RECHECK_SECONDS", 120.0),
         # Operators rarely change these; tests and slow handlers do (a claimed delivery's lease is 2x the timeout).
         job_timeout_seconds=int(_seconds(env, "JOB_TIMEOUT_SECONDS", 120)),
         sweep_interval_seconds=_seconds(env, "SWEEP_INTERVAL_SECONDS", 30.0),

@@ -9,7 +9,7 @@ cookie is HttpOnly, SameSite=Lax so the way back from GitHub carries it, Secure 
 `viewer()` is the one seam every page asks: anonymous visitors (and everyone while sign-in is not
 configured) read public repositories only; a signed-in person reads, besides, the private repositories
 of our installations GitHub says they have explicit access to. That answer is kept with the session and
-asked again after GRANTS_SECONDS, so access revoked on GitHub disappears here within minutes; an
+asked again after SIGN_IN_RECHECK_SECONDS (2 minutes), so access revoked on GitHub disappears here within minutes; an
 expired user token is refreshed first, and a session whose token GitHub refuses ends. When GitHub cannot
 be asked, the last answer serves for at most GRANTS_STALE_SECONDS, then the person sees public data only.
 """
@@ -22,7 +22,7 @@ import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -44,10 +44,9 @@ bp = Blueprint("signin", __name__, url_prefix="/auth")
 
 SESSION_COOKIE = "engage_session"
 STATE_COOKIE = "engage_sign_in"
-GRANTS_SECONDS = 120  # how long GitHub's answer on what a person may read is trusted
 GRANTS_STALE_SECONDS = 600  # while GitHub cannot be asked, the last answer serves this long at most
 REFRESH_MARGIN = timedelta(minutes=2)  # refresh a user token this long before it expires
-EXTENSION = "engage.signin"
+EXTENSION = "engage:signin"
 
 
 @dataclass(frozen=True)
@@ -82,6 +81,7 @@ class SignIn:
     store: SessionStore
     limit: FailureLimit
     secret: str
+    recheck_seconds: float
 
 
 def init_app(app: App) -> None:
@@ -103,7 +103,7 @@ def init_app(app: App) -> None:
         store = SessionStore(services.store.engine, settings.github_client_secret)
         # Every sign-in started counts: 20 a minute from one address, 600 from all, are plenty for people.
         limit = FailureLimit(services.redis, per_address=20, overall=600, prefix="engage:github-sign-in")
-        sign_in = SignIn(auth, store, limit, settings.github_client_secret)
+        sign_in = SignIn(auth, store, limit, settings.github_client_secret, settings.sign_in_recheck_seconds)
     app.extensions[EXTENSION] = sign_in
     app.context_processor(_template_helpers)
     app.after_request(_private_when_signed_in)
@@ -154,25 +154,35 @@ def _fresh(sign_in: SignIn, session: Session) -> Session:
     now = utcnow()
     tokens = session.tokens
     if tokens.access_expires_at is not None and now >= tokens.access_expires_at - REFRESH_MARGIN:
-        if not tokens.refresh or (tokens.refresh_expires_at is not None and now >= tokens.refresh_expires_at):
-            raise Refused("the user token expired and cannot be refreshed")
         try:
-            grant = sign_in.auth.refresh(tokens.refresh, now)
+            tokens = _refreshed(sign_in, session.session_hash, tokens, now)
         except GitHubError as exc:
             return _stale(session, now, exc)
-        tokens = Tokens(grant.access, grant.access_expires_at, grant.refresh, grant.refresh_expires_at)
-        sign_in.store.replace_tokens(session.session_hash, tokens)
     checked = session.grants_checked_at
-    if checked is not None and (now - checked).total_seconds() < GRANTS_SECONDS:
+    if checked is not None and (now - checked).total_seconds() < sign_in.recheck_seconds:
         return session
     try:
-        grants = sign_in.auth.grants(tokens.access, _installation_ids())
+        try:
+            grants = sign_in.auth.grants(tokens.access, _installation_ids())
+        except Unauthorized:  # GitHub dropped the token before its time: one refresh, then give up
+            tokens = _refreshed(sign_in, session.session_hash, tokens, now)
+            grants = sign_in.auth.grants(tokens.access, _installation_ids())
     except Unauthorized:
         raise
     except GitHubError as exc:
         return _stale(session, now, exc)
     sign_in.store.set_grants(session.session_hash, grants, now)
     return Session(session.session_hash, session.user_id, session.login, tokens, grants, now, session.expires_at)
+
+
+def _refreshed(sign_in: SignIn, session_hash: str, tokens: Tokens, now: datetime) -> Tokens:
+    """New tokens for the session (a refresh replaces both); Refused when the refresh token is spent."""
+    if not tokens.refresh or (tokens.refresh_expires_at is not None and now >= tokens.refresh_expires_at):
+        raise Refused("the user token expired and cannot be refreshed")
+    grant = sign_in.auth.refresh(tokens.refresh, now)
+    fresh = Tokens(grant.access, grant.access_expires_at, grant.refresh, grant.refresh_expires_at)
+    sign_in.store.replace_tokens(session_hash, fresh)
+    return fresh
 
 
 def _stale(session: Session, now: Any, exc: Exception) -> Session:
