@@ -32,7 +32,7 @@ from scheduling.runner import Outcome, TaskRunner
 from scheduling.tasks import Schedule, Task
 from scheduling.tasks import compose as compose_schedules
 from settings import Settings
-from storage import db
+from storage import db, web_sessions
 from storage.deliveries import DeliveryStore
 from storage.good_first_issues import GoodFirstIssueStore
 from storage.identities import IdentityStore
@@ -102,6 +102,12 @@ class Services:
         if pruned.total:
             log.info("pruned old deliveries", extra={"count": pruned.total, "reason": f"older than {days} days"})
 
+    def prune_sessions(self) -> None:
+        """Forget sign-in sessions that ended a week ago, and sign-ins started and never finished."""
+        pruned = web_sessions.prune(self.store.engine)
+        if pruned:
+            log.info("pruned ended sign-in sessions", extra={"count": pruned})
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True
@@ -119,6 +125,9 @@ def housekeeping(settings: Settings) -> Schedule:
     )
     schedule.add(
         Task("deliveries.prune", Services.prune_payloads, every=timedelta(hours=1), description="delete old payloads")
+    )
+    schedule.add(
+        Task("signin.prune", Services.prune_sessions, every=timedelta(hours=1), description="forget ended sessions")
     )
     schedule.add(
         Task(

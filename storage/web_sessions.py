@@ -177,9 +177,13 @@ class SessionStore:
             )
         return int(result.rowcount or 0)
 
-    def prune(self, older_than: timedelta = timedelta(days=7)) -> int:
-        """Forget sessions that ended (expired or revoked) more than `older_than` ago."""
-        cutoff = utcnow() - older_than
-        with self.engine.begin() as conn:
-            result = conn.execute(web_sessions.delete().where(sa.or_(_s.expires_at < cutoff, _s.revoked_at < cutoff)))
-        return int(result.rowcount or 0)
+
+def prune(engine: Engine, older_than: timedelta = timedelta(days=7)) -> int:
+    """Forget sessions that ended (expired or revoked) more than `older_than` ago, and sign-ins that were
+    started and never finished; how many sessions went. Hourly (services.housekeeping)."""
+    now = utcnow()
+    cutoff = now - older_than
+    with engine.begin() as conn:
+        conn.execute(sign_in_requests.delete().where(_r.created_at < now - SIGN_IN_LIFETIME))
+        result = conn.execute(web_sessions.delete().where(sa.or_(_s.expires_at < cutoff, _s.revoked_at < cutoff)))
+    return int(result.rowcount or 0)

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
-from tests.conftest import INSTALLATION_ID, REPO, example, installed, run_rq_worker
+from storage import web_sessions
+from storage.db import web_sessions as table
+from tests.conftest import INSTALLATION_ID, REPO, example, installed, run_rq_worker, services, table_count
 from tests.test_admin import TOKEN
 from tests.test_installations import HELLO, SPACE, lifecycle
 
@@ -299,3 +302,38 @@ def test_without_a_client_id_nobody_signs_in(make_app, serve):
     server = serve(make_app())
     assert requests.get(server.url + "/auth/login", timeout=30).status_code == 404
     assert "Sign in with GitHub" not in requests.get(server.url + "/", timeout=30).text
+
+
+@pytest.mark.parametrize(("proxies", "secure"), [(1, True), (0, False)])
+def test_behind_a_trusted_tls_proxy_the_cookies_are_secure(github, make_app, serve, proxies, secure):
+    """TRUSTED_PROXIES=1: the proxy's X-Forwarded-Proto says https, so cookies are Secure and GitHub is
+    told an https callback; with 0 the same header is ignored (anyone could send it)."""
+    github.set_oauth_client(CLIENT_ID, CLIENT_SECRET)
+    server = serve(
+        make_app(
+            github_url=github.url,
+            github_client_id=CLIENT_ID,
+            github_client_secret=CLIENT_SECRET,
+            trusted_proxies=proxies,
+        )
+    )
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "engage.example", "X-Forwarded-For": "203.0.113.9"}
+    answer = requests.get(server.url + "/auth/login", headers=forwarded, allow_redirects=False, timeout=30)
+    assert answer.status_code == 302
+    assert ("; Secure" in answer.headers["Set-Cookie"]) is secure
+    callback = parse_qs(urlsplit(answer.headers["Location"]).query)["redirect_uri"][0]
+    assert callback == ("https://engage.example/auth/callback" if secure else server.url + "/auth/callback")
+
+
+def test_ended_sessions_are_forgotten_by_the_hourly_task(world, github):
+    browser = sign_in(world, github, "ana")
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', browser.get(world.url + "/", timeout=30).text)
+    assert csrf is not None
+    browser.post(world.url + "/auth/logout", data={"csrf": csrf.group(1)}, timeout=30)
+    sign_in(world, github, "bo")  # still signed in: kept
+    assert table_count(world.app, table) == 2
+    ran = world.app.test_cli_runner().invoke(args=["tasks", "run", "signin.prune"])
+    assert ran.output.strip() == "signin.prune: ran"
+    assert table_count(world.app, table) == 2  # ana's ended just now: kept a week, for the record
+    assert web_sessions.prune(services(world.app).store.engine, older_than=timedelta(0)) == 1
+    assert table_count(world.app, table) == 1
