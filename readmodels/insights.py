@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from domain import contributions as kinds
-from readmodels.leaderboard import resolve
+from readmodels.leaderboard import members_in, resolve, viewer_scopes
 from readmodels.stats import median, summarise, weeks_ending
 from storage.db import (
     WEEKLY_COUNTS,
@@ -135,19 +135,20 @@ def report(
             .where(responses.c.first_response_at.is_not(None))
         ).all()
         # Newcomers per day they arrived, with how many came back 30 and 90 days after (aggregated in SQL).
-        stayed = _hours(conn, scope_members.c.first_at, scope_members.c.last_at)
+        # An owner's members: its public repositories' (the rollup), and the private ones this viewer reads.
+        members = members_in(viewer_scopes(conn, scope, readable)).c
+        stayed = _hours(conn, members.first_at, members.last_at)
         arrivals = conn.execute(
             sa.select(
-                sa.type_coerce(sa.func.date(scope_members.c.first_at), sa.String),
+                sa.type_coerce(sa.func.date(members.first_at), sa.String),
                 sa.func.count(),
                 *(sa.func.sum(sa.case((stayed >= days * 24 - 1e-6, 1), else_=0)) for days in RETENTION_DAYS),
             )
             .where(
-                scope_members.c.scope == scope,
-                scope_members.c.first_at >= datetime.combine(first, datetime.min.time()),
-                scope_members.c.actor_id > 0,  # GitHub's people: an owner's forum and chat ids are negative
+                members.first_at >= datetime.combine(first, datetime.min.time()),
+                members.actor_id > 0,  # GitHub's people: an owner's forum and chat ids are negative
             )
-            .group_by(sa.func.date(scope_members.c.first_at))
+            .group_by(sa.func.date(members.first_at))
         ).all()
         community = _community_series(conn, scope, repo_ids, chosen, mondays)
 

@@ -91,9 +91,43 @@ def resolve(conn: Connection, repo: str | None, org: str | None, readable: Colle
     raise NotVisible("say which repository (repo=OWNER/NAME) or owner (org=OWNER)")
 
 
-def _points(settings: LeaderboardConfig) -> Any:
-    """Points of a window_totals row under the formula (weights are integers the app validated)."""
-    t, weights = window_totals.c, settings.points.by_kind()
+def viewer_scopes(conn: Connection, scope: str, readable: Collection[int] = ()) -> list[str]:
+    """The rollup scopes a board adds up for this viewer: the scope itself and, for an owner, each of its
+    private repositories the viewer may read (owner-wide rollups hold the public repositories only)."""
+    kind, _, owner = scope.partition(":")
+    if kind != "org" or not readable:
+        return [scope]
+    r = repositories.c
+    private = sa.select(r.id).where(sa.func.lower(r.owner) == owner, r.private == sa.true(), listed_on_pages(readable))
+    return [scope] + [repo_scope(int(repo_id)) for repo_id in conn.execute(private.order_by(r.id)).scalars()]
+
+
+TOTAL_COLUMNS = tuple(c.name for c in window_totals.c if c.name not in ("scope", "window", "actor_id"))
+
+
+def _totals(scopes: list[str], window: str) -> Any:
+    """One window's totals per person: a scope's rows as stored, or summed over several scopes."""
+    t = window_totals.c
+    if len(scopes) == 1:
+        return sa.select(window_totals).where(t.scope == scopes[0], t.window == window).subquery("totals")
+    sums = (sa.func.sum(t[name]).label(name) for name in TOTAL_COLUMNS)
+    query = sa.select(t.actor_id, *sums).where(t.scope.in_(scopes), t.window == window).group_by(t.actor_id)
+    return query.subquery("totals")
+
+
+def members_in(scopes: list[str]) -> Any:
+    """Each person's first and latest contribution: in a scope as stored, or the earliest and latest over
+    several scopes."""
+    m = scope_members.c
+    if len(scopes) == 1:
+        return sa.select(m.actor_id, m.first_at, m.last_at).where(m.scope == scopes[0]).subquery("members")
+    query = sa.select(m.actor_id, sa.func.min(m.first_at).label("first_at"), sa.func.max(m.last_at).label("last_at"))
+    return query.where(m.scope.in_(scopes)).group_by(m.actor_id).subquery("members")
+
+
+def _points(settings: LeaderboardConfig, t: Any = window_totals.c) -> Any:
+    """Points of a totals row under the formula (weights are integers the app validated)."""
+    weights = settings.points.by_kind()
     weighted = (sa.literal(int(weights[kind])) * t[column] for kind, column in POINT_COLUMNS.items())
     return sum(weighted, sa.literal(0))
 
@@ -107,12 +141,11 @@ def _hidden(conn: Connection, settings: LeaderboardConfig) -> list[int]:
     return [int(actor_id) for actor_id in conn.execute(sa.select(contributors.c.id).where(condition)).scalars()]
 
 
-def _visible(scope: str, window: str, hidden: list[int], settings: LeaderboardConfig) -> list[Any]:
-    """A board's rows: people not hidden, with GitHub activity or points (forum activity alone, while
-    the forum earns no points, keeps someone off the board as before the forum was recorded)."""
-    t = window_totals.c
-    on_board = sa.or_(*(t[column] > 0 for column in COUNT_COLUMNS.values()), _points(settings) > 0)
-    return [t.scope == scope, t.window == window, on_board] + ([t.actor_id.notin_(hidden)] if hidden else [])
+def _visible(t: Any, hidden: list[int], settings: LeaderboardConfig) -> list[Any]:
+    """A board's rows of the totals `t`: people not hidden, with GitHub activity or points (forum activity
+    alone, while the forum earns no points, keeps someone off the board as before the forum was recorded)."""
+    on_board = sa.or_(*(t[column] > 0 for column in COUNT_COLUMNS.values()), _points(settings, t) > 0)
+    return [on_board] + ([t.actor_id.notin_(hidden)] if hidden else [])
 
 
 def board(
@@ -133,16 +166,18 @@ def board(
     today = today or datetime.now(UTC).date()
     store = LedgerStore(engine)
     store.advance(today)  # a no-op unless the day changed since the windows last moved
-    t = window_totals.c
     with engine.connect() as conn:
         scope, name = resolve(conn, repo, org, readable)
         settings = settings_of(scoring_in(conn, scope))
         if not settings.enabled:
             raise NotVisible(f"the leaderboard of {name} is turned off")
         hidden = _hidden(conn, settings)
-        visible = _visible(scope, window, hidden, settings)
-        total = int(conn.execute(sa.select(sa.func.count()).where(*visible)).scalar_one())
-        points = _points(settings).label("points")
+        scopes = viewer_scopes(conn, scope, readable)
+        totals = _totals(scopes, window)
+        t = totals.c
+        visible = _visible(t, hidden, settings)
+        total = int(conn.execute(sa.select(sa.func.count()).select_from(totals).where(*visible)).scalar_one())
+        points = _points(settings, t).label("points")
         query = sa.select(t.actor_id, *(t[c] for c in COUNT_COLUMNS.values()), points).where(*visible)
         query = query.order_by(points.desc(), t.actor_id)
         if limit is not None:
@@ -152,10 +187,10 @@ def board(
         logins = dict(
             conn.execute(sa.select(contributors.c.id, contributors.c.login).where(contributors.c.id.in_(ids))).all()
         )
-        previous = _previous_ranks(conn, scope, window, settings, hidden, ids)
+        previous = _previous_ranks(conn, scopes, window, settings, hidden, ids)
         length = WINDOWS[window]
         start = today - timedelta(days=length - 1) if length else None
-        newcomers = _newcomers(conn, scope, ids, start) if start else set()
+        newcomers = _newcomers(conn, scopes, ids, start) if start else set()
     ordered = sorted(rows, key=lambda row: (-int(row.points), str(logins.get(row.actor_id, "")).lower()))
     entries: list[dict[str, Any]] = []
     rank = 0
@@ -192,13 +227,13 @@ def board(
 
 
 def _previous_ranks(
-    conn: Connection, scope: str, window: str, settings: LeaderboardConfig, hidden: list[int], ids: list[int]
+    conn: Connection, scopes: list[str], window: str, settings: LeaderboardConfig, hidden: list[int], ids: list[int]
 ) -> dict[int, int]:
     """Each person's rank in the window before this one: 1 + how many scored more there."""
     if window == "all" or not ids:
         return {}
-    t = window_totals.c
-    query = sa.select(t.actor_id, _points(settings)).where(*_visible(scope, f"{window}-prev", hidden, settings))
+    t = _totals(scopes, f"{window}-prev").c
+    query = sa.select(t.actor_id, _points(settings, t)).where(*_visible(t, hidden, settings))
     scores = {int(actor_id): int(points) for actor_id, points in conn.execute(query)}
     ascending = sorted(scores.values())
     wanted = set(ids)
@@ -209,16 +244,15 @@ def _previous_ranks(
     }
 
 
-def _newcomers(conn: Connection, scope: str, ids: list[int], start: date) -> set[int]:
-    """People whose first contribution in the scope falls in the window."""
+def _newcomers(conn: Connection, scopes: list[str], ids: list[int], start: date) -> set[int]:
+    """People whose first contribution in the scopes (the earliest over them) falls in the window."""
     if not ids:
         return set()
-    query = sa.select(scope_members.c.actor_id).where(
-        scope_members.c.scope == scope,
-        scope_members.c.actor_id.in_(ids),
-        scope_members.c.first_at >= datetime.combine(start, datetime.min.time()),
-    )
-    return {int(row.actor_id) for row in conn.execute(query)}
+    m = members_in(scopes).c
+    since = datetime.combine(start, datetime.min.time())
+    return {
+        int(row.actor_id) for row in conn.execute(sa.select(m.actor_id).where(m.actor_id.in_(ids), m.first_at >= since))
+    }
 
 
 # --- the opt-out command

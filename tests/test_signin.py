@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -53,7 +53,10 @@ def comment_in(repository: dict[str, Any], owner: str, login: str, user_id: int,
     payload = installed(example("issue_comment.created.1"), installation)
     payload["repository"].update(repository, owner={**payload["repository"]["owner"], "login": owner})
     payload["repository"]["html_url"] = f"https://github.com/{repository['full_name']}"
-    payload["comment"].update(id=user_id * 10, body="Thanks, this helps!", user=person(login, user_id))
+    when = (datetime.now(UTC) - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")  # inside every window
+    payload["comment"].update(
+        id=user_id * 10, body="Thanks, this helps!", user=person(login, user_id), created_at=when, updated_at=when
+    )
     payload["sender"] = person(login, user_id)
     return payload
 
@@ -131,11 +134,17 @@ def test_every_page_and_api_shows_a_private_repository_to_its_readers_only(world
     assert board_a.status_code == 404 if not reads_a else [e["login"] for e in board_a.json()["entries"]] == ["mei"]
     home = browser.get(world.url + "/", timeout=30).text
     assert ("Hello-World" in home, "vault" in home, "Space" in home) == (reads_a, reads_b, True)
-    # Owner-wide boards add up public repositories only, for everyone: no private contribution leaks there.
-    for org, public_people in (("Codertocat", {"sun"}), ("octo-org", set())):
+    # Owner-wide boards and insights add the owner's private repositories their viewer reads to the public ones.
+    for org, people in (
+        ("Codertocat", {"sun"} | ({"mei"} if reads_a else set())),
+        ("octo-org", {"lin"} & {reads_b * "lin"}),
+    ):
         answer = browser.get(world.url + f"/api/leaderboard?org={org}&window=all", timeout=30)
         shown = {e["login"] for e in answer.json()["entries"]} if answer.status_code == 200 else set()
-        assert shown == public_people, (viewer, org)
+        assert shown == people, (viewer, org)
+        report = browser.get(world.url + f"/api/insights?org={org}&weeks=8", timeout=30)
+        arrived = sum(report.json()["series"]["new_contributors"]["values"] or [0]) if report.status_code == 200 else 0
+        assert arrived == len(people), (viewer, org)
     # Each viewer's pages are theirs: no shared cache may keep or serve them to someone else.
     answer = browser.get(world.url + "/", timeout=30)
     assert "Cookie" in answer.headers["Vary"]
