@@ -221,4 +221,46 @@ def _newcomers(conn: Connection, scope: str, ids: list[int], start: date) -> set
     return {int(row.actor_id) for row in conn.execute(query)}
 
 
+def ranks_of(
+    engine: Engine, actor_id: int, readable: Collection[int] = (), today: date | None = None
+) -> list[dict[str, Any]]:
+    """A person's rank on every board the viewer may see that has them, in each window: what `board`
+    shows for them (from the same rollups and formula: 1 + how many there have more points), or None
+    in a window where they are not on that board. Repository boards, and their owners' boards."""
+    today = today or datetime.now(UTC).date()
+    LedgerStore(engine).advance(today)
+    r, t = repositories.c, window_totals.c
+    with engine.connect() as conn:
+        names: dict[str, tuple[str, str]] = {}
+        for row in conn.execute(sa.select(r.id, r.full_name, r.owner).where(listed_on_pages(readable))):
+            names[repo_scope(int(row.id))] = ("repository", str(row.full_name))
+            names.setdefault(org_scope(str(row.owner)), ("owner", str(row.owner)))
+        if not names:
+            return []
+        query = sa.select(scope_members.c.scope).where(
+            scope_members.c.actor_id == actor_id, scope_members.c.scope.in_(sorted(names))
+        )
+        theirs = sorted(conn.execute(query).scalars(), key=lambda scope: (names[scope][0], names[scope][1].lower()))
+        found = []
+        for scope in theirs:
+            settings = settings_of(scoring_in(conn, scope))
+            hidden = _hidden(conn, settings)
+            if not settings.enabled or actor_id in hidden:
+                continue
+            points = _points(settings)
+            windows: dict[str, dict[str, int] | None] = {}
+            for window in WINDOWS:
+                visible = _visible(scope, window, hidden, settings)
+                mine = conn.execute(sa.select(points).where(*visible, t.actor_id == actor_id)).scalar()
+                if mine is None:
+                    windows[window] = None
+                    continue
+                above = sa.func.coalesce(sa.func.sum(sa.case((points > int(mine), 1), else_=0)), 0)
+                more, total = conn.execute(sa.select(above, sa.func.count()).where(*visible)).one()
+                windows[window] = {"rank": int(more) + 1, "points": int(mine), "total": int(total)}
+            kind, name = names[scope]
+            found.append({"scope": kind, "name": name, "windows": windows})
+    return found
+
+
 # --- the opt-out command
