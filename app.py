@@ -47,6 +47,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     web.metrics.init_app(app)
     from web.admin import bp as admin
     from web.pages import bp as pages
+    from web.people import bp as people
     from web.setup import bp as setup
     from web.signin import bp as signin
 
@@ -55,6 +56,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(setup)
     app.register_blueprint(admin)
     app.register_blueprint(signin)
+    app.register_blueprint(people)
     web.security.init_app(app)  # every response, /static/* and Flask's own error pages included
     start = getattr(services.dispatcher, "start", None)
     if start is not None:

@@ -255,4 +255,52 @@ def _newcomers(conn: Connection, scopes: list[str], ids: list[int], start: date)
     }
 
 
+def ranks_of(
+    engine: Engine, actor_id: int, readable: Collection[int] = (), today: date | None = None
+) -> list[dict[str, Any]]:
+    """A person's rank on every board the viewer may see that has them, in each window: what `board`
+    shows for them (from the same rollups and formula: 1 + how many there have more points), or None
+    in a window where they are not on that board. Repository boards, and their owners' boards."""
+    today = today or datetime.now(UTC).date()
+    LedgerStore(engine).advance(today)
+    r = repositories.c
+    with engine.connect() as conn:
+        names: dict[str, tuple[str, str]] = {}
+        for row in conn.execute(sa.select(r.id, r.full_name, r.owner).where(listed_on_pages(readable))):
+            names[repo_scope(int(row.id))] = ("repository", str(row.full_name))
+            names.setdefault(org_scope(str(row.owner)), ("owner", str(row.owner)))
+        if not names:
+            return []
+        query = sa.select(scope_members.c.scope).where(
+            scope_members.c.actor_id == actor_id, scope_members.c.scope.in_(sorted(names))
+        )
+        member = set(conn.execute(query).scalars())
+        # An owner's board also has whoever contributed to its private repositories this viewer reads.
+        member |= {org_scope(names[s][1].split("/")[0]) for s in member if s.startswith("repo:")} & set(names)
+        theirs = sorted(member, key=lambda scope: (names[scope][0], names[scope][1].lower()))
+        found = []
+        for scope in theirs:
+            settings = settings_of(scoring_in(conn, scope))
+            hidden = _hidden(conn, settings)
+            if not settings.enabled or actor_id in hidden:
+                continue
+            scopes = viewer_scopes(conn, scope, readable)
+            windows: dict[str, dict[str, int] | None] = {}
+            for window in WINDOWS:
+                totals = _totals(scopes, window)
+                points, visible = _points(settings, totals.c), _visible(totals.c, hidden, settings)
+                mine = conn.execute(
+                    sa.select(points).select_from(totals).where(*visible, totals.c.actor_id == actor_id)
+                ).scalar()
+                if mine is None:
+                    windows[window] = None
+                    continue
+                above = sa.func.coalesce(sa.func.sum(sa.case((points > int(mine), 1), else_=0)), 0)
+                more, total = conn.execute(sa.select(above, sa.func.count()).select_from(totals).where(*visible)).one()
+                windows[window] = {"rank": int(more) + 1, "points": int(mine), "total": int(total)}
+            kind, name = names[scope]
+            found.append({"scope": kind, "name": name, "windows": windows})
+    return found
+
+
 # --- the opt-out command
