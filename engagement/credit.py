@@ -8,6 +8,7 @@ GitHub only for the rest) and `apply` (the store writes and one answer per versi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -83,17 +84,23 @@ class Line:
         return catalogs.text(language, self.key, **dict(self.fields))
 
 
+def shown(word: str) -> str:
+    """Someone's word as an answer quotes it: letters, digits, `-`, `_` and brackets only (no mention, no
+    Markdown), and short."""
+    return re.sub(r"[^A-Za-z0-9_\-\[\]]", "", word.removeprefix("@"))[:40]
+
+
 def decide(command: commands.Command, actor: str) -> Request | Line:
     """What a `/credit` or `/uncredit` command asks, from its words alone."""
     verb = command.name
+    if command.args and is_bot_login(command.args[0]):
+        return Line(BOT, (("login", shown(command.args[0])),))
     if len(command.args) < 2 or login_of(command.args[0]) is None:
         return Line(USAGE, (("command", verb),))
     login = str(login_of(command.args[0]))
     category = category_of(command.args[1])
     if category is None:
-        return Line(UNKNOWN, (("category", command.args[1][:40]), ("categories", ", ".join(CATEGORIES))))
-    if is_bot_login(login):
-        return Line(BOT, (("login", login),))
+        return Line(UNKNOWN, (("category", shown(command.args[1])), ("categories", ", ".join(CATEGORIES))))
     if verb == CREDIT and login.lower() == actor.lower():
         return Line(SELF, (("login", actor),))
     note = " ".join(command.args[2:])[:NOTE_CHARACTERS] if verb == CREDIT else ""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template
+from flask import Blueprint, Response, current_app, render_template, request
 from flask.blueprints import BlueprintSetupState
 
 from readmodels import contributors as data
@@ -29,7 +29,9 @@ def _shell(state: BlueprintSetupState) -> None:
 
 @bp.context_processor
 def _template_helpers() -> dict[str, Any]:
-    return shell.template_helpers()
+    # The language switch keeps the repository, which is in the path rather than the query.
+    names = dict(request.view_args or {})
+    return shell.template_helpers(lambda lang: shell.here(lang=lang, **names))
 
 
 @bp.after_request
