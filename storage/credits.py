@@ -47,6 +47,7 @@ class CreditStore:
         """Record the credit unless the person has it already: GIVEN (by this comment, also when a retry of
         it finds its own credit stored) or ALREADY (by an earlier comment)."""
         with self.engine.begin() as conn:
+            windows.windows_day(conn, lock="share")  # first, in the order recording takes its locks
             row = {
                 "repo_id": credit.repo.id,
                 "person_id": credit.person_id,
