@@ -35,6 +35,7 @@ FORUM_LIKE = "forum_like"  # a like received, credited to the post's author
 CHAT_MESSAGE = "chat_message"  # a message in a group, channel or forum topic, not a reply
 CHAT_REPLY = "chat_reply"  # a reply to someone's message (the subject's author: whom it answers)
 CHAT_MEMBER_JOINED = "chat_member_joined"  # someone joined the group, credited to them, once per group
+CREDIT = "credit"  # work that is not code, credited by a maintainer with `/credit` (domain.credits)
 
 REVIEW_KINDS = {
     "APPROVED": REVIEW_APPROVED,
@@ -60,6 +61,7 @@ KINDS = (
     CHAT_MESSAGE,
     CHAT_REPLY,
     CHAT_MEMBER_JOINED,
+    CREDIT,
 )
 FORUM_KINDS = (FORUM_TOPIC, FORUM_REPLY, FORUM_SOLUTION, FORUM_LIKE)
 CHAT_KINDS = (CHAT_MESSAGE, CHAT_REPLY, CHAT_MEMBER_JOINED)

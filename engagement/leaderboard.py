@@ -52,6 +52,9 @@ class Points:
     chat_message: int = 0
     chat_reply: int = 0
     chat_member_joined: int = 0
+    # Credit for work that is not code (`/credit @login CATEGORY`, engagement/credit.py), per credit:
+    # off unless a repository's config gives it points, so that turning the command on moves no ranks.
+    credit: int = 0
 
     def by_kind(self) -> dict[str, int]:
         """Each kind's points, for code that goes over every kind (the formula, the ranking query)."""
@@ -75,7 +78,8 @@ SETTINGS_HELP = {
     "points": "points per `merged_pull_request`, `review`, `issue`, `comment`, `review_comment`, "
     "`good_first_issue` (solved), and on the community forum `forum_topic`, `forum_reply`, `forum_solution` "
     "(a reply accepted as the solution) and `forum_like` (received), and in the community chat `chat_message`, "
-    "`chat_reply` and `chat_member_joined`, 0 unless set; opening a pull request earns nothing until it is merged",
+    "`chat_reply` and `chat_member_joined`, 0 unless set, and `credit` (each credit given with `/credit`, any "
+    "category), 0 unless set; opening a pull request earns nothing until it is merged",
     "daily_comment_cap": "comments (issue, pull request and review comments) a day that earn points, "
     "per person and repository, and chat messages and replies a day per person and chat; 0: no cap",
     "exclude": "logins never shown on the leaderboard",

@@ -7,6 +7,7 @@ from types import ModuleType
 from engagement import (
     chat,
     config_check,
+    credit,
     digest,
     forum,
     good_first_issues,
@@ -37,5 +38,6 @@ BEHAVIOURS: list[ModuleType] = [
     milestones,
     response_watch,
     digest,
+    credit,
     config_check,
 ]

@@ -376,6 +376,15 @@ class InstallationClient:
             return None
         return answer
 
+    def get_user(self, username: str) -> dict[str, Any] | None:
+        """users/get-by-username: the account's `id` and `type` (User, Organization, Bot); None when GitHub
+        has no account by that name."""
+        try:
+            answer: dict[str, Any] = self.get(f"/users/{quote(username, safe='')}")
+        except NotFound:
+            return None
+        return answer
+
     def add_assignees(self, repo: str, number: int, logins: list[str]) -> Any:
         """issues/add-assignees; GitHub leaves out, silently, people who cannot be assigned. Returns the issue."""
         return self.request("POST", f"/repos/{repo}/issues/{number}/assignees", body={"assignees": logins}).data

@@ -33,6 +33,7 @@ POINT_COLUMNS = {
     "chat_message": "chat_messages_credited",
     "chat_reply": "chat_replies_credited",
     "chat_member_joined": "chat_members_joined",
+    "credit": "credits",
 }
 COUNT_COLUMNS = {
     "issues": "issues_opened",

@@ -193,6 +193,8 @@ CHAT_COUNTS = (
     "chat_messages_credited",
     "chat_replies_credited",
 )
+# Credits given with `/credit` (domain.credits), added by migration 16.
+CREDIT_COUNTS = ("credits",)
 ROLLUP_COUNTS = (
     "issues_opened",
     "prs_opened",
@@ -205,6 +207,7 @@ ROLLUP_COUNTS = (
     "review_comments_credited",
     *FORUM_COUNTS,
     *CHAT_COUNTS,
+    *CREDIT_COUNTS,
 )
 
 
@@ -530,6 +533,31 @@ def _add_session_tables(conn: Connection) -> None:
     sign_in_requests.create(conn, checkfirst=True)
 
 
+# --- Credit for work that is not code (`/credit`, engagement/credit.py): what each credit says.
+
+credits = sa.Table(
+    "credits",
+    metadata,
+    # One per person, category and repository, beside its ledger contribution (`domain.credits.credit_key`),
+    # written and taken back in the same transaction: the ledger counts it, this row says what it is for.
+    sa.Column("repo_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("person_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("category", sa.String(40), primary_key=True),
+    sa.Column("login", sa.String(255), nullable=False),  # as of the credit
+    sa.Column("note", sa.String(200), nullable=False, server_default=""),
+    sa.Column("given_by", sa.String(255), nullable=False),
+    sa.Column("comment_id", sa.BigInteger, nullable=False),  # the `/credit` comment
+    sa.Column("url", sa.String(500), nullable=False, server_default=""),
+    sa.Column("given_at", sa.DateTime, nullable=False),  # GitHub's time of that comment
+    sa.Index("ix_credits_person", "person_id"),
+)
+
+
+def _add_credits(conn: Connection) -> None:
+    credits.create(conn, checkfirst=True)
+    _add_counts(CREDIT_COUNTS)(conn)
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 
 # The day the leaderboard windows are kept as of. Its row exists from the start, so that recording
@@ -575,6 +603,7 @@ MIGRATIONS: list[Migration] = [
     (13, "people across platforms: linked accounts and one-time link codes", _add_identity_tables),
     (14, "forum posts and topics deleted: tombstones and the contributions set aside", _add_removal_tables),
     (15, "people signed in with GitHub: sessions and sign-ins under way", _add_session_tables),
+    (16, "credit for work that is not code: the credits and their count in the rollups", _add_credits),
 ]
 
 

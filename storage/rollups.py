@@ -25,6 +25,7 @@ ROLLUP_COLUMNS: dict[str, tuple[str, ...]] = {
     kinds.CHAT_MESSAGE: ("chat_messages",),
     kinds.CHAT_REPLY: ("chat_replies",),
     kinds.CHAT_MEMBER_JOINED: ("chat_members_joined",),
+    kinds.CREDIT: ("credits",),
 }
 # Kinds under the daily comment cap: those beyond it are counted but earn no points (credited columns).
 CREDIT_COLUMNS = {
