@@ -8,6 +8,7 @@ from engagement import (
     chat,
     config_check,
     digest,
+    events,
     forum,
     good_first_issues,
     greeting,
@@ -37,5 +38,6 @@ BEHAVIOURS: list[ModuleType] = [
     milestones,
     response_watch,
     digest,
+    events,
     config_check,
 ]
