@@ -128,9 +128,9 @@ def listed(engine: Engine, readable: Collection[int] = (), now: datetime | None 
         if covered:
             event = Event(definition, covered)
             found[event.status(now)].append(event)
-    found[RUNNING].sort(key=lambda e: e.definition.ends_at)
-    found[UPCOMING].sort(key=lambda e: e.definition.starts_at)
-    found[PAST].sort(key=lambda e: e.definition.ends_at, reverse=True)
+    found[RUNNING].sort(key=lambda e: (e.definition.ends_at, e.slug))
+    found[UPCOMING].sort(key=lambda e: (e.definition.starts_at, e.slug))
+    found[PAST].sort(key=lambda e: (-e.definition.ends_at.timestamp(), e.slug))
     return found
 
 

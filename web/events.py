@@ -33,7 +33,12 @@ def _engine() -> Engine:
 
 @bp.context_processor
 def _template_helpers() -> dict[str, Any]:
-    return shell.template_helpers()
+    # The language switch keeps the slug, which is in the path rather than the query (`shell.here`).
+    def switch(lang: str) -> str:
+        params = {**request.args.to_dict(), **(request.view_args or {}), "lang": lang}
+        return shell.link(str(request.endpoint), **params)
+
+    return shell.template_helpers(switch)
 
 
 @bp.after_request
