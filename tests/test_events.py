@@ -151,8 +151,11 @@ def test_a_valid_event_reads_as_utc_times_from_its_time_zone():
             "e.g. hackathon-2027",
             id="bad-slug",
         ),
-        pytest.param("  x: [1, 2]\n", "line 2: events.x: must be a mapping with name, start, end (and timezone, "
-                     "repositories, label)", id="event-not-a-mapping"),
+        pytest.param(
+            "  x: [1, 2]\n",
+            "line 2: events.x: must be a mapping with name, start, end (and timezone, repositories, label)",
+            id="event-not-a-mapping",
+        ),
     ],
 )
 def test_a_wrong_event_is_named_by_line_and_key_and_left_out(spec, problem):
@@ -270,7 +273,7 @@ def deliver_all(site: Site, deliveries: list[tuple[str, dict[str, Any]]]) -> Non
 
 
 @pytest.fixture(scope="module")
-def site(fake_github_server: Any, app_key: tuple[str, bytes], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+def site(fake_github_server: Any, app_key: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     fake = fake_github_server
     fake.reset()
     for place in (PUBLIC, DOCS, PRIVATE):
@@ -405,7 +408,8 @@ def test_the_chinese_page_and_escaping(site):
     assert 'lang="zh-CN"' in text and "参与者" in text and "正在进行" in text
     start, end = local(site.now - timedelta(days=3)), local(site.now + timedelta(days=1))
     assert f"{start} 至 {end}（Asia/Shanghai）" in text
-    assert "<script>alert" not in text and "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; Hack &amp; &lt;b&gt;fun" in text
+    assert "<script>alert" not in text
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; Hack &amp; &lt;b&gt;fun" in text
     assert "<b>fun" not in site.get("/events").text
     assert page(site, "/events?lang=zh").one("h1").text() == "活动"
 
@@ -422,7 +426,7 @@ def test_the_digest_has_a_line_per_running_event_and_none_after(site):
     end = local(now + timedelta(days=1))
     assert "### Events running now" in text
     assert f"- ` Open sprint `: until {end} (Asia/Shanghai), 4 participants so far, 3 of them newcomers" in text
-    assert "- ` <script>alert(\"x\")</script> Hack & <b>fun</b> `: until" in text, "inert: a code span"
+    assert '- ` <script>alert("x")</script> Hack & <b>fun</b> `: until' in text, "inert: a code span"
     assert "正在进行的活动" in digest_content.render(during, "zh")
     after = now + timedelta(days=2)
     assert digest_content.build(site.engine, repo=REPO, today=after.date(), at=after).events == ()
