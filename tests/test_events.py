@@ -350,6 +350,21 @@ def test_an_event_without_a_label_counts_everything_in_its_window(site):
     assert rows["bo"].one("td", data_col="points").text() == "6"
 
 
+def test_the_window_includes_its_start_and_excludes_its_end(site):
+    """sam's review in Docs was at exactly now - 1 day: an event starting then counts it, one ending then does
+    not; and the past event saw nothing of this week."""
+    at = site.now - timedelta(days=1)
+    store = EventStore(site.engine)
+    starts = EventDefinition("edge-start", "Edge", at, at + timedelta(hours=1), "UTC", None, ("Docs",))
+    ends = EventDefinition("edge-end", "Edge", at - timedelta(hours=1), at, "UTC", None, ("Docs",))
+    store.replace("repo:999", "Codertocat", [starts, ends])
+    assert [e["login"] for e in board_of(site, "edge-start")["entries"]] == ["sam"]
+    assert board_of(site, "edge-end")["entries"] == []
+    assert board_of(site, "old-talk")["entries"] == []
+    store.replace("repo:999", "Codertocat", [])
+    assert site.get("/events/edge-start").status_code == 404, "gone from the file, gone from the pages"
+
+
 def test_the_people_page_names_participants_and_newcomers(site):
     document = page(site, "/events/hack/people")
     newcomers = document.one("table", data_kind="newcomers")
