@@ -47,6 +47,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     web.metrics.init_app(app)
     from web.admin import bp as admin
     from web.contributors import bp as contributors
+    from web.events import bp as events
     from web.pages import bp as pages
     from web.people import bp as people
     from web.setup import bp as setup
@@ -59,6 +60,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(signin)
     app.register_blueprint(people)
     app.register_blueprint(contributors)
+    app.register_blueprint(events)
     web.security.init_app(app)  # every response, /static/* and Flask's own error pages included
     start = getattr(services.dispatcher, "start", None)
     if start is not None:

@@ -236,7 +236,8 @@ def post(services: Runtime, target: Target, config: DigestConfig, period: dateti
     """The period's digest to each destination once; a destination that is gone or refuses it is recorded
     (the operator page and doctor show it) and not tried again this period. Raises DestinationUnavailable
     when one should be tried again later, after trying the others."""
-    digest = content.build(services.stores.ledger.engine, repo=target.repo, org=target.org, today=period.date())
+    engine = services.stores.ledger.engine
+    digest = content.build(engine, repo=target.repo, org=target.org, today=period.date(), at=period)
     posted, pending = [], None
     message_key = f"digest:{target.scope}:{period.isoformat()}"
     for destination in config.destinations:

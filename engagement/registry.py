@@ -9,6 +9,7 @@ from engagement import (
     config_check,
     credit,
     digest,
+    events,
     forum,
     good_first_issues,
     greeting,
@@ -39,5 +40,6 @@ BEHAVIOURS: list[ModuleType] = [
     response_watch,
     digest,
     credit,
+    events,
     config_check,
 ]

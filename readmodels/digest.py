@@ -24,6 +24,7 @@ from engagement.common.templates import inline_code
 from engagement.good_first_issues.claims import step_intent_prefix
 from engagement.good_first_issues.decide import RELEASE
 from engagement.leaderboard import LeaderboardConfig, settings_of
+from readmodels.events import Running, running
 from readmodels.insights import report, scope_repositories
 from readmodels.leaderboard import POINT_COLUMNS, _hidden, formula, resolve
 from readmodels.stats import compact, iso_week_start, summarise
@@ -116,6 +117,8 @@ class Digest:
     good_first_issues_released: int = 0  # claims released that week for want of activity (the claims task)
     # Past the response watch's deadline at the week's end and still unanswered (readmodels/waiting.py).
     waiting_for_response: tuple[Waiting, ...] = field(default=())
+    # Events covering the scope that run when the digest is made (readmodels/events.py): a line each.
+    events: tuple[Running, ...] = field(default=())
 
     @property
     def iso_week(self) -> str:
@@ -146,10 +149,19 @@ def digest_week(week: date | None, today: date) -> date:
 
 
 def build(
-    engine: Engine, repo: str | None = None, org: str | None = None, week: date | None = None, today: date | None = None
+    engine: Engine,
+    repo: str | None = None,
+    org: str | None = None,
+    week: date | None = None,
+    today: date | None = None,
+    at: datetime | None = None,
 ) -> Digest:
     """The digest of a repository the pages list (`owner/name`) or an owner's listed repositories together
-    (`org`) for one complete ISO week; raises leaderboard.NotVisible, BadWeek."""
+    (`org`) for one complete ISO week, with the events running `at` (default: now, or `today`'s start);
+    raises leaderboard.NotVisible, BadWeek."""
+    if at is None:
+        at = datetime.now(UTC) if today is None else datetime.combine(today, datetime.min.time())
+    at = at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo is not None else at
     today = today or datetime.now(UTC).date()
     monday = digest_week(week, today)
     start, end = (datetime.combine(day, datetime.min.time()) for day in (monday, monday + timedelta(weeks=1)))
@@ -166,6 +178,7 @@ def build(
         claimed, free = _good_first_issues(conn, repo_ids)
         released = _released(conn, repo_ids, start, end)
         waiting = past_slo(conn, repo_ids, min(end, datetime.now(UTC).replace(tzinfo=None)))
+        events = running(conn, repo_ids, at)
     return Digest(
         name=name,
         scope=scope,
@@ -190,6 +203,7 @@ def build(
             )
             for w in waiting
         ),
+        events=tuple(events),
     )
 
 
@@ -372,6 +386,21 @@ def render(digest: Digest, lang: str = "en", style: Style = MARKDOWN) -> str:
         lines += [
             style.item(say("digest.top.item", login=style.code(top.login), points=str(top.points)))
             for top in digest.top_contributors
+        ]
+    if digest.events:
+        lines += ["", style.heading(say("digest.events.heading"))]
+        lines += [
+            style.item(
+                say(
+                    "digest.events.item",
+                    name=style.code(event.name),
+                    end=event.ends,
+                    timezone=event.timezone,
+                    participants=str(event.participants),
+                    newcomers=str(event.newcomers),
+                )
+            )
+            for event in digest.events
         ]
     lines += ["", style.heading(say("digest.health.heading"))]
     lines += [style.item(_figure_text(figure, say)) for figure in digest.figures]

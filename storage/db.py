@@ -558,6 +558,44 @@ def _add_credits(conn: Connection) -> None:
     _add_counts(CREDIT_COUNTS)(conn)
 
 
+# --- Events: talks, hackathons, sprints (engagement/events.py), as the latest config files define them.
+
+events = sa.Table(
+    "events",
+    metadata,
+    # Who defined it: "repo:<id>" (the repository's own file) or "org:<owner>" (the `.github` repository's).
+    sa.Column("source", sa.String(300), primary_key=True),
+    sa.Column("slug", sa.String(64), primary_key=True),  # its address, /events/<slug>
+    sa.Column("owner", sa.String(255), nullable=False),  # the repositories it covers are this owner's
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("starts_at", sa.DateTime, nullable=False),  # UTC; the window is [starts_at, ends_at)
+    sa.Column("ends_at", sa.DateTime, nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),  # how its page shows times
+    sa.Column("label", sa.String(50)),  # lower case; NULL: every contribution in the window counts
+    sa.Column("repositories", sa.Text, nullable=False),  # JSON list of names; empty: the source's own
+    sa.Column("created_at", sa.DateTime, nullable=False),  # the oldest definition wins a shared slug
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Index("ix_events_slug", "slug"),
+    sa.Index("ix_events_owner", "owner"),
+)
+
+event_items = sa.Table(
+    "event_items",
+    metadata,
+    # Issues and pull requests carrying an event's label, as their latest webhook said: which
+    # contributions match a labelled event is known without asking GitHub.
+    sa.Column("repo_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("number", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("label", sa.String(50), primary_key=True),  # lower case (GitHub's labels ignore case)
+    sa.Index("ix_event_items_label", "repo_id", "label"),
+)
+
+
+def _add_event_tables(conn: Connection) -> None:
+    events.create(conn, checkfirst=True)
+    event_items.create(conn, checkfirst=True)
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 
 # The day the leaderboard windows are kept as of. Its row exists from the start, so that recording
@@ -604,6 +642,7 @@ MIGRATIONS: list[Migration] = [
     (14, "forum posts and topics deleted: tombstones and the contributions set aside", _add_removal_tables),
     (15, "people signed in with GitHub: sessions and sign-ins under way", _add_session_tables),
     (16, "credit for work that is not code: the credits and their count in the rollups", _add_credits),
+    (17, "events: their definitions and the issues and pull requests carrying their labels", _add_event_tables),
 ]
 
 

@@ -45,7 +45,8 @@ AUTO = "auto"  # a `language:` that follows the text being answered
 
 class Behaviour(Protocol):
     """A section's owner. It may also have CHECKS, {key: check}: a check of a key's value beyond its type
-    (a cron expression, a name the operator defined) that says what is wrong, or None."""
+    (a cron expression, a name the operator defined) that says what is wrong, or None; or, for a section
+    that is not settings with defaults, `parse_section(value, path, lines) -> (section, problems)`."""
 
     NAME: str
     DEFAULTS: dict[str, Any]
@@ -230,6 +231,8 @@ def parse(text: str | None, behaviours: Sequence[Behaviour], source: str = CONFI
     checks: dict[str, Check] = {
         f"{b.NAME}.{key}": check for b in behaviours for key, check in getattr(b, "CHECKS", {}).items()
     }
+    # A section that is not settings with defaults (the events, by slug) is read by its own `parse_section`.
+    readers = {b.NAME: reader for b in behaviours if (reader := getattr(b, "parse_section", None)) is not None}
     for name, value in document.items():
         if name not in merged:
             problems.append(
@@ -239,6 +242,10 @@ def parse(text: str | None, behaviours: Sequence[Behaviour], source: str = CONFI
             )
             continue
         if value is None:
+            continue
+        if name in readers:
+            merged[name], found = readers[name](value, str(name), lines.by_path)
+            problems += found
             continue
         if not isinstance(value, dict):
             problems.append(Problem(str(name), "must be a mapping of settings", lines.by_path.get(str(name))))
