@@ -228,7 +228,7 @@ def snippets(board: Mapping[str, Any]) -> dict[str, Any] | None:
             return None
     t = shell.Translator()
     lang = shell.language()[0]
-    params = {} if lang == catalogs.DEFAULT else {"lang": lang}
+    params: dict[str, Any] = {} if lang == catalogs.DEFAULT else {"lang": lang}
     login = signin.viewer().login or LOGIN_PLACEHOLDER
     if repo:
         owner, name = repo.split("/", 1)
@@ -236,18 +236,24 @@ def snippets(board: Mapping[str, Any]) -> dict[str, Any] | None:
         contributor_endpoint, board_link = "badges.repository_contributor", {"repo": repo}
     else:
         where, contributor_endpoint, board_link = {"owner": board["repo"]}, "badges.owner_contributor", {"org": org}
+
+    def offered(kind: str, title: str, target: str, endpoint: str, /, **values: Any) -> dict[str, str]:
+        """`path` for the page's own preview, `src` (absolute) for a README anywhere."""
+        src = url_for(endpoint, _external=True, **values, **params)
+        path = url_for(endpoint, **values, **params)
+        return {"kind": kind, "name": title, "path": path, "src": src, "markdown": f"[![{title}]({src})]({target})"}
+
     leaderboard = url_for("pages.leaderboard", _external=True, **board_link)
-    found = []
-    for metric in ("merged", "rank"):
-        src = url_for(contributor_endpoint, login=login, metric=metric, _external=True, **where, **params)
-        found.append(("contributor", t(f"badge.{metric}"), src, leaderboard))
+    badges = [
+        offered(
+            "contributor", t(f"badge.{metric}"), leaderboard, contributor_endpoint, login=login, metric=metric, **where
+        )
+        for metric in ("merged", "rank")
+    ]
     if repo:
         insights = url_for("pages.insights", repo=repo, _external=True)
-        for metric, key in (("active", "active"), ("first-response", "first_response")):
-            src = url_for("badges.health", metric=metric, _external=True, **where, **params)
-            found.append(("health", t(f"badge.{key}"), src, insights))
-    badges = [
-        {"kind": kind, "name": name, "src": src, "markdown": f"[![{name}]({src})]({target})"}
-        for kind, name, src, target in found
-    ]
+        badges += [
+            offered("health", t(f"badge.{key}"), insights, "badges.health", metric=metric, **where)
+            for metric, key in (("active", "active"), ("first-response", "first_response"))
+        ]
     return {"login": login, "windows": _choices(), "badges": badges}
