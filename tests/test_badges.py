@@ -310,6 +310,19 @@ def test_an_opted_out_contributor_gets_a_neutral_badge_without_figures(site):
     assert zh.value == "已退出排行"
 
 
+def test_someone_a_board_excludes_gets_a_neutral_badge_without_figures(site):
+    from web.badges import contributor_badge
+    from web.shell import Translator
+
+    place = {"window": "30d", "login": "sam", "repo": DOCS.full_name, "opted_out": False, "shown": False}
+    place |= {"rank": None, "points": 0, "counts": {"merged": 0}, "total": 3}
+    with site.server.app.test_request_context("/badges/x"):
+        for metric in ("merged", "rank"):
+            badge = contributor_badge(metric, place, Translator())
+            assert (badge.value, badge.color) == ("not shown", "lightgrey")
+            assert badge.title == f"The {DOCS.full_name} leaderboard does not show sam."
+
+
 PRIVATE_PATHS = [
     contributor_path("mei", "merged", repo=PRIVATE.full_name),
     contributor_path("zz-secret-agent", "rank", repo=PRIVATE.full_name),
