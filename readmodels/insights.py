@@ -128,11 +128,8 @@ def report(
         scope, shown = resolve(conn, repo, org, readable)
         repo_ids = scope_repositories(conn, scope, readable)
         counts = _weekly_counts(conn, scope, repo_ids, first, last)
-        hours = _hours(conn, responses.c.opened_at, responses.c.first_response_at)
         answered = conn.execute(
-            sa.select(sa.type_coerce(responses.c.opened_week, sa.String), responses.c.is_pull, hours)
-            .where(responses.c.repo_id.in_(repo_ids), responses.c.opened_week >= first, responses.c.opened_week <= last)
-            .where(responses.c.first_response_at.is_not(None))
+            _answered(conn, repo_ids, responses.c.opened_week >= first, responses.c.opened_week <= last)
         ).all()
         # Newcomers per day they arrived, with how many came back 30 and 90 days after (aggregated in SQL).
         # An owner's members: its public repositories' (the rollup), and the private ones this viewer reads.
@@ -222,6 +219,38 @@ def report(
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "series": series,
     }
+
+
+def _answered(conn: Connection, repo_ids: list[int], *conditions: Any) -> Any:
+    """(opened week, is a pull request, hours to the first response) of the answered issues and pull
+    requests of `repo_ids` (unanswered ones are left out: the time to first response's definition)."""
+    r = responses.c
+    hours = _hours(conn, r.opened_at, r.first_response_at)
+    return sa.select(sa.type_coerce(r.opened_week, sa.String), r.is_pull, hours).where(
+        r.repo_id.in_(repo_ids), r.first_response_at.is_not(None), *conditions
+    )
+
+
+def first_response(
+    engine: Engine, repo: str, days: int = 30, today: date | None = None, readable: Collection[int] = ()
+) -> dict[str, Any]:
+    """Median hours to the first response over the issues and pull requests opened in the last `days`
+    days (today and the days before, UTC, as the leaderboard's windows), both kinds together: the
+    insights' time to first response over a rolling span instead of per week (the repository's badge).
+    Raises leaderboard.NotVisible."""
+    today = today or datetime.now(UTC).date()
+    since = datetime.combine(today - timedelta(days=days - 1), datetime.min.time())
+    with engine.connect() as conn:
+        scope, shown = resolve(conn, repo, None, readable)
+        # The week bound lets `ix_responses_repo_week` find them; the time bound is the span itself.
+        query = _answered(
+            conn,
+            scope_repositories(conn, scope),
+            responses.c.opened_week >= week_of(since.date()),
+            responses.c.opened_at >= since,
+        )
+        hours = [float(spent) for _week, _is_pull, spent in conn.execute(query)]
+    return {"repo": shown, "days": days, "answered": len(hours), "median_hours": _rounded(median(hours))}
 
 
 def scope_repositories(conn: Connection, scope: str, readable: Collection[int] = ()) -> list[int]:

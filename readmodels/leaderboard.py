@@ -304,4 +304,78 @@ def ranks_of(
     return found
 
 
+# --- one person's place (the badges, web/badges.py)
+
+
+def standing(
+    engine: Engine,
+    login: str,
+    repo: str | None = None,
+    org: str | None = None,
+    window: str = "30d",
+    today: date | None = None,
+    readable: Collection[int] = (),
+) -> dict[str, Any]:
+    """One person's line of `board()` without reading the whole board: their rank (1 + how many people
+    on the board scored more, the same competition ranking), points and counts, and the board's size.
+    `shown` is False for someone off the board by choice (`opted_out`) or by its `exclude`, and then
+    nothing of theirs is given; someone with nothing in the window has no rank and zero counts. The login
+    is matched as the board shows it (case-insensitively; a GitHub account before a forum or chat one).
+    Raises NotVisible, or ValueError for a bad window."""
+    if window not in WINDOWS:
+        raise ValueError(f"window must be one of {', '.join(WINDOWS)}")
+    today = today or datetime.now(UTC).date()
+    LedgerStore(engine).advance(today)
+    c = contributors.c
+    with engine.connect() as conn:
+        scope, name = resolve(conn, repo, org, readable)
+        settings = settings_of(scoring_in(conn, scope))
+        if not settings.enabled:
+            raise NotVisible(f"the leaderboard of {name} is turned off")
+        people = conn.execute(
+            sa.select(c.id, c.login, c.opted_out)
+            .where(sa.func.lower(c.login) == login.lower())
+            .order_by(sa.case((c.id > 0, 0), else_=1), c.updated_at.desc())
+            .limit(10)
+        ).all()
+        hidden = _hidden(conn, settings)
+        totals = _totals(viewer_scopes(conn, scope, readable), window)
+        t = totals.c
+        visible = _visible(t, hidden, settings)
+        count = sa.select(sa.func.count()).select_from(totals)
+        total = int(conn.execute(count.where(*visible)).scalar_one())
+        points = _points(settings, t).label("points")
+        ids = [int(person.id) for person in people]
+        rows = conn.execute(
+            sa.select(t.actor_id, *(t[column] for column in COUNT_COLUMNS.values()), points).where(
+                *visible, t.actor_id.in_(ids)
+            )
+        ).all()
+        found = max(rows, key=lambda row: int(row.points), default=None)
+        above = 0
+        if found is not None:
+            above = int(conn.execute(count.where(*visible, points > found.points)).scalar_one())
+    person = next((p for p in people if found is not None and int(p.id) == int(found.actor_id)), None)
+    person = person or (people[0] if people else None)
+    excluded = {str(name).lower() for name in settings.exclude}
+    opted_out = person is not None and bool(person.opted_out)
+    shown = person is None or not (opted_out or str(person.login).lower() in excluded)
+    return {
+        "repo": name,
+        "scope": "repository" if repo else "owner",
+        "window": window,
+        "as_of": today.isoformat(),
+        "login": str(person.login) if person is not None else login,
+        "shown": shown,
+        "opted_out": opted_out,
+        "rank": above + 1 if shown and found is not None else None,
+        "points": int(found.points) if shown and found is not None else 0,
+        "counts": {
+            key: int(found._mapping[column]) if shown and found is not None else 0
+            for key, column in COUNT_COLUMNS.items()
+        },
+        "total": total,
+    }
+
+
 # --- the opt-out command

@@ -19,6 +19,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from engagement.leaderboard import settings_of
+from readmodels.insights import scope_repositories
+from readmodels.leaderboard import resolve
 from storage.db import listed_on_pages, repositories, scope_members, scoring, weekly, window_totals
 from storage.good_first_issues import GoodFirstIssueStore
 from storage.ledger import LedgerStore
@@ -142,3 +144,15 @@ def _last_active_weeks(conn: Connection, ids: list[int]) -> dict[int, date]:
         .group_by(weekly.c.repo_id)
     )
     return {int(row[0]): row[1] for row in conn.execute(query) if isinstance(row[1], date)}
+
+
+def active_contributors(engine: Engine, repo: str, today: date | None = None) -> tuple[str, int]:
+    """(its name, people with any contribution in the last 30 days) for one installed public repository:
+    the front page's figure, for the repository's badge. Raises leaderboard.NotVisible."""
+    today = today or datetime.now(UTC).date()
+    LedgerStore(engine).advance(today)
+    with engine.connect() as conn:
+        scope, name = resolve(conn, repo, None)
+        (repo_id,) = scope_repositories(conn, scope)
+        active, _merged = _window_totals(conn, [repo_id]).get(repo_id, (0, 0))
+    return name, active
