@@ -46,6 +46,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.add_url_rule("/healthz", "healthz", healthz)
     web.metrics.init_app(app)
     from web.admin import bp as admin
+    from web.config_page import bp as config_page
     from web.pages import bp as pages
     from web.setup import bp as setup
     from web.signin import bp as signin
@@ -55,6 +56,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(setup)
     app.register_blueprint(admin)
     app.register_blueprint(signin)
+    app.register_blueprint(config_page)
     web.security.init_app(app)  # every response, /static/* and Flask's own error pages included
     start = getattr(services.dispatcher, "start", None)
     if start is not None:
