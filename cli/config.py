@@ -65,6 +65,8 @@ def _read(path: Path) -> str:
     """The file's text; what is past the size the app accepts is not read (the parser refuses it anyway)."""
     with path.open("rb") as file:
         raw = file.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:
+        return raw.decode("utf-8", errors="replace")  # too large: the parser says so, whatever it holds
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:

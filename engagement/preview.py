@@ -475,6 +475,8 @@ def _response_watch(ctx: Context, config: RepoConfig, repository: Mapping[str, A
             responded_at=None,
         )
 
+    # A private repository's items never go to a chat: the bot comments there instead.
+    to_chat = bool(section.chat) and not repository.get("private")
     found = []
     for stage, at in ((response_watch.NUDGE, due), (response_watch.ESCALATE, escalate_at)):
 
@@ -486,11 +488,11 @@ def _response_watch(ctx: Context, config: RepoConfig, repository: Mapping[str, A
             plan = response_watch.decide(watched, section, at)
             if isinstance(plan, str):
                 return language, None, plan
-            if section.chat:  # a message to the operator's chat destination instead of a comment
+            if to_chat:  # a message to the operator's chat destination instead of a comment
                 return language, response_watch.chat_text(plan, watched, section, at), ""
             return language, response_watch.render(plan, watched, section, at), ""
 
-        key = (response_watch.CHAT_TEXTS if section.chat else response_watch.TEXTS)[stage]
+        key = (response_watch.CHAT_TEXTS if to_chat else response_watch.TEXTS)[stage]
         found.append(Message(key, response_watch.NAME, _each_language(render)))
     return found
 
