@@ -263,3 +263,27 @@ def test_the_page_speaks_chinese(server, github):
     deliver(server, issue_opened(REPO, 186853002, "en"))
     html = page(server, f"/config/{REPO}?lang=zh").text
     assert "机器人会说什么？" in html and 'data-source="default"' in html
+
+
+def test_a_private_repository_is_shown_to_a_person_signed_in_who_may_read_it(make_app, serve, redis_url, github):
+    github.set_oauth_client("Iv1.config-preview", "preview-client-secret-0123456789")
+    github.set_permission(PRIVATE, "reader", "read")
+    github.set_file(PRIVATE, ".github/engage.yml", "greeting:\n  forum_url: https://secret.example\n")
+    app = make_app(
+        redis_url=redis_url,
+        behaviours=(),
+        github_url=github.url,
+        github_client_id="Iv1.config-preview",
+        github_client_secret="preview-client-secret-0123456789",
+    )
+    server = serve(app)
+    deliver(server, issue_opened(PRIVATE, PRIVATE_ID, "en", private=True))
+    assert page(server, f"/config/{PRIVATE}").status_code == 404, "not before signing in"
+
+    github.sign_in_browser("reader")
+    signed_in = server.session.get(f"{server.url}/auth/login", params={"next": f"/config/{PRIVATE}"}, timeout=30)
+    assert signed_in.status_code == 200 and signed_in.url == f"{server.url}/config/{PRIVATE}"
+    found = sources(signed_in.text)
+    assert found["greeting.forum_url"] == "repository" and "https://secret.example" in signed_in.text
+    [posted] = greetings(github, PRIVATE)
+    assert str(escape(posted)) in signed_in.text
