@@ -287,3 +287,27 @@ def test_a_private_repository_is_shown_to_a_person_signed_in_who_may_read_it(mak
     assert found["greeting.forum_url"] == "repository" and "https://secret.example" in signed_in.text
     [posted] = greetings(github, PRIVATE)
     assert str(escape(posted)) in signed_in.text
+
+
+def test_the_good_first_issue_guide_previewed_is_the_one_posted(server, github):
+    """Beyond the greeting: a maintainer marks a newcomer's Chinese issue with `/good-first-issue`."""
+    github.set_file(REPO, ".github/engage.yml", CONFIG)
+    github.set_file(REPO, "CONTRIBUTING.md", "# How to contribute\n")
+    title, body = preview.WRITTEN["zh"]
+    github.add_issue(REPO, preview.NUMBER, preview.NEWCOMER, title=title, body=body)
+    github.set_permission(REPO, "maintainer", "maintain")
+    comment_id = github.add_comment(REPO, preview.NUMBER, "maintainer", "/good-first-issue")
+    payload = installed(example("issue_comment.created.1"))
+    current = github.issue(REPO, preview.NUMBER)
+    payload["issue"].update({key: current[key] for key in ("number", "title", "body", "labels", "state", "html_url")})
+    payload["comment"].update(id=comment_id, body="/good-first-issue", author_association="MEMBER")
+    payload["comment"]["user"].update(login="maintainer", type="User")
+    payload["sender"].update(login="maintainer", type="User")
+    assert server.deliver("issue_comment", payload).status_code == 202
+    run_rq_worker(server.app)
+    [guide] = [c["body"] for c in github.comments(REPO, preview.NUMBER) if "good-first-issues:guide" in c["body"]]
+    assert "这是一个适合新手的 issue" in guide and "最多认领 3 个" in guide and "/blob/master/CONTRIBUTING.md" in guide
+
+    html = page(server, f"/config/{REPO}").text
+    card = re.search(r'data-message="good_first_issues.guide".*?</article>', html, re.S)
+    assert card and str(escape(guide)) in card.group(0)
