@@ -13,6 +13,7 @@ from flask.cli import with_appcontext
 from cli.common import services_of
 from engagement import preview
 from engagement.common.config import MAX_FILE_BYTES, Problem
+from githubapp.errors import GitHubError, TransientError
 
 # GitHub's names: an account, then a repository (web/pages.py checks the same).
 FULL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,38}/[A-Za-z0-9._-]{1,100}")
@@ -50,7 +51,10 @@ def check_command(target: str, lang: str) -> None:
         repo = preview.installed(services.store.engine, target)
         if repo is None:
             raise click.ClickException(f"{target}: no such file, and no installed repository by that name")
-        found = preview.preview_installed(services, repo)
+        try:
+            found = preview.preview_installed(services, repo)
+        except (GitHubError, TransientError) as exc:
+            raise click.ClickException(f"{target}: GitHub did not answer ({exc}); try again later") from None
         where = found.source
     else:
         raise click.ClickException(f"{target}: no such file (or give OWNER/REPO for an installed repository)")

@@ -31,7 +31,7 @@ from engagement.good_first_issues.actions import contributing_link
 from engagement.good_first_issues.defaults import NAME as GFI
 from engagement.good_first_issues.defaults import GoodFirstIssuesConfig
 from githubapp.api import GitHub
-from githubapp.errors import Forbidden, NotFound
+from githubapp.errors import GitHubError
 from githubapp.files import FILE_TTL_SECONDS
 from readmodels import digest as digest_content
 from storage.db import listed_on_pages, repositories
@@ -164,7 +164,8 @@ def default_branch(services: Any, repo: Installed) -> str | None:
         return str(stored)
     try:
         data = services.github.installation(repo.installation_id).get(f"/repos/{repo.full_name}")
-    except (NotFound, Forbidden):
+    except GitHubError as exc:  # the links then name `main`, as for a payload without the branch
+        log.info("default branch unknown: %s", exc, extra={"repo": repo.full_name})
         return None
     branch = str(data.get("default_branch") or "") if isinstance(data, dict) else ""
     if branch:

@@ -311,3 +311,11 @@ def test_the_good_first_issue_guide_previewed_is_the_one_posted(server, github):
     html = page(server, f"/config/{REPO}").text
     card = re.search(r'data-message="good_first_issues.guide".*?</article>', html, re.S)
     assert card and str(escape(guide)) in card.group(0)
+
+
+def test_when_github_cannot_be_read_the_page_says_so_and_comes_back(server, github):
+    deliver(server, issue_opened(REPO, 186853002, "en"))
+    github.fail_next("GET", rf"^/repos/{REPO}/contents/\.github/engage\.yml$", 502)
+    down = page(server, f"/config/{REPO}")
+    assert down.status_code == 503 and "GitHub did not answer" in down.text
+    assert page(server, f"/config/{REPO}").status_code == 200, "the next look reads it"

@@ -10,6 +10,7 @@ Everything the file says is text on this page, escaped by the templates, never m
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from flask import Blueprint, current_app, render_template, request
@@ -17,10 +18,12 @@ from flask.blueprints import BlueprintSetupState
 from werkzeug.wrappers import Response
 
 from engagement import preview
+from githubapp.errors import GitHubError, TransientError
 from services import Services
 from web import shell, signin
 from web.pages import NAMES
 
+log = logging.getLogger(__name__)
 bp = Blueprint("config_page", __name__)
 
 
@@ -64,5 +67,11 @@ def config_preview(owner: str, name: str) -> Any:
     repo = preview.installed(services.store.engine, full_name, signin.viewer().readable)
     if repo is None:
         return _not_found()
-    found = preview.preview_installed(services, repo)
+    try:
+        found = preview.preview_installed(services, repo)
+    except (GitHubError, TransientError) as exc:  # the file cannot be read now, and the app holds no copy
+        log.warning("config preview: GitHub did not answer: %s", exc, extra={"repo": repo.full_name})
+        t = shell.Translator()
+        page = render_template("error.html", status=503, title=t("config.unavailable"), message=t("config.retry"))
+        return page, 503
     return render_template("config.html", preview=found, shown=shown, html_url=repo.html_url)
