@@ -47,6 +47,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     web.metrics.init_app(app)
     from web.admin import bp as admin
     from web.badges import bp as badges
+    from web.config_page import bp as config_page
     from web.contributors import bp as contributors
     from web.events import bp as events
     from web.pages import bp as pages
@@ -63,6 +64,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(contributors)
     app.register_blueprint(events)
     app.register_blueprint(badges)
+    app.register_blueprint(config_page)
     web.security.init_app(app)  # every response, /static/* and Flask's own error pages included
     start = getattr(services.dispatcher, "start", None)
     if start is not None:

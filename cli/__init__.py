@@ -1,11 +1,12 @@
 """Operator commands: `flask --app app db upgrade | replay | deliveries | sweep | worker | backfill | doctor | tasks |
-notify | digest | identities`, one module per group."""
+notify | digest | identities | config`, one module per group."""
 
 from __future__ import annotations
 
 from flask import Flask
 
 from cli.backfill import backfill_command
+from cli.config import config_cli
 from cli.deliveries import db_cli, deliveries_cli, replay, sweep_command, worker_command
 from cli.digest import digest_command
 from cli.doctor import doctor_command
@@ -26,5 +27,6 @@ def init_app(app: Flask) -> None:
         notify_cli,
         digest_command,
         identities_cli,
+        config_cli,
     ):
         app.cli.add_command(command)

@@ -121,7 +121,16 @@ def opt_out(ctx: Context) -> None:
     if not changed or ctx.event.installation_id is None:
         return
     language = detect(str(comment.get("body") or ""))
-    text = catalogs.text(language, OPT_OUT_REPLY if wanted else OPT_IN_REPLY, login=login)
     repo, number = str(ctx.payload["repository"]["full_name"]), int(ctx.payload["issue"]["number"])
-    marker = f"<!-- engage:leaderboard:{comment['id']} -->"
-    comment_once(ctx, repo, number, f"leaderboard:{comment['id']}", marker, f"{marker}\n{text}")
+    body = render(wanted, login, language, int(comment["id"]))
+    comment_once(ctx, repo, number, f"leaderboard:{comment['id']}", marker(int(comment["id"])), body)
+
+
+def marker(comment_id: int) -> str:
+    return f"<!-- engage:leaderboard:{comment_id} -->"
+
+
+def render(opted_out: bool, login: str, language: str, comment_id: int) -> str:
+    """The answer to `/leaderboard opt-out` (or `opt-in`, `opted_out` False) in comment `comment_id`."""
+    text = catalogs.text(language, OPT_OUT_REPLY if opted_out else OPT_IN_REPLY, login=login)
+    return f"{marker(comment_id)}\n{text}"

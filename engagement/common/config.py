@@ -125,6 +125,8 @@ class RepoConfig:
     sections: dict[str, dict[str, Any]]
     problems: tuple[Problem, ...] = ()
     source: str = "defaults"
+    # The dotted keys (`greeting.language`) whose value is the file's; every other one is the default.
+    given: frozenset[str] = frozenset()
     # Sections built by `typed`, by schema and name: a parsed config is shared by every delivery of the
     # same file (`_parse_once`), and schemas are frozen, so each is built once per file and process.
     _typed: dict[tuple[type, str], Any] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -228,6 +230,7 @@ def parse(text: str | None, behaviours: Sequence[Behaviour], source: str = CONFI
     if not isinstance(document, dict):
         return RepoConfig(merged, (Problem("", "must be a mapping of sections, e.g. `greeting:`", 1),), source)
     problems: list[Problem] = []
+    given: list[str] = []
     checks: dict[str, Check] = {
         f"{b.NAME}.{key}": check for b in behaviours for key, check in getattr(b, "CHECKS", {}).items()
     }
@@ -250,8 +253,8 @@ def parse(text: str | None, behaviours: Sequence[Behaviour], source: str = CONFI
         if not isinstance(value, dict):
             problems.append(Problem(str(name), "must be a mapping of settings", lines.by_path.get(str(name))))
             continue
-        _merge(merged[name], value, str(name), lines, problems, checks)
-    return RepoConfig(merged, tuple(problems), source)
+        _merge(merged[name], value, str(name), lines, problems, checks, given)
+    return RepoConfig(merged, tuple(problems), source, frozenset(given))
 
 
 def _merge(
@@ -261,9 +264,10 @@ def _merge(
     lines: _Lines,
     problems: list[Problem],
     checks: Mapping[str, Check],
+    taken: list[str],
 ) -> None:
     """Deep-merge `given` into `target`, keeping the default for every key that is unknown or mistyped
-    or that its behaviour's check refuses."""
+    or that its behaviour's check refuses; the dotted keys of the values taken are added to `taken`."""
     for key, value in given.items():
         key_path = f"{path}.{key}"
         line = lines.by_path.get(key_path)
@@ -271,13 +275,14 @@ def _merge(
             problems.append(Problem(key_path, f"unknown setting (known: {', '.join(sorted(target))})", line))
         elif isinstance(target[key], dict):
             if isinstance(value, dict):
-                _merge(target[key], value, key_path, lines, problems, checks)
+                _merge(target[key], value, key_path, lines, problems, checks, taken)
             else:
                 problems.append(Problem(key_path, "must be a mapping", line))
         elif wrong := _wrong(key_path, target[key], value) or _refused(checks.get(key_path), value):
             problems.append(Problem(key_path, wrong, line))
         else:
             target[key] = value
+            taken.append(key_path)
 
 
 def _wrong(path: str, default: Any, value: Any) -> str | None:
