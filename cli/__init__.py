@@ -1,5 +1,5 @@
 """Operator commands: `flask --app app db upgrade | replay | deliveries | sweep | worker | backfill | doctor | tasks |
-notify | digest | identities`, one module per group."""
+notify | digest | identities | proxy`, one module per group."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from cli.deliveries import db_cli, deliveries_cli, replay, sweep_command, worker
 from cli.digest import digest_command
 from cli.doctor import doctor_command
 from cli.identities import identities_cli
+from cli.proxy import proxy_command
 from cli.tasks import notify_cli, tasks_cli
 
 
@@ -26,5 +27,6 @@ def init_app(app: Flask) -> None:
         notify_cli,
         digest_command,
         identities_cli,
+        proxy_command,
     ):
         app.cli.add_command(command)
