@@ -12,12 +12,14 @@ import threading
 from collections.abc import Callable, Iterator
 
 import pytest
+import requests
 
 from ops import sse
 from ops.webhook_proxy import EnvelopeError, Forwarder, envelope, local_target
 from tests.conftest import APP_ID, REPO, ROOT, SECRET, services, wait_for
 from tests.support.fake_channel import FakeChannel, github_bytes, stringify
 from tests.test_greeting import NEWCOMER, greetings, issue_opened
+from tests.test_setup import begin, env_file, unregistered  # noqa: F401 (fixtures)
 from webhooks.signature import sign
 
 # --- the event stream, as the HTML standard reads it -------------------------------------------------
@@ -266,6 +268,14 @@ def test_a_tampered_event_is_refused_by_the_app_and_the_forwarder_goes_on(channe
     assert genuine in forwards(caplog, 202)
     messages = " ".join(r.getMessage() for r in caplog.records)
     assert "bad signature" in messages and SECRET not in messages and channel.url not in messages
+
+
+def test_registering_the_app_points_its_webhook_at_the_channel(unregistered):  # noqa: F811
+    server = unregistered(webhook_proxy_url="https://smee.io/EngageDevChannel")
+    manifest = json.loads(begin(server, requests.Session()).inputs["manifest"])
+    assert manifest["hook_attributes"]["url"] == "https://smee.io/EngageDevChannel"
+    assert manifest["redirect_url"] == server.url + "/setup/callback", "the browser comes back to this machine"
+    assert 'data-warning="local"' not in requests.get(server.url + "/setup", timeout=30).text
 
 
 # --- the command --------------------------------------------------------------------------------------
