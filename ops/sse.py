@@ -38,6 +38,7 @@ class Parser:
         self._size = 0  # bytes of the event being read, its lines so far
         self._pending: list[bytes] = []  # a line not yet ended, in the pieces it came in (a payload may be MBs)
         self._after_cr = False  # the previous chunk ended with CR: a leading LF belongs to it
+        self._at_start = True  # a byte order mark may open the stream, and is not part of its first line
         self._data: list[str] = []
         self._event = ""
         self.last_event_id: str | None = None  # the buffer: the latest `id` line read
@@ -45,6 +46,12 @@ class Parser:
         self.retry_ms: int | None = None
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        if self._at_start and chunk:
+            if len(chunk) < 3 and b"\xef\xbb\xbf".startswith(chunk):
+                self._pending.append(chunk)  # too short to tell yet: decided when the next bytes come
+                return []
+            chunk = b"".join([*self._pending, chunk]).removeprefix(b"\xef\xbb\xbf")
+            self._pending, self._at_start = [], False
         if self._after_cr and chunk.startswith(b"\n"):
             chunk = chunk[1:]
         self._after_cr = chunk.endswith(b"\r")

@@ -188,12 +188,13 @@ class Forwarder:
         secret: str | None,
         *,
         session: requests.Session | None = None,
+        first_backoff: float = 1.0,
         max_backoff: float = 60.0,
         read_timeout: float = READ_TIMEOUT_SECONDS,
     ):
         self.source, self.target, self._secret = source, target, secret
         self._session = session or requests.Session()
-        self._max_backoff = max_backoff
+        self._first_backoff, self._max_backoff = first_backoff, max_backoff
         self._read_timeout = read_timeout
         self._stopped = threading.Event()
         self._response: requests.Response | None = None
@@ -203,7 +204,7 @@ class Forwarder:
         self._heard = False  # this connection brought an event: the channel works, the backoff starts over
 
     def run(self) -> None:
-        delay = 1.0
+        delay = self._first_backoff
         while not self._stopped.is_set():
             self._heard = False
             try:
@@ -214,7 +215,7 @@ class Forwarder:
             if self._stopped.is_set():
                 break
             if self._heard:
-                delay = 1.0
+                delay = self._first_backoff
             wait = self._retry_seconds if self._heard and self._retry_seconds is not None else delay
             where = channel_host(self.source)
             log.warning("channel %s: %s; reconnecting in %.1f s", where, problem, wait, extra={"retry_in": wait})

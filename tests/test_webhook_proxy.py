@@ -52,6 +52,7 @@ def events_of(*chunks: bytes) -> list[tuple[str, str, str | None]]:
             [b"id: 3\ndata: a\n\ndata: b\n\n"],
             [("message", "a", "3"), ("message", "b", "3")],
         ),
+        ("a byte order mark opening the stream", [b"\xef\xbb", b"\xbfdata: x\n\n"], [("message", "x", None)]),
         ("an unknown field is ignored", [b"foo: bar\ndata: x\n\n"], [("message", "x", None)]),
         ("an event cut off by the end of the stream is dropped", [b"data: x\n"], []),
         (
@@ -173,7 +174,7 @@ def forwarding(channel, server, caplog) -> Iterator[Callable[[], Forwarder]]:
     def start() -> Forwarder:
         port = int(server.url.rsplit(":", 1)[1])
         target = local_target("127.0.0.1", port, services(server.app).settings.webhook_path)
-        forwarder = Forwarder(channel.url, target, SECRET, max_backoff=0.2)
+        forwarder = Forwarder(channel.url, target, SECRET, first_backoff=0.05, max_backoff=0.2)
         thread = threading.Thread(target=forwarder.run, daemon=True)
         thread.start()
         started.append((forwarder, thread))
@@ -195,6 +196,21 @@ def forwards(caplog, status: int | None = None) -> list[str]:
         for r in caplog.records
         if r.name == "ops.webhook_proxy" and hasattr(r, "status") and (status is None or r.status == status)  # type: ignore[attr-defined]
     ]
+
+
+def test_a_wrong_channel_address_is_retried_with_growing_delays_and_logged_without_its_path(channel, caplog):
+    caplog.set_level(logging.INFO, logger="ops.webhook_proxy")
+    target = local_target("127.0.0.1", 9, "/hooks")
+    forwarder = Forwarder(channel.url + "-typo", target, SECRET, first_backoff=0.05, max_backoff=0.2)
+    thread = threading.Thread(target=forwarder.run, daemon=True)
+    thread.start()
+    retries = lambda: [r for r in caplog.records if hasattr(r, "retry_in")]  # noqa: E731
+    wait_for(lambda: len(retries()) >= 4, message="four retries")
+    forwarder.stop()
+    thread.join(timeout=10)
+    assert [r.retry_in for r in retries()[:4]] == [0.05, 0.1, 0.2, 0.2]  # type: ignore[attr-defined]
+    message = retries()[0].getMessage()
+    assert "the channel answered 404" in message and "EngageTestChannel1" not in message
 
 
 def test_deliveries_from_the_channel_are_verified_and_processed_by_the_app(channel, forwarding, server, github):
