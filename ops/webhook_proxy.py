@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import itertools
 import json
 import logging
-import re
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -48,7 +49,7 @@ CONNECT_TIMEOUT_SECONDS = 10.0
 FORWARD_TIMEOUT_SECONDS = 30.0
 FORWARD_TRIES = 3  # the app restarting (connection refused) or its database away (503): tried again
 REMEMBERED_DELIVERIES = 1000  # forwarded ids, so an event the channel replays is not posted twice
-_JS_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u([0-9a-f]{4})")  # an escape, not an escaped backslash's "u"
+_LOWER_CONTROL_ESCAPES = tuple(f"\\u{code:04x}" for code in range(0x20) if not f"{code:04x}".isdigit())
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 
 
@@ -131,24 +132,46 @@ def _skip(text: str, at: int) -> int:
     return at
 
 
-def bodies(found: dict[str, str]) -> list[bytes]:
-    """The bodies the envelope may stand for, the likeliest to be GitHub's bytes first (no duplicates)."""
-    texts: list[str] = []
+def bodies(found: dict[str, str]) -> Iterator[bytes]:
+    """The bodies the envelope may stand for, the likeliest to be GitHub's bytes first, each made only
+    when the ones before did not match (a payload may be 25 MB)."""
+    seen: set[bytes] = set()
+    for text in _body_texts(found):
+        body = text.encode("utf-8", errors="surrogatepass")
+        if body not in seen:
+            seen.add(body)
+            yield body
+    if not seen:
+        raise EnvelopeError("the envelope has no body")
+
+
+def _body_texts(found: dict[str, str]) -> Iterator[str]:
     for name in RAW_BODY_MEMBERS:
         if name in found and isinstance(raw := json.loads(found[name]), str):
-            texts.append(raw)
-    if "body" in found:
-        body = json.loads(found["body"])
-        if isinstance(body, str):
-            texts.append(body)  # a channel that kept a body it could not parse as text
-        else:
-            for text in (found["body"], json.dumps(body, separators=(",", ":"), ensure_ascii=False)):
-                texts.append(text)
-                texts.append(_JS_ESCAPE.sub(lambda m: m.group(1) + "\\u" + m.group(2).upper(), text))
-    if not texts:
-        raise EnvelopeError("the envelope has no body")
-    unique = dict.fromkeys(text.encode("utf-8", errors="surrogatepass") for text in texts)
-    return list(unique)
+            yield raw
+    if "body" not in found:
+        return
+    if found["body"].startswith('"'):
+        yield json.loads(found["body"])  # a channel that kept a body it could not parse, as text
+        return
+    yield found["body"]
+    yield _upper_escapes(found["body"])
+    compact = json.dumps(json.loads(found["body"]), separators=(",", ":"), ensure_ascii=False)
+    yield compact
+    yield _upper_escapes(compact)
+
+
+def _upper_escapes(text: str) -> str:
+    """JSON text with its control characters' escapes in upper-case hex, as GitHub writes them. JSON
+    escapes only control characters as \\u00XX (the rest have short forms or are written as they are);
+    an escaped backslash is set aside first so that a literal "\\u001b" typed in a comment stays as it is.
+    str.replace, not a regular expression: a 25 MB body may hold millions of them."""
+    if "\\u00" not in text:
+        return text
+    text = text.replace("\\\\", "\0")  # NUL cannot occur in JSON text: control characters are escaped
+    for lower in _LOWER_CONTROL_ESCAPES:
+        text = text.replace(lower, lower.upper().replace("\\U", "\\u"))
+    return text.replace("\0", "\\\\")
 
 
 def envelope(data: str, secret: str | None) -> Delivery:
@@ -164,13 +187,15 @@ def envelope(data: str, secret: str | None) -> Delivery:
                 headers[lowered] = value
     headers.setdefault("content-type", "application/json")
     candidates = bodies(found)
+    first = next(candidates)
     signature = headers.get("x-hub-signature-256")
     if not (secret and signature):
-        return Delivery(headers, candidates[0], None)
-    for body in candidates:
-        if hmac.compare_digest(sign(secret, body).encode(), signature.strip().encode()):
+        return Delivery(headers, first, None)
+    expected = signature.strip().encode()
+    for body in itertools.chain([first], candidates):
+        if hmac.compare_digest(sign(secret, body).encode(), expected):
             return Delivery(headers, body, True)
-    return Delivery(headers, candidates[0], False)
+    return Delivery(headers, first, False)
 
 
 class ChannelError(Exception):
