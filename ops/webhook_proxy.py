@@ -281,7 +281,7 @@ class Forwarder:
             log.info("connected to channel %s; forwarding to %s", channel_host(self.source), self.target)
         elif event.event == sse.MESSAGE:
             self.forward(event.data)
-        else:
+        elif event.event != PING:
             log.debug("channel event %r ignored", event.event)
 
     def forward(self, data: str) -> int | None:
