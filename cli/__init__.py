@@ -1,5 +1,5 @@
 """Operator commands: `flask --app app db upgrade | replay | deliveries | sweep | worker | backfill | doctor | tasks |
-notify | digest | identities | config`, one module per group."""
+notify | digest | identities | config | proxy`, one module per group."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from cli.deliveries import db_cli, deliveries_cli, replay, sweep_command, worker
 from cli.digest import digest_command
 from cli.doctor import doctor_command
 from cli.identities import identities_cli
+from cli.proxy import proxy_command
 from cli.tasks import notify_cli, tasks_cli
 
 
@@ -28,5 +29,6 @@ def init_app(app: Flask) -> None:
         digest_command,
         identities_cli,
         config_cli,
+        proxy_command,
     ):
         app.cli.add_command(command)

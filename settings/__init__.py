@@ -102,6 +102,10 @@ class Settings:
     # How long GitHub's answer on which private repositories a signed-in person may read is trusted before
     # it is asked again (SIGN_IN_RECHECK_SECONDS): access revoked on GitHub disappears here within this.
     sign_in_recheck_seconds: float = 120.0
+    # Local development (WEBHOOK_PROXY_URL): a smee-style channel whose deliveries `flask --app app proxy`
+    # (started by scripts/run) forwards to this machine's app; the web and worker processes never read it.
+    # The address is the channel's only key: kept out of logs.
+    webhook_proxy_url: str | None = field(default=None, repr=False)
 
     @property
     def uses_redis(self) -> bool:
@@ -293,6 +297,7 @@ def from_environment(env: Mapping[str, str] | None = None, instance_path: str = 
         github_client_secret=(env.get("GITHUB_CLIENT_SECRET") or "").strip() or None,
         trusted_proxies=_count(env, "TRUSTED_PROXIES"),
         sign_in_recheck_seconds=_seconds(env, "SIGN_IN_RECHECK_SECONDS", 120.0),
+        webhook_proxy_url=(env.get("WEBHOOK_PROXY_URL") or "").strip() or None,
         # Operators rarely change these; tests and slow handlers do (a claimed delivery's lease is 2x the timeout).
         job_timeout_seconds=int(_seconds(env, "JOB_TIMEOUT_SECONDS", 120)),
         sweep_interval_seconds=_seconds(env, "SWEEP_INTERVAL_SECONDS", 30.0),
@@ -323,6 +328,10 @@ def check(settings: Settings) -> None:
     for name, url in (("BASE_URL", settings.base_url), ("GITHUB_URL", settings.github_url)):
         if url is not None and not re.match(r"https?://[^/\s]+", url):
             raise ConfigError(f"{name} must be an http(s) address such as https://engage.example.org, got {url!r}")
+    if settings.webhook_proxy_url is not None and not re.match(r"https?://[^/\s]+/\S", settings.webhook_proxy_url):
+        raise ConfigError(
+            "WEBHOOK_PROXY_URL must be a channel's address such as https://smee.io/AbC123 (https://smee.io/new)"
+        )
     if not settings.webhook_path.startswith("/"):
         raise ConfigError(f"WEBHOOK_PATH must start with '/', got {settings.webhook_path!r}")
     if settings.identity_map_file and not settings.community_org:

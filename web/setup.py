@@ -114,9 +114,12 @@ def load_app_yml(path: Path = APP_YML) -> dict[str, Any]:
     return data
 
 
-def build_manifest(app_yml: Mapping[str, Any], base_url: str, webhook_path: str) -> dict[str, Any]:
-    """The manifest GitHub registers the App from: app.yml with this installation's addresses filled in."""
-    hook = {**dict(app_yml.get("hook_attributes") or {}), "url": base_url + webhook_path}
+def build_manifest(
+    app_yml: Mapping[str, Any], base_url: str, webhook_path: str, proxy_url: str | None = None
+) -> dict[str, Any]:
+    """The manifest GitHub registers the App from: app.yml with this installation's addresses filled in;
+    with WEBHOOK_PROXY_URL, as Probot does, GitHub delivers to that channel (local development)."""
+    hook = {**dict(app_yml.get("hook_attributes") or {}), "url": proxy_url or base_url + webhook_path}
     hook.setdefault("active", True)
     manifest = {
         "name": app_yml["name"],
@@ -393,14 +396,14 @@ def _form(settings: Settings, status: int = 200, **context: Any) -> Response:
         install = f"{settings.github_url}/apps/{quote(slug)}/installations/new" if slug else None
         return _page("setup.html", mode="registered", env_file=settings.env_file, install_url=install)
     base = _base_url(settings)
-    manifest = build_manifest(load_app_yml(), base, settings.webhook_path)
+    manifest = build_manifest(load_app_yml(), base, settings.webhook_path, settings.webhook_proxy_url)
     return _page(
         "setup.html",
         status,
         mode="form",
         manifest=manifest,
         manifest_json=json.dumps(manifest, indent=2),
-        local=is_local(base),
+        local=is_local(manifest["hook_attributes"]["url"]),
         github_url=settings.github_url,
         **context,
     )
@@ -422,7 +425,7 @@ def begin() -> Response:
     if _registered_in_env_file(settings) is not None:
         return _form(settings)
     state = _states().issue()
-    manifest = build_manifest(load_app_yml(), _base_url(settings), settings.webhook_path)
+    manifest = build_manifest(load_app_yml(), _base_url(settings), settings.webhook_path, settings.webhook_proxy_url)
     response = _page(
         "setup.html",
         mode="redirect",
