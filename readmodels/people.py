@@ -22,10 +22,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from domain import contributions as kinds
+from domain.credits import CATEGORIES
 from engagement.milestones import MilestonesConfig
 from readmodels.leaderboard import COUNT_COLUMNS, NotVisible, ranks_of
+from storage.credits import CreditStore
 from storage.db import (
     CHAT_COUNTS,
+    CREDIT_COUNTS,
     FORUM_COUNTS,
     actor_days,
     contributions,
@@ -35,6 +38,7 @@ from storage.db import (
     listed_on_pages,
     repositories,
 )
+from storage.ledger import LedgerStore
 from storage.rollups import week_of
 
 # What the timeline counts: the board's GitHub kinds, then the forum's and the chats' (not the
@@ -43,6 +47,7 @@ COUNTS: dict[str, str] = {
     **COUNT_COLUMNS,
     **{name: name for name in FORUM_COUNTS},
     **{name: name for name in CHAT_COUNTS if not name.endswith("_credited")},
+    **{name: name for name in CREDIT_COUNTS},
 }
 TIMELINE_WEEKS = 104  # the most recent active weeks shown; older ones are counted in `earlier_weeks`
 GOOD_FIRST_ISSUES_SHOWN = 50
@@ -92,7 +97,6 @@ def page(engine: Engine, login: str, readable: Collection[int] = (), today: date
     totals: Counter[str] = Counter()
     for _, _, counts in days:
         totals.update(counts)
-    # Credits (issue 13 §3, built separately) will join here as a `credits` key: none yet.
     return {
         "login": str(person.login),
         "opted_out": False,
@@ -108,7 +112,24 @@ def page(engine: Engine, login: str, readable: Collection[int] = (), today: date
         "timeline": timeline,
         "earlier_weeks": earlier,
         "community": _community(days, places, accounts),
+        "credits": _credits(engine, str(person.login), readable),
     }
+
+
+def _credits(engine: Engine, login: str, readable: Collection[int]) -> list[dict[str, Any]]:
+    """What maintainers credited them for with `/credit` (engagement/credit.py), newest first."""
+    return [
+        {
+            "repo": given.repository,
+            "category": given.category,
+            "emoji": CATEGORIES.get(given.category, ""),
+            "note": given.note,
+            "given_by": given.given_by,
+            "url": given.url,
+            "at": given.given_at.isoformat(timespec="seconds") + "Z",
+        }
+        for given in CreditStore(LedgerStore(engine)).of_person(login, readable)
+    ]
 
 
 def _person(conn: Connection, login: str) -> Any:

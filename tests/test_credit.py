@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+import requests
 import sqlalchemy as sa
 
 import catalogs
@@ -257,6 +258,26 @@ def test_uncredit_takes_it_back_and_the_leaderboard_drops_it(server, github):
 
     deliver(server, commented(github, MAINTAINER, "/uncredit @tran-lator question"))
     assert "has no `question` credit here" in answers(github)[-1]
+
+
+def test_the_persons_page_shows_their_credits_until_taken_back(server, github):
+    github.set_permission(REPO, MAINTAINER, "write")
+    deliver(server, commented(github, MAINTAINER, "/credit @tran-lator translation <b>zh</b> guide"))
+    person = requests.get(server.url + f"/api/people/{TRANSLATOR}", timeout=30).json()
+    [credit] = person["credits"]
+    assert (credit["repo"], credit["category"], credit["emoji"], credit["note"], credit["given_by"]) == (
+        REPO,
+        "translation",
+        "🌍",
+        "<b>zh</b> guide",
+        MAINTAINER,
+    )
+    page = requests.get(server.url + f"/people/{TRANSLATOR}?lang=zh", timeout=30).text
+    assert f'data-credit="{REPO}:translation"' in page and "&lt;b&gt;zh&lt;/b&gt; guide" in page
+    assert f"由 {MAINTAINER} 致谢" in page
+    deliver(server, commented(github, MAINTAINER, "/uncredit @tran-lator translation"))
+    answer = requests.get(server.url + f"/api/people/{TRANSLATOR}", timeout=30)
+    assert answer.status_code == 404 or answer.json()["credits"] == []  # nothing else of theirs to show
 
 
 def test_credits_earn_nothing_by_default(server, github):
