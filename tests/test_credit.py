@@ -335,6 +335,10 @@ def test_the_contributors_page_and_markdown_list_credits_with_code_and_reviews(s
     assert '<a href="https://github.com/tran-lator"><sub><b>tran-lator</b></sub></a><br />' in text
     assert 'title="translation">🌍</a>' in text and 'title="design">🎨</a>' in text
     assert "<script>" not in text
+    # The repository's leaderboard leads there (and to what the bot will say).
+    board_page = server.session.get(f"{server.url}/leaderboard", params={"repo": REPO, "window": "all"}).text
+    assert f'href="/contributors/{REPO}" data-related="contributors"' in board_page
+    assert f'href="/config/{REPO}" data-related="config"' in board_page
 
 
 def test_a_private_repository_is_hidden_from_anonymous_visitors(server, github, app):
