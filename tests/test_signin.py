@@ -149,6 +149,10 @@ def test_every_page_and_api_shows_a_private_repository_to_its_readers_only(world
     answer = browser.get(world.url + "/", timeout=30)
     assert "Cookie" in answer.headers["Vary"]
     assert (answer.headers.get("Cache-Control") == "private, no-store") is (viewer != "anonymous")
+    # A badge is the same for everyone: shared caches (GitHub's image proxy) may keep one copy.
+    badge = browser.get(world.url + "/badges/Codertocat/Space/health/active.svg", timeout=30)
+    assert badge.status_code == 200 and "Cookie" not in badge.headers.get("Vary", "")
+    assert badge.headers["Cache-Control"].startswith("public")
 
 
 @pytest.mark.parametrize(

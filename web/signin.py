@@ -215,7 +215,8 @@ def _private_when_signed_in(response: Response) -> Response:
     """Pages differ by who asks: shared caches must keep them apart, and signed-in pages for nobody else."""
     if _sign_in() is None:
         return response
-    response.vary.add("Cookie")
+    if g.get("viewer") is not None:  # the answer consulted the viewer (badges and static files never do)
+        response.vary.add("Cookie")
     if g.get("viewer") is not None and g.viewer.signed_in:
         response.headers["Cache-Control"] = "private, no-store"
     if g.get("drop_session_cookie"):
