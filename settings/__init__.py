@@ -43,7 +43,7 @@ class Settings:
     queue_name: str = "engage"
     dry_run: bool = False
     log_level: str = "INFO"
-    log_format: str = "json"
+    log_format: str = "auto"  # text on a terminal, JSON otherwise (logs.chosen_format)
     testing: bool = False
     # Pipeline tuning; the defaults suit a real installation.
     job_timeout_seconds: int = 120
@@ -262,7 +262,7 @@ def from_environment(env: Mapping[str, str] | None = None, instance_path: str = 
         queue_name=env.get("QUEUE_NAME") or "engage",
         dry_run=_flag(env.get("DRY_RUN")),
         log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
-        log_format=(env.get("LOG_FORMAT") or "json").lower(),
+        log_format=(env.get("LOG_FORMAT") or "auto").lower(),
         write_interval_seconds=float(env.get("GITHUB_WRITE_INTERVAL") or 1.0),
         behaviours=tuple(b.strip() for b in behaviours.split(",") if b.strip()) if behaviours else (),
         payload_retention_days=_days(env, "PAYLOAD_RETENTION_DAYS", 30),
@@ -321,6 +321,8 @@ def check(settings: Settings) -> None:
             raise ConfigError(f"{name} must be an http(s) address such as https://engage.example.org, got {url!r}")
     if not settings.webhook_path.startswith("/"):
         raise ConfigError(f"WEBHOOK_PATH must start with '/', got {settings.webhook_path!r}")
+    if settings.log_format not in ("auto", "text", "json"):
+        raise ConfigError(f"LOG_FORMAT must be auto, text or json, got {settings.log_format!r}")
     if settings.identity_map_file and not settings.community_org:
         raise ConfigError(
             "IDENTITY_MAP_FILE is set but COMMUNITY_ORG is not: the accounts it links are that community's"
