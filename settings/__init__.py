@@ -96,6 +96,7 @@ class Settings:
     # both to .env): people sign in with GitHub (web.signin); unset, nobody signs in and pages stay public.
     github_client_id: str | None = None
     github_client_secret: str | None = field(default=None, repr=False)
+    app_slug: str | None = None  # the App's name in its GitHub address (/setup writes it): the install link
     # How many proxies in front of the app set X-Forwarded-For/-Proto/-Host (TRUSTED_PROXIES; 0: none, the
     # headers are ignored): behind a TLS-terminating proxy, 1 makes cookies Secure and addresses right.
     trusted_proxies: int = 0
@@ -288,6 +289,7 @@ def from_environment(env: Mapping[str, str] | None = None, instance_path: str = 
         identity_map_file=(env.get("IDENTITY_MAP_FILE") or "").strip() or None,
         github_client_id=(env.get("GITHUB_CLIENT_ID") or "").strip() or None,
         github_client_secret=(env.get("GITHUB_CLIENT_SECRET") or "").strip() or None,
+        app_slug=(env.get("APP_SLUG") or "").strip() or None,
         trusted_proxies=_count(env, "TRUSTED_PROXIES"),
         # Operators rarely change these; tests and slow handlers do (a claimed delivery's lease is 2x the timeout).
         job_timeout_seconds=int(_seconds(env, "JOB_TIMEOUT_SECONDS", 120)),

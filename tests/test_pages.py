@@ -584,6 +584,57 @@ def test_an_empty_installation_shows_friendly_empty_pages(fake_github_server, ap
         services(app).close()
 
 
+EMPTY_PAGES = ["/", "/leaderboard", "/insights", "/good-first-issues", "/waiting", "/digests"]
+
+
+@pytest.mark.parametrize("slug, install", [("llmasos-engage", "/apps/llmasos-engage/installations/new"), (None, None)])
+def test_empty_pages_say_to_install_the_app_and_fill_the_history(fake_github_server, app_key, tmp_path, slug, install):
+    """A first run: each page says what to do next, with the App's install link (APP_SLUG) or its registration."""
+    app = build_test_app(
+        fake_github_server.url, app_key, f"sqlite:///{tmp_path / 'empty.sqlite3'}", behaviours=(), app_slug=slug
+    )
+    server = LiveServer(app)
+    try:
+        empty = Site(server, datetime.now(UTC))
+        github = services(app).settings.github_url
+        for path in EMPTY_PAGES:
+            document = page(empty, path)
+            [steps] = document.all("div", data_empty="install")
+            assert [li.attrs["data-step"] for li in steps.all("li")] == ["install", "backfill"], path
+            if install:
+                assert steps.one("a", data_install=None).attrs["href"] == github + install
+            else:
+                assert steps.one("a", data_registration=None).attrs["href"] == github + "/settings/apps"
+                assert "Install App" in steps.text()
+            assert "flask --app app backfill OWNER/REPO" in steps.one("li", data_step="backfill").text()
+        chinese = page(empty, "/?lang=zh").one("div", data_empty="install").text()
+        assert "补录历史" in chinese and "flask --app app backfill OWNER/REPO" in chinese
+    finally:
+        server.close()
+        services(app).close()
+
+
+def test_an_empty_window_suggests_the_history_and_no_free_issue_suggests_a_label(fake_github_server, app_key, tmp_path):
+    """A repository is listed (its first webhook came) but its old issue is outside the week and none is labelled."""
+    app = create_test_app(fake_github_server, app_key, f"sqlite:///{tmp_path / 'first.sqlite3'}")
+    server = LiveServer(app)
+    try:
+        first = Site(server, datetime.now(UTC))
+        assert server.deliver("issues", installed(example("issues.opened.1")), delivery_id="first-1").status_code == 202
+        wait_for(lambda: (d := services(app).store.get("first-1")) is not None and d.status == "done")
+        week = page(first, f"/leaderboard?repo={REPO}&window=7d")
+        assert not week.all("tr", data_login=None)
+        [steps] = week.all("div", data_empty="history")
+        assert [li.attrs["data-step"] for li in steps.all("li")] == ["backfill"]
+        issues = page(first, "/good-first-issues")
+        assert "good first issue" in issues.one("div", data_empty="label").one("p", data_step="label").text()
+        assert not issues.all("div", data_empty="install")
+        assert page(first, "/waiting").one("p", **{"class": "empty-state"}), "nobody waiting is good news: no steps"
+    finally:
+        server.close()
+        services(app).close()
+
+
 def test_titles_are_escaped(site):
     html = site.get("/good-first-issues").text
     assert "&lt;script&gt;alert(" in html and "&lt;b&gt;docs&lt;/b&gt;" in html

@@ -16,6 +16,7 @@ import io
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
 from flask.blueprints import BlueprintSetupState
@@ -81,7 +82,18 @@ def _shell(state: BlueprintSetupState) -> None:
 
 @bp.context_processor
 def _template_helpers() -> dict[str, Any]:
-    return shell.template_helpers()
+    return {**shell.template_helpers(), **_install_links()}
+
+
+def _install_links() -> dict[str, str | None]:
+    """Where an empty page sends people to install the App: its install page when APP_SLUG names it,
+    else the list of their registered Apps on GitHub (the App's registration, with its Install button)."""
+    settings = current_app.extensions["engage"].settings
+    slug = settings.app_slug
+    return {
+        "install_url": f"{settings.github_url}/apps/{quote(slug)}/installations/new" if slug else None,
+        "registration_url": f"{settings.github_url}/settings/apps",
+    }
 
 
 @bp.after_request
