@@ -97,6 +97,10 @@ good_first_issues = sa.Table(
     # Bumped when the guidance comment is deleted, so that marking the issue again guides again.
     sa.Column("guide_round", sa.Integer, nullable=False, server_default="0"),
     sa.Column("seen_at", sa.DateTime),  # GitHub's updated_at of the state stored: older events lose
+    # The issue's labels (a JSON list of names) and GitHub's created_at, from the same payloads, so the
+    # page shows them without asking GitHub; NULL for issues stored before migration 16.
+    sa.Column("labels", sa.Text),
+    sa.Column("opened_at", sa.DateTime),
     sa.Column("updated_at", sa.DateTime, nullable=False),
     sa.Index("ix_good_first_issues_repo_state", "repo_id", "state"),
 )
@@ -365,6 +369,19 @@ def _add_claim_activity(conn: Connection) -> None:
         conn.execute(sa.text(f"ALTER TABLE good_first_issues ADD COLUMN claim_active_at {kind}"))
 
 
+def _add_issue_labels_and_age(conn: Connection) -> None:
+    """Databases made before these columns existed gain them (migration 3 creates them in new ones); the
+    issues stored already show their labels and age from their next event."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns("good_first_issues")}
+    kinds = {
+        "labels": sa.Text().compile(dialect=conn.dialect),
+        "opened_at": sa.DateTime().compile(dialect=conn.dialect),
+    }
+    for name, kind in kinds.items():
+        if name not in present:
+            conn.execute(sa.text(f"ALTER TABLE good_first_issues ADD COLUMN {name} {kind}"))
+
+
 def utcnow() -> datetime:
     """Naive UTC: SQLite drops time zones, so every stored time is UTC without one."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -575,6 +592,8 @@ MIGRATIONS: list[Migration] = [
     (13, "people across platforms: linked accounts and one-time link codes", _add_identity_tables),
     (14, "forum posts and topics deleted: tombstones and the contributions set aside", _add_removal_tables),
     (15, "people signed in with GitHub: sessions and sign-ins under way", _add_session_tables),
+    # Not a number the lead assigned (issue 13 §2.5 needs the labels stored): renumber at merge if taken.
+    (16, "good first issues: their labels and when they were opened", _add_issue_labels_and_age),
 ]
 
 

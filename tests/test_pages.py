@@ -69,6 +69,7 @@ VAULT = Place("hidden-vault-org/vault", 186853300, True, VAULT_INSTALLATION)  # 
 # Whatever comes only from private repositories: none of it may appear on any page, API or CSV.
 PRIVATE_WORDS = ("secret-plans", "zz-secret-agent", "hidden-vault-org", "zz-vault-keeper", "zz classified")
 HOSTILE_TITLE = '<script>alert("gfi")</script> Fix the README & <b>docs</b>'
+HOSTILE_LABELS = ("area: docs", '<img src=x onerror="alert(1)">')
 FORMULA_LOGINS = ("=1+2", "+SUM(A1)", "@cmd", "-2+3")
 PUBLIC_CONFIG = "leaderboard:\n  daily_comment_cap: 3\n  points:\n    comment: 2\n"
 
@@ -128,14 +129,24 @@ def review(place: Place, login: str, user_id: int, review_id: int, at: datetime)
     return payload
 
 
-def good_first_issue(place: Place, number: int, title: str, assignees: tuple[str, ...] = ()) -> dict[str, Any]:
+def good_first_issue(
+    place: Place,
+    number: int,
+    title: str,
+    assignees: tuple[str, ...] = (),
+    others: tuple[str, ...] = (),
+    opened: datetime | None = None,
+) -> dict[str, Any]:
+    """Labelled good first issue (and `others`), opened at `opened` (the recorded payload's 2019 time if None)."""
     payload = located(example("issues.labeled.1"), place)
     label = {**payload["label"], "name": "good first issue", "default": False}
     payload["label"] = label
+    if opened is not None:
+        payload["issue"]["created_at"] = github_time(opened)
     payload["issue"].update(
         number=number,
         title=title,
-        labels=[label],
+        labels=[label, *({**label, "id": 7000 + n, "name": name} for n, name in enumerate(others))],
         assignees=[person(login, 900 + n) for n, login in enumerate(assignees)],
         assignee=None,
         state="open",
@@ -224,7 +235,7 @@ def build_site(fake: Any, app_key: tuple[str, bytes], tmp: Path) -> Site:
         ("issue_comment", comment(PRIVATE, "zz-secret-agent", 601, 7101, now - timedelta(days=1))),
         ("issue_comment", comment(PRIVATE, "mei", 501, 7102, now - timedelta(days=1))),
         ("issue_comment", comment(VAULT, "zz-vault-keeper", 602, 7201, now - timedelta(days=1))),
-        ("issues", good_first_issue(PUBLIC, 11, HOSTILE_TITLE)),
+        ("issues", good_first_issue(PUBLIC, 11, HOSTILE_TITLE, others=HOSTILE_LABELS, opened=now - timedelta(days=9))),
         ("issues", good_first_issue(PUBLIC, 12, "Taken already", assignees=("sam",))),
         ("issues", good_first_issue(PUBLIC, 16, "Being claimed")),
         ("issues", good_first_issue(PUBLIC, 17, "A pull request is open for it")),
@@ -633,6 +644,24 @@ def test_an_empty_window_suggests_the_history_and_no_free_issue_suggests_a_label
     finally:
         server.close()
         services(app).close()
+
+
+def test_good_first_issues_show_their_labels_and_age_from_the_webhooks(site, fake_github_server):
+    card = page(site, "/good-first-issues").one("li", data_number="11")
+    labels = [li.text() for li in card.one("ul", **{"class": "issue-labels"}).all("li")]
+    assert labels == ["good first issue", *HOSTILE_LABELS]
+    opened = card.one("time", data_age=None)
+    assert opened.text() == "opened 9 days ago" and opened.attrs["datetime"].startswith(
+        str((site.now - timedelta(days=9)).date())
+    )
+    old = page(site, "/good-first-issues").one("li", data_number="13").one("time", data_age=None).text()
+    assert re.fullmatch(r"opened \d{4} days ago", old), "the recorded payload's issue is from 2019"
+    chinese = page(site, "/good-first-issues?lang=zh").one("li", data_number="11").one("time", data_age=None)
+    assert chinese.text() == "9 天前创建"
+    html = site.get("/good-first-issues").text
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in html and "<img src=x" not in html
+    asked = [call.path for call in fake_github_server.calls("GET") if "/issues/11" in call.path]
+    assert asked == [], "labels and age come from the payloads, not from GitHub"
 
 
 def test_titles_are_escaped(site):

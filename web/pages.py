@@ -15,6 +15,7 @@ import csv
 import io
 import re
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -30,6 +31,7 @@ from readmodels.leaderboard import NotVisible, board, resolve
 from readmodels.stats import compact
 from readmodels.waiting import queue as waiting_queue
 from services import Services
+from storage.db import utcnow
 from storage.good_first_issues import GoodFirstIssueStore
 from storage.windows import WINDOWS
 from web import shell, signin
@@ -372,7 +374,19 @@ def good_first_issues() -> str:
     issues = GoodFirstIssueStore(_engine()).open_in_listed_repositories(
         repo=repo, limit=GOOD_FIRST_ISSUES_SHOWN, readable=_readable()
     )
-    return render_template("good_first_issues.html", issues=issues, repo=repo, **choices)
+    now = utcnow()
+    return render_template("good_first_issues.html", issues=issues, repo=repo, age=lambda at: age(at, now), **choices)
+
+
+def age(opened_at: datetime | None, now: datetime) -> str:
+    """How long ago an issue was opened, in whole days, in the page's language ("" when unknown)."""
+    if opened_at is None:
+        return ""
+    t = shell.Translator()
+    days = max(0, (now - opened_at).days)
+    if days == 0:
+        return t("gfi.opened_today")
+    return t("gfi.opened_day") if days == 1 else t("gfi.opened_days", n=days)
 
 
 # --- waiting for a first response
