@@ -543,6 +543,31 @@ def test_the_crowd_week_is_an_anomaly_and_the_figures_read_well(site):
     assert acceptance == "—", "the week still running is left out of the mean"
 
 
+VERDICT_WORDS = {
+    "en": {"better": "better", "worse": "worse", "same": "no change", "unknown": "nothing to compare"},
+    "zh": {"better": "变好", "worse": "变差", "same": "没有变化", "unknown": "无可比较"},
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_insights_headline_says_better_or_worse_in_words(site, lang):
+    data = api(site, f"/api/insights?repo={PUBLIC.full_name}&weeks=12")
+    document = page(site, f"/insights?repo={PUBLIC.full_name}&weeks=12&lang={lang}")
+    figures = document.one("section", **{"class": "headline"}).all("div", data_headline=None)
+    assert [f.attrs["data-headline"] for f in figures] == [h["series"] for h in data["headline"]]
+    assert len(figures) == 6
+    for shown, figure in zip(figures, data["headline"], strict=True):
+        assert shown.attrs["data-verdict"] == figure["verdict"]
+        assert shown.one("strong", **{"class": "verdict-word"}).text() == VERDICT_WORDS[lang][figure["verdict"]]
+        assert shown.one("p", **{"class": "headline-value"}).attrs["data-value"] == str(
+            "" if figure["value"] is None else figure["value"]
+        )
+    for card in document.all("section", data_series=None):
+        trend = data["series"][card.attrs["data-series"]]["trend_verdict"]
+        judged = card.all("strong", data_verdict=None)
+        assert [j.text() for j in judged] == ([VERDICT_WORDS[lang][trend]] if trend in ("better", "worse") else [])
+
+
 def test_the_insights_api_is_exactly_the_report(site):
     data = api(site, f"/api/insights?repo={PUBLIC.full_name}&weeks=8")
     assert {**data, "generated_at": None} == {**report(site.engine, PUBLIC.full_name, weeks=8), "generated_at": None}

@@ -286,6 +286,7 @@ def insights() -> str:
         "insights.html",
         report=data,
         series=_series_views(data) if data else [],
+        headline=_headline_views(data) if data else [],
         spans=SPANS if weeks in SPANS else sorted({*SPANS, weeks}),
         weeks=weeks,
         platforms=(ALL_PLATFORMS, *PLATFORMS),
@@ -354,9 +355,33 @@ def _series_views(data: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "stddev": figure(series["stddev"], unit, t),
                 "slope": figure(series["slope"], unit, t, signed=True),
                 "direction": series["direction"],
+                "verdict": series["trend_verdict"],
             }
         )
     return views
+
+
+def change_figure(change: float | None, unit: str, t: shell.Translator) -> str:
+    """A week-on-week change: signed, in the series' unit; a ratio's in percentage points, not a percentage
+    of itself."""
+    if change is None or unit != "ratio":
+        return figure(change, unit, t, signed=True)
+    text = compact(round(change * 100, 2))
+    return t("insights.points", n=("+" + text) if change > 0 else text)
+
+
+def _headline_views(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The headline figures (readmodels.insights.headline) as the page words them."""
+    t = shell.Translator()
+    return [
+        {
+            **item,
+            "shown": figure(item["value"], item["unit"], t),
+            "previous_shown": figure(item["previous"], item["unit"], t),
+            "change_shown": change_figure(item["change"], item["unit"], t),
+        }
+        for item in data["headline"]
+    ]
 
 
 # --- good first issues
