@@ -9,17 +9,22 @@ Widths are `document.documentElement.scrollWidth`, what makes a page scroll side
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
 import requests
 
+from domain import contributions as kinds
+from domain.contributions import Contribution, Subject
 from readmodels.insights import UP_IS_GOOD
+from readmodels.stats import iso_week_start
 from storage.deliveries import FAILED
+from storage.ledger import LedgerStore
 from tests.conftest import LiveServer, example, installed, services, wait_for
 from tests.support import behaviours
 from tests.test_admin import TOKEN
-from tests.test_pages import PUBLIC, Site, build_site
+from tests.test_pages import DOCS, PUBLIC, Site, build_site
 from tests.test_pages_browser import CHROMIUM
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
@@ -43,10 +48,32 @@ def site(
     fake_github_server: Any, app_key: tuple[str, bytes], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Site]:
     built = build_site(fake_github_server, app_key, tmp_path_factory.mktemp("ux"))
+    LedgerStore(built.engine).record(better_and_worse(built.now))
     yield built
     built.server.close()
     services(built.server.app).close()
     fake_github_server.reset()
+
+
+def better_and_worse(now: datetime) -> list[Contribution]:
+    """Codertocat/Docs' two latest complete weeks: one commenter, then three (better); an issue answered in
+    an hour, then one answered in 30 hours (worse: a rise in response time is bad news)."""
+    last = iso_week_start(now) - timedelta(weeks=1)  # the latest complete week's Monday
+    before = last - timedelta(weeks=1)
+
+    def at(monday: date, hours: int) -> datetime:
+        return datetime.combine(monday, datetime.min.time()) + timedelta(days=1, hours=hours)
+
+    def made(key: str, kind: str, actor: int, when: datetime, subject: Subject) -> Contribution:
+        return Contribution(f"ux:{key}", kind, DOCS.repo, actor, f"ux-{actor}", when, subject.number, "", subject)
+
+    early, late = Subject(71, False, 1100, at(before, 1)), Subject(72, False, 1101, at(last, 1))
+    return [
+        made("early-open", kinds.ISSUE_OPENED, 1100, at(before, 1), early),
+        made("early-answer", kinds.COMMENT, 1102, at(before, 2), early),
+        made("late-open", kinds.ISSUE_OPENED, 1101, at(last, 1), late),
+        *(made(f"late-answer-{n}", kinds.COMMENT, 1102 + n, at(last, 31 + n), late) for n in range(3)),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +113,8 @@ def test_at_375px_no_page_scrolls_sideways_and_the_navigation_is_one_tidy_row(ch
         )
         rows = sorted({link["top"] for link in links})
         assert len(rows) == -(-len(links) // 3), f"three links a row: {links}"
-        columns = [sorted(link["left"] for link in links if link["top"] == top) for top in rows]
-        assert all(len(set(row)) == len(row) for row in columns)
+        lefts = [[link["left"] for link in links if link["top"] == top] for top in rows]
+        assert all(row == lefts[0][: len(row)] for row in lefts), f"the links line up in columns: {lefts}"
         assert all(link["left"] >= 0 and link["right"] <= PHONE for link in links), "every link is in view"
         assert all("\n" not in link["text"] for link in links), "no link breaks inside its words"
     finally:
@@ -130,7 +157,7 @@ def test_the_operator_page_fits_a_1280px_screen(chromium, operator):
 
 
 def test_the_headline_colours_good_and_bad_news_and_says_it_in_words(chromium, site):
-    context, page = open_page(chromium, site.url + f"/insights?repo={PUBLIC.full_name}&weeks=12", LAPTOP)
+    context, page = open_page(chromium, site.url + f"/insights?repo={DOCS.full_name}&weeks=12", LAPTOP)
     try:
         colours = page.evaluate(
             "() => { const s = getComputedStyle(document.documentElement);"
@@ -143,6 +170,8 @@ def test_the_headline_colours_good_and_bad_news_and_says_it_in_words(chromium, s
             " border: getComputedStyle(f).borderTopColor, word: f.querySelector('.verdict-word').innerText}))",
         )
         assert len(figures) == 6
+        verdicts = {figure["series"]: figure["verdict"] for figure in figures}
+        assert verdicts["active_contributors"] == "better" and verdicts["first_response_issues_hours"] == "worse"
         expected = {"better": rgb(colours["up"]), "worse": rgb(colours["down"])}
         words = {"better": "better", "worse": "worse", "same": "no change", "unknown": "nothing to compare"}
         for figure in figures:
@@ -175,7 +204,5 @@ def rgb(hex_colour: str) -> str:
 
 
 def site_report(site: Site) -> dict[str, Any]:
-    found: dict[str, Any] = requests.get(
-        site.url + f"/api/insights?repo={PUBLIC.full_name}&weeks=12", timeout=30
-    ).json()
+    found: dict[str, Any] = requests.get(site.url + f"/api/insights?repo={DOCS.full_name}&weeks=12", timeout=30).json()
     return found
