@@ -121,41 +121,6 @@ def test_at_375px_no_page_scrolls_sideways_and_the_navigation_is_one_tidy_row(ch
         context.close()
 
 
-LONG_ERROR = "upstream-proxy-said:" + "-".join(["connection-reset-by-peer"] * 12)
-
-
-@pytest.fixture
-def operator(make_app: Any, serve: Any, github: Any) -> Iterator[LiveServer]:
-    """An operator page with failed deliveries, one with GitHub's long error message, and long delivery ids."""
-    server: LiveServer = serve(make_app(admin_token=TOKEN, max_attempts=2))
-    store = services(server.app).store
-    github.fail_next("GET", r"/issues/2/comments$", 502, body={"message": LONG_ERROR}, times=5)
-    for n in range(1, 4):
-        behaviours.BREAK["crash"] = n == 1
-        payload = installed(example("issues.opened.1"))
-        payload["issue"]["number"] = n
-        delivery_id = f"{n:04d}e7c0-5e2a-11ef-9b1e-2f8a1c{n:06d}"
-        assert server.deliver("issues", payload, delivery_id=delivery_id).status_code == 202
-        wait_for(lambda d=delivery_id: store.get(d).status in ("done", FAILED), message=delivery_id)
-    behaviours.BREAK["crash"] = False
-    assert LONG_ERROR[:40] in (store.get("0002e7c0-5e2a-11ef-9b1e-2f8a1c000002").last_error or "")
-    yield server
-    behaviours.BREAK["crash"] = False
-
-
-def test_the_operator_page_fits_a_1280px_screen(chromium, operator):
-    context, page = open_page(chromium, operator.url + f"/admin?token={TOKEN}", LAPTOP)
-    try:
-        assert page.url == operator.url + "/admin"
-        widths = page.evaluate(WIDTHS)
-        tables = page.eval_on_selector_all(".table-wrap", "ws => ws.map(w => [w.scrollWidth, w.clientWidth])")
-        print(f"at {LAPTOP}px /admin: page {widths['page']} px, tables (content, frame) {tables}")
-        assert widths["page"] <= LAPTOP, widths
-        assert tables and all(scroll <= client for scroll, client in tables), f"a table scrolls sideways: {tables}"
-    finally:
-        context.close()
-
-
 def test_the_headline_colours_good_and_bad_news_and_says_it_in_words(chromium, site):
     context, page = open_page(chromium, site.url + f"/insights?repo={DOCS.full_name}&weeks=12", LAPTOP)
     try:
@@ -206,3 +171,39 @@ def rgb(hex_colour: str) -> str:
 def site_report(site: Site) -> dict[str, Any]:
     found: dict[str, Any] = requests.get(site.url + f"/api/insights?repo={DOCS.full_name}&weeks=12", timeout=30).json()
     return found
+
+
+# Last in the module: its `database_url` empties a shared PostgreSQL database, the site's too.
+LONG_ERROR = "upstream-proxy-said:" + "-".join(["connection-reset-by-peer"] * 12)
+
+
+@pytest.fixture
+def operator(make_app: Any, serve: Any, github: Any) -> Iterator[LiveServer]:
+    """An operator page with failed deliveries, one with GitHub's long error message, and long delivery ids."""
+    server: LiveServer = serve(make_app(admin_token=TOKEN, max_attempts=2))
+    store = services(server.app).store
+    github.fail_next("GET", r"/issues/2/comments$", 502, body={"message": LONG_ERROR}, times=5)
+    for n in range(1, 4):
+        behaviours.BREAK["crash"] = n == 1
+        payload = installed(example("issues.opened.1"))
+        payload["issue"]["number"] = n
+        delivery_id = f"{n:04d}e7c0-5e2a-11ef-9b1e-2f8a1c{n:06d}"
+        assert server.deliver("issues", payload, delivery_id=delivery_id).status_code == 202
+        wait_for(lambda d=delivery_id: store.get(d).status in ("done", FAILED), message=delivery_id)
+    behaviours.BREAK["crash"] = False
+    assert LONG_ERROR[:40] in (store.get("0002e7c0-5e2a-11ef-9b1e-2f8a1c000002").last_error or "")
+    yield server
+    behaviours.BREAK["crash"] = False
+
+
+def test_the_operator_page_fits_a_1280px_screen(chromium, operator):
+    context, page = open_page(chromium, operator.url + f"/admin?token={TOKEN}", LAPTOP)
+    try:
+        assert page.url == operator.url + "/admin"
+        widths = page.evaluate(WIDTHS)
+        tables = page.eval_on_selector_all(".table-wrap", "ws => ws.map(w => [w.scrollWidth, w.clientWidth])")
+        print(f"at {LAPTOP}px /admin: page {widths['page']} px, tables (content, frame) {tables}")
+        assert widths["page"] <= LAPTOP, widths
+        assert tables and all(scroll <= client for scroll, client in tables), f"a table scrolls sideways: {tables}"
+    finally:
+        context.close()
