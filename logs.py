@@ -1,4 +1,5 @@
-"""Structured logs: one JSON object per line (LOG_FORMAT=text for humans), secrets scrubbed."""
+"""Structured logs, secrets scrubbed: text lines on a terminal, one JSON object per line otherwise (a log
+collector, a file, a pipe), or as LOG_FORMAT says (`text`, `json`, `auto`)."""
 
 from __future__ import annotations
 
@@ -87,9 +88,20 @@ class TextFormatter(logging.Formatter):
         return scrub(line)
 
 
-def configure(level: str = "INFO", fmt: str = "json") -> None:
+AUTO, TEXT, JSON = "auto", "text", "json"
+
+
+def chosen_format(fmt: str, stream: object) -> str:
+    """`auto`: text for a person at a terminal (a command typed by hand), JSON where a program reads the log."""
+    if fmt != AUTO:
+        return fmt
+    isatty = getattr(stream, "isatty", None)
+    return TEXT if callable(isatty) and isatty() else JSON
+
+
+def configure(level: str = "INFO", fmt: str = AUTO) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(TextFormatter() if fmt == "text" else JSONFormatter())
+    handler.setFormatter(TextFormatter() if chosen_format(fmt, sys.stderr) == TEXT else JSONFormatter())
     root = logging.getLogger()
     for existing in list(root.handlers):
         if getattr(existing, "_engage", False):

@@ -13,8 +13,9 @@ import click
 from flask.cli import AppGroup
 
 from cli.common import drain, services_of
+from logs import scrub
 from storage import db as storage_db
-from storage.deliveries import FAILED, PENDING, STATUSES
+from storage.deliveries import DONE, FAILED, IGNORED, PENDING, PROCESSING, RETRYING, STATUSES, DeliveryStore
 from storage.retention import FAILED_RETENTION_FACTOR, prune
 from webhooks.dispatch import NOT_FAILED, STRANDED, failed_delivery_ids, retry
 from webhooks.event import MalformedEvent, parse
@@ -70,17 +71,31 @@ def replay(payload: Path, event_name: str, delivery_id: str | None) -> None:
         sys.exit(1)
 
 
+ERROR_SHOWN = 300  # characters of an error on a listing's line; `deliveries show ID` has all of it
+
+
+def one_line(error: str) -> str:
+    """An error on one line of a listing, scrubbed, cut at ERROR_SHOWN characters."""
+    text = " ".join(scrub(error).split())
+    return text if len(text) <= ERROR_SHOWN else text[: ERROR_SHOWN - 1] + "…"
+
+
 @deliveries_cli.command("list")
 @click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="Repeatable.")
 @click.option("--limit", default=50, show_default=True)
 def deliveries_list(statuses: tuple[str, ...], limit: int) -> None:
-    """Recent deliveries, newest first; `--status failed` for the ones that need attention."""
-    rows = services_of().store.list(statuses, limit)
+    """Recent deliveries, newest first; `--status failed` for the ones that need attention, with the error
+    (each failed handler's own error on the lines below its delivery)."""
+    store = services_of().store
+    rows = store.list(statuses, limit)
+    handler_errors = store.failed_handlers([d.id for d in rows])
     for d in rows:
         click.echo(
             f"{d.received_at:%Y-%m-%d %H:%M:%S}  {d.id}  {d.name:<32} {d.repository or '-':<30} "
-            f"{d.status:<10} attempts={d.attempts}" + (f"  {d.last_error}" if d.last_error else "")
+            f"{d.status:<10} attempts={d.attempts}" + (f"  {one_line(d.last_error)}" if d.last_error else "")
         )
+        for handler, error in handler_errors.get(d.id, []):
+            click.echo(f"    {handler}: {one_line(error or 'failed (no error recorded)')}")
     if not rows:
         click.echo("no deliveries")
 
@@ -113,19 +128,50 @@ def deliveries_show(delivery_id: str) -> None:
 @click.argument("delivery_ids", nargs=-1)
 @click.option("--all-failed", is_flag=True, help="Retry every failed delivery.")
 def deliveries_retry(delivery_ids: tuple[str, ...], all_failed: bool) -> None:
-    """Put failed deliveries back in the queue; handlers that succeeded before are not run again."""
+    """Put failed deliveries back in the queue; handlers that succeeded before are not run again.
+
+    Without Redis the embedded worker runs them in this process before the command ends, so what it prints
+    is how each ended (and it exits 1 when one failed again); with Redis a worker takes them: "requeued".
+    """
     services = services_of()
     ids = list(delivery_ids) + (failed_delivery_ids(services.store) if all_failed else [])
     if not ids:
         raise click.UsageError("name delivery ids or pass --all-failed")
-    for delivery_id, outcome in retry(services.store, services.dispatcher, ids):
+    outcomes = retry(services.store, services.dispatcher, ids)
+    drain(services)
+    failed_again = False
+    for delivery_id, outcome in outcomes:
         if outcome == NOT_FAILED:
             click.echo(f"{delivery_id}: not failed, left alone")
         elif outcome == STRANDED:
             click.echo(f"{delivery_id}: requeued (queue down: the sweeper will dispatch it)")
         else:
-            click.echo(f"{delivery_id}: requeued")
-    drain(services)
+            line, failed = _after_retry(services.store, delivery_id)
+            failed_again = failed_again or failed
+            click.echo(line)
+    if failed_again:
+        sys.exit(1)
+
+
+def _after_retry(store: DeliveryStore, delivery_id: str) -> tuple[str, bool]:
+    """What became of a requeued delivery once this process went idle: (the line to print, failed again)."""
+    delivery = store.get(delivery_id)
+    status = delivery.status if delivery else None
+    if status in (PENDING, PROCESSING, None):
+        return f"{delivery_id}: requeued (a worker will run it)", False
+    assert delivery is not None
+    if status in (DONE, IGNORED):
+        return f"{delivery_id}: retried here: {status}", False
+    error = one_line(delivery.last_error or "")
+    handlers = "".join(
+        f"\n    {handler}: {one_line(text or 'failed (no error recorded)')}"
+        for handler, text in store.failed_handlers([delivery_id]).get(delivery_id, [])
+    )
+    if status == RETRYING:
+        when = f"after {delivery.next_attempt_at:%H:%M:%S} UTC " if delivery.next_attempt_at else ""
+        line = f"{delivery_id}: retried here, hit a transient error; the sweeper tries again {when}({error})"
+        return line + handlers, False
+    return f"{delivery_id}: retried here and FAILED again: {error}{handlers}", True
 
 
 @deliveries_cli.command("prune")

@@ -23,7 +23,7 @@ Until identity linking is built, a forum or chat account is a person of its own 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -74,6 +74,31 @@ SERIES = {
     "chat_active_members": "count",
     "forum_chat_to_first_contribution": "count",
 }
+# Whether a rise is good news, per series: pages colour and word trends and changes by it, so a response
+# time that climbs reads as worse, not as neutral. More people, more work and higher shares are better;
+# longer waits for a first answer are worse.
+UP_IS_GOOD: dict[str, bool] = {
+    **{name: True for name in SERIES},
+    "first_response_issues_hours": False,
+    "first_response_pulls_hours": False,
+    "forum_first_reply_hours": False,
+}
+# The headline row: the figures people read first, the first HEADLINE_SHOWN of the platforms chosen.
+HEADLINE = (
+    "active_contributors",
+    "new_contributors",
+    "prs_merged",
+    "first_response_issues_hours",
+    "pr_acceptance",
+    "retention_30d",
+    "forum_topics",
+    "forum_first_reply_hours",
+    "forum_solved_share",
+    "chat_active_members",
+    "chat_messages",
+)
+HEADLINE_SHOWN = 6
+BETTER, WORSE, SAME, UNKNOWN = "better", "worse", "same", "unknown"
 GITHUB, FORUM, CHAT = "github", "forum", "chat"
 ALL_PLATFORMS = "all"
 PLATFORMS = (GITHUB, FORUM, CHAT)
@@ -206,6 +231,9 @@ def report(
             "stddev": _rounded(summary.stddev),
             "slope": _rounded(summary.slope),
             "direction": summary.direction,
+            "up_is_good": UP_IS_GOOD[name],
+            # A trend too small to call (steady) is the same, whichever way its slope leans.
+            "trend_verdict": SAME if summary.direction == "steady" else verdict(summary.slope, UP_IS_GOOD[name]),
             "anomalies": [mondays[i].isoformat() for i in summary.anomalies],
         }
     return {
@@ -218,6 +246,7 @@ def report(
         "partial_week": mondays[-1].isoformat() if complete < len(mondays) else None,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "series": series,
+        "headline": headline(series, [monday.isoformat() for monday in mondays[:complete]], chosen),
     }
 
 
@@ -251,6 +280,42 @@ def first_response(
         )
         hours = [float(spent) for _week, _is_pull, spent in conn.execute(query)]
     return {"repo": shown, "days": days, "answered": len(hours), "median_hours": _rounded(median(hours))}
+
+
+def verdict(change: float | None, up_is_good: bool) -> str:
+    """Whether a change is good news for a series: better, worse, same, or unknown (no figure to compare)."""
+    if change is None:
+        return UNKNOWN
+    if change == 0:
+        return SAME
+    return BETTER if (change > 0) == up_is_good else WORSE
+
+
+def headline(
+    series: Mapping[str, Mapping[str, Any]], complete_weeks: list[str], chosen: Iterable[str]
+) -> list[dict[str, Any]]:
+    """The headline figures: each one's latest complete week, the week before and the change between them,
+    judged better or worse by whether a rise is good news for it (UP_IS_GOOD)."""
+    shown = [name for name in HEADLINE if set(SERIES_PLATFORMS[name]) & set(chosen)][:HEADLINE_SHOWN]
+    figures = []
+    for name in shown:
+        values = series[name]["values"][: len(complete_weeks)]
+        current = values[-1] if values else None
+        previous = values[-2] if len(values) > 1 else None
+        change = None if current is None or previous is None else _rounded(current - previous)
+        figures.append(
+            {
+                "series": name,
+                "unit": series[name]["unit"],
+                "week": complete_weeks[-1] if complete_weeks else None,
+                "value": current,
+                "previous": previous,
+                "change": change,
+                "up_is_good": UP_IS_GOOD[name],
+                "verdict": verdict(change, UP_IS_GOOD[name]),
+            }
+        )
+    return figures
 
 
 def scope_repositories(conn: Connection, scope: str, readable: Collection[int] = ()) -> list[int]:

@@ -43,7 +43,7 @@ class Settings:
     queue_name: str = "engage"
     dry_run: bool = False
     log_level: str = "INFO"
-    log_format: str = "json"
+    log_format: str = "auto"  # text on a terminal, JSON otherwise (logs.chosen_format)
     testing: bool = False
     # Pipeline tuning; the defaults suit a real installation.
     job_timeout_seconds: int = 120
@@ -96,6 +96,7 @@ class Settings:
     # both to .env): people sign in with GitHub (web.signin); unset, nobody signs in and pages stay public.
     github_client_id: str | None = None
     github_client_secret: str | None = field(default=None, repr=False)
+    app_slug: str | None = None  # the App's name in its GitHub address (/setup writes it): the install link
     # How many proxies in front of the app set X-Forwarded-For/-Proto/-Host (TRUSTED_PROXIES; 0: none, the
     # headers are ignored): behind a TLS-terminating proxy, 1 makes cookies Secure and addresses right.
     trusted_proxies: int = 0
@@ -269,7 +270,7 @@ def from_environment(env: Mapping[str, str] | None = None, instance_path: str = 
         queue_name=env.get("QUEUE_NAME") or "engage",
         dry_run=_flag(env.get("DRY_RUN")),
         log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
-        log_format=(env.get("LOG_FORMAT") or "json").lower(),
+        log_format=(env.get("LOG_FORMAT") or "auto").lower(),
         write_interval_seconds=float(env.get("GITHUB_WRITE_INTERVAL") or 1.0),
         behaviours=tuple(b.strip() for b in behaviours.split(",") if b.strip()) if behaviours else (),
         payload_retention_days=_days(env, "PAYLOAD_RETENTION_DAYS", 30),
@@ -295,6 +296,7 @@ def from_environment(env: Mapping[str, str] | None = None, instance_path: str = 
         identity_map_file=(env.get("IDENTITY_MAP_FILE") or "").strip() or None,
         github_client_id=(env.get("GITHUB_CLIENT_ID") or "").strip() or None,
         github_client_secret=(env.get("GITHUB_CLIENT_SECRET") or "").strip() or None,
+        app_slug=(env.get("APP_SLUG") or "").strip() or None,
         trusted_proxies=_count(env, "TRUSTED_PROXIES"),
         sign_in_recheck_seconds=_seconds(env, "SIGN_IN_RECHECK_SECONDS", 120.0),
         webhook_proxy_url=(env.get("WEBHOOK_PROXY_URL") or "").strip() or None,
@@ -334,6 +336,8 @@ def check(settings: Settings) -> None:
         )
     if not settings.webhook_path.startswith("/"):
         raise ConfigError(f"WEBHOOK_PATH must start with '/', got {settings.webhook_path!r}")
+    if settings.log_format not in ("auto", "text", "json"):
+        raise ConfigError(f"LOG_FORMAT must be auto, text or json, got {settings.log_format!r}")
     if settings.identity_map_file and not settings.community_org:
         raise ConfigError(
             "IDENTITY_MAP_FILE is set but COMMUNITY_ORG is not: the accounts it links are that community's"

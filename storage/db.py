@@ -97,6 +97,10 @@ good_first_issues = sa.Table(
     # Bumped when the guidance comment is deleted, so that marking the issue again guides again.
     sa.Column("guide_round", sa.Integer, nullable=False, server_default="0"),
     sa.Column("seen_at", sa.DateTime),  # GitHub's updated_at of the state stored: older events lose
+    # The issue's labels (a JSON list of names) and GitHub's created_at, from the same payloads, so the
+    # page shows them without asking GitHub; NULL for issues stored before migration 16.
+    sa.Column("labels", sa.Text),
+    sa.Column("opened_at", sa.DateTime),
     sa.Column("updated_at", sa.DateTime, nullable=False),
     sa.Index("ix_good_first_issues_repo_state", "repo_id", "state"),
 )
@@ -366,6 +370,19 @@ def _add_claim_activity(conn: Connection) -> None:
     if "claim_active_at" not in {c["name"] for c in sa.inspect(conn).get_columns("good_first_issues")}:
         kind = sa.DateTime().compile(dialect=conn.dialect)
         conn.execute(sa.text(f"ALTER TABLE good_first_issues ADD COLUMN claim_active_at {kind}"))
+
+
+def _add_issue_labels_and_age(conn: Connection) -> None:
+    """Databases made before these columns existed gain them (migration 3 creates them in new ones); the
+    issues stored already show their labels and age from their next event."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns("good_first_issues")}
+    kinds = {
+        "labels": sa.Text().compile(dialect=conn.dialect),
+        "opened_at": sa.DateTime().compile(dialect=conn.dialect),
+    }
+    for name, kind in kinds.items():
+        if name not in present:
+            conn.execute(sa.text(f"ALTER TABLE good_first_issues ADD COLUMN {name} {kind}"))
 
 
 def utcnow() -> datetime:
@@ -643,6 +660,7 @@ MIGRATIONS: list[Migration] = [
     (15, "people signed in with GitHub: sessions and sign-ins under way", _add_session_tables),
     (16, "credit for work that is not code: the credits and their count in the rollups", _add_credits),
     (17, "events: their definitions and the issues and pull requests carrying their labels", _add_event_tables),
+    (18, "good first issues: their labels and when they were opened", _add_issue_labels_and_age),
 ]
 
 

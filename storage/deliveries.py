@@ -280,6 +280,22 @@ class DeliveryStore:
             rows = conn.execute(sa.select(handler_runs).where(handler_runs.c.delivery_id == delivery_id))
             return {row.handler: (row.status, row.error) for row in rows}
 
+    def failed_handlers(self, delivery_ids: Collection[str]) -> dict[str, list[tuple[str, str | None]]]:
+        """Each delivery's failed handlers with their errors, in one query: a delivery that failed because a
+        handler raised holds only "failed handlers: NAME" itself; the error is the handler's."""
+        if not delivery_ids:
+            return {}
+        query = (
+            sa.select(handler_runs.c.delivery_id, handler_runs.c.handler, handler_runs.c.error)
+            .where(handler_runs.c.delivery_id.in_(sorted(delivery_ids)), handler_runs.c.status == FAILED)
+            .order_by(handler_runs.c.delivery_id, handler_runs.c.handler)
+        )
+        found: dict[str, list[tuple[str, str | None]]] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                found.setdefault(row.delivery_id, []).append((row.handler, row.error))
+        return found
+
     def due(self, grace_seconds: float, limit: int = 500) -> list[tuple[str, int, str]]:
         """(id, attempts, status) of deliveries the sweeper must (re)dispatch: stranded pending ones, due
         retries, expired leases."""

@@ -47,6 +47,7 @@ class Snapshot:
     labels: tuple[str, ...]
     assignees: tuple[str, ...]
     updated_at: datetime | None  # naive UTC; None: unknown, applied whatever is stored
+    created_at: datetime | None = None  # naive UTC, GitHub's; None: unknown, what is stored stays
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class GoodFirstIssue:
     guide_round: int
     linked_pull: int | None = None
     claim_active_at: datetime | None = None  # GitHub's time of the claimant's latest activity on it
+    labels: tuple[str, ...] = ()  # as the latest event showed them (none known for issues stored earlier)
+    opened_at: datetime | None = None  # GitHub's created_at
 
     @property
     def quiet_since(self) -> datetime | None:
@@ -114,6 +117,8 @@ def _issue(row: Any) -> GoodFirstIssue:
         guide_round=int(row.guide_round),
         linked_pull=row.linked_pull,
         claim_active_at=row.claim_active_at,
+        labels=tuple(json.loads(row.labels or "[]")),
+        opened_at=row.opened_at,
     )
 
 
@@ -140,10 +145,13 @@ class GoodFirstIssueStore:
             labelled=labelled,
             state=snapshot.state,
             assignees=json.dumps(list(snapshot.assignees)),
+            labels=json.dumps(list(snapshot.labels), ensure_ascii=False),
             updated_at=utcnow(),
         )
         if snapshot.updated_at is not None:
             values["seen_at"] = snapshot.updated_at
+        if snapshot.created_at is not None:
+            values["opened_at"] = snapshot.created_at
 
         def write(conn: Connection) -> bool:
             row = conn.execute(sa.select(table).where(_key(snapshot.repo_id, snapshot.number))).first()

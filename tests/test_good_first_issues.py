@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 import catalogs
 from engagement.common import commands
@@ -749,3 +750,33 @@ def test_bots_and_deliveries_without_installation_are_ignored(server, github):
     server.deliver("issue_comment", uninstalled)
     run_rq_worker(server.app)
     assert github.writes() == [] and github.assignees(REPO, 3) == []
+
+
+def test_the_store_keeps_an_issues_labels_and_opening_time_from_its_events(store):
+    opened = T0 - timedelta(days=3)
+    store.observe(replace(seen(1, labels=(GFI, "area: docs")), created_at=opened), GFI)
+    first = store.get(REPO_ID, 1)
+    assert first is not None and (first.labels, first.opened_at) == ((GFI, "area: docs"), opened)
+    store.observe(seen(1, labels=(GFI,), at=T0 + timedelta(hours=1)), GFI)  # a later event without created_at
+    later = store.get(REPO_ID, 1)
+    assert later is not None and (later.labels, later.opened_at) == ((GFI,), opened), "the time stays known"
+    store.observe(seen(1, labels=(GFI, "stale"), at=T0), GFI)  # older, delivered late: ignored
+    assert store.get(REPO_ID, 1).labels == (GFI,)
+
+
+def test_a_database_from_before_gains_the_labels_and_age_columns(database_url):
+    engine = db.make_engine(database_url)
+    try:
+        db.migrate(engine)
+        with engine.begin() as conn:
+            for column in ("labels", "opened_at"):
+                conn.execute(sa.text(f"ALTER TABLE good_first_issues DROP COLUMN {column}"))
+            conn.execute(sa.text("DELETE FROM schema_version WHERE version = 18"))
+        assert db.pending_migrations(engine) == [18]
+        assert db.migrate(engine) == [18]
+        store = GoodFirstIssueStore(engine)
+        store.observe(seen(1), GFI)
+        assert store.get(REPO_ID, 1).labels == (GFI,)
+    finally:
+        db.metadata.drop_all(engine)
+        engine.dispose()

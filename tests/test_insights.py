@@ -14,7 +14,17 @@ from sqlalchemy.engine import Engine
 from domain import contributions as build
 from domain import contributions as kinds
 from domain.contributions import Contribution, Repo, Subject
-from readmodels.insights import report
+from readmodels.insights import (
+    BETTER,
+    HEADLINE,
+    HEADLINE_SHOWN,
+    SAME,
+    UNKNOWN,
+    UP_IS_GOOD,
+    WORSE,
+    report,
+    verdict,
+)
 from storage.ledger import LedgerStore
 
 TODAY = date(2026, 11, 29)
@@ -137,3 +147,68 @@ def test_weeks_outside_the_allowed_span_are_refused(engine: Engine) -> None:
     for weeks in (0, 157):
         with pytest.raises(ValueError):
             report(engine, REPO.full_name, weeks=weeks, today=TODAY)
+
+
+# --- the headline: the latest complete week against the one before, judged by each series' good direction
+
+ISSUE_5 = Subject(5, False, GINA, datetime(2026, 11, 16, 10))
+ISSUE_6 = Subject(6, False, HANK, datetime(2026, 11, 23, 10))
+FASTER_ANSWERS = [
+    event(kinds.ISSUE_OPENED, GINA, datetime(2026, 11, 16, 10), ISSUE_5),
+    event(kinds.COMMENT, BOB, datetime(2026, 11, 16, 20), ISSUE_5),  # 10 h
+    event(kinds.ISSUE_OPENED, HANK, datetime(2026, 11, 23, 10), ISSUE_6),
+    event(kinds.COMMENT, CAROL, datetime(2026, 11, 23, 12), ISSUE_6),  # 2 h
+]
+
+
+def test_the_headline_judges_each_change_by_whether_a_rise_is_good_news(engine: Engine) -> None:
+    LedgerStore(engine).record([*HISTORY, *FASTER_ANSWERS])
+    result = report(engine, REPO.full_name, weeks=4, today=date(2026, 11, 30))  # 11-23 is complete
+    figures = {f["series"]: f for f in result["headline"]}
+    assert list(figures) == list(HEADLINE[:HEADLINE_SHOWN])
+
+    def row(name: str) -> tuple:
+        f = figures[name]
+        return f["week"], f["value"], f["previous"], f["change"], f["verdict"]
+
+    assert row("first_response_issues_hours") == ("2026-11-23", 2.0, 10.0, -8.0, BETTER), "faster answers"
+    assert row("active_contributors") == ("2026-11-23", 4, 5, -1, WORSE)  # erin, frank, hank, carol; one fewer
+    assert row("new_contributors") == ("2026-11-23", 2, 2, 0, SAME)
+    assert row("prs_merged") == ("2026-11-23", 0, 1, -1, WORSE)
+    assert row("pr_acceptance") == ("2026-11-23", None, 0.5, None, UNKNOWN)
+    assert figures["first_response_issues_hours"]["up_is_good"] is False and figures["prs_merged"]["up_is_good"]
+
+
+@pytest.mark.parametrize(
+    "change, up_is_good, expected",
+    [
+        (3, True, BETTER),
+        (-3, True, WORSE),
+        (3, False, WORSE),
+        (-3, False, BETTER),
+        (0, False, SAME),
+        (None, True, UNKNOWN),
+    ],
+    ids=[
+        "more is better",
+        "less is worse",
+        "longer waits are worse",
+        "shorter waits are better",
+        "no change",
+        "no figure",
+    ],
+)
+def test_a_change_is_better_or_worse_by_the_series_direction(change, up_is_good, expected) -> None:
+    assert verdict(change, up_is_good) == expected
+
+
+def test_a_trend_is_judged_the_same_way_and_steady_is_no_change(engine: Engine) -> None:
+    LedgerStore(engine).record([*HISTORY, *FASTER_ANSWERS])
+    for name, s in report(engine, REPO.full_name, weeks=12, today=date(2026, 11, 30))["series"].items():
+        expected = SAME if s["direction"] == "steady" else verdict(s["slope"], UP_IS_GOOD[name])
+        assert s["trend_verdict"] == expected and s["up_is_good"] == UP_IS_GOOD[name], name
+    assert [name for name, good in UP_IS_GOOD.items() if not good] == [
+        "first_response_issues_hours",
+        "first_response_pulls_hours",
+        "forum_first_reply_hours",
+    ]

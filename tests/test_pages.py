@@ -69,6 +69,7 @@ VAULT = Place("hidden-vault-org/vault", 186853300, True, VAULT_INSTALLATION)  # 
 # Whatever comes only from private repositories: none of it may appear on any page, API or CSV.
 PRIVATE_WORDS = ("secret-plans", "zz-secret-agent", "hidden-vault-org", "zz-vault-keeper", "zz classified")
 HOSTILE_TITLE = '<script>alert("gfi")</script> Fix the README & <b>docs</b>'
+HOSTILE_LABELS = ("area: docs", '<img src=x onerror="alert(1)">')
 FORMULA_LOGINS = ("=1+2", "+SUM(A1)", "@cmd", "-2+3")
 PUBLIC_CONFIG = "leaderboard:\n  daily_comment_cap: 3\n  points:\n    comment: 2\n"
 
@@ -128,14 +129,24 @@ def review(place: Place, login: str, user_id: int, review_id: int, at: datetime)
     return payload
 
 
-def good_first_issue(place: Place, number: int, title: str, assignees: tuple[str, ...] = ()) -> dict[str, Any]:
+def good_first_issue(
+    place: Place,
+    number: int,
+    title: str,
+    assignees: tuple[str, ...] = (),
+    others: tuple[str, ...] = (),
+    opened: datetime | None = None,
+) -> dict[str, Any]:
+    """Labelled good first issue (and `others`), opened at `opened` (the recorded payload's 2019 time if None)."""
     payload = located(example("issues.labeled.1"), place)
     label = {**payload["label"], "name": "good first issue", "default": False}
     payload["label"] = label
+    if opened is not None:
+        payload["issue"]["created_at"] = github_time(opened)
     payload["issue"].update(
         number=number,
         title=title,
-        labels=[label],
+        labels=[label, *({**label, "id": 7000 + n, "name": name} for n, name in enumerate(others))],
         assignees=[person(login, 900 + n) for n, login in enumerate(assignees)],
         assignee=None,
         state="open",
@@ -224,7 +235,7 @@ def build_site(fake: Any, app_key: tuple[str, bytes], tmp: Path) -> Site:
         ("issue_comment", comment(PRIVATE, "zz-secret-agent", 601, 7101, now - timedelta(days=1))),
         ("issue_comment", comment(PRIVATE, "mei", 501, 7102, now - timedelta(days=1))),
         ("issue_comment", comment(VAULT, "zz-vault-keeper", 602, 7201, now - timedelta(days=1))),
-        ("issues", good_first_issue(PUBLIC, 11, HOSTILE_TITLE)),
+        ("issues", good_first_issue(PUBLIC, 11, HOSTILE_TITLE, others=HOSTILE_LABELS, opened=now - timedelta(days=9))),
         ("issues", good_first_issue(PUBLIC, 12, "Taken already", assignees=("sam",))),
         ("issues", good_first_issue(PUBLIC, 16, "Being claimed")),
         ("issues", good_first_issue(PUBLIC, 17, "A pull request is open for it")),
@@ -532,6 +543,31 @@ def test_the_crowd_week_is_an_anomaly_and_the_figures_read_well(site):
     assert acceptance == "—", "the week still running is left out of the mean"
 
 
+VERDICT_WORDS = {
+    "en": {"better": "better", "worse": "worse", "same": "no change", "unknown": "nothing to compare"},
+    "zh": {"better": "变好", "worse": "变差", "same": "没有变化", "unknown": "无可比较"},
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_insights_headline_says_better_or_worse_in_words(site, lang):
+    data = api(site, f"/api/insights?repo={PUBLIC.full_name}&weeks=12")
+    document = page(site, f"/insights?repo={PUBLIC.full_name}&weeks=12&lang={lang}")
+    figures = document.one("section", **{"class": "headline"}).all("div", data_headline=None)
+    assert [f.attrs["data-headline"] for f in figures] == [h["series"] for h in data["headline"]]
+    assert len(figures) == 6
+    for shown, figure in zip(figures, data["headline"], strict=True):
+        assert shown.attrs["data-verdict"] == figure["verdict"]
+        assert shown.one("strong", **{"class": "verdict-word"}).text() == VERDICT_WORDS[lang][figure["verdict"]]
+        assert shown.one("p", **{"class": "headline-value"}).attrs["data-value"] == str(
+            "" if figure["value"] is None else figure["value"]
+        )
+    for card in document.all("section", data_series=None):
+        trend = data["series"][card.attrs["data-series"]]["trend_verdict"]
+        judged = card.all("strong", data_verdict=None)
+        assert [j.text() for j in judged] == ([VERDICT_WORDS[lang][trend]] if trend in ("better", "worse") else [])
+
+
 def test_the_insights_api_is_exactly_the_report(site):
     data = api(site, f"/api/insights?repo={PUBLIC.full_name}&weeks=8")
     assert {**data, "generated_at": None} == {**report(site.engine, PUBLIC.full_name, weeks=8), "generated_at": None}
@@ -582,6 +618,75 @@ def test_an_empty_installation_shows_friendly_empty_pages(fake_github_server, ap
     finally:
         server.close()
         services(app).close()
+
+
+EMPTY_PAGES = ["/", "/leaderboard", "/insights", "/good-first-issues", "/waiting", "/digests"]
+
+
+@pytest.mark.parametrize("slug, install", [("llmasos-engage", "/apps/llmasos-engage/installations/new"), (None, None)])
+def test_empty_pages_say_to_install_the_app_and_fill_the_history(fake_github_server, app_key, tmp_path, slug, install):
+    """A first run: each page says what to do next, with the App's install link (APP_SLUG) or its registration."""
+    app = build_test_app(
+        fake_github_server.url, app_key, f"sqlite:///{tmp_path / 'empty.sqlite3'}", behaviours=(), app_slug=slug
+    )
+    server = LiveServer(app)
+    try:
+        empty = Site(server, datetime.now(UTC))
+        github = services(app).settings.github_url
+        for path in EMPTY_PAGES:
+            document = page(empty, path)
+            [steps] = document.all("div", data_empty="install")
+            assert [li.attrs["data-step"] for li in steps.all("li")] == ["install", "backfill"], path
+            if install:
+                assert steps.one("a", data_install=None).attrs["href"] == github + install
+            else:
+                assert steps.one("a", data_registration=None).attrs["href"] == github + "/settings/apps"
+                assert "Install App" in steps.text()
+            assert "flask --app app backfill OWNER/REPO" in steps.one("li", data_step="backfill").text()
+        chinese = page(empty, "/?lang=zh").one("div", data_empty="install").text()
+        assert "补录历史" in chinese and "flask --app app backfill OWNER/REPO" in chinese
+    finally:
+        server.close()
+        services(app).close()
+
+
+def test_an_empty_window_suggests_the_history_and_no_free_issue_suggests_a_label(fake_github_server, app_key, tmp_path):
+    """A repository is listed (its first webhook came) but its old issue is outside the week and none is labelled."""
+    app = create_test_app(fake_github_server, app_key, f"sqlite:///{tmp_path / 'first.sqlite3'}")
+    server = LiveServer(app)
+    try:
+        first = Site(server, datetime.now(UTC))
+        assert server.deliver("issues", installed(example("issues.opened.1")), delivery_id="first-1").status_code == 202
+        wait_for(lambda: (d := services(app).store.get("first-1")) is not None and d.status == "done")
+        week = page(first, f"/leaderboard?repo={REPO}&window=7d")
+        assert not week.all("tr", data_login=None)
+        [steps] = week.all("div", data_empty="history")
+        assert [li.attrs["data-step"] for li in steps.all("li")] == ["backfill"]
+        issues = page(first, "/good-first-issues")
+        assert "good first issue" in issues.one("div", data_empty="label").one("p", data_step="label").text()
+        assert not issues.all("div", data_empty="install")
+        assert page(first, "/waiting").one("p", **{"class": "empty-state"}), "nobody waiting is good news: no steps"
+    finally:
+        server.close()
+        services(app).close()
+
+
+def test_good_first_issues_show_their_labels_and_age_from_the_webhooks(site, fake_github_server):
+    card = page(site, "/good-first-issues").one("li", data_number="11")
+    labels = [li.text() for li in card.one("ul", **{"class": "issue-labels"}).all("li")]
+    assert labels == ["good first issue", *HOSTILE_LABELS]
+    opened = card.one("time", data_age=None)
+    assert opened.text() == "opened 9 days ago" and opened.attrs["datetime"].startswith(
+        str((site.now - timedelta(days=9)).date())
+    )
+    old = page(site, "/good-first-issues").one("li", data_number="13").one("time", data_age=None).text()
+    assert re.fullmatch(r"opened \d{4} days ago", old), "the recorded payload's issue is from 2019"
+    chinese = page(site, "/good-first-issues?lang=zh").one("li", data_number="11").one("time", data_age=None)
+    assert chinese.text() == "9 天前创建"
+    html = site.get("/good-first-issues").text
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in html and "<img src=x" not in html
+    asked = [call.path for call in fake_github_server.calls("GET") if "/issues/11" in call.path]
+    assert asked == [], "labels and age come from the payloads, not from GitHub"
 
 
 def test_titles_are_escaped(site):

@@ -1,6 +1,6 @@
 """The pages in a real headless Chromium: they render, their numbers equal the JSON API, the switchers
 work by clicking and submitting (no script of ours runs: there is none), nothing logs a console error
-(a Content-Security-Policy violation would), a 375px phone scrolls only the tables sideways, and the
+(a Content-Security-Policy violation would), a 375px phone scrolls only the waiting table sideways, and the
 Chinese toggle works. Full-page screenshots land in `artifacts/screenshots/` for people to look at.
 
 Uses Debian's `/usr/bin/chromium` through Playwright (never `playwright install`); `scripts/services`
@@ -369,7 +369,11 @@ def test_a_phone_scrolls_only_the_tables_sideways(chromium, site, waiting, name,
         )
         assert widths["view"] == 375
         assert widths["page"] <= widths["view"] and widths["body"] <= widths["view"], widths
-        if name == "leaderboard" or name.startswith("waiting"):
+        if name == "leaderboard":
+            wrap = table_frame(page)
+            assert wrap["scroll"] <= wrap["client"], "the board fits: its counts per kind go on a line below"
+            assert page.locator("tr.kinds-row").first.is_visible()
+        if name.startswith("waiting"):
             wrap = table_frame(page)
             assert wrap["scroll"] > wrap["client"], "the wide table scrolls inside its frame"
         tab.screenshot(f"{name}-phone" if name.endswith("-zh") else f"{name}-phone-en")

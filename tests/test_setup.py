@@ -549,3 +549,39 @@ def test_setup_in_chinese_by_query_and_by_accept_language(unregistered, github):
     assert f"data-app-id>{registered_app(github)['id']}</strong>" in done.text
     used = browser.get(server.url + "/setup/callback?state=x" + "y" * 30 + "&code=abc", timeout=30)
     assert used.status_code == 400 and "设置没有完成" in used.text and "没有写入任何内容" in used.text
+
+
+# --- a person's App or an organisation's
+
+
+def test_the_form_warns_that_a_persons_private_app_installs_only_on_their_account(unregistered, github):
+    page = requests.get(unregistered().url + "/setup", timeout=30).text
+    warning = re.search(r'<p class="ops-box warning" id="personal-warning" data-warning="personal">(.*?)</p>', page)
+    assert warning, "the warning stands above the organisation field"
+    assert "only on the account that owns it" in warning.group(1) and "organisation" in warning.group(1)
+    assert 'aria-describedby="personal-warning"' in page
+    assert page.index('data-warning="personal"') < page.index('id="organisation"')
+    chinese = requests.get(unregistered().url + "/setup?lang=zh", timeout=30).text
+    assert "只允许把私有 App 安装到拥有它的账号上" in chinese
+
+
+def test_registered_for_a_person_the_done_page_says_where_it_installs_and_how_to_move_it(unregistered, github):
+    server = unregistered()
+    browser, callback = register(server, github)  # no organisation
+    done = browser.get(callback, timeout=30)
+    assert done.status_code == 200, done.text
+    owner = registered_app(github)["owner"]
+    warning = re.search(r'data-warning="personal">\s*<p>(.*?)</p>', done.text, re.S)
+    assert warning and f"<strong>{owner}</strong> owns this private App" in warning.group(1)
+    assert "Transfer ownership" in warning.group(1)
+
+
+def test_an_organisations_app_has_no_warning_once_registered(unregistered, github):
+    server = unregistered()
+    browser = requests.Session()
+    to_github = begin(server, browser, organisation="llmasos")
+    assert to_github.action.startswith(f"{github.url}/organizations/llmasos/settings/apps/new?state=")
+    callback = confirm_on_github(github, browser, to_github)
+    done = browser.get(callback, timeout=30)
+    assert registered_app(github)["owner"] == "llmasos"
+    assert 'data-warning="personal"' not in done.text

@@ -14,7 +14,7 @@ import pytest
 from babel.messages.pofile import read_po
 
 import catalogs
-from readmodels.insights import SERIES
+from readmodels.insights import BETTER, SAME, SERIES, UNKNOWN, WORSE
 from readmodels.leaderboard import COUNT_COLUMNS, POINT_COLUMNS
 from readmodels.stats import FALLING, RISING, STEADY
 from storage.windows import WINDOWS
@@ -35,6 +35,7 @@ BUILT_KEYS = [
     *(f"series_help.{name}" for name in SERIES),
     *(f"unit.{unit}" for unit in set(SERIES.values()) - {"count"}),
     *(f"direction.{word}" for word in (RISING, FALLING, STEADY)),
+    *(f"verdict.{word}" for word in (BETTER, WORSE, SAME, UNKNOWN)),
     "formula.points",
     "formula.none",
     "formula.cap",

@@ -15,7 +15,9 @@ import csv
 import io
 import re
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
 from flask.blueprints import BlueprintSetupState
@@ -29,6 +31,7 @@ from readmodels.leaderboard import NotVisible, board, resolve
 from readmodels.stats import compact
 from readmodels.waiting import queue as waiting_queue
 from services import Services
+from storage.db import utcnow
 from storage.good_first_issues import GoodFirstIssueStore
 from storage.windows import WINDOWS
 from web import shell, signin
@@ -81,7 +84,18 @@ def _shell(state: BlueprintSetupState) -> None:
 
 @bp.context_processor
 def _template_helpers() -> dict[str, Any]:
-    return shell.template_helpers()
+    return {**shell.template_helpers(), **_install_links()}
+
+
+def _install_links() -> dict[str, str | None]:
+    """Where an empty page sends people to install the App: its install page when APP_SLUG names it,
+    else the list of their registered Apps on GitHub (the App's registration, with its Install button)."""
+    settings = current_app.extensions["engage"].settings
+    slug = settings.app_slug
+    return {
+        "install_url": f"{settings.github_url}/apps/{quote(slug)}/installations/new" if slug else None,
+        "registration_url": f"{settings.github_url}/settings/apps",
+    }
 
 
 @bp.after_request
@@ -272,6 +286,7 @@ def insights() -> str:
         "insights.html",
         report=data,
         series=_series_views(data) if data else [],
+        headline=_headline_views(data) if data else [],
         spans=SPANS if weeks in SPANS else sorted({*SPANS, weeks}),
         weeks=weeks,
         platforms=(ALL_PLATFORMS, *PLATFORMS),
@@ -340,9 +355,33 @@ def _series_views(data: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "stddev": figure(series["stddev"], unit, t),
                 "slope": figure(series["slope"], unit, t, signed=True),
                 "direction": series["direction"],
+                "verdict": series["trend_verdict"],
             }
         )
     return views
+
+
+def change_figure(change: float | None, unit: str, t: shell.Translator) -> str:
+    """A week-on-week change: signed, in the series' unit; a ratio's in percentage points, not a percentage
+    of itself."""
+    if change is None or unit != "ratio":
+        return figure(change, unit, t, signed=True)
+    text = compact(round(change * 100, 2))
+    return t("insights.points", n=("+" + text) if change > 0 else text)
+
+
+def _headline_views(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The headline figures (readmodels.insights.headline) as the page words them."""
+    t = shell.Translator()
+    return [
+        {
+            **item,
+            "shown": figure(item["value"], item["unit"], t),
+            "previous_shown": figure(item["previous"], item["unit"], t),
+            "change_shown": change_figure(item["change"], item["unit"], t),
+        }
+        for item in data["headline"]
+    ]
 
 
 # --- good first issues
@@ -360,7 +399,19 @@ def good_first_issues() -> str:
     issues = GoodFirstIssueStore(_engine()).open_in_listed_repositories(
         repo=repo, limit=GOOD_FIRST_ISSUES_SHOWN, readable=_readable()
     )
-    return render_template("good_first_issues.html", issues=issues, repo=repo, **choices)
+    now = utcnow()
+    return render_template("good_first_issues.html", issues=issues, repo=repo, age=lambda at: age(at, now), **choices)
+
+
+def age(opened_at: datetime | None, now: datetime) -> str:
+    """How long ago an issue was opened, in whole days, in the page's language ("" when unknown)."""
+    if opened_at is None:
+        return ""
+    t = shell.Translator()
+    days = max(0, (now - opened_at).days)
+    if days == 0:
+        return t("gfi.opened_today")
+    return t("gfi.opened_day") if days == 1 else t("gfi.opened_days", n=days)
 
 
 # --- waiting for a first response

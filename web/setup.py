@@ -497,6 +497,9 @@ def callback() -> Response:
         env_file=path,
         replaced=replaced,
         shadowed=shadowed_by_environment(values, before),
+        # GitHub lets a private App be installed only on the account that owns it: a person's App, then,
+        # never reaches an organisation's repositories (the form warned; this says what to do now).
+        personal=owner.get("type") != "Organization" and not app.get("public"),
     )
     response.delete_cookie(STATE_COOKIE, path="/setup")
     return response

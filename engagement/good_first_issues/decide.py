@@ -58,6 +58,7 @@ class Issue:
     pull_request: bool
     archived: bool
     updated_at: datetime | None = None
+    created_at: datetime | None = None
 
     @property
     def text(self) -> str:
@@ -247,6 +248,7 @@ def issue_from(repository: Mapping[str, Any], item: Mapping[str, Any]) -> Issue:
         pull_request=bool(item.get("pull_request")),
         archived=bool(repository.get("archived")),
         updated_at=github_time(item.get("updated_at")),
+        created_at=github_time(item.get("created_at")),
     )
 
 
@@ -263,4 +265,5 @@ def snapshot(issue: Issue, ours: bool = False) -> Snapshot:
         labels=issue.labels,
         assignees=issue.assignees,
         updated_at=utcnow() if ours else issue.updated_at,
+        created_at=issue.created_at,
     )
