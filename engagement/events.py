@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from engagement import ledger
 from engagement.common import config as repo_config
 from engagement.common.config import Problem
 from engagement.repository_files import changed_paths
@@ -189,15 +190,7 @@ def definitions(section: Mapping[str, Any]) -> list[EventDefinition]:
 
 router = Router()
 # Deliveries whose handlers read the config already (the ledger's), and pushes that may change it.
-KEPT_ON = (
-    "issues.opened",
-    "issues.closed",
-    "pull_request.opened",
-    "pull_request.closed",
-    "pull_request_review.submitted",
-    "issue_comment.created",
-    "pull_request_review_comment.created",
-)
+KEPT_ON = ledger.RECORDED
 LABELS_ON = (*KEPT_ON, "issues.labeled", "issues.unlabeled", "pull_request.labeled", "pull_request.unlabeled")
 _stores: dict[int, EventStore] = {}
 
