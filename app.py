@@ -37,9 +37,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     services_module.install(services)
     app.extensions["engage"] = services
 
-    from webhooks.intake import receive, receive_discourse, receive_rocketchat, receive_telegram
+    from webhooks.intake import GitHubWebhooks, receive_discourse, receive_rocketchat, receive_telegram
 
-    app.add_url_rule(config.webhook_path, "webhook", receive, methods=["POST"])
     app.add_url_rule("/api/discourse/webhooks", "discourse_webhook", receive_discourse, methods=["POST"])
     app.add_url_rule("/api/telegram/webhook", "telegram_webhook", receive_telegram, methods=["POST"])
     app.add_url_rule("/api/rocketchat/webhook", "rocketchat_webhook", receive_rocketchat, methods=["POST"])
@@ -71,6 +70,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         # The embedded worker and its sweeper start with the first request a serving process gets
         # (not at import, not in CLI commands), so stranded deliveries are picked up after a restart.
         app.before_request(start)
+    # GitHub's webhooks are answered before Flask sees them (see webhooks/intake.py).
+    app.wsgi_app = GitHubWebhooks(services, config.webhook_path, app.wsgi_app, start)  # type: ignore[method-assign]
 
     import cli
 

@@ -150,7 +150,7 @@ def main() -> None:
     rng, payloads = random.Random(14), Payloads()
     try:
         wait_port(port)
-        warm_up = [payloads.make(kind, rng) for kind in MIX for _ in range(2) if kind != "issue opened, returning author"]
+        warm_up = [payloads.make(kind, rng) for kind in MIX for _ in range(2) if not kind.startswith("issue opened")]
         send_all(port, path, warm_up + newcomers_issues(fake, payloads, 2, "early"))  # and the installation token
         kinds = [kind for kind, weight in MIX.items() for _ in range(weight)]
         mix = [payloads.make(rng.choice(kinds), rng) for _ in range(args.deliveries)]
@@ -175,7 +175,8 @@ def main() -> None:
         os.killpg(node.pid, signal.SIGTERM)
         node.wait(10)
         fake.stop()
-    print(f"Probot {PROBOT_VERSION} welcome app, node {node_version()}, one process, throttling off, cores={os.cpu_count()}")
+    node_info = f"node {node_version()}, one process, throttling off, cores={os.cpu_count()}"
+    print(f"Probot {PROBOT_VERSION} welcome app, {node_info}")
     print(
         table(
             ["figure", "value"],
@@ -188,7 +189,10 @@ def main() -> None:
                 ["answers", ", ".join(f"{status}: {count}" for status, count in sorted(statuses.items()))],
                 ["CPU ms/delivery, mix", f"{mix_cpu * 1000 / len(mix):.2f}"],
                 ["CPU ms/delivery, newcomer greeted", f"{greeting_cpu * 1000 / newcomers:.2f}"],
-                ["greetings/s end to end", f"{posted / greeting_seconds:.1f} ({posted} posted for {newcomers} newcomers)"],
+                [
+                    "greetings/s end to end",
+                    f"{posted / greeting_seconds:.1f} ({posted} posted for {newcomers} newcomers)",
+                ],
                 ["contract violations at the fake", str(len(fake.violations))],
             ],
         )

@@ -1,7 +1,7 @@
 """Where one delivery's CPU goes, in one process: the webhook's answer and its processing, each alone.
 
 Builds the app as `delivery_mix.py` does (the fake GitHub, the app's own behaviours, write pacing off),
-but in this process: `--deliveries` of one `--kind` are posted through Flask's test client (the view,
+but in this process: `--deliveries` of one `--kind` are posted as WSGI calls of the app, as gunicorn makes them (the
 signature, parse, INSERT, log line and counters: what a web worker runs per request, minus the HTTP
 server), then processed one by one with `webhooks.jobs.process` (claim, handlers, finish). Prints
 `process_time()` per delivery of each side; `--profile intake|process` prints cProfile's top functions.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import io
 import os
 import pstats
 import random
@@ -108,22 +109,41 @@ def main() -> None:
     services = app.extensions["engage"]
     collect = Collect()
     services.dispatcher = collect
-    client = app.test_client()
     rng, payloads = random.Random(14), Payloads()
 
-    def prepare(kind: str) -> tuple[bytes, dict[str, str]]:
+    def prepare(kind: str) -> tuple[bytes, dict[str, object]]:
         delivery = payloads.make(kind, rng)
-        headers = {
-            "Content-Type": "application/json",
-            "X-GitHub-Event": delivery.event,
-            "X-GitHub-Delivery": str(uuid.uuid4()),
-            "X-Hub-Signature-256": sign(SECRET, delivery.body),
+        environ: dict[str, object] = {
+            "REQUEST_METHOD": "POST",
+            "SCRIPT_NAME": "",
+            "PATH_INFO": services.settings.webhook_path,
+            "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "8000",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": "127.0.0.1",
+            "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": str(len(delivery.body)),
+            "HTTP_HOST": "127.0.0.1:8000",
+            "HTTP_USER_AGENT": "GitHub-Hookshot/bench",
+            "HTTP_X_GITHUB_EVENT": delivery.event,
+            "HTTP_X_GITHUB_DELIVERY": str(uuid.uuid4()),
+            "HTTP_X_HUB_SIGNATURE_256": sign(SECRET, delivery.body),
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
         }
-        return delivery.body, headers
+        return delivery.body, environ
 
-    def post(body: bytes, headers: dict[str, str]) -> None:
-        answer = client.post(services.settings.webhook_path, data=body, headers=headers)
-        assert answer.status_code == 202, answer.get_data(as_text=True)
+    def post(body: bytes, environ: dict[str, object]) -> None:
+        """The request as gunicorn hands it to the app: a WSGI call, no HTTP server, no test client."""
+        statuses: list[str] = []
+        call = dict(environ, **{"wsgi.input": io.BytesIO(body)})
+        answer = b"".join(app(call, lambda status, headers, error=None: statuses.append(status)))
+        assert statuses[0].startswith("202"), answer
 
     try:
         for kind in MIX:  # warm-up: the token, the caches, each kind's first run
@@ -152,7 +172,7 @@ def main() -> None:
         n = args.deliveries
         engine = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
         print(f"{args.kind}, {n} deliveries, {engine}, process_time per delivery:")
-        print(f"  intake (the view through Flask's test client):           {intake * 1000 / n:.3f} ms")
+        print(f"  intake (the app's WSGI call, as a web worker makes it): {intake * 1000 / n:.3f} ms")
         print(f"  processing (webhooks.jobs.process):                      {processing * 1000 / n:.3f} ms")
         if args.profile:
             pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.top)

@@ -1,22 +1,34 @@
-"""The webhook endpoint: verify, store, dispatch, answer. No GitHub call happens here.
+"""The webhook endpoints: verify, store, dispatch, answer. No GitHub call happens here.
 
 Answers, as GitHub's delivery log shows them: 202 accepted, 200 for ping and redeliveries,
 401 bad signature, 400 malformed, 413 too large, 415 wrong content type, 503 database down.
+
+GitHub's endpoint is the app's busiest by far (every push, check run and comment of every installed
+repository), so it is a plain WSGI app in front of Flask (`GitHubWebhooks`): Flask's request context,
+routing and response objects cost as much as verifying, parsing and storing the delivery. The forum's
+and the chats' endpoints see a fraction of that traffic and stay Flask views; all share `_store`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from flask import Response, current_app, jsonify, request
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wsgi import get_input_stream
 
 from domain.contributions import Forum
 from ops import metrics
 from services import Services
+from settings import MAX_WEBHOOK_BYTES
 from storage.deliveries import IGNORED, PENDING
+from web.security import HEADERS as SECURITY_HEADERS
 from webhooks import discourse, rocketchat, signature, telegram
 from webhooks.event import Event, MalformedEvent, parse
 
@@ -27,8 +39,19 @@ log = logging.getLogger(__name__)
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
 
 
-def _answer(code: int, message: str, **more: object) -> tuple[Response, int]:
-    return jsonify({"message": message, **more}), code
+@dataclass(frozen=True)
+class Answer:
+    """What an endpoint says: the status code and the JSON body GitHub's delivery log shows."""
+
+    code: int
+    body: Mapping[str, object]
+
+    def flask(self) -> tuple[Response, int]:
+        return jsonify(self.body), self.code
+
+
+def _answer(code: int, message: str, **more: object) -> Answer:
+    return Answer(code, {"message": message, **more})
 
 
 def _count(services: Services, event: str | None, outcome: str) -> None:
@@ -53,38 +76,104 @@ def accept(services: Services, event: Event, payload_text: str) -> tuple[bool, s
     return new, status
 
 
-def receive() -> tuple[Response, int]:
-    services: Services = current_app.extensions["engage"]
+def receive_github(services: Services, environ: Mapping[str, Any]) -> Answer:
+    """GitHub's delivery, from the WSGI environ as the server hands it over."""
     secret = services.settings.webhook_secret or ""
     try:
-        body = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH (GitHub's 25 MB cap)
+        # get_input_stream refuses a Content-Length past GitHub's 25 MB cap before reading anything,
+        # and stops a chunked body there.
+        body = get_input_stream(environ, max_content_length=MAX_WEBHOOK_BYTES).read()  # type: ignore[arg-type]
     except RequestEntityTooLarge:
         _count(services, None, "too_large")
-        raise
+        return _answer(413, f"body too large: GitHub sends at most {MAX_WEBHOOK_BYTES} bytes")
+    delivery_id, event_name = environ.get("HTTP_X_GITHUB_DELIVERY"), environ.get("HTTP_X_GITHUB_EVENT")
     try:
-        signature.verify(secret, body, request.headers.get("X-Hub-Signature-256"))
+        signature.verify(secret, body, environ.get("HTTP_X_HUB_SIGNATURE_256"))
     except signature.SignatureError as exc:
         _count(services, None, "rejected_signature")  # the event header is unverified: not a label
-        log.warning("webhook refused: %s", exc, extra={"delivery_id": request.headers.get("X-GitHub-Delivery")})
+        log.warning("webhook refused: %s", exc, extra={"delivery_id": delivery_id})
         return _answer(401, str(exc))
-    if request.mimetype != "application/json":
-        _count(services, request.headers.get("X-GitHub-Event"), "unsupported_media_type")
+    if str(environ.get("CONTENT_TYPE", "")).split(";", 1)[0].strip().lower() != "application/json":
+        _count(services, event_name, "unsupported_media_type")
         return _answer(
             415, "webhook content type must be application/json: change it in the GitHub App's webhook settings"
         )
     try:
-        event = parse(request.headers.get("X-GitHub-Delivery"), request.headers.get("X-GitHub-Event"), body)
+        event = parse(delivery_id, event_name, body)
     except MalformedEvent as exc:
-        _count(services, request.headers.get("X-GitHub-Event"), "malformed")
+        _count(services, event_name, "malformed")
         return _answer(400, str(exc))
     answer = _store(services, event, body.decode("utf-8"))
-    if event.name == "ping" and answer[1] == 202:
+    if event.name == "ping" and answer.code == 202:
         return _answer(200, "pong", delivery_id=event.delivery_id)
     return answer
 
 
+StartResponse = Callable[..., Any]
+
+
+class GitHubWebhooks:
+    """GitHub's webhook path served before Flask sees the request; every other path goes on to Flask.
+
+    The answer carries the same security headers as every Flask response (web/security.py). An
+    unexpected error is logged with its traceback and answered 500, so GitHub shows the delivery as
+    failed and it can be redelivered.
+    """
+
+    def __init__(
+        self,
+        services: Services,
+        path: str,
+        flask_app: Callable[..., Iterable[bytes]],
+        on_request: Callable[[], object] | None = None,
+    ) -> None:
+        self.services, self.path, self.flask_app = services, path, flask_app
+        self.on_request = on_request  # what Flask's before_request hook does for its own paths
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != self.path:
+            return self.flask_app(environ, start_response)
+        if self.on_request is not None:
+            self.on_request()
+        if environ.get("REQUEST_METHOD") != "POST":
+            answer, more = _answer(405, "GitHub's webhooks are POSTed here"), [("Allow", "POST")]
+        else:
+            more = []
+            try:
+                answer = receive_github(self.services, environ)
+            except Exception:
+                log.exception("webhook failed", extra={"delivery_id": environ.get("HTTP_X_GITHUB_DELIVERY")})
+                answer = _answer(500, "internal error; redeliver later")
+        body = json.dumps(answer.body).encode()
+        headers = [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            *SECURITY_HEADERS.items(),
+            *more,
+        ]
+        start_response(f"{answer.code} {_REASONS[answer.code]}", headers)
+        return [body]
+
+
+_REASONS = {
+    200: "OK",
+    202: "Accepted",
+    400: "Bad Request",
+    401: "Unauthorized",
+    405: "Method Not Allowed",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
 def receive_discourse() -> tuple[Response, int]:
     """The forum's webhooks: the same answers and guarantees as GitHub's, 404 while the forum is not set."""
+    return _discourse().flask()
+
+
+def _discourse() -> Answer:
     services: Services = current_app.extensions["engage"]
     config = services.settings
     if not config.records_discourse:
@@ -107,7 +196,7 @@ def receive_discourse() -> tuple[Response, int]:
     return _store(services, event, payload_text)
 
 
-def _store(services: Services, event: Event, payload_text: str) -> tuple[Response, int]:
+def _store(services: Services, event: Event, payload_text: str) -> Answer:
     """A verified, parsed delivery of any platform: stored, dispatched, answered."""
     try:
         new, status = accept(services, event, payload_text)
@@ -139,6 +228,10 @@ def _store(services: Services, event: Event, payload_text: str) -> tuple[Respons
 def receive_telegram() -> tuple[Response, int]:
     """The bot's webhook: the secret token checked first (nothing is stored without it), then the update
     stored with only the fields the ledger uses; 404 while the bot's token or the secret is not set."""
+    return _telegram().flask()
+
+
+def _telegram() -> Answer:
     services: Services = current_app.extensions["engage"]
     config = services.settings
     if not config.records_telegram:
@@ -162,6 +255,10 @@ def receive_telegram() -> tuple[Response, int]:
 def receive_rocketchat() -> tuple[Response, int]:
     """Rocket.Chat's outgoing webhook: the token in the body checked first (nothing is stored without
     it); 404 while ROCKETCHAT_URL or ROCKETCHAT_WEBHOOK_TOKEN is not set."""
+    return _rocketchat().flask()
+
+
+def _rocketchat() -> Answer:
     services: Services = current_app.extensions["engage"]
     config = services.settings
     if not config.records_rocketchat:
