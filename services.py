@@ -27,6 +27,7 @@ from githubapp.pacing import WritePacer
 from notify.config import build as build_destination
 from notify.direct import DirectMessages
 from notify.notifier import Notifier
+from ops.in_flight import InFlight
 from scheduling.rq import enqueue_task
 from scheduling.runner import Outcome, TaskRunner
 from scheduling.tasks import Schedule, Task
@@ -63,6 +64,8 @@ class Services:
     # The behaviour modules loaded; those with DEFAULTS own a section of `.github/engage.yml`.
     behaviours: list[ModuleType] = field(default_factory=list)
     metrics: ops.metrics.Recorder = field(default_factory=ops.metrics.MemoryRecorder)
+    # The webhook answers under way in this process: the embedded worker lets them go first.
+    in_flight: InFlight = field(default_factory=InFlight)
     # Messages to the operator's chat destinations (DESTINATION_<NAME>_*), posted once each.
     notifier: Notifier = field(init=False)
     # Scheduled tasks (the app's housekeeping and the behaviours'); every worker ticks it.
@@ -187,7 +190,7 @@ def build(settings: Settings) -> Services:
     else:
         # The lambdas run later, once `services` below exists.
         dispatcher = InlineDispatcher(
-            lambda delivery_id: process(services, delivery_id),
+            lambda delivery_id: process_after_answers(services, delivery_id),
             lambda: len(services.tick()),
             settings.sweep_interval_seconds,
         )
@@ -236,6 +239,17 @@ def build(settings: Settings) -> Services:
         else None,
     )
     return services
+
+
+# How long the embedded worker lets webhook answers go first before it processes its next delivery anyway:
+# a burst's answers are not held up by processing, and processing still moves while the burst lasts.
+YIELD_TO_ANSWERS_SECONDS = 0.02
+
+
+def process_after_answers(services: Services, delivery_id: str) -> str:
+    """The embedded worker's step: the webhook answers under way in this process first (see InFlight)."""
+    services.in_flight.wait_quiet(YIELD_TO_ANSWERS_SECONDS)
+    return process(services, delivery_id)
 
 
 _current: Services | None = None

@@ -140,7 +140,8 @@ class GitHubWebhooks:
         else:
             more = []
             try:
-                answer = receive_github(self.services, environ)
+                with self.services.in_flight.answering():
+                    answer = receive_github(self.services, environ)
             except Exception:
                 log.exception("webhook failed", extra={"delivery_id": environ.get("HTTP_X_GITHUB_DELIVERY")})
                 answer = _answer(500, "internal error; redeliver later")
