@@ -46,11 +46,20 @@ class StoredEvent(EventDefinition):
     created_at: datetime | None = None
 
 
+_LABELS_OF = (
+    sa.select(events.c.label)
+    .where(sa.func.lower(events.c.owner) == sa.bindparam("owner"), events.c.label.is_not(None))
+    .distinct()
+)
+
+
 class EventStore:
     def __init__(self, engine: Engine, recheck_seconds: float = RECHECK_SECONDS):
         self.engine = engine
         self.recheck_seconds = recheck_seconds
         self._stored: dict[str, tuple[str, float]] = {}  # source -> (what this process stored, when)
+        # owner (lower case) -> (their events' labels, when read): every comment and issue webhook asks.
+        self._labels: dict[str, tuple[frozenset[str], float]] = {}
         self._lock = threading.Lock()
 
     def replace(self, source: str, owner: str, definitions: Sequence[EventDefinition]) -> bool:
@@ -86,14 +95,23 @@ class EventStore:
                     changed = True
         with self._lock:
             self._stored[source] = (text, now)
+            if changed:
+                self._labels.pop(owner.lower(), None)
         return changed
 
-    def labels_of(self, owner: str) -> set[str]:
-        """The labels of the owner's labelled events (lower case)."""
-        e = events.c
-        query = sa.select(e.label).where(sa.func.lower(e.owner) == owner.lower(), e.label.is_not(None)).distinct()
+    def labels_of(self, owner: str) -> frozenset[str]:
+        """The labels of the owner's labelled events (lower case). Read again after `recheck_seconds`, as
+        `replace` trusts what it wrote, and at once after this process changed the owner's events."""
+        key, now = owner.lower(), time.monotonic()
+        with self._lock:
+            known = self._labels.get(key)
+        if known is not None and now - known[1] < self.recheck_seconds:
+            return known[0]
         with self.engine.connect() as conn:
-            return {str(label) for label in conn.execute(query).scalars()}
+            found = frozenset(str(label) for label in conn.execute(_LABELS_OF, {"owner": key}).scalars())
+        with self._lock:
+            self._labels[key] = (found, now)
+        return found
 
     def note_labels(self, repo_id: int, owner: str, number: int, labels: Iterable[str]) -> None:
         """An issue or pull request carries `labels` now (its latest webhook's): keep those that are an

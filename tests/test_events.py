@@ -506,3 +506,29 @@ def test_an_event_page_over_a_thousand_contributions(site):
         f" (the repository's leaderboard page: {statistics.median(reference) * 1000:.1f} ms)"
     )
     assert statistics.median(timings) < 2.0
+
+
+def test_a_label_is_kept_from_the_moment_its_event_is_defined(tmp_path):
+    """Every comment asks which labels the owner's events use, so the answer is kept for a while; defining a
+    labelled event in this process is seen at once, and another process sees it once its copy is due."""
+    from storage import db
+    from storage.db import event_items
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'labels.sqlite3'}")
+    db.migrate(engine)
+    here, elsewhere = EventStore(engine), EventStore(engine, recheck_seconds=0)
+    at = datetime(2026, 12, 1)
+    sprint = EventDefinition("sprint", "Sprint", at, at + timedelta(days=7), "UTC", "sprint", ())
+
+    def held(number: int) -> list[str]:
+        with engine.connect() as conn:
+            return list(conn.execute(event_items.select().where(event_items.c.number == number)).scalars("label"))
+
+    here.note_labels(7, "Codertocat", 1, ["Sprint"])  # no event uses the label yet: nothing kept
+    assert held(1) == []
+    here.replace("repo:7", "Codertocat", [sprint])
+    here.note_labels(7, "Codertocat", 2, ["Sprint"])
+    assert held(2) == ["sprint"], "the label of an event defined a moment ago was not kept"
+    elsewhere.note_labels(7, "codertocat", 3, ["SPRINT", "bug"])
+    assert held(3) == ["sprint"]
+    engine.dispose()
