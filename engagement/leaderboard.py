@@ -95,9 +95,21 @@ def settings_of(stored: Mapping[str, Any] | None) -> LeaderboardConfig:
     return repo_config.build(LeaderboardConfig, stored or {})
 
 
+# A parsed file's sections are built once and shared by every delivery of the same text, so their stored
+# form is kept beside them (id -> (the settings, held so the id is not reused, their stored form)).
+_stored_forms: dict[int, tuple[LeaderboardConfig, dict[str, Any]]] = {}
+
+
 def for_storage(settings: LeaderboardConfig) -> dict[str, Any]:
-    """The settings as the database keeps them (JSON: lists, mappings)."""
-    return repo_config.plain(dataclasses.asdict(settings))
+    """The settings as the database keeps them (JSON: lists, mappings); the caller must not change it."""
+    kept = _stored_forms.get(id(settings))
+    if kept is not None and kept[0] is settings:
+        return kept[1]
+    stored = repo_config.plain(dataclasses.asdict(settings))
+    if len(_stored_forms) >= 256:
+        _stored_forms.clear()
+    _stored_forms[id(settings)] = (settings, stored)
+    return stored
 
 
 router = Router()
