@@ -43,9 +43,13 @@ from bench.delivery_mix import (  # noqa: E402
     REPO,
     REPOSITORY_FILES,
     SECRET,
+    Delivery,
     Payloads,
+    dumps,
     fresh_database,
 )
+
+NEWCOMER = "newcomer"
 from tests.support.fake_github import FakeGitHub  # noqa: E402
 from webhooks.jobs import process  # noqa: E402
 from webhooks.signature import sign  # noqa: E402
@@ -70,7 +74,7 @@ class Collect:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--kind", choices=list(MIX), default="comment")
+    parser.add_argument("--kind", choices=[*MIX, NEWCOMER], default="comment")
     parser.add_argument("--deliveries", type=int, default=300)
     parser.add_argument("--database-url", help="default: SQLite in a temporary folder (emptied and migrated)")
     parser.add_argument("--profile", choices=("intake", "process"), help="print cProfile's top functions")
@@ -112,7 +116,12 @@ def main() -> None:
     rng, payloads = random.Random(14), Payloads()
 
     def prepare(kind: str) -> tuple[bytes, dict[str, object]]:
-        delivery = payloads.make(kind, rng)
+        if kind == NEWCOMER:  # someone's first issue: greeted (a first-time lookup and the comment)
+            login, number = f"newcomer-{uuid.uuid4().hex[:12]}", payloads.next_number()
+            fake.add_issue(REPO, number, login, title="My first issue")
+            delivery = Delivery(kind, "issues", dumps(payloads.issue_opened(login, number)))
+        else:
+            delivery = payloads.make(kind, rng)
         environ: dict[str, object] = {
             "REQUEST_METHOD": "POST",
             "SCRIPT_NAME": "",

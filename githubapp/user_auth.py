@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 
 import requests
 
-from githubapp.client import API_VERSION, USER_AGENT, error_for, next_link
+from githubapp.client import API_VERSION, USER_AGENT, error_for, next_link, session_for
 from githubapp.errors import GitHubError, Unauthorized, Unavailable
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class UserAuth:
     def __init__(self, client_id: str, client_secret: str, web_url: str, api_url: str, timeout: float = 10.0) -> None:
         self.client_id, self._secret = client_id, client_secret
         self.web_url, self.api_url, self.timeout = web_url.rstrip("/"), api_url.rstrip("/"), timeout
-        self.http = requests.Session()
+        self.http = session_for(self.api_url)
         self.http.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
 
     def authorize_url(self, redirect_uri: str, state: str, challenge: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import jwt as pyjwt
@@ -113,6 +114,35 @@ def test_files_are_kept_until_forgotten_then_read_again_with_etags(github, app_k
     github.set_file(REPO, ".github/engage.yml", "greeting:\n  enabled: false\n")
     app.files.forget(REPO, [None], [".github/engage.yml"])
     assert inst.read_file(REPO, ".github/engage.yml") == "greeting:\n  enabled: false\n"
+
+
+def test_a_netrc_on_the_server_does_not_replace_the_apps_credentials(github, app_key, tmp_path, monkeypatch):
+    """requests would send a `.netrc` entry for GitHub's host instead of the token the app set."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password their-password\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    gh = client(github, app_key)
+    assert gh.as_app("GET", "/app").data["id"] == APP_ID
+    gh.installation(INSTALLATION_ID).create_comment(REPO, 1, "hello")
+    assert all(c.headers["Authorization"].startswith(("Bearer ", "token ")) for c in github.requests)
+
+
+def test_the_proxy_from_the_environment_is_used(github, app_key, monkeypatch):
+    """HTTPS_PROXY/HTTP_PROXY (and NO_PROXY) are read once, when the app starts, and then used for every call."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # nothing listens there: a proxy that is down
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    through_proxy = client(github, app_key)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    bypassing = client(github, app_key)
+    monkeypatch.delenv("HTTP_PROXY")
+    with pytest.raises(Unavailable, match="cannot connect"):
+        through_proxy.as_app("GET", "/app")
+    assert bypassing.as_app("GET", "/app").data["id"] == APP_ID
 
 
 def test_github_failures_become_typed_errors(github, app_key):
