@@ -253,6 +253,29 @@ def per_call(url: str, calls: int) -> None:
     engine.dispose()
 
 
+def time_counts(url: str) -> None:
+    """`LedgerStore.count` in the busiest repository for 100 of its people, as the greeting and the response
+    watch run it for every issue or pull request opened (and milestones for every merge)."""
+    engine = db.make_engine(url)
+    store = LedgerStore(engine)
+    c = db.contributions.c
+    with engine.connect() as conn:
+        repo, rows = conn.execute(
+            sa.select(c.repo_id, sa.func.count()).group_by(c.repo_id).order_by(sa.func.count().desc()).limit(1)
+        ).one()
+        people = list(conn.execute(sa.select(c.actor_login).where(c.repo_id == repo).distinct().limit(100)).scalars())
+    took = []
+    for login in people:
+        began = time.perf_counter()
+        store.count(repo, login, (kinds.ISSUE_OPENED, kinds.PR_OPENED), 10**9, earlier=True)
+        took.append((time.perf_counter() - began) * 1000)
+    print(
+        f"a person's earlier issues and pull requests in the busiest repository ({rows:,} contributions), "
+        f"{len(took)} people: p50 {statistics.median(took):.2f} ms, max {max(took):.2f} ms"
+    )
+    engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
@@ -267,6 +290,7 @@ def main() -> None:
     parser.add_argument("--per-call", type=int, metavar="N", help="time N single-contribution `record` calls")
     parser.add_argument("--digest-runs", type=int, default=5, help="weekly digests built per scope")
     parser.add_argument("--digest-only", action="store_true", help="time the weekly digest, not the API")
+    parser.add_argument("--counts-only", action="store_true", help="time a person's counts, not the API")
     args = parser.parse_args()
     if args.per_call:
         per_call(args.reuse or f"sqlite:///{tempfile.mkdtemp(prefix='engage-bench-')}/engage.sqlite3", args.per_call)
@@ -306,6 +330,9 @@ def main() -> None:
     busiest = public[0]
     if args.digest_only:
         time_digest(url, args.digest_runs, busiest)
+        return
+    if args.counts_only:
+        time_counts(url)
         return
 
     from app import create_app

@@ -184,6 +184,14 @@ contributions = sa.Table(
     sa.Index("ix_contributions_repo_time", "repo_id", "occurred_at"),
     sa.Index("ix_contributions_repo_actor", "repo_id", "actor_id", "kind"),
 )
+# A person's earlier contributions by login, as the greeting, the response watch and milestones count them for
+# every issue or pull request opened and merged: without it, each count read all of the repository's rows.
+ix_contributions_repo_login = sa.Index(
+    "ix_contributions_repo_login",
+    contributions.c.repo_id,
+    sa.func.lower(contributions.c.actor_login),
+    contributions.c.kind,
+)
 
 # Per person, per repository, per UTC day: counts per kind (activity kinds only).
 # The community forum's activity per person (domain.contributions.FORUM_KINDS), added by migration 11.
@@ -383,6 +391,12 @@ def _add_issue_labels_and_age(conn: Connection) -> None:
     for name, kind in kinds.items():
         if name not in present:
             conn.execute(sa.text(f"ALTER TABLE good_first_issues ADD COLUMN {name} {kind}"))
+
+
+def _index_logins(conn: Connection) -> None:
+    # IF NOT EXISTS, not checkfirst: new databases have it from the table's creation, and reflecting an
+    # expression index makes SQLAlchemy warn.
+    conn.execute(sa.schema.CreateIndex(ix_contributions_repo_login, if_not_exists=True))
 
 
 def utcnow() -> datetime:
@@ -661,6 +675,7 @@ MIGRATIONS: list[Migration] = [
     (16, "credit for work that is not code: the credits and their count in the rollups", _add_credits),
     (17, "events: their definitions and the issues and pull requests carrying their labels", _add_event_tables),
     (18, "good first issues: their labels and when they were opened", _add_issue_labels_and_age),
+    (19, "the ledger: a person's contributions found by login without reading the repository's", _index_logins),
 ]
 
 

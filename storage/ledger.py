@@ -67,6 +67,15 @@ _MEMBER_MOVED = scope_members.update().where(
     _sm.scope == sa.bindparam("b_scope"), _sm.actor_id == sa.bindparam("b_actor_id")
 )
 
+# A person's contributions of some kinds in a repository, by login (the index on lower(actor_login) serves it).
+_COUNT = sa.select(sa.func.count()).where(
+    _c.repo_id == sa.bindparam("repo_id"),
+    sa.func.lower(_c.actor_login) == sa.bindparam("login"),
+    _c.kind.in_(sa.bindparam("kinds", expanding=True)),
+)
+_COUNT_EARLIER = _COUNT.where(_c.number < sa.bindparam("number"))
+_COUNT_OTHER = _COUNT.where(_c.number != sa.bindparam("number"))
+
 
 @dataclass(frozen=True)
 class _Upserts:
@@ -279,14 +288,9 @@ class LedgerStore:
     def count(self, repo_id: int, login: str, kinds_: Sequence[str], other_than: int, earlier: bool = False) -> int:
         """How many contributions of these kinds the person made in the repository about items other
         than number `other_than` (only those numbered before it, when `earlier`)."""
-        c = contributions.c
-        query = (
-            sa.select(sa.func.count())
-            .where(c.repo_id == repo_id, sa.func.lower(c.actor_login) == login.lower(), c.kind.in_(list(kinds_)))
-            .where(c.number < other_than if earlier else c.number != other_than)
-        )
+        values = {"repo_id": repo_id, "login": login.lower(), "kinds": list(kinds_), "number": other_than}
         with self.engine.connect() as conn:
-            return int(conn.execute(query).scalar_one())
+            return int(conn.execute(_COUNT_EARLIER if earlier else _COUNT_OTHER, values).scalar_one())
 
     def active_in(self, repo_id: int, actor_id: int, other_than: int, before: datetime) -> bool:
         """Whether the person has any recorded contribution in the repository before `before`, other
