@@ -333,7 +333,10 @@ def main() -> None:
         "--bare-repository", action="store_true", help="no .github/engage.yml, CONTRIBUTING.md or code of conduct"
     )
     parser.add_argument(
-        "--server", choices=("gunicorn", "granian"), default="gunicorn", help="granian: for comparison, on PYTHONPATH"
+        "--server",
+        choices=("gunicorn", "granian", "uwsgi"),
+        default="gunicorn",
+        help="granian, uwsgi (pyuwsgi): for comparison, on PYTHONPATH",
     )
     parser.add_argument("--web-workers", type=int, help="web processes (default: 3 rq, 1 embedded)")
     parser.add_argument("--web-threads", type=int, help="threads per web process (default: 8 embedded, 1 rq)")

@@ -129,6 +129,25 @@ def start_web(
             "--factory",
             "app:create_app",
         ]
+    elif server == "uwsgi":
+        command = [
+            sys.executable,
+            "-c",
+            "import pyuwsgi; pyuwsgi.run()",
+            "--http-socket",
+            f"127.0.0.1:{port}",
+            "--processes",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--master",
+            "--lazy-apps",
+            "--enable-threads",
+            "--disable-logging",
+            "--die-on-term",
+            "--module",
+            "app:create_app()",
+        ]
     else:
         command = [
             str(ROOT / ".venv/bin/gunicorn"),

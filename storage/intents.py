@@ -13,6 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from storage.db import intents, utcnow
 
 NEW, RESUMED, TAKEN = "new", "resumed", "taken"
+# Built once: every greeting, thank-you and reply goes through start and done.
+_START = intents.insert()
+_DONE = intents.update().where(intents.c.key == sa.bindparam("b_key"))
 
 
 class IntentStore:
@@ -29,7 +32,7 @@ class IntentStore:
         TAKEN: another delivery's, or done."""
         try:
             with self.engine.begin() as conn:
-                conn.execute(intents.insert().values(key=key, delivery_id=delivery_id, created_at=utcnow()))
+                conn.execute(_START, {"key": key, "delivery_id": delivery_id, "created_at": utcnow()})
             return NEW
         except IntegrityError:
             with self.engine.connect() as conn:
@@ -38,4 +41,4 @@ class IntentStore:
 
     def done(self, key: str, result: str = "") -> None:
         with self.engine.begin() as conn:
-            conn.execute(intents.update().where(intents.c.key == key).values(done_at=utcnow(), result=result))
+            conn.execute(_DONE, {"b_key": key, "done_at": utcnow(), "result": result})

@@ -75,6 +75,12 @@ _COUNT = sa.select(sa.func.count()).where(
 )
 _COUNT_EARLIER = _COUNT.where(_c.number < sa.bindparam("number"))
 _COUNT_OTHER = _COUNT.where(_c.number != sa.bindparam("number"))
+_ACTIVE_IN = (
+    sa.select(_c.id)
+    .where(_c.repo_id == sa.bindparam("repo_id"), _c.actor_id == sa.bindparam("actor_id"))
+    .where(sa.or_(_c.number.is_(None), _c.number != sa.bindparam("number")), _c.occurred_at < sa.bindparam("before"))
+    .limit(1)
+)
 
 
 @dataclass(frozen=True)
@@ -295,15 +301,9 @@ class LedgerStore:
     def active_in(self, repo_id: int, actor_id: int, other_than: int, before: datetime) -> bool:
         """Whether the person has any recorded contribution in the repository before `before`, other
         than about item number `other_than` (a comment, a review, another issue or pull request)."""
-        c = contributions.c
-        query = (
-            sa.select(c.id)
-            .where(c.repo_id == repo_id, c.actor_id == actor_id)
-            .where(sa.or_(c.number.is_(None), c.number != other_than), c.occurred_at < before)
-            .limit(1)
-        )
+        values = {"repo_id": repo_id, "actor_id": actor_id, "number": other_than, "before": before}
         with self.engine.connect() as conn:
-            return conn.execute(query).first() is not None
+            return conn.execute(_ACTIVE_IN, values).first() is not None
 
     def actor_of(self, key: str) -> int | None:
         """Who made the contribution recorded under `key` (a chat thread's first message), or None."""
