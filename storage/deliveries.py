@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import IntegrityError
 
-from storage.db import deliveries, handler_runs, installations, utcnow
+from storage.db import deliveries, handler_runs, installations, once_more_if_dropped, utcnow
 from storage.installations import REMOVED, SUSPENDED
 
 PENDING, PROCESSING, RETRYING = "pending", "processing", "retrying"
@@ -218,10 +218,16 @@ class DeliveryStore:
             claimed_at=None,
             finished_at=None if status == PENDING else now,
         )
-        try:
+
+        def store() -> None:
             with self.engine.begin() as conn:
                 self._insert.execute(conn, values)
+
+        try:
+            once_more_if_dropped(store)
         except IntegrityError:
+            # A redelivery; or, after a dropped connection, our own first try committed unbeknown: the
+            # delivery is stored as pending either way, and the sweeper dispatches it if nobody did.
             return False
         return True
 
@@ -233,10 +239,14 @@ class DeliveryStore:
     def claim(self, delivery_id: str) -> Delivery | None:
         """Take a delivery for processing, or None if it is done, ignored or being processed elsewhere."""
         now = utcnow()
-        with self.engine.begin() as conn:
-            row = self._claim.execute(
-                conn, {"delivery_id": delivery_id, "claim_time": now, "lease_cutoff": now - self.lease}
-            ).first()
+
+        def take() -> Any:
+            with self.engine.begin() as conn:
+                return self._claim.execute(
+                    conn, {"delivery_id": delivery_id, "claim_time": now, "lease_cutoff": now - self.lease}
+                ).first()
+
+        row = once_more_if_dropped(take)
         return _claimed(self._claim.row(row)) if row else None
 
     def finish(
@@ -249,25 +259,29 @@ class DeliveryStore:
     ) -> None:
         """Set the delivery's status and record its handlers' outcomes, in one transaction."""
         now = utcnow()
-        with self.engine.begin() as conn:
-            if outcomes:
-                self._upsert_run.execute(
+
+        def record() -> None:
+            with self.engine.begin() as conn:
+                if outcomes:
+                    self._upsert_run.execute(
+                        conn,
+                        [
+                            dict(delivery_id=delivery_id, handler=name, status=outcome, error=error, finished_at=now)
+                            for name, (outcome, error) in outcomes.items()
+                        ],
+                    )
+                self._finish.execute(
                     conn,
-                    [
-                        dict(delivery_id=delivery_id, handler=name, status=outcome, error=error, finished_at=now)
-                        for name, (outcome, error) in outcomes.items()
-                    ],
+                    {
+                        "delivery_id": delivery_id,
+                        "new_status": status,
+                        "error": error,
+                        "next_at": next_attempt_at,
+                        "finish_time": now if status in (DONE, IGNORED, FAILED) else None,
+                    },
                 )
-            self._finish.execute(
-                conn,
-                {
-                    "delivery_id": delivery_id,
-                    "new_status": status,
-                    "error": error,
-                    "next_at": next_attempt_at,
-                    "finish_time": now if status in (DONE, IGNORED, FAILED) else None,
-                },
-            )
+
+        once_more_if_dropped(record)
 
     def handlers_settled(self, delivery_id: str) -> set[str]:
         """Handlers with a final outcome, so an automatic retry of the delivery does not run them again."""
