@@ -174,6 +174,8 @@ def digest_times(engine: sa.Engine, runs: int, repo: str | None, org: str | None
 
 
 def time_digest(url: str, runs: int, busiest: str) -> None:
+    if runs < 1:
+        return
     engine = db.make_engine(url)
     print(f"\nweekly digest of the last complete week (build + render en and zh), {runs} runs each")
     for label, repo, org in (("owner-wide", None, "llmasos"), ("busiest repo", busiest, None)):
