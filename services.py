@@ -164,7 +164,7 @@ def redis_connection(url: str) -> redis.Redis:
 
 
 def build(settings: Settings) -> Services:
-    engine = db.make_engine(settings.database_url)
+    engine = db.make_engine(settings.database_url, settings.worker_threads)
     if engine.dialect.name == "sqlite":
         db.migrate(engine)  # the embedded default upgrades itself; PostgreSQL uses `flask db upgrade`
     store = DeliveryStore(engine, lease_seconds=settings.job_timeout_seconds * 2)
@@ -193,6 +193,7 @@ def build(settings: Settings) -> Services:
             lambda delivery_id: process_after_answers(services, delivery_id),
             lambda: len(services.tick()),
             settings.sweep_interval_seconds,
+            settings.worker_threads,
         )
     modules = behaviour_modules(settings.behaviours)
     services = Services(

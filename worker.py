@@ -6,6 +6,7 @@ RQ imports them by name in the worker process, which builds its Services from th
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import services as services_module
@@ -30,15 +31,23 @@ def process_delivery(delivery_id: str) -> str:
 
 
 def process_deliveries(delivery_ids: list[str]) -> list[str]:
-    """A batch of new deliveries, each processed on its own: one crashing leaves the others be."""
+    """A batch of new deliveries, up to WORKER_THREADS at once (each mostly waits for GitHub), each processed
+    on its own: one crashing leaves the others be. The outcomes are in the batch's order."""
     services = services_module.current()
-    outcomes = []
-    for delivery_id in delivery_ids:
-        try:
-            outcomes.append(process(services, delivery_id))
-        except Exception:
-            # Left pending or processing: the sweeper dispatches it again.
-            log.exception("delivery processing crashed", extra={"delivery_id": delivery_id})
-            outcomes.append("crashed")
-    services.metrics.flush()
-    return outcomes
+    threads = min(services.settings.worker_threads, len(delivery_ids))
+    try:
+        if threads <= 1:
+            return [_process_one(services, delivery_id) for delivery_id in delivery_ids]
+        with ThreadPoolExecutor(threads, thread_name_prefix="engage-batch") as pool:
+            return list(pool.map(lambda delivery_id: _process_one(services, delivery_id), delivery_ids))
+    finally:
+        services.metrics.flush()
+
+
+def _process_one(services: services_module.Services, delivery_id: str) -> str:
+    try:
+        return process(services, delivery_id)
+    except Exception:
+        # Left pending or processing: the sweeper dispatches it again.
+        log.exception("delivery processing crashed", extra={"delivery_id": delivery_id})
+        return "crashed"

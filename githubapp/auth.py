@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -44,6 +45,7 @@ class AppAuth:
         # Injected so this module does no HTTP itself: (installation_id, app_jwt) -> GitHub's token JSON.
         self._create_token = create_token
         self._jwt: tuple[float, str] | None = None
+        self._fetching: dict[int, threading.Lock] = {}  # installation -> held while its token is fetched
 
     def app_jwt(self) -> str:
         now = time.time()
@@ -54,9 +56,16 @@ class AppAuth:
 
     def installation_token(self, installation_id: int) -> str:
         key = f"token:{self.app_id}:{installation_id}"
-        cached = self._cache.get(key)
-        if cached:
+        if cached := self._cache.get(key):
             return str(json.loads(cached)["token"])
+        # Threads processing deliveries of one installation at once (WORKER_THREADS) find no token together,
+        # after a start or an expiry: one asks GitHub, the others wait for its answer in the cache.
+        with self._fetching.setdefault(installation_id, threading.Lock()):
+            if cached := self._cache.get(key):
+                return str(json.loads(cached)["token"])
+            return self._new_token(key, installation_id)
+
+    def _new_token(self, key: str, installation_id: int) -> str:
         answer = self._create_token(installation_id, self.app_jwt())
         expires_at = datetime.fromisoformat(answer["expires_at"].replace("Z", "+00:00"))
         ttl = (expires_at - datetime.now(UTC)).total_seconds() - TOKEN_REFRESH_MARGIN_SECONDS

@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 USER_AGENT = "llmasos-engage/0.1 (+https://github.com/llmasos/engage)"
 API_VERSION = "2022-11-28"
 WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
+# Connections to GitHub kept open for reuse (requests keeps 10): more than the threads that call it at once.
+CONNECTIONS = 64
 # Without Retry-After, GitHub asks to wait at least a minute after a secondary rate limit.
 SECONDARY_LIMIT_WAIT_SECONDS = 60.0
 ETAG_TTL_SECONDS = 24 * 3600
@@ -160,6 +162,9 @@ class GitHubApp:
     ):
         self.base_url = base_url.rstrip("/")
         self.session = session_for(self.base_url)
+        # Threads calling GitHub at once (WORKER_THREADS, web requests) each keep their connection open.
+        for scheme in ("https://", "http://"):
+            self.session.mount(scheme, requests.adapters.HTTPAdapter(pool_maxsize=CONNECTIONS))
         self.session.headers.update(
             {"User-Agent": USER_AGENT, "Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION}
         )

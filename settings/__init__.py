@@ -27,6 +27,9 @@ MAX_WEBHOOK_BYTES = 25 * 1024 * 1024
 # The operator token guards retries of every delivery: long enough that guessing it is hopeless.
 MIN_ADMIN_TOKEN_LENGTH = 32
 NEW_TOKEN = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+# Threads processing deliveries in each worker process (WORKER_THREADS): a delivery mostly waits for GitHub,
+# so a few threads serve a burst of them several times faster. Each holds a database connection while it works.
+MAX_WORKER_THREADS = 32
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class Settings:
     max_attempts: int = 5
     retry_base_seconds: float = 10.0
     sweep_interval_seconds: float = 30.0
+    worker_threads: int = 4
     sweep_grace_seconds: float = 10.0
     queued_stale_seconds: float = 900.0
     # GitHub asks integrators to leave at least a second between content-creating requests.
@@ -230,6 +234,17 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _threads(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_WORKER_THREADS:
+        raise ConfigError(
+            f"{name} must be how many deliveries a worker processes at once (1-{MAX_WORKER_THREADS}), got {raw!r}"
+        )
+    return int(raw)
+
+
 def load_env_file() -> None:
     """Read the file ENV_FILE names (default `./.env`) into the environment; variables already set win.
 
@@ -303,6 +318,7 @@ def from_environment(env: Mapping[str, str] | None = None, instance_path: str = 
         # Operators rarely change these; tests and slow handlers do (a claimed delivery's lease is 2x the timeout).
         job_timeout_seconds=int(_seconds(env, "JOB_TIMEOUT_SECONDS", 120)),
         sweep_interval_seconds=_seconds(env, "SWEEP_INTERVAL_SECONDS", 30.0),
+        worker_threads=_threads(env, "WORKER_THREADS", 4),
         sweep_grace_seconds=_seconds(env, "SWEEP_GRACE_SECONDS", 10.0),
         queued_stale_seconds=_seconds(env, "QUEUED_STALE_SECONDS", 900.0),
     )

@@ -681,17 +681,32 @@ MIGRATIONS: list[Migration] = [
 ]
 
 
-def make_engine(url: str) -> Engine:
+# Threads besides the delivery workers that may hold a connection at once: web request threads (gunicorn
+# --threads; 8 in scripts/run), the sweeper, a command's main thread.
+OTHER_THREADS = 32
+
+
+def make_engine(url: str, worker_threads: int = 1) -> Engine:
+    """The engine, with a connection for every thread of the process that may need one at once.
+
+    Both dialects get a QueuePool (SQLAlchemy 2's choice for a SQLite file too), which gives each thread its
+    own connection, opens connections only as threads ask, keeps up to pool_size of them, closes the rest when
+    they come back, and makes a thread wait up to 30 s once pool_size + max_overflow are out. So: keep one per
+    delivery worker thread (`worker_threads`, WORKER_THREADS) and two more, and allow a burst of the others.
+    """
+    pool = {"pool_size": worker_threads + 2, "max_overflow": OTHER_THREADS}
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
+        in_memory = not path or path == ":memory:"  # one connection per thread is one database per thread
+        if not in_memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 15, "check_same_thread": False})
+        connect_args = {"timeout": 15, "check_same_thread": False}
+        engine = sa.create_engine(url, connect_args=connect_args, **({} if in_memory else pool))
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         _serialise_sqlite_transactions(engine)
         return engine
     # Not pool_pre_ping: its SELECT 1 was a round trip per transaction (0.3-0.5 ms of CPU per delivery processed).
-    engine = sa.create_engine(url, pool_size=5, max_overflow=10, connect_args={"connect_timeout": 3})
+    engine = sa.create_engine(url, connect_args={"connect_timeout": 3}, **pool)
     sa.event.listen(engine, "checkout", _closed_by_the_server)
     return engine
 

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -431,6 +432,20 @@ def test_fail_next_and_delay_next(fake: FakeGitHub, gh: requests.Session) -> Non
     while not fake.comments(REPO, 1) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert [c["body"] for c in fake.comments(REPO, 1)] == ["slow"]  # the write landed anyway
+    fake.assert_no_violations()
+
+
+def test_latency_delays_every_request_and_records_show_the_overlap(fake: FakeGitHub, gh: requests.Session) -> None:
+    fake.latency = 0.3
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda n: gh.get(api(fake, f"/issues/{n}")), (1, 1)))
+    assert [answer.status_code for answer in answers] == [200, 200]
+    first, second = fake.calls("GET", f"/repos/{REPO}/issues/1")
+    for record in (first, second):
+        assert record.answered is not None and record.answered - record.received >= 0.3
+    assert max(first.received, second.received) < min(first.answered, second.answered), "served side by side"
+    fake.reset()
+    assert fake.latency == 0.0
     fake.assert_no_violations()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import jwt as pyjwt
 import pytest
@@ -50,6 +51,15 @@ def test_installation_token_is_cached_until_near_expiry(github, app_key):
     gh = client(github, app_key)
     for number in (1, 2):
         gh.installation(INSTALLATION_ID).create_comment(REPO, number, "hello")
+    assert github.tokens_issued == 1
+
+
+def test_threads_finding_no_token_at_once_ask_github_for_one(github, app_key):
+    """A burst of deliveries after a start: the worker threads share the one token fetched."""
+    gh = client(github, app_key)
+    github.delay_next("POST", r"/access_tokens$", 0.3)
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda number: gh.installation(INSTALLATION_ID).list_comments(REPO, number), (1, 2, 1, 2)))
     assert github.tokens_issued == 1
 
 

@@ -45,6 +45,14 @@ def test_private_key_path_is_read(tmp_path, app_key):
             id="one-letter admin token",
         ),
         pytest.param({"ADMIN_TOKEN": "x" * 31}, "ADMIN_TOKEN is too short", id="admin token one short"),
+        *(
+            pytest.param(
+                {"WORKER_THREADS": raw},
+                rf"WORKER_THREADS must be how many deliveries a worker processes at once \(1-32\), got '{raw}'",
+                id=f"worker threads {raw}",
+            )
+            for raw in ("0", "33", "abc", "-1", "2.5")
+        ),
     ],
 )
 def test_broken_settings_name_the_fix(env, problem):
@@ -83,3 +91,8 @@ def test_a_short_admin_token_stops_the_app_at_start_up_and_a_long_one_starts_it(
     with pytest.raises(ConfigError, match=r"ADMIN_TOKEN is too short.*token_urlsafe"):
         make_app(admin_token="a")
     assert make_app(admin_token="x" * 32).extensions["engage"].settings.admin_token == "x" * 32
+
+
+def test_worker_threads_default_to_four_and_take_whole_numbers_up_to_32():
+    assert from_environment({}).worker_threads == 4
+    assert [from_environment({"WORKER_THREADS": raw}).worker_threads for raw in ("1", " 8 ", "32")] == [1, 8, 32]

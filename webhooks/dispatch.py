@@ -270,15 +270,21 @@ class RQDispatcher:
 
 
 class InlineDispatcher:
-    """The embedded worker: one daemon thread in this process, plus the periodic sweeper."""
+    """The embedded worker: `threads` daemon threads in this process, plus the periodic sweeper.
 
-    def __init__(self, process: Callable[[str], object], sweep: Callable[[], int], sweep_interval: float):
+    Several threads, so a delivery waiting for GitHub (a greeting's two calls) does not hold up the
+    deliveries behind it; the claim in `DeliveryStore` keeps any one delivery to one thread.
+    """
+
+    def __init__(self, process: Callable[[str], object], sweep: Callable[[], int], sweep_interval: float, threads: int):
         self._process = process
         self._sweep = sweep
         self._sweep_interval = sweep_interval
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="engage-worker", daemon=True)
+        self._workers = [
+            threading.Thread(target=self._run, name=f"engage-worker-{n}", daemon=True) for n in range(1, threads + 1)
+        ]
         self._sweeper = threading.Thread(target=self._sweep_loop, name="engage-sweeper", daemon=True)
         self._started = False
         self._lock = threading.Lock()
@@ -289,7 +295,8 @@ class InlineDispatcher:
         with self._lock:
             if not self._started:
                 self._started = True
-                self._thread.start()
+                for thread in self._workers:
+                    thread.start()
                 self._sweeper.start()
 
     def submit(self, delivery_id: str) -> None:
@@ -312,6 +319,7 @@ class InlineDispatcher:
         while not self._stop.is_set():
             delivery_id = self._queue.get()
             if delivery_id is None:
+                self._queue.task_done()
                 break
             try:
                 self._process(delivery_id)
@@ -334,18 +342,25 @@ class InlineDispatcher:
         return _drained(self._queue, timeout)
 
     def health(self) -> tuple[bool, str]:
-        alive = not self._started or self._thread.is_alive()
-        return alive, ("embedded worker ok" if alive else "embedded worker thread died")
+        if not self._started:
+            return True, "embedded worker ok"
+        alive = sum(thread.is_alive() for thread in self._workers)
+        if alive == len(self._workers):
+            return True, f"embedded worker ok, {alive} threads"
+        return False, f"embedded worker: {len(self._workers) - alive} of {len(self._workers)} threads died"
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stop both threads, letting a delivery or a sweep in progress finish first (its database
-        connection must go back to the pool before the pool is closed)."""
+        """Stop all threads, letting the deliveries and the sweep in progress finish first (their database
+        work must end before the pool is closed). Deliveries still waiting in the queue stay pending in the
+        database: the next start's sweeper dispatches them."""
         self._stop.set()
         if self._started:
-            self._queue.put(None)
-            for thread in (self._sweeper, self._thread):
+            for _ in self._workers:
+                self._queue.put(None)
+            deadline = time.monotonic() + timeout
+            for thread in (self._sweeper, *self._workers):
                 if thread is not threading.current_thread():
-                    thread.join(timeout)
+                    thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _drained(work: queue.Queue[Any], timeout: float) -> bool:

@@ -20,7 +20,8 @@ missing/invalid auth (bad JWT, unknown or expired token, JWT outside ``/app``, t
 ``/app``); and a few 422s GitHub would also return for client mistakes (blank or
 > 65536-char comment body, label colour not ``rrggbb``). Not violations: 404s for unknown
 things, 422 for a duplicate label, 401 after ``revoke_tokens()``, and ``fail_next`` answers.
-``fail_next`` only answers requests that passed validation; ``delay_next`` delays any match.
+``fail_next`` only answers requests that passed validation; ``delay_next`` delays any match; ``latency`` delays
+every request, as the distance to real GitHub does (each request records when it arrived and was answered).
 
 One documented extra outside the contract: registering an App from a manifest (GitHub's web pages
 ``/settings/apps/new`` and ``/organizations/{org}/settings/apps/new``, and the REST call the subset leaves
@@ -330,6 +331,9 @@ class RecordedRequest:
     status: int | None = None
     response: JSON = None
     operation_id: str | None = None
+    # time.monotonic() when it arrived and when its answer was ready: shows which requests overlapped.
+    received: float = 0.0
+    answered: float | None = None
 
 
 @dataclass
@@ -495,6 +499,7 @@ class FakeGitHub:
             self.requests: list[RecordedRequest] = []
             self.tokens_issued = 0
             self.token_expiry_seconds = 3600
+            self.latency = 0.0  # seconds every request waits before it is handled, as real GitHub's do
             self.app_slug = "llmasos-engage"
             self._faults: list[_Fault] = []
             self._ids = 1000
@@ -891,19 +896,28 @@ class FakeGitHub:
             parsed = json.loads(data) if data.strip() else None
         except ValueError:
             parsed = None
-        record = RecordedRequest(req.method, req.path, dict(req.args.items()), dict(req.headers.items()), parsed, data)
+        record = RecordedRequest(
+            req.method,
+            req.path,
+            dict(req.args.items()),
+            dict(req.headers.items()),
+            parsed,
+            data,
+            received=time.monotonic(),
+        )
         with self._lock:
             self.requests.append(record)
             slow = self._take_fault(req.method, req.path, True, req.args)
-        if slow is not None:
-            time.sleep(slow.delay)
+            wait = self.latency + (slow.delay if slow is not None else 0.0)
+        if wait > 0:
+            time.sleep(wait)
         with self._lock:
             try:
                 resp = self._process(req, raw_path, data, record)
             except Exception as exc:
                 self.violations.append(f"{req.method} {req.path}: fake-github internal error: {exc!r}")
                 resp = _error(500, f"fake-github: internal error: {exc!r}")
-            record.status, record.response = resp.status, resp.body
+            record.status, record.response, record.answered = resp.status, resp.body, time.monotonic()
         if resp.raw is not None:
             payload = resp.raw
         elif resp.body is None:

@@ -1,0 +1,153 @@
+"""Several deliveries processed at once (WORKER_THREADS): a slow GitHub round trip holds up only its own
+delivery. Real HTTP in, the fake GitHub made slow with `delay_next`, outcomes read where a user sees them."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+import worker
+from storage import db
+from tests.conftest import REPO, example, installed, services, wait_for
+from tests.support.fake_github import RecordedRequest
+
+CREATE_COMMENT = rf"^/repos/{REPO}/issues/\d+/comments$"
+
+
+def issue_opened(number: int, login: str) -> dict:
+    payload = installed(example("issues.opened.1"))
+    payload["issue"].update(number=number, author_association="NONE")
+    payload["issue"]["user"].update(login=login, type="User")
+    payload["sender"].update(login=login, type="User")
+    return payload
+
+
+def comment_created(login: str, comment_id: int) -> dict:
+    payload = installed(example("issue_comment.created.1"))
+    person = {"login": login, "id": 502, "type": "User", "node_id": "x", "site_admin": False}
+    payload["comment"].update(id=comment_id, user=person, author_association="CONTRIBUTOR")
+    payload["sender"] = person
+    return payload
+
+
+def greetings(github, number: int) -> list[str]:
+    return [c["body"] for c in github.comments(REPO, number) if "engage:greeting" in c["body"]]
+
+
+def greetings_posted(github) -> list[RecordedRequest]:
+    """The requests that posted a greeting (the sweeper's tasks may post other comments meanwhile)."""
+    return [r for r in github.calls("POST", f"/repos/{REPO}/issues/") if "engage:greeting" in str(r.json)]
+
+
+def side_by_side(requests: list[RecordedRequest]) -> bool:
+    """Every one of them was in flight at one moment: the last arrived before the first was answered."""
+    answered = [r.answered for r in requests]
+    assert all(at is not None for at in answered)
+    return max(r.received for r in requests) < min(at for at in answered if at is not None)
+
+
+def comments_recorded(app) -> list[str]:
+    with services(app).store.engine.connect() as conn:
+        query = sa.select(db.contributions.c.actor_login).where(db.contributions.c.kind == "comment")
+        return list(conn.scalars(query))
+
+
+def test_slow_greetings_are_posted_side_by_side_and_a_comment_behind_them_does_not_wait(make_app, serve, github):
+    """Three newcomers' greetings each wait 1.5 s for GitHub; the default 4 threads post them together,
+    and a comment sent after them is in the ledger while they are still waiting."""
+    app = make_app(behaviours=())
+    server = serve(app)
+    store = services(app).store
+    newcomers = {3: "ana-new", 4: "bo-new", 5: "cy-new"}
+    for number, login in newcomers.items():
+        github.add_issue(REPO, number, login)
+    github.delay_next("POST", CREATE_COMMENT, 1.5, times=len(newcomers))
+    for number, login in newcomers.items():
+        server.deliver("issues", issue_opened(number, login), delivery_id=f"newcomer-{number}")
+    wait_for(lambda: len(greetings_posted(github)) == len(newcomers), message="all greetings sent to GitHub")
+
+    server.deliver("issue_comment", comment_created("sam", 9001), delivery_id="comment-behind")
+    wait_for(lambda: store.get("comment-behind").status == "done", message="the comment processed")
+    assert comments_recorded(app) == ["sam"]
+    assert all(r.answered is None for r in greetings_posted(github)), "the greetings were still waiting for GitHub"
+
+    wait_for(lambda: all(store.get(f"newcomer-{n}").status == "done" for n in newcomers), message="greetings done")
+    assert {n: len(greetings(github, n)) for n in newcomers} == {n: 1 for n in newcomers}
+    assert len(greetings_posted(github)) == len(newcomers), "each greeting posted once"
+    assert side_by_side(greetings_posted(github))
+    assert services(app).dispatcher.health() == (True, "embedded worker ok, 4 threads")
+
+
+def test_one_delivery_dispatched_several_times_at_once_greets_once(make_app, serve, github):
+    app = make_app(behaviours=())
+    server = serve(app)
+    svc = services(app)
+    github.add_issue(REPO, 3, "ana-new")
+    github.delay_next("POST", CREATE_COMMENT, 0.5)
+    for _ in range(2):  # GitHub's redelivery: stored once
+        server.deliver("issues", issue_opened(3, "ana-new"), delivery_id="twice")
+    server.deliver("issues", issue_opened(3, "ana-new"), delivery_id="github-sent-it-again")
+    for _ in range(3):  # and the sweeper finding it meanwhile: four threads on one delivery
+        svc.dispatcher.dispatch("twice")
+    assert svc.dispatcher.wait_idle(15)
+    assert svc.store.get("twice").attempts == 1
+    wait_for(lambda: svc.store.get("github-sent-it-again").status == "done", message="the copy settled")
+    assert len(greetings(github, 3)) == 1 and len(greetings_posted(github)) == 1
+
+
+def test_closing_lets_every_thread_finish_its_delivery(make_app, serve, github):
+    app = make_app(worker_threads=2, behaviours=())
+    server = serve(app)
+    svc = services(app)
+    github.delay_next("POST", CREATE_COMMENT, 1.0, times=2)
+    for number in (3, 4):
+        github.add_issue(REPO, number, f"new-{number}")
+        server.deliver("issues", issue_opened(number, f"new-{number}"), delivery_id=f"closing-{number}")
+    wait_for(lambda: len(greetings_posted(github)) == 2, message="both deliveries waiting for GitHub")
+    assert svc.dispatcher.health() == (True, "embedded worker ok, 2 threads")
+    svc.dispatcher.close()
+    assert [svc.store.get(f"closing-{n}").status for n in (3, 4)] == ["done", "done"]
+    assert not any(t.name.startswith("engage-worker") and t.is_alive() for t in threading.enumerate())
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_an_rq_batch_processes_its_deliveries_at_once_and_a_crash_leaves_the_others_be(
+    make_app, redis_url, github, threads
+):
+    app = make_app(redis_url=redis_url, worker_threads=threads, behaviours=())
+    svc = services(app)
+    for number in (3, 4, 5):
+        github.add_issue(REPO, number, f"new-{number}")
+        store(svc, f"batch-{number}", json.dumps(issue_opened(number, f"new-{number}")))
+    store(svc, "unreadable", "{not json")
+    github.delay_next("POST", CREATE_COMMENT, 0.3, times=3)
+
+    outcomes = worker.process_deliveries(["batch-3", "unreadable", "batch-4", "batch-5", "batch-3"])
+
+    assert outcomes[1:4] == ["crashed", "done", "done"], "in the batch's order"
+    assert sorted([outcomes[0], outcomes[4]]) == ["done", "skipped"], "a delivery twice in a batch runs once"
+    assert [len(greetings(github, n)) for n in (3, 4, 5)] == [1, 1, 1]
+    posted = greetings_posted(github)
+    assert len(posted) == 3
+    if threads == 1:  # one after the other, in the batch's order
+        assert [r.path for r in posted] == [f"/repos/{REPO}/issues/{n}/comments" for n in (3, 4, 5)]
+        assert all(a.answered is not None and a.answered <= b.received for a, b in itertools.pairwise(posted))
+    else:
+        assert side_by_side(posted)
+
+
+def store(svc, delivery_id: str, payload_text: str) -> None:
+    """A new delivery as the endpoint stores it, for the batch to process."""
+    svc.store.insert(
+        id=delivery_id,
+        event="issues",
+        action="opened",
+        installation_id=9001,
+        repository=REPO,
+        sender="someone",
+        payload_text=payload_text,
+    )
