@@ -30,18 +30,32 @@ def process_delivery(delivery_id: str) -> str:
         services.metrics.flush()  # now: a forking RQ worker's job process exits before the background flush
 
 
-def process_deliveries(delivery_ids: list[str]) -> list[str]:
+def process_deliveries(delivery_ids: list[str], items: list[str | None] | None = None) -> list[str]:
     """A batch of new deliveries, up to WORKER_THREADS at once (each mostly waits for GitHub), each processed
-    on its own: one crashing leaves the others be. The outcomes are in the batch's order."""
+    on its own: one crashing leaves the others be. Deliveries about the same item (`items`, as the intake
+    saw them; a batch queued by an older version has none) run one after the other, in the batch's order.
+    The outcomes are in the batch's order."""
     services = services_module.current()
-    threads = min(services.settings.worker_threads, len(delivery_ids))
+    in_order: dict[str, list[int]] = {}  # item (or the delivery's own place) -> its deliveries' places
+    for place, item in enumerate(items or [None] * len(delivery_ids)):
+        in_order.setdefault(item if item is not None else f"#{place}", []).append(place)
+    outcomes = [""] * len(delivery_ids)
+
+    def run(places: list[int]) -> None:
+        for place in places:
+            outcomes[place] = _process_one(services, delivery_ids[place])
+
+    threads = min(services.settings.worker_threads, len(in_order))
     try:
         if threads <= 1:
-            return [_process_one(services, delivery_id) for delivery_id in delivery_ids]
-        with ThreadPoolExecutor(threads, thread_name_prefix="engage-batch") as pool:
-            return list(pool.map(lambda delivery_id: _process_one(services, delivery_id), delivery_ids))
+            for places in in_order.values():
+                run(places)
+        else:
+            with ThreadPoolExecutor(threads, thread_name_prefix="engage-batch") as pool:
+                list(pool.map(run, in_order.values()))
     finally:
         services.metrics.flush()
+    return outcomes
 
 
 def _process_one(services: services_module.Services, delivery_id: str) -> str:

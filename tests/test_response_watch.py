@@ -206,11 +206,10 @@ def test_a_newcomers_issue_nobody_answered_gets_one_nudge_mentioning_the_triager
 def test_no_nudge_when_a_maintainer_answered_it_was_closed_or_it_waits_on_its_author(server, github):
     for number in (7, 8, 9, 10):
         github.add_issue(REPO, number, NEWCOMER)
-    # Four newcomers (a person's second issue would not be a newcomer's), then what happened to their issues:
-    # a batch's deliveries are processed at once (WORKER_THREADS), so one sent with the opening could overtake it.
-    deliver(server, *(("issues", opened_issue(number, f"newcomer-{number}")) for number in (7, 8, 9, 10)))
     deliver(
         server,
+        # Four newcomers (a person's second issue would not be a newcomer's).
+        *(("issues", opened_issue(number, f"newcomer-{number}")) for number in (7, 8, 9, 10)),
         ("issue_comment", comment_by("octo-maintainer", 7, author="newcomer-7")),
         (
             "issue_comment",

@@ -9,6 +9,8 @@ import threading
 
 import pytest
 import sqlalchemy as sa
+from rq.job import Job
+from rq.serializers import JSONSerializer
 
 import worker
 from storage import db
@@ -151,3 +153,37 @@ def store(svc, delivery_id: str, payload_text: str) -> None:
         sender="someone",
         payload_text=payload_text,
     )
+
+
+def comment_on(number: int, login: str, comment_id: int) -> dict:
+    payload = comment_created(login, comment_id)
+    payload["issue"]["number"] = number
+    return payload
+
+
+@pytest.mark.parametrize("mode", ["embedded", "rq"])
+def test_deliveries_about_one_issue_are_processed_in_the_order_they_arrived(make_app, serve, github, redis_url, mode):
+    """A newcomer's issue whose greeting waits 1.5 s for GitHub, and a reply on that issue right behind it:
+    the reply waits for the opening (handled first, the watch of the issue would miss it); a comment on
+    another issue does not. In RQ mode the deliveries' batches are run as one, as one worker would."""
+    app = make_app(redis_url=redis_url, behaviours=()) if mode == "rq" else make_app(behaviours=())
+    server, svc = serve(app), services(app)
+    github.add_issue(REPO, 6, "dee-new")
+    github.delay_next("POST", CREATE_COMMENT, 1.5)
+    server.deliver("issues", issue_opened(6, "dee-new"), delivery_id="opened-6")
+    server.deliver("issue_comment", comment_on(6, "sam", 9101), delivery_id="reply-6")
+    server.deliver("issue_comment", comment_on(1, "kim", 9102), delivery_id="elsewhere-1")
+    if mode == "rq":
+        assert svc.dispatcher.wait_idle()
+        jobs = [Job.fetch(i, connection=svc.redis, serializer=JSONSerializer) for i in svc.dispatcher.queue.job_ids]
+        ids = [d for job in jobs for d in job.args[0]]
+        items = [item for job in jobs for item in job.args[1]]
+        assert ids == ["opened-6", "reply-6", "elsewhere-1"]
+        assert items == [f"{REPO}#6", f"{REPO}#6", f"{REPO}#1"], "the intake hands each delivery's item to RQ"
+        threading.Thread(target=worker.process_deliveries, args=(ids, items), daemon=True).start()
+    wait_for(lambda: svc.store.get("elsewhere-1").status == "done", message="the other issue's comment processed")
+    assert svc.store.get("reply-6").status == "pending", "the reply did not wait for its issue's opening"
+    wait_for(lambda: svc.store.get("reply-6").status == "done", message="the reply processed")
+    opened, reply = svc.store.get("opened-6"), svc.store.get("reply-6")
+    assert opened.status == "done" and opened.finished_at <= reply.finished_at
+    assert len(greetings(github, 6)) == 1

@@ -7,6 +7,7 @@ misses (Redis down, a crash between storing and enqueueing) the sweeper finds an
 from __future__ import annotations
 
 import atexit
+import collections
 import hashlib
 import logging
 import os
@@ -56,8 +57,9 @@ class Dispatcher(Protocol):
         """Queue the delivery's next attempt (`attempt` = attempts made so far): ENQUEUED or ALREADY_QUEUED;
         None when the queue cannot take it now (logged: the sweeper dispatches it later)."""
 
-    def submit(self, delivery_id: str) -> None:
-        """Hand over a just-stored delivery without waiting (the webhook request path)."""
+    def submit(self, delivery_id: str, item: str | None = None) -> None:
+        """Hand over a just-stored delivery without waiting (the webhook request path). Deliveries about the
+        same `item` (an issue or pull request: `Event.item`) are processed one after the other, in this order."""
 
     def queued(self, delivery_ids: list[str]) -> set[str]:
         """The subset known to be waiting in the queue already."""
@@ -96,15 +98,15 @@ class RQDispatcher:
         self.connection = connection
         self.job_timeout = job_timeout
         self._open_until = 0.0
-        self._outbox: queue.Queue[str] = queue.Queue()
+        self._outbox: queue.Queue[tuple[str, str | None]] = queue.Queue()
         self._flusher: threading.Thread | None = None
         self._flusher_pid = 0
         self._lock = threading.Lock()
 
-    def submit(self, delivery_id: str) -> None:
+    def submit(self, delivery_id: str, item: str | None = None) -> None:
         """Queue a new delivery from the webhook request: a background thread enqueues it (in a batch
         with whatever else arrived meanwhile), so the request answers without waiting for Redis."""
-        self._outbox.put(delivery_id)
+        self._outbox.put((delivery_id, item))
         if self._flusher is None or self._flusher_pid != os.getpid() or not self._flusher.is_alive():
             with self._lock:  # (re)start after a fork: gunicorn --preload forks after create_app
                 if self._flusher is None or self._flusher_pid != os.getpid() or not self._flusher.is_alive():
@@ -131,14 +133,14 @@ class RQDispatcher:
         if not self.wait_idle(timeout):
             log.warning("exiting with deliveries not yet queued; the sweeper will dispatch them")
 
-    def _send_batch(self, ids: list[str]) -> None:
+    def _send_batch(self, batch: list[tuple[str, str | None]]) -> None:
         try:
-            self._enqueue_batch(ids)
+            self._enqueue_batch([delivery_id for delivery_id, _ in batch], [item for _, item in batch])
         finally:
-            for _ in ids:
+            for _ in batch:
                 self._outbox.task_done()
 
-    def _enqueue_batch(self, ids: list[str]) -> None:
+    def _enqueue_batch(self, ids: list[str], items: list[str | None]) -> None:
         if time.monotonic() < self._open_until:
             return  # stored as pending: the sweeper dispatches them when Redis is back
         batch = f"batch-{uuid.uuid4().hex}"
@@ -148,6 +150,7 @@ class RQDispatcher:
                 self.queue.enqueue(
                     BATCH_FUNCTION,
                     ids,
+                    items,
                     job_id=batch,
                     pipeline=pipe,
                     job_timeout=self.job_timeout * len(ids),
@@ -256,7 +259,7 @@ class RQDispatcher:
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until every submitted delivery was handed to Redis (for the CLI and tests)."""
-        return _drained(self._outbox, timeout)
+        return _drained([self._outbox], timeout)
 
     def health(self) -> tuple[bool, str]:
         try:
@@ -273,14 +276,19 @@ class InlineDispatcher:
     """The embedded worker: `threads` daemon threads in this process, plus the periodic sweeper.
 
     Several threads, so a delivery waiting for GitHub (a greeting's two calls) does not hold up the
-    deliveries behind it; the claim in `DeliveryStore` keeps any one delivery to one thread.
+    deliveries behind it; the claim in `DeliveryStore` keeps any one delivery to one thread. Deliveries about
+    one item (an issue, a pull request) are processed one after the other, in the order they came: a thread
+    that takes one while another thread is busy with that item leaves it to that thread, which processes it
+    next; every other delivery goes to whichever thread is free.
     """
 
     def __init__(self, process: Callable[[str], object], sweep: Callable[[], int], sweep_interval: float, threads: int):
         self._process = process
         self._sweep = sweep
         self._sweep_interval = sweep_interval
-        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[str, str | None] | None] = queue.Queue()
+        self._waiting: set[str] = set()  # submitted, not yet being processed
+        self._busy: dict[str, collections.deque[str]] = {}  # item -> what waits for its thread, in order
         self._stop = threading.Event()
         self._workers = [
             threading.Thread(target=self._run, name=f"engage-worker-{n}", daemon=True) for n in range(1, threads + 1)
@@ -299,36 +307,69 @@ class InlineDispatcher:
                     thread.start()
                 self._sweeper.start()
 
-    def submit(self, delivery_id: str) -> None:
-        self.dispatch(delivery_id)
+    def submit(self, delivery_id: str, item: str | None = None) -> None:
+        self.start()
+        self._put(delivery_id, item)
+
+    def _put(self, delivery_id: str, item: str | None = None) -> None:
+        with self._lock:
+            self._waiting.add(delivery_id)
+        self._queue.put((delivery_id, item))
 
     def queued(self, delivery_ids: list[str]) -> set[str]:
-        return set()  # the in-memory queue dies with the process: let the sweeper re-dispatch
+        """Those waiting here: the sweeper leaves them (dispatched again, one could overtake the deliveries
+        ahead of it about the same item). The queue dies with the process, and so does this answer: after a
+        restart the sweeper dispatches them all."""
+        with self._lock:
+            return self._waiting.intersection(delivery_ids)
 
     def dispatch(self, delivery_id: str, delay: float = 0, attempt: int = 0) -> str | None:
         self.start()
         if delay > 0:
-            timer = threading.Timer(delay, self._queue.put, args=(delivery_id,))
+            timer = threading.Timer(delay, self._put, args=(delivery_id,))
             timer.daemon = True
             timer.start()
         else:
-            self._queue.put(delivery_id)
+            self._put(delivery_id)
         return ENQUEUED
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            delivery_id = self._queue.get()
-            if delivery_id is None:
+            entry = self._queue.get()
+            if entry is None:
                 self._queue.task_done()
                 break
-            try:
-                self._process(delivery_id)
-            except Exception:
-                log.exception(
-                    "delivery processing crashed; the sweeper will retry it", extra={"delivery_id": delivery_id}
-                )
-            finally:
-                self._queue.task_done()
+            delivery_id, item = entry
+            with self._lock:
+                if item is not None and item in self._busy:
+                    self._busy[item].append(delivery_id)  # its thread processes it next; its task stays open
+                    continue
+                if item is not None:
+                    self._busy[item] = collections.deque()
+            current: str | None = delivery_id
+            while current is not None:
+                self._process_one(current)
+                current = self._next_of(item)
+
+    def _next_of(self, item: str | None) -> str | None:
+        """The item's next delivery, left here by other threads meanwhile; None frees the item."""
+        if item is None:
+            return None
+        with self._lock:
+            if self._busy[item]:
+                return self._busy[item].popleft()
+            del self._busy[item]
+            return None
+
+    def _process_one(self, delivery_id: str) -> None:
+        with self._lock:
+            self._waiting.discard(delivery_id)
+        try:
+            self._process(delivery_id)
+        except Exception:
+            log.exception("delivery processing crashed; the sweeper will retry it", extra={"delivery_id": delivery_id})
+        finally:
+            self._queue.task_done()
 
     def _sweep_loop(self) -> None:
         while not self._stop.wait(self._sweep_interval):
@@ -339,7 +380,7 @@ class InlineDispatcher:
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until every queued delivery was processed (for the CLI and tests)."""
-        return _drained(self._queue, timeout)
+        return _drained([self._queue], timeout)
 
     def health(self) -> tuple[bool, str]:
         if not self._started:
@@ -363,10 +404,10 @@ class InlineDispatcher:
                     thread.join(max(0.0, deadline - time.monotonic()))
 
 
-def _drained(work: queue.Queue[Any], timeout: float) -> bool:
+def _drained(queues: Iterable[queue.Queue[Any]], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if work.unfinished_tasks == 0:
+        if all(work.unfinished_tasks == 0 for work in queues):
             return True
         time.sleep(0.01)
     return False

@@ -64,6 +64,17 @@ class Event:
         login = sender.get("login") if isinstance(sender, Mapping) else None
         return login if isinstance(login, str) else None
 
+    @property
+    def item(self) -> str | None:
+        """The issue or pull request the delivery is about, `owner/repo#number`; None for anything else. Its
+        deliveries are processed in the order they arrived: a reply handled before the issue's opening
+        would find nothing to answer."""
+        thing = self.payload.get("issue") or self.payload.get("pull_request")
+        number = thing.get("number") if isinstance(thing, Mapping) else None
+        if self.repository is None or isinstance(number, bool) or not isinstance(number, int):
+            return None
+        return f"{self.repository}#{number}"
+
     def bot_reason(self) -> str | None:
         """Why this event must not trigger behaviour (bots, this app included, would loop), or None."""
         sender = self.payload.get("sender")
