@@ -37,8 +37,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     services_module.install(services)
     app.extensions["engage"] = services
 
-    from webhooks.intake import GitHubWebhooks, receive_discourse, receive_rocketchat, receive_telegram
+    from webhooks.intake import GitHubWebhooks, receive, receive_discourse, receive_rocketchat, receive_telegram
 
+    app.add_url_rule(config.webhook_path, "webhook", receive, methods=["POST"])
     app.add_url_rule("/api/discourse/webhooks", "discourse_webhook", receive_discourse, methods=["POST"])
     app.add_url_rule("/api/telegram/webhook", "telegram_webhook", receive_telegram, methods=["POST"])
     app.add_url_rule("/api/rocketchat/webhook", "rocketchat_webhook", receive_rocketchat, methods=["POST"])

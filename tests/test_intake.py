@@ -176,3 +176,29 @@ def test_the_longest_values_the_columns_hold_are_accepted(server):
     assert answer.status_code == 202, answer.text
     stored = services(server.app).store.get(answer.json()["delivery_id"])
     assert (stored.sender, stored.installation_id, stored.event) == ("l" * 255, 2**63 - 1, "e" * 64)
+
+
+def test_flasks_own_route_answers_like_the_path_in_front_of_it(make_app):
+    """`flask routes` lists the webhook path; a request that reaches Flask's route (a deployment that wraps
+    the app's WSGI callable differently) gets the same answer as the path served in front of Flask."""
+    from werkzeug.test import EnvironBuilder
+
+    from tests.conftest import SECRET
+    from webhooks.signature import sign
+
+    app = make_app()
+    body = json.dumps(installed(example("issues.opened.1"))).encode()
+    headers = {"X-GitHub-Event": "issues", "X-Hub-Signature-256": sign(SECRET, body)}
+    answers = {}
+    for name, wsgi in (("in front", app.wsgi_app), ("flask", app.wsgi_app.flask_app)):
+        environ = EnvironBuilder(
+            path="/api/github/webhooks",
+            method="POST",
+            data=body,
+            content_type="application/json",
+            headers={**headers, "X-GitHub-Delivery": f"route-{name}"},
+        ).get_environ()
+        statuses: list[str] = []
+        answer = json.loads(b"".join(wsgi(environ, lambda status, _headers, _error=None: statuses.append(status))))
+        answers[name] = (statuses[0][:3], answer["message"], answer["outcome"])
+    assert answers["in front"] == answers["flask"] == ("202", "accepted", "pending")
