@@ -199,6 +199,6 @@ def test_flasks_own_route_answers_like_the_path_in_front_of_it(make_app):
             headers={**headers, "X-GitHub-Delivery": f"route-{name}"},
         ).get_environ()
         statuses: list[str] = []
-        answer = json.loads(b"".join(wsgi(environ, lambda status, _headers, _error=None: statuses.append(status))))
+        answer = json.loads(b"".join(wsgi(environ, lambda status, _h, _e=None, seen=statuses: seen.append(status))))
         answers[name] = (statuses[0][:3], answer["message"], answer["outcome"])
     assert answers["in front"] == answers["flask"] == ("202", "accepted", "pending")
