@@ -131,8 +131,12 @@ class GitHubWebhooks:
         self.on_request = on_request  # what Flask's before_request hook does for its own paths
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") != self.path or environ.get("REQUEST_METHOD") != "POST":
-            return self.flask_app(environ, start_response)  # Flask's route answers other methods with 405
+        if (
+            environ.get("PATH_INFO") != self.path
+            or environ.get("REQUEST_METHOD") != "POST"
+            or not self.services.settings.webhook_secret  # no App registered yet: web/setup.py answers 503
+        ):
+            return self.flask_app(environ, start_response)  # and Flask's route answers other methods with 405
         if self.on_request is not None:
             self.on_request()
         try:
