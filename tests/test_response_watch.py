@@ -148,9 +148,10 @@ def comment_by(login: str, number: int = 7, hours: int = 3, author: str | None =
     stamp = (OPENED + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
     payload["issue"].update(number=number, created_at=OPENED.strftime("%Y-%m-%dT%H:%M:%SZ"))
     payload["issue"]["user"].update(login=author or NEWCOMER, id=900000 + number)
-    payload["comment"].update(created_at=stamp, updated_at=stamp, id=777000 + hours)
-    payload["comment"]["user"].update(login=login, id=123456, type="User")
-    payload["sender"].update(login=login, id=123456, type="User")
+    payload["comment"].update(created_at=stamp, updated_at=stamp, id=777000 + 100 * number + hours)  # unique
+    commenter = 900000 + number if login == (author or NEWCOMER) else 123456  # the author keeps their id
+    payload["comment"]["user"].update(login=login, id=commenter, type="User")
+    payload["sender"].update(login=login, id=commenter, type="User")
     return payload
 
 
