@@ -28,6 +28,7 @@ from notify.config import build as build_destination
 from notify.direct import DirectMessages
 from notify.notifier import Notifier
 from ops.in_flight import InFlight
+from ops.turns import ProcessingTurn
 from scheduling.rq import enqueue_task
 from scheduling.runner import Outcome, TaskRunner
 from scheduling.tasks import Schedule, Task
@@ -66,6 +67,8 @@ class Services:
     metrics: ops.metrics.Recorder = field(default_factory=ops.metrics.MemoryRecorder)
     # The webhook answers under way in this process: the embedded worker lets them go first.
     in_flight: InFlight = field(default_factory=InFlight)
+    # One delivery computes at a time; one waiting for GitHub lets another go on (WORKER_THREADS).
+    turn: ProcessingTurn = field(default_factory=ProcessingTurn)
     # Messages to the operator's chat destinations (DESTINATION_<NAME>_*), posted once each.
     notifier: Notifier = field(init=False)
     # Scheduled tasks (the app's housekeeping and the behaviours'); every worker ticks it.
@@ -171,6 +174,7 @@ def build(settings: Settings) -> Services:
     connection = redis_connection(settings.redis_url) if settings.redis_url else None
     cache: Cache = RedisCache(connection) if connection is not None else MemoryCache()
     metrics = ops.metrics.recorder(connection)
+    turn = ProcessingTurn()
     github = GitHubApp(
         settings.github_api_url,
         settings.app_id,
@@ -181,6 +185,7 @@ def build(settings: Settings) -> Services:
         timeout=settings.github_timeout_seconds,
         on_response=ops.metrics.github_hook(metrics),
         budget=Budget(cache, metrics),
+        waiting=turn.waiting,
     )
     dispatcher: Dispatcher
     if connection is not None:
@@ -222,6 +227,7 @@ def build(settings: Settings) -> Services:
         modules,
         metrics,
     )
+    services.turn = turn
     session = requests.Session()  # one pool for all destinations
     services.notifier = Notifier(
         {config.name: build_destination(config, session) for config in settings.destinations},
@@ -248,9 +254,11 @@ YIELD_TO_ANSWERS_SECONDS = 0.02
 
 
 def process_after_answers(services: Services, delivery_id: str) -> str:
-    """The embedded worker's step: the webhook answers under way in this process first (see InFlight)."""
+    """The embedded worker's step: after the webhook answers under way in this process (see InFlight), in
+    its turn (see ProcessingTurn)."""
     services.in_flight.wait_quiet(YIELD_TO_ANSWERS_SECONDS)
-    return process(services, delivery_id)
+    with services.turn.taken():
+        return process(services, delivery_id)
 
 
 _current: Services | None = None

@@ -60,7 +60,8 @@ def process_deliveries(delivery_ids: list[str], items: list[str | None] | None =
 
 def _process_one(services: services_module.Services, delivery_id: str) -> str:
     try:
-        return process(services, delivery_id)
+        with services.turn.taken():  # one delivery computes at a time; one waiting for GitHub gives way
+            return process(services, delivery_id)
     except Exception:
         # Left pending or processing: the sweeper dispatches it again.
         log.exception("delivery processing crashed", extra={"delivery_id": delivery_id})

@@ -14,6 +14,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -159,8 +160,11 @@ class GitHubApp:
         timeout: float = 10.0,
         on_response: ResponseHook | None = None,
         budget: Budget | None = None,
+        waiting: Callable[[], AbstractContextManager[None]] = nullcontext,
     ):
         self.base_url = base_url.rstrip("/")
+        # Entered around each call: the worker's processing turn goes to another delivery meanwhile.
+        self.waiting = waiting
         self.session = session_for(self.base_url)
         # Threads calling GitHub at once (WORKER_THREADS, web requests) each keep their connection open.
         for scheme in ("https://", "http://"):
@@ -192,9 +196,10 @@ class GitHubApp:
         path = url[len(self.base_url) :] if url.startswith(self.base_url) else url
         all_headers = {"Authorization": f"Bearer {token}", **(headers or {})}
         try:
-            answer = self.session.request(
-                method, url, params=params, json=body, headers=all_headers, timeout=(5, self.timeout)
-            )
+            with self.waiting():
+                answer = self.session.request(
+                    method, url, params=params, json=body, headers=all_headers, timeout=(5, self.timeout)
+                )
         except requests.Timeout as exc:
             raise Unavailable(f"no answer within {self.timeout}s", 0, method, path) from exc
         except requests.ConnectionError as exc:
