@@ -226,8 +226,8 @@ def build(settings: Settings) -> Services:
         connection,
         modules,
         metrics,
+        turn=turn,
     )
-    services.turn = turn
     session = requests.Session()  # one pool for all destinations
     services.notifier = Notifier(
         {config.name: build_destination(config, session) for config in settings.destinations},

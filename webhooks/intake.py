@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from flask import Response, current_app, jsonify, request
@@ -147,7 +148,7 @@ class GitHubWebhooks:
             answer = _answer(500, "internal error; redeliver later")
         body = json.dumps(answer.body).encode()
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *SECURITY_HEADERS.items()]
-        start_response(f"{answer.code} {_REASONS[answer.code]}", headers)
+        start_response(f"{answer.code} {HTTPStatus(answer.code).phrase}", headers)
         return [body]
 
 
@@ -155,18 +156,6 @@ def receive() -> tuple[Response, int]:
     """The same endpoint as a Flask view: `flask routes` lists it, and it answers wherever the WSGI app in
     front is not (GitHubWebhooks takes every POST to the path first)."""
     return receive_github(current_app.extensions["engage"], request.environ).flask()
-
-
-_REASONS = {
-    200: "OK",
-    202: "Accepted",
-    400: "Bad Request",
-    401: "Unauthorized",
-    413: "Content Too Large",
-    415: "Unsupported Media Type",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
 
 
 def receive_discourse() -> tuple[Response, int]:
