@@ -185,6 +185,7 @@ def main() -> None:
         print(f"  processing (webhooks.jobs.process):                      {processing * 1000 / n:.3f} ms")
         if args.profile:
             pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.top)
+            profiler.dump_stats("/tmp/prof.out")
     finally:
         services.close()
         fake.stop()

@@ -14,11 +14,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import deliveries, handler_runs, installations, once_more_if_dropped, utcnow
 from storage.installations import REMOVED, SUSPENDED
+from storage.prepared import Prepared
 
 PENDING, PROCESSING, RETRYING = "pending", "processing", "retrying"
 DONE, IGNORED, FAILED = "done", "ignored", "failed"
@@ -61,7 +62,7 @@ class Delivery(DeliverySummary):
 
 
 # The hot statements are built once: constructing Core statements per call cost more than running them.
-_INSERT = deliveries.insert()
+_INSERT = Prepared(deliveries.insert())
 # The delivery's installation state, read by the claim itself: one round trip fewer per delivery processed.
 _INSTALLATION_STATE = (
     sa.select(
@@ -75,7 +76,7 @@ _INSTALLATION_STATE = (
     .scalar_subquery()
     .label("installation_state")
 )
-_CLAIM = (
+_CLAIM = Prepared(
     deliveries.update()
     .where(
         deliveries.c.id == sa.bindparam("delivery_id"),
@@ -87,7 +88,7 @@ _CLAIM = (
     .values(status=PROCESSING, claimed_at=sa.bindparam("claim_time"), attempts=deliveries.c.attempts + 1)
     .returning(*deliveries.c, _INSTALLATION_STATE)
 )
-_FINISH = (
+_FINISH = Prepared(
     deliveries.update()
     .where(deliveries.c.id == sa.bindparam("delivery_id"))
     .values(
@@ -106,53 +107,6 @@ def _upsert_runs(dialect: str) -> Any:
         index_elements=[handler_runs.c.delivery_id, handler_runs.c.handler],
         set_={name: statement.excluded[name] for name in ("status", "error", "finished_at")},
     )
-
-
-class _DriverStatement:
-    """A hot statement compiled once for the engine's dialect and run as the driver's own SQL.
-
-    Executing a Core statement costs SQLAlchemy about 40-70 us a call (its compiled cache, parameter and result
-    set-up) on top of what SQLite takes to run it; the intake INSERT, the claim and the finish run for every
-    delivery. The statement stays written in Core; only its parameters' and results' conversions (SQLite's
-    text times) are done here, with the types' own processors, and errors are still SQLAlchemy's.
-    """
-
-    def __init__(self, statement: Any, dialect: Dialect, returns: Iterable[sa.Column[Any]] = ()) -> None:
-        compiled = statement.compile(dialect=dialect)
-        self.sql = compiled.string
-        self.order: list[str] | None = compiled.positiontup  # positional paramstyle (SQLite's ?); None: named
-        self.fixed: dict[str, Any] = {}  # the statement's own literals (statuses, the attempts' + 1)
-        self.convert: dict[str, Any] = {}  # name -> the type's bind processor, where it has one
-        for bind, name in compiled.bind_names.items():
-            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            if not bind.required:
-                self.fixed[name] = processor(bind.value) if processor and bind.value is not None else bind.value
-            elif processor is not None:
-                self.convert[name] = processor
-        self.results = {
-            column.name: processor
-            for column in returns
-            if (processor := column.type.dialect_impl(dialect).result_processor(dialect, None)) is not None
-        }
-
-    def parameters(self, values: Mapping[str, Any]) -> Any:
-        merged = dict(self.fixed)
-        for name, value in values.items():
-            processor = self.convert.get(name)
-            merged[name] = processor(value) if processor is not None and value is not None else value
-        return tuple(merged[name] for name in self.order) if self.order is not None else merged
-
-    def execute(self, conn: Connection, values: Mapping[str, Any] | list[Mapping[str, Any]]) -> Any:
-        if isinstance(values, list):
-            return conn.exec_driver_sql(self.sql, [self.parameters(each) for each in values])
-        return conn.exec_driver_sql(self.sql, self.parameters(values))
-
-    def row(self, row: Any) -> dict[str, Any]:
-        """A returned row as a mapping, its values converted as a Core statement's would be."""
-        mapping = dict(row._mapping)
-        for name, processor in self.results.items():
-            mapping[name] = processor(mapping[name])
-        return mapping
 
 
 # The summary's fields are the columns of the same names: lists select these and never the payload.
@@ -178,10 +132,7 @@ class DeliveryStore:
         self.engine = engine
         # A delivery left in `processing` longer than this belongs to a worker that died.
         self.lease = timedelta(seconds=lease_seconds)
-        self._insert = _DriverStatement(_INSERT, engine.dialect)
-        self._claim = _DriverStatement(_CLAIM, engine.dialect, returns=deliveries.c)
-        self._finish = _DriverStatement(_FINISH, engine.dialect)
-        self._upsert_run = _DriverStatement(_upsert_runs(engine.dialect.name), engine.dialect)
+        self._upsert_run = Prepared(_upsert_runs(engine.dialect.name))
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
@@ -221,7 +172,7 @@ class DeliveryStore:
 
         def store() -> None:
             with self.engine.begin() as conn:
-                self._insert.execute(conn, values)
+                _INSERT.execute(conn, values)
 
         try:
             once_more_if_dropped(store)
@@ -242,12 +193,12 @@ class DeliveryStore:
 
         def take() -> Any:
             with self.engine.begin() as conn:
-                return self._claim.execute(
+                return _CLAIM.execute(
                     conn, {"delivery_id": delivery_id, "claim_time": now, "lease_cutoff": now - self.lease}
                 ).first()
 
         row = once_more_if_dropped(take)
-        return _claimed(self._claim.row(row)) if row else None
+        return _claimed(row._asdict()) if row else None
 
     def finish(
         self,
@@ -263,14 +214,14 @@ class DeliveryStore:
         def record() -> None:
             with self.engine.begin() as conn:
                 if outcomes:
-                    self._upsert_run.execute(
+                    self._upsert_run.executemany(
                         conn,
                         [
                             dict(delivery_id=delivery_id, handler=name, status=outcome, error=error, finished_at=now)
                             for name, (outcome, error) in outcomes.items()
                         ],
                     )
-                self._finish.execute(
+                _FINISH.execute(
                     conn,
                     {
                         "delivery_id": delivery_id,

@@ -20,14 +20,18 @@ from sqlalchemy.exc import IntegrityError
 
 from storage.db import good_first_issues as table
 from storage.db import listed_on_pages, repositories, utcnow
+from storage.prepared import Prepared
 
 # How long a claim may wait for GitHub to show its assignment (retries, clock differences).
 CLAIM_LEASE = timedelta(minutes=10)
 # Built once: it runs for every comment (issue 14).
-_CLAIM_ACTIVE = (
+# Every issue event reads its row (most often: none, an issue not labelled).
+_ISSUE = Prepared(
+    sa.select(table).where(table.c.repo_id == sa.bindparam("repo_id"), table.c.number == sa.bindparam("number"))
+)
+_CLAIM_ACTIVE = Prepared(
     table.update()
-    .where(table.c.repo_id == sa.bindparam("b_repo_id"))
-    .where(table.c.number.in_(sa.bindparam("b_numbers", expanding=True)))
+    .where(table.c.repo_id == sa.bindparam("b_repo_id"), table.c.number == sa.bindparam("b_number"))
     .where(sa.func.lower(table.c.claimant) == sa.bindparam("b_login"))
     .where(sa.or_(table.c.claim_active_at.is_(None), table.c.claim_active_at < sa.bindparam("b_at")))
     .values(claim_active_at=sa.bindparam("b_at"))
@@ -154,7 +158,7 @@ class GoodFirstIssueStore:
             values["opened_at"] = snapshot.created_at
 
         def write(conn: Connection) -> bool:
-            row = conn.execute(sa.select(table).where(_key(snapshot.repo_id, snapshot.number))).first()
+            row = _ISSUE.execute(conn, {"repo_id": snapshot.repo_id, "number": snapshot.number}).first()
             if row is None:
                 if not labelled:
                     return False
@@ -206,9 +210,9 @@ class GoodFirstIssueStore:
     def claim_active(self, repo_id: int, numbers: Iterable[int], login: str, at: datetime) -> int:
         """`login` showed activity at `at` (GitHub's time) on these issues: the claims they hold there
         start their quiet time again (a later time only: deliveries arrive in any order)."""
-        values = {"b_repo_id": repo_id, "b_numbers": list(numbers), "b_login": login.lower(), "b_at": at}
-        with self.engine.begin() as conn:
-            return int(conn.execute(_CLAIM_ACTIVE, values).rowcount)
+        values = {"b_repo_id": repo_id, "b_login": login.lower(), "b_at": at}
+        with self.engine.begin() as conn:  # one issue nearly always (a comment; a pull request's few links)
+            return sum(_CLAIM_ACTIVE.execute(conn, {**values, "b_number": n}).rowcount for n in numbers)
 
     def quiet_claims(self, since: datetime) -> list[tuple[GoodFirstIssue, int]]:
         """Open claims with no activity since `since`, in repositories installed (and not suspended)

@@ -11,11 +11,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import intents, utcnow
+from storage.prepared import Prepared
 
 NEW, RESUMED, TAKEN = "new", "resumed", "taken"
 # Built once: every greeting, thank-you and reply goes through start and done.
-_START = intents.insert()
-_DONE = intents.update().where(intents.c.key == sa.bindparam("b_key"))
+_START = Prepared(intents.insert())
+_DONE = Prepared(intents.update().where(intents.c.key == sa.bindparam("b_key")))
 
 
 class IntentStore:
@@ -32,7 +33,7 @@ class IntentStore:
         TAKEN: another delivery's, or done."""
         try:
             with self.engine.begin() as conn:
-                conn.execute(_START, {"key": key, "delivery_id": delivery_id, "created_at": utcnow()})
+                _START.execute(conn, {"key": key, "delivery_id": delivery_id, "created_at": utcnow()})
             return NEW
         except IntegrityError:
             with self.engine.connect() as conn:
@@ -41,4 +42,4 @@ class IntentStore:
 
     def done(self, key: str, result: str = "") -> None:
         with self.engine.begin() as conn:
-            conn.execute(_DONE, {"b_key": key, "done_at": utcnow(), "result": result})
+            _DONE.execute(conn, {"b_key": key, "done_at": utcnow(), "result": result})

@@ -43,6 +43,7 @@ from storage.db import (
     window_totals,
 )
 from storage.ledger_rebuild import rebuild_all
+from storage.prepared import Prepared, Rows
 from storage.repositories import upsert_repository
 from storage.rollups import CREDIT_COLUMNS, ROLLUP_COLUMNS, WEEKLY_COLUMNS, org_scope, repo_scope, week_of
 from storage.upsert import add_counts, dialect_insert, insert_for, insert_ignore
@@ -53,29 +54,45 @@ _sm = scope_members.c
 _r = responses.c
 # What the daily comment cap counts: comments and review comments in a repository, chat messages and
 # replies in a chat (each a place of its own, so they never add up with comments).
-_COMMENTS_CREDITED = sa.select(sum((_ad[c] for c in sorted(set(CREDIT_COLUMNS.values()))), sa.literal(0))).where(
-    _ad.repo_id == sa.bindparam("repo_id"), _ad.actor_id == sa.bindparam("actor_id"), _ad.day == sa.bindparam("day")
+_COMMENTS_CREDITED = Prepared(
+    sa.select(sum((_ad[c] for c in sorted(set(CREDIT_COLUMNS.values()))), sa.literal(0))).where(
+        _ad.repo_id == sa.bindparam("repo_id"), _ad.actor_id == sa.bindparam("actor_id"), _ad.day == sa.bindparam("day")
+    )
 )
-# The person's rows in the scopes, locked: `_touch_members` decides their first and latest times.
-_MEMBERS = (
+# The person's rows in the scopes (the repository's, and its owner's when listed), locked: `_touch_members`
+# decides their first and latest times. Two parameters rather than an IN list, which is rendered per call.
+_MEMBERS = Prepared(
     sa.select(_sm.scope, _sm.first_at, _sm.last_at)
-    .where(_sm.actor_id == sa.bindparam("actor_id"), _sm.scope.in_(sa.bindparam("scopes", expanding=True)))
+    .where(_sm.actor_id == sa.bindparam("actor_id"))
+    .where(sa.or_(_sm.scope == sa.bindparam("scope"), _sm.scope == sa.bindparam("other_scope")))
     .order_by(_sm.scope)
     .with_for_update()
 )
-_MEMBER_MOVED = scope_members.update().where(
-    _sm.scope == sa.bindparam("b_scope"), _sm.actor_id == sa.bindparam("b_actor_id")
+_MEMBER_MOVED = Prepared(
+    scope_members.update().where(_sm.scope == sa.bindparam("b_scope"), _sm.actor_id == sa.bindparam("b_actor_id"))
 )
 
-# A person's contributions of some kinds in a repository, by login (the index on lower(actor_login) serves it).
-_COUNT = sa.select(sa.func.count()).where(
-    _c.repo_id == sa.bindparam("repo_id"),
-    sa.func.lower(_c.actor_login) == sa.bindparam("login"),
-    _c.kind.in_(sa.bindparam("kinds", expanding=True)),
+_COMPLETE_SINCE = Prepared(
+    sa.select(repositories.c.ledger_complete_since).where(repositories.c.id == sa.bindparam("repo_id"))
 )
-_COUNT_EARLIER = _COUNT.where(_c.number < sa.bindparam("number"))
-_COUNT_OTHER = _COUNT.where(_c.number != sa.bindparam("number"))
-_ACTIVE_IN = (
+
+
+@cache
+def _count(kinds_: tuple[str, ...], earlier: bool) -> Prepared:
+    """A person's contributions of some kinds in a repository, by login (the index on lower(actor_login) serves
+    it), about items numbered before `number` or other than it. The kinds as literals, not an IN list
+    (rendered per call): each caller asks for its own few kinds."""
+    return Prepared(
+        sa.select(sa.func.count()).where(
+            _c.repo_id == sa.bindparam("repo_id"),
+            sa.func.lower(_c.actor_login) == sa.bindparam("login"),
+            sa.or_(*(_c.kind == kind for kind in kinds_)),
+            _c.number < sa.bindparam("number") if earlier else _c.number != sa.bindparam("number"),
+        )
+    )
+
+
+_ACTIVE_IN = Prepared(
     sa.select(_c.id)
     .where(_c.repo_id == sa.bindparam("repo_id"), _c.actor_id == sa.bindparam("actor_id"))
     .where(sa.or_(_c.number.is_(None), _c.number != sa.bindparam("number")), _c.occurred_at < sa.bindparam("before"))
@@ -87,8 +104,8 @@ _ACTIVE_IN = (
 class _Upserts:
     """The dialect's upserts the ledger runs per contribution (see `storage.upsert` on why built once)."""
 
-    contributor: Any
-    response: Any
+    contributor: Prepared
+    response: Prepared
     scoring: Any
 
 
@@ -117,7 +134,7 @@ def _upserts(dialect: str) -> _Upserts:
         set_={"settings": settings.excluded.settings, "updated_at": settings.excluded.updated_at},
         where=scoring.c.settings != settings.excluded.settings,
     )
-    return _Upserts(contributor, response, settings)
+    return _Upserts(Prepared(contributor), Prepared(response), settings)
 
 
 # How long this process trusts that a scope's scoring settings, once written or confirmed, are still the
@@ -201,7 +218,7 @@ class LedgerStore:
         weeks = [this_week]
         if activity:
             upserts = _upserts(conn.dialect.name)
-            conn.execute(upserts.contributor, {"id": item.actor_id, "login": item.actor_login, "updated_at": utcnow()})
+            upserts.contributor.execute(conn, {"id": item.actor_id, "login": item.actor_login, "updated_at": utcnow()})
             counts = dict.fromkeys(ROLLUP_COLUMNS.get(item.kind, ()), 1)
             if credited and item.kind in CREDIT_COLUMNS:
                 counts[CREDIT_COLUMNS[item.kind]] = 1
@@ -286,24 +303,24 @@ class LedgerStore:
     def covers(self, repo_id: int, since: datetime) -> bool:
         """True when the ledger holds the repository's whole history from `since` on."""
         with self.engine.connect() as conn:
-            complete = conn.execute(
-                sa.select(repositories.c.ledger_complete_since).where(repositories.c.id == repo_id)
-            ).scalar()
+            complete = _COMPLETE_SINCE.execute(conn, {"repo_id": repo_id}).scalar()
         return complete is not None and complete <= since
 
     def count(self, repo_id: int, login: str, kinds_: Sequence[str], other_than: int, earlier: bool = False) -> int:
         """How many contributions of these kinds the person made in the repository about items other
         than number `other_than` (only those numbered before it, when `earlier`)."""
-        values = {"repo_id": repo_id, "login": login.lower(), "kinds": list(kinds_), "number": other_than}
+        if not kinds_:
+            return 0
+        values = {"repo_id": repo_id, "login": login.lower(), "number": other_than}
         with self.engine.connect() as conn:
-            return int(conn.execute(_COUNT_EARLIER if earlier else _COUNT_OTHER, values).scalar_one())
+            return int(_count(tuple(sorted(kinds_)), earlier).execute(conn, values).scalar_one())
 
     def active_in(self, repo_id: int, actor_id: int, other_than: int, before: datetime) -> bool:
         """Whether the person has any recorded contribution in the repository before `before`, other
         than about item number `other_than` (a comment, a review, another issue or pull request)."""
         values = {"repo_id": repo_id, "actor_id": actor_id, "number": other_than, "before": before}
         with self.engine.connect() as conn:
-            return conn.execute(_ACTIVE_IN, values).first() is not None
+            return _ACTIVE_IN.execute(conn, values).first() is not None
 
     def actor_of(self, key: str) -> int | None:
         """Who made the contribution recorded under `key` (a chat thread's first message), or None."""
@@ -352,7 +369,7 @@ def _under_cap(conn: Connection, item: Contribution, day: date, cap: int) -> boo
     if cap <= 0:
         return True
     keys = {"repo_id": item.repo.id, "actor_id": item.actor_id, "day": day}
-    credited = conn.execute(_COMMENTS_CREDITED, keys).scalar()
+    credited = _COMMENTS_CREDITED.execute(conn, keys).scalar()
     return credited is None or int(credited) < cap
 
 
@@ -360,7 +377,7 @@ def _touch_members(conn: Connection, scopes: Sequence[str], actor_id: int, at: d
     """Note a contribution at `at` in each scope (first and latest contribution per person). For the
     first scope: True if the person is new to it, the previous first contribution's time if this one is
     earlier (it arrived late), else False."""
-    stored = {row.scope: row for row in conn.execute(_MEMBERS, {"actor_id": actor_id, "scopes": list(scopes)})}
+    stored = {row.scope: row for row in _members(conn, actor_id, scopes)}
     moved, found = [], []
     for scope in scopes:
         row = stored.get(scope)
@@ -371,14 +388,19 @@ def _touch_members(conn: Connection, scopes: Sequence[str], actor_id: int, at: d
                 found.append(True)
                 continue
             # Another transaction added it since the read: read it again, locked.
-            row = conn.execute(_MEMBERS, {"actor_id": actor_id, "scopes": [scope]}).one()
+            row = _members(conn, actor_id, [scope]).one()
         first, last = min(row.first_at, at), max(row.last_at, at)
         if (first, last) != (row.first_at, row.last_at):
             moved.append({"b_scope": scope, "b_actor_id": actor_id, "first_at": first, "last_at": last})
         found.append(row.first_at if at < row.first_at else False)
     if moved:
-        conn.execute(_MEMBER_MOVED, moved)
+        _MEMBER_MOVED.executemany(conn, moved)
     return found[0]
+
+
+def _members(conn: Connection, actor_id: int, scopes: Sequence[str]) -> Rows:
+    assert 1 <= len(scopes) <= 2, scopes
+    return _MEMBERS.execute(conn, {"actor_id": actor_id, "scope": scopes[0], "other_scope": scopes[-1]})
 
 
 def _note_response(conn: Connection, item: Contribution) -> None:
@@ -398,8 +420,8 @@ def _note_response(conn: Connection, item: Contribution) -> None:
     # A new row is the subject as given: the update's conditions decided here against it.
     answers = subject.opened_at <= item.occurred_at and subject.author_id != item.actor_id
     row["first_response_at"] = item.occurred_at if answers else None
-    conn.execute(
-        _upserts(conn.dialect.name).response, {**row, "response_at": item.occurred_at, "responder": item.actor_id}
+    _upserts(conn.dialect.name).response.execute(
+        conn, {**row, "response_at": item.occurred_at, "responder": item.actor_id}
     )
 
 

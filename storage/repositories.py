@@ -12,15 +12,18 @@ from sqlalchemy.engine import Connection
 from domain.contributions import Repo
 from storage.db import listed_on_pages, repositories, utcnow
 from storage.ledger_rebuild import rebuild_org
+from storage.prepared import Prepared
 from storage.upsert import insert_for
 from storage.windows import windows_day
 
 _LISTED = listed_on_pages().label("listed")
 _r = repositories.c
-_STORED = sa.select(_r.private, _r.visibility_at, _r.full_name, _r.installation_id, _LISTED).where(
-    _r.id == sa.bindparam("repo_id")
+_STORED = Prepared(
+    sa.select(_r.private, _r.visibility_at, _r.full_name, _r.installation_id, _LISTED).where(
+        _r.id == sa.bindparam("repo_id")
+    )
 )
-_LISTED_NOW = sa.select(_LISTED).where(_r.id == sa.bindparam("repo_id"))
+_LISTED_NOW = Prepared(sa.select(_LISTED).where(_r.id == sa.bindparam("repo_id")))
 
 
 def upsert_repository(conn: Connection, repo: Repo, installs: bool = False) -> bool:
@@ -29,7 +32,7 @@ def upsert_repository(conn: Connection, repo: Repo, installs: bool = False) -> b
     repository since removed must not add it back. Its visibility only moves forward in time
     (`visibility`)."""
     owner = repo.full_name.split("/", 1)[0]
-    before = conn.execute(_STORED, {"repo_id": repo.id}).first()
+    before = _STORED.execute(conn, {"repo_id": repo.id}).first()
     if before is not None:
         kept = visibility(bool(before.private), before.visibility_at, repo.private, repo.visibility_at)
         unchanged = kept == (bool(before.private), before.visibility_at) and before.full_name == repo.full_name
@@ -50,7 +53,7 @@ def upsert_repository(conn: Connection, repo: Repo, installs: bool = False) -> b
         updates["installation_id"] = repo.installation_id
     conn.execute(statement.on_conflict_do_update(index_elements=["id"], set_=updates))
     # Read back rather than RETURNING: SQLite's RETURNING after an upsert's update misreports it.
-    now_listed = bool(conn.execute(_LISTED_NOW, {"repo_id": repo.id}).scalar_one())
+    now_listed = bool(_LISTED_NOW.execute(conn, {"repo_id": repo.id}).scalar_one())
     if before is not None and bool(before.listed) != now_listed:
         # Made public or private, or installed: the owner-wide scope gains or loses it at once.
         rebuild_org(conn, owner, windows_day(conn))

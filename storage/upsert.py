@@ -3,7 +3,8 @@
 The statements `add_counts` and `insert_ignore` run are built once per dialect and table, and take
 their values as parameters: SQLAlchemy caches a statement's compiled form by its structure, but
 building the construct is itself the larger part of a small statement's cost, and a structure that
-varies per call (the columns one kind counts in) compiles again.
+varies per call (the columns one kind counts in) compiles again. They run as `storage.prepared`
+statements: every contribution recorded runs several.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+
+from storage.prepared import Prepared
 
 
 def insert_for(conn: Connection, table: sa.Table) -> Any:
@@ -40,26 +43,24 @@ def add_counts(conn: Connection, table: sa.Table, rows: Iterable[Mapping[str, An
             if name not in keys:
                 total[name] += value
     if merged:
-        conn.execute(_adding(conn.dialect.name, table), [merged[key] for key in sorted(merged)])
+        _adding(conn.dialect.name, table).executemany(conn, [merged[key] for key in sorted(merged)])
 
 
 def insert_ignore(conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> bool:
     """INSERT unless the key exists; True when a row was inserted."""
-    return conn.execute(_ignoring(conn.dialect.name, table), dict(values)).first() is not None
+    return _ignoring(conn.dialect.name, table).execute(conn, values).first() is not None
 
 
 @cache
-def _adding(dialect: str, table: sa.Table) -> Any:
+def _adding(dialect: str, table: sa.Table) -> Prepared:
     """Every count column given (0 where nothing is added): one statement for every row of the table."""
     statement = dialect_insert(dialect, table)
-    return statement.on_conflict_do_update(
-        index_elements=list(table.primary_key.columns),
-        set_={column.name: column + statement.excluded[column.name] for column in table.c if not column.primary_key},
-    )
+    adding = {column.name: column + statement.excluded[column.name] for column in table.c if not column.primary_key}
+    return Prepared(statement.on_conflict_do_update(index_elements=list(table.primary_key.columns), set_=adding))
 
 
 @cache
-def _ignoring(dialect: str, table: sa.Table) -> Any:
+def _ignoring(dialect: str, table: sa.Table) -> Prepared:
     # RETURNING, not rowcount: psycopg reports no row count for ON CONFLICT DO NOTHING.
     first_key = next(iter(table.primary_key.columns))
-    return dialect_insert(dialect, table).on_conflict_do_nothing().returning(first_key)
+    return Prepared(dialect_insert(dialect, table).on_conflict_do_nothing().returning(first_key))

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from storage.db import listed_on_pages, repositories, responses, utcnow
 from storage.db import watched_items as table
+from storage.prepared import Prepared
 from storage.upsert import insert_ignore
 
 OPEN = "open"
@@ -65,6 +66,13 @@ class WatchedItem:
     private: bool = False
 
 
+_WATCHED = Prepared(
+    sa.select(table.c.number).where(
+        table.c.repo_id == sa.bindparam("repo_id"), table.c.number == sa.bindparam("number")
+    )
+)
+
+
 class WatchedItemStore:
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -95,8 +103,7 @@ class WatchedItemStore:
 
     def is_watched(self, repo_id: int, number: int) -> bool:
         with self.engine.connect() as conn:
-            query = sa.select(table.c.number).where(table.c.repo_id == repo_id, table.c.number == number)
-            return conn.execute(query).first() is not None
+            return _WATCHED.execute(conn, {"repo_id": repo_id, "number": number}).first() is not None
 
     def open_items(self) -> list[WatchedItem]:
         """Open items in repositories the app is installed in and not suspended: what the pass looks at."""

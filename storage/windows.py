@@ -20,6 +20,7 @@ from storage.db import (
     repositories,
     window_totals,
 )
+from storage.prepared import Prepared
 from storage.rollups import org_scope
 from storage.upsert import insert_for
 
@@ -51,13 +52,14 @@ def spans(as_of: date) -> list[Span]:
 
 _DAY = sa.select(ledger_state.c.day).where(ledger_state.c.name == WINDOWS_AS_OF)
 # FOR SHARE / FOR UPDATE on PostgreSQL; SQLite's writers take the whole database (BEGIN IMMEDIATE).
-_LOCKED_DAY = {"share": _DAY.with_for_update(read=True), "update": _DAY.with_for_update()}
+_LOCKED_DAY = {"share": Prepared(_DAY.with_for_update(read=True)), "update": Prepared(_DAY.with_for_update())}
+_ANY_DAY = Prepared(_DAY)
 
 
 def windows_day(conn: Connection, lock: str | None = None) -> date | None:
     """The day the windows are kept as of; `lock` "share" (recording, relisting) or "update" (moving them)."""
-    query = _LOCKED_DAY[lock] if lock is not None and conn.dialect.name == "postgresql" else _DAY
-    value = conn.execute(query).scalar()
+    query = _LOCKED_DAY[lock] if lock is not None and conn.dialect.name == "postgresql" else _ANY_DAY
+    value = query.execute(conn).scalar()
     return value if isinstance(value, date) else None
 
 

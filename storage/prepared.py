@@ -1,0 +1,164 @@
+"""Hot statements compiled once per dialect and run on the driver's own cursor.
+
+SQLAlchemy's execute path costs 12-27 µs a statement in Python (its compiled cache lookup, execution
+context, parameter and result set-up, events) where SQLite runs a small statement in 2-5 µs, and a
+delivery processed runs a dozen such statements: the claim, the ledger's contribution and rollups, the
+finish. A `Prepared` statement stays written in Core and runs inside the caller's Connection and
+transaction (its pool, events, the SQLite write lock stay SQLAlchemy's), but its SQL is compiled once
+and handed to the DBAPI cursor, with the column types' own processors converting parameters and
+results (SQLite's text times), and driver errors raised as SQLAlchemy's (`IntegrityError`, a dropped
+connection invalidated). What the shortcut cannot do as SQLAlchemy would (an IN list, a column default
+computed in Python), and every statement of an engine someone listens to (`before_cursor_execute`: the
+tests and `bench/ledger.py` count statements), runs through `Connection.execute` instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import namedtuple
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Dialect
+
+
+class Rows:
+    """What a statement returned, fetched at once: rows by attribute (`row.name`) or position."""
+
+    __slots__ = ("rowcount", "rows")
+
+    def __init__(self, rows: Sequence[Any], rowcount: int):
+        self.rows = rows
+        self.rowcount = rowcount
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.rows)
+
+    def all(self) -> list[Any]:
+        return list(self.rows)
+
+    def first(self) -> Any:
+        return self.rows[0] if self.rows else None
+
+    def one(self) -> Any:
+        if len(self.rows) != 1:
+            raise sa.exc.NoResultFound("no row") if not self.rows else sa.exc.MultipleResultsFound("several rows")
+        return self.rows[0]
+
+    def scalar(self) -> Any:
+        return self.rows[0][0] if self.rows else None
+
+    def scalar_one(self) -> Any:
+        return self.one()[0]
+
+
+class _Compiled:
+    """One statement's SQL for one dialect and one set of parameter names, and how to convert values."""
+
+    def __init__(self, statement: Any, dialect: Dialect, keys: Sequence[str] | None):
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys) if keys is not None else None)
+        # A Python-side column default or an IN list needs SQLAlchemy's execution context.
+        self.fallback = bool(
+            getattr(compiled, "insert_prefetch", None)
+            or getattr(compiled, "update_prefetch", None)
+            or any(bind.expanding for bind in compiled.binds.values())
+        )
+        self.sql = compiled.string
+        self.order: list[str] | None = compiled.positiontup  # positional paramstyle (SQLite's ?); None: named
+        self.fixed: dict[str, Any] = {}  # the statement's own literals (statuses, the attempts' + 1)
+        self.convert: dict[str, Any] = {}  # name -> the type's bind processor, where it has one
+        for bind, name in compiled.bind_names.items():
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if not bind.required and (keys is None or name not in keys):
+                self.fixed[name] = processor(bind.value) if processor and bind.value is not None else bind.value
+            elif processor is not None:
+                self.convert[name] = processor
+        columns = list(getattr(statement, "exported_columns", ()))
+        self.row_type = namedtuple("Row", [column.key for column in columns], rename=True)  # type: ignore[misc]
+        self.results = [column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns]
+        self.converts_results = any(self.results)
+
+    def parameters(self, values: Mapping[str, Any]) -> Any:
+        merged = dict(self.fixed)
+        for name, value in values.items():
+            processor = self.convert.get(name)
+            merged[name] = processor(value) if processor is not None and value is not None else value
+        return tuple(merged[name] for name in self.order) if self.order is not None else merged
+
+    def row(self, raw: Sequence[Any]) -> Any:
+        if self.converts_results:
+            raw = [
+                value if p is None or value is None else p(value) for p, value in zip(self.results, raw, strict=False)
+            ]
+        return self.row_type(*raw)
+
+
+class Prepared:
+    """A Core statement run on the DBAPI cursor (see the module's docstring); build it once, at import."""
+
+    def __init__(self, statement: Any):
+        self.statement = statement
+        self._dml = isinstance(statement, sa.sql.dml.UpdateBase)
+        self._compiled: dict[tuple[str, tuple[str, ...] | None], _Compiled] = {}
+        self._lock = threading.Lock()
+
+    def execute(self, conn: Connection, values: Mapping[str, Any] | None = None) -> Rows:
+        """Run once with `values` (parameter and, for INSERT and UPDATE, column names)."""
+        values = values or {}
+        compiled = self._for(conn.dialect, values)
+        if compiled.fallback or conn.dispatch.before_cursor_execute:
+            return _through_sqlalchemy(conn.execute(self.statement, dict(values)))
+        return _run(conn, compiled, compiled.parameters(values), many=False)
+
+    def executemany(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Run once per row (the rows share their names); returns the rows affected."""
+        if not rows:
+            return 0
+        compiled = self._for(conn.dialect, rows[0])
+        if compiled.fallback or conn.dispatch.before_cursor_execute:
+            return int(conn.execute(self.statement, [dict(row) for row in rows]).rowcount)
+        return _run(conn, compiled, [compiled.parameters(row) for row in rows], many=True).rowcount
+
+    def _for(self, dialect: Dialect, values: Mapping[str, Any]) -> _Compiled:
+        key = (dialect.name, tuple(sorted(values)) if self._dml else None)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            with self._lock:
+                compiled = self._compiled.get(key) or _Compiled(self.statement, dialect, key[1])
+                self._compiled[key] = compiled
+        return compiled
+
+
+def _run(conn: Connection, compiled: _Compiled, parameters: Any, many: bool) -> Rows:
+    if not conn.in_transaction():
+        conn.begin()  # as SQLAlchemy's autobegin would: SQLite's BEGIN IMMEDIATE and the process's lock
+    dialect = conn.dialect
+    dbapi_connection = conn.connection.dbapi_connection
+    assert dbapi_connection is not None
+    cursor = None
+    try:
+        cursor = dbapi_connection.cursor()
+        if many:
+            cursor.executemany(compiled.sql, parameters)
+        else:
+            cursor.execute(compiled.sql, parameters)
+        rows = [compiled.row(raw) for raw in cursor.fetchall()] if cursor.description else []
+        return Rows(rows, cursor.rowcount)
+    except dialect.loaded_dbapi.Error as exc:
+        dropped = bool(dialect.is_disconnect(exc, dbapi_connection, cursor))
+        if dropped:
+            conn.invalidate(exc)  # as SQLAlchemy does: the pool replaces it, `once_more_if_dropped` retries
+        raise sa.exc.DBAPIError.instance(
+            compiled.sql, parameters, exc, dialect.loaded_dbapi.Error, connection_invalidated=dropped, dialect=dialect
+        ) from exc
+    finally:
+        if cursor is not None:
+            with contextlib.suppress(dialect.loaded_dbapi.Error):
+                cursor.close()
+
+
+def _through_sqlalchemy(result: Any) -> Rows:
+    rows = result.all() if result.returns_rows else []
+    return Rows(rows, result.rowcount)
