@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.server
 import socket
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -153,6 +155,43 @@ def test_the_proxy_from_the_environment_is_used(github, app_key, monkeypatch):
     with pytest.raises(Unavailable, match="cannot connect"):
         through_proxy.as_app("GET", "/app")
     assert bypassing.as_app("GET", "/app").data["id"] == APP_ID
+
+
+def test_a_moved_resource_is_followed_and_the_token_stays_on_githubs_host(github, app_key):
+    """GitHub answers 301 for a renamed or transferred repository: the call still gets its answer. A
+    redirect to another host gets the request without the installation's token."""
+    inst = client(github, app_key).installation(INSTALLATION_ID)
+    moved = f"{github.url}/repos/{REPO}/issues/2"
+    github.fail_next("GET", rf"/repos/{REPO}/issues/1$", 301, {"message": "Moved Permanently"}, {"Location": moved})
+    assert inst.get(f"/repos/{REPO}/issues/1")["number"] == 2
+    followed = [c for c in github.requests if c.path == f"/repos/{REPO}/issues/2"]
+    assert followed and followed[-1].headers["Authorization"].startswith("Bearer ghs_")
+
+    seen: list[dict[str, str]] = []
+
+    class Elsewhere(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(dict(self.headers))
+            answer = b'{"elsewhere": true}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    other = http.server.ThreadingHTTPServer(("localhost", 0), Elsewhere)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        away = f"http://localhost:{other.server_address[1]}/somewhere"
+        github.fail_next("GET", rf"/repos/{REPO}/issues/1$", 302, {"message": "Found"}, {"Location": away})
+        assert inst.get(f"/repos/{REPO}/issues/1") == {"elsewhere": True}
+    finally:
+        other.shutdown()
+        other.server_close()
+    assert len(seen) == 1 and "Authorization" not in seen[0]
 
 
 def test_github_failures_become_typed_errors(github, app_key):
