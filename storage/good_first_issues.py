@@ -9,7 +9,9 @@ carries GitHub's `updated_at` of the issue and a state older than the one stored
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterable
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,11 +26,16 @@ from storage.prepared import Prepared
 
 # How long a claim may wait for GitHub to show its assignment (retries, clock differences).
 CLAIM_LEASE = timedelta(minutes=10)
-# Built once: it runs for every comment (issue 14).
 # Every issue event reads its row (most often: none, an issue not labelled).
 _ISSUE = Prepared(
     sa.select(table).where(table.c.repo_id == sa.bindparam("repo_id"), table.c.number == sa.bindparam("number"))
 )
+_CLAIMANTS = Prepared(
+    sa.select(sa.func.lower(table.c.claimant).label("login"))
+    .where(table.c.repo_id == sa.bindparam("repo_id"), table.c.claimant.is_not(None))
+    .distinct()
+)
+# Built once: it runs for every comment by a claimant (issue 14).
 _CLAIM_ACTIVE = Prepared(
     table.update()
     .where(table.c.repo_id == sa.bindparam("b_repo_id"), table.c.number == sa.bindparam("b_number"))
@@ -130,9 +137,17 @@ def _key(repo_id: int, number: int) -> sa.ColumnElement[bool]:
     return sa.and_(table.c.repo_id == repo_id, table.c.number == number)
 
 
+# How long this process trusts its list of a repository's claimants. A claim recorded by another process
+# meanwhile has its claimant's activity noted up to this much later: nothing, next to the days of quiet a
+# claim is given before a reminder.
+CLAIMANTS_RECHECK_SECONDS = 60.0
+
+
 class GoodFirstIssueStore:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, claimants_recheck_seconds: float = CLAIMANTS_RECHECK_SECONDS):
         self.engine = engine
+        self.claimants_recheck_seconds = claimants_recheck_seconds
+        self._claimants: dict[int, tuple[float, frozenset[str]]] = {}  # repo id -> (monotonic time read, logins)
 
     def observe(self, snapshot: Snapshot, label: str, unassigned: str | None = None) -> bool:
         """Apply what an event shows of an issue; True when the store changed.
@@ -181,7 +196,7 @@ class GoodFirstIssueStore:
     def reserve(self, repo_id: int, number: int, login: str) -> str | None:
         """Take the issue for `login` before assigning it on GitHub; the claimant holding it when it is
         someone else (then nothing changes), else None. Two claims at once: one wins, one hears who."""
-        with self.engine.begin() as conn:
+        with self._claimants_change(repo_id), self.engine.begin() as conn:
             won = conn.execute(
                 table.update()
                 .where(_key(repo_id, number))
@@ -199,7 +214,7 @@ class GoodFirstIssueStore:
     def claim(self, repo_id: int, number: int, login: str, at: datetime | None = None) -> bool:
         """Record that `login` holds the issue (GitHub shows it assigned to them), whoever held it before;
         `at`: GitHub's time of their /claim comment, from which the claim's quiet time is measured."""
-        with self.engine.begin() as conn:
+        with self._claimants_change(repo_id), self.engine.begin() as conn:
             result = conn.execute(
                 table.update()
                 .where(_key(repo_id, number))
@@ -210,9 +225,30 @@ class GoodFirstIssueStore:
     def claim_active(self, repo_id: int, numbers: Iterable[int], login: str, at: datetime) -> int:
         """`login` showed activity at `at` (GitHub's time) on these issues: the claims they hold there
         start their quiet time again (a later time only: deliveries arrive in any order)."""
+        if login.lower() not in self._claimants_in(repo_id):
+            return 0  # most comments: no claim to touch, and no write transaction to find that out
         values = {"b_repo_id": repo_id, "b_login": login.lower(), "b_at": at}
         with self.engine.begin() as conn:  # one issue nearly always (a comment; a pull request's few links)
             return sum(_CLAIM_ACTIVE.execute(conn, {**values, "b_number": n}).rowcount for n in numbers)
+
+    @contextmanager
+    def _claimants_change(self, repo_id: int) -> Iterator[None]:
+        """Around a write that may add a claimant: this process reads the repository's claimants again after
+        it (dropped after the commit, so that no thread keeps a list read before it)."""
+        try:
+            yield
+        finally:
+            self._claimants.pop(repo_id, None)
+
+    def _claimants_in(self, repo_id: int) -> frozenset[str]:
+        now = time.monotonic()
+        known = self._claimants.get(repo_id)
+        if known is not None and now - known[0] < self.claimants_recheck_seconds:
+            return known[1]
+        with self.engine.connect() as conn:
+            logins = frozenset(row.login for row in _CLAIMANTS.execute(conn, {"repo_id": repo_id}))
+        self._claimants[repo_id] = (now, logins)
+        return logins
 
     def quiet_claims(self, since: datetime) -> list[tuple[GoodFirstIssue, int]]:
         """Open claims with no activity since `since`, in repositories installed (and not suspended)

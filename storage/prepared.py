@@ -79,13 +79,26 @@ class _Compiled:
         self.row_type = namedtuple("Row", [column.key for column in columns], rename=True)  # type: ignore[misc]
         self.results = [column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns]
         self.converts_results = any(self.results)
+        # Per positional parameter: (name, its processor, whether the statement fixes it, the fixed value).
+        self.plan = [
+            (name, self.convert.get(name), name in self.fixed, self.fixed.get(name)) for name in self.order or ()
+        ]
 
     def parameters(self, values: Mapping[str, Any]) -> Any:
-        merged = dict(self.fixed)
-        for name, value in values.items():
-            processor = self.convert.get(name)
-            merged[name] = processor(value) if processor is not None and value is not None else value
-        return tuple(merged[name] for name in self.order) if self.order is not None else merged
+        if self.order is None:  # named (psycopg's pyformat)
+            merged = dict(self.fixed)
+            for name, value in values.items():
+                processor = self.convert.get(name)
+                merged[name] = processor(value) if processor is not None and value is not None else value
+            return merged
+        ordered = []
+        for name, processor, fixed, literal in self.plan:
+            if fixed:
+                ordered.append(literal)
+                continue
+            value = values[name]
+            ordered.append(value if processor is None or value is None else processor(value))
+        return ordered
 
     def row(self, raw: Sequence[Any]) -> Any:
         if self.converts_results:
