@@ -32,6 +32,9 @@ but in the same 2 cores.
     .venv/bin/python bench/delivery_mix.py --mode embedded
     .venv/bin/python bench/delivery_mix.py --mode rq --database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench
 
+`--backfilled`: the ledger holds the repository's whole history, as after `flask backfill OWNER/REPO`, so a
+newcomer is known to be new from the ledger and greeted with one call (the comment), not two.
+
 The fake answers at once unless `--github-latency-ms` says otherwise (real GitHub takes 100-300 ms a call,
 which is what several WORKER_THREADS, `--worker-threads`, overlap).
 """
@@ -64,6 +67,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 
 from bench.load import count_status, start_web, start_workers, stop  # noqa: E402
 from storage import db  # noqa: E402
+from storage.ledger import LedgerStore  # noqa: E402
 from tests.support.fake_github import FakeGitHub, RecordedRequest  # noqa: E402
 from webhooks.signature import sign  # noqa: E402
 
@@ -321,6 +325,13 @@ def greeting_posted(request: RecordedRequest) -> bool:
     return request.status == 201 and "engage:greeting" in str(request.json)
 
 
+def mark_backfilled(url: str, repo_id: int) -> None:
+    """What `flask backfill OWNER/REPO` records once it has imported the repository's whole history."""
+    engine = db.make_engine(url)
+    LedgerStore(engine).mark_complete(repo_id, None)
+    engine.dispose()
+
+
 def fresh_database(url: str) -> str:
     engine = db.make_engine(url)
     db.metadata.drop_all(engine)
@@ -356,6 +367,12 @@ def main() -> None:
     parser.add_argument(
         "--github-latency-ms", type=float, default=0, help="the fake GitHub answers each request this much later"
     )
+    parser.add_argument(
+        "--backfilled",
+        action="store_true",
+        help="the ledger holds the repository's whole history, as after `flask backfill`: whether someone is new "
+        "is the ledger's answer, not GitHub's",
+    )
     args = parser.parse_args()
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -379,6 +396,8 @@ def main() -> None:
     run = Run(args, fake, key_pem, database_url)
     try:
         run.phase("warm-up", [payloads.make(kind, rng) for kind in MIX for _ in range(2)])
+        if args.backfilled:
+            mark_backfilled(database_url, int(payloads.templates["issues.opened.1"]["repository"]["id"]))
         rows = [run.phase(kind, [payloads.make(kind, rng) for _ in range(per_kind)])[0] for kind in MIX]
         kinds = [kind for kind, weight in MIX.items() for _ in range(weight)]
         mix = [payloads.make(rng.choice(kinds), rng) for _ in range(args.deliveries)]
@@ -404,6 +423,7 @@ def main() -> None:
     print(
         f"mode={args.mode} ({workers}), {engine}, GITHUB_WRITE_INTERVAL=0, WORKER_THREADS={run.worker_threads}, "
         f"GitHub latency {args.github_latency_ms:g} ms, cores={os.cpu_count()}"
+        + (", ledger backfilled" if args.backfilled else "")
     )
     print(table(COLUMNS, [row.cells() for row in [*rows, greeting_row, mix_row]]))
     summary = [
