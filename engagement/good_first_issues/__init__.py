@@ -31,6 +31,7 @@ from engagement.good_first_issues.decide import (
 )
 from engagement.good_first_issues.defaults import DEFAULTS, NAME, GoodFirstIssuesConfig
 from engagement.good_first_issues.linked_pulls import closing_references
+from storage.good_first_issues import has_label
 from webhooks.context import Context
 from webhooks.router import Router
 
@@ -120,6 +121,8 @@ def track(ctx: Context) -> None:
     if issue.archived:
         return
     config = repo_config.for_event(ctx).typed(GoodFirstIssuesConfig, NAME)
+    if ctx.event.action == "opened" and not has_label(issue.labels, canonical(config)):
+        return  # most issues: not tracked, and any later event about it is newer (a write transaction saved)
     if off_reason(issue, config) is None:
         unassigned = (ctx.payload.get("assignee") or {}).get("login") if ctx.event.action == "unassigned" else None
         ctx.stores.good_first_issues.observe(snapshot(issue), canonical(config), unassigned=unassigned)
