@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -228,12 +228,19 @@ def snapshot(ctx: Context, config: ResponseWatchConfig) -> Snapshot:
     payload = ctx.payload
     is_pull = "pull_request" in payload
     item, repository = payload["pull_request" if is_pull else "issue"], payload["repository"]
+    return snapshot_of(item, int(repository["id"]), str(repository["full_name"]), ctx, is_pull, config)
+
+
+def snapshot_of(
+    item: Mapping[str, Any], repo_id: int, repository: str, ctx: Context, is_pull: bool, config: ResponseWatchConfig
+) -> Snapshot:
+    """An issue or pull request as an event, or GitHub's issues/get, shows it."""
     labels = tuple(str(label.get("name") or "") for label in item.get("labels") or ())
     waiting = config.waiting_label.lower()
     return Snapshot(
-        repo_id=int(repository["id"]),
+        repo_id=repo_id,
         number=int(item["number"]),
-        repository=str(repository["full_name"]),
+        repository=repository,
         installation_id=int(ctx.event.installation_id or 0),
         is_pull=is_pull,
         title=str(item.get("title") or ""),
@@ -341,12 +348,30 @@ def run_pass(services: Any, now: datetime) -> list[tuple[str, int, str]]:
             if isinstance(plan, str):
                 ctx.log.debug("skipped: %s", plan)
                 continue
+            item = as_on_github(ctx, store, item, config)
+            plan = decide(item, config, naive_now)
+            if isinstance(plan, str):
+                ctx.log.info("skipped: %s, as GitHub shows it now", plan, extra={"reason": f"#{item.number}"})
+                continue
             if nudge(services, ctx, item, config, plan, naive_now) and not ctx.dry_run:
                 store.mark(item.repo_id, item.number, plan.stage, naive_now)
                 done.append((item.repository, item.number, plan.stage))
         except (NotFound, Forbidden) as exc:
             ctx.log.info("skipped: GitHub refused", extra={"error": str(exc)})
     return done
+
+
+def as_on_github(ctx: Context, store: WatchedItemStore, item: WatchedItem, config: ResponseWatchConfig) -> WatchedItem:
+    """The item's state and labels as GitHub shows them, read once before a nudge (kept for the page too).
+
+    Webhooks say when an item closes or is labelled, but deliveries about one item can be processed out of
+    order when several worker processes share the queue, or lost: a close processed before the opening it
+    follows was ignored (nothing was watched yet), and the nudge would go to a closed issue. Nudges are
+    few (two per item at most), so one read each is cheap insurance."""
+    current = ctx.github.get_issue(item.repository, item.number)
+    found = snapshot_of(current, item.repo_id, item.repository, ctx, item.is_pull, config)
+    store.observe(found)
+    return replace(item, state=found.state, labels=found.labels, on_hold=found.on_hold)
 
 
 def item_context(services: Any, item: WatchedItem, owner: str, shared: dict[str, Any]) -> Context:

@@ -223,6 +223,19 @@ def test_no_nudge_when_a_maintainer_answered_it_was_closed_or_it_waits_on_its_au
     assert [number for number in (7, 8, 9, 10) if nudges(github, number)] == [10]
 
 
+def test_an_issue_closed_before_its_opening_was_processed_gets_no_nudge(server, github):
+    """Several worker processes can take one item's deliveries out of order: the close, processed first,
+    found nothing watched, and the opening then watched an open issue. GitHub, asked before the nudge,
+    says it is closed; the waiting page stops listing it."""
+    github.add_issue(REPO, 7, NEWCOMER)
+    github.close_issue(REPO, 7, by="octo-maintainer")
+    deliver(server, ("issues", changed("closed", 7, state="closed")), ("issues", opened_issue()))
+    run_at(server.app, OPENED + timedelta(hours=49))
+    assert nudges(github) == []
+    waiting = server.session.get(f"{server.url}/api/waiting", params={"repo": REPO}, timeout=10).json()["items"]
+    assert [entry["number"] for entry in waiting] == []
+
+
 def test_a_members_issue_is_not_watched(server, github):
     github.add_issue(REPO, 7, "Codertocat")
     deliver(server, ("issues", opened_issue(7, "Codertocat", "OWNER")))
@@ -273,7 +286,7 @@ def test_an_unknown_chat_name_falls_back_to_the_comment_and_says_so(server, gith
 
 def test_the_waiting_queue_page_and_json(server, github):
     for number in (7, 8):
-        github.add_issue(REPO, number, NEWCOMER)
+        github.add_issue(REPO, number, NEWCOMER, title="Boot fails on ARM")
     deliver(
         server,
         ("issues", opened_issue(7)),
