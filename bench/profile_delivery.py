@@ -48,6 +48,7 @@ from bench.delivery_mix import (  # noqa: E402
     Payloads,
     dumps,
     fresh_database,
+    mark_backfilled,
 )
 
 NEWCOMER = "newcomer"
@@ -81,6 +82,7 @@ def main() -> None:
     parser.add_argument("--profile", choices=("intake", "process"), help="print cProfile's top functions")
     parser.add_argument("--top", type=int, default=35)
     parser.add_argument("--sort", default="tottime")
+    parser.add_argument("--backfilled", action="store_true", help="as delivery_mix.py --backfilled")
     args = parser.parse_args()
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -162,6 +164,8 @@ def main() -> None:
         for delivery_id in collect.ids:
             process(services, delivery_id)
         collect.ids.clear()
+        if args.backfilled:
+            mark_backfilled(database_url, int(payloads.templates["issues.opened.1"]["repository"]["id"]))
 
         # The thread's CPU time, not the wall clock: waiting for the fake GitHub (a thread here) is not our cost.
         profiler = cProfile.Profile(time.thread_time)
