@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from domain import contributions as kinds
 from domain.credits import CATEGORIES
 from readmodels.leaderboard import NotVisible
+from settings import DEFAULT_GITHUB_URL
 from storage.db import contributions, contributors, credits, listed_on_pages, repositories
 
 # What the ledger's own kinds stand for in the emoji key.
@@ -47,10 +48,11 @@ class Person:
     login: str
     since: datetime
     categories: list[Category] = field(default_factory=list)
+    github_url: str = DEFAULT_GITHUB_URL  # GITHUB_URL: where profiles are
 
     @property
     def profile_url(self) -> str:
-        return f"https://github.com/{quote(self.login)}"
+        return f"{self.github_url}/{quote(self.login)}"
 
 
 @dataclass(frozen=True)
@@ -60,9 +62,11 @@ class Contributors:
     people: list[Person]
 
 
-def of_repository(engine: Engine, repo: str, readable: Collection[int] = ()) -> Contributors:
+def of_repository(
+    engine: Engine, repo: str, readable: Collection[int] = (), github_url: str = DEFAULT_GITHUB_URL
+) -> Contributors:
     """The contributors of `owner/name`, earliest first; raises NotVisible for a repository the pages do
-    not list for this viewer."""
+    not list for this viewer. Links go to `github_url` (GITHUB_URL)."""
     r, c, k, p = repositories.c, contributions.c, credits.c, contributors.c
     with engine.connect() as conn:
         found = conn.execute(
@@ -91,7 +95,7 @@ def of_repository(engine: Engine, repo: str, readable: Collection[int] = ()) -> 
         name = LEDGER_CATEGORIES[kind]
         login = logins.get(int(actor_id), "")
         found_in.setdefault(int(actor_id), {})[name] = Category(
-            name, CATEGORIES[name], _ledger_url(full_name, name, login)
+            name, CATEGORIES[name], _ledger_url(f"{github_url}/{full_name}", name, login)
         )
         since[int(actor_id)] = min(first, since.get(int(actor_id), first))
     for row in given:
@@ -102,19 +106,21 @@ def of_repository(engine: Engine, repo: str, readable: Collection[int] = ()) -> 
             since[int(row.person_id)] = min(row.given_at, since.get(int(row.person_id), row.given_at))
     order = list(CATEGORIES)
     listed = [
-        Person(logins[actor_id], since[actor_id], sorted(cats.values(), key=lambda cat: order.index(cat.name)))
+        Person(
+            logins[actor_id], since[actor_id], sorted(cats.values(), key=lambda cat: order.index(cat.name)), github_url
+        )
         for actor_id, cats in found_in.items()
         if actor_id in logins
     ]
     listed.sort(key=lambda person: (person.since, person.login.lower()))
-    return Contributors(full_name, str(found.html_url or f"https://github.com/{full_name}"), listed)
+    return Contributors(full_name, str(found.html_url or f"{github_url}/{full_name}"), listed)
 
 
-def _ledger_url(repo: str, category: str, login: str) -> str:
+def _ledger_url(repo_url: str, category: str, login: str) -> str:
     """Where GitHub shows the person's code or reviews in the repository (as the all-contributors CLI links)."""
     if category == "code":
-        return f"https://github.com/{repo}/commits?author={quote(login)}"
-    return f"https://github.com/{repo}/pulls?q=is%3Apr+reviewed-by%3A{quote(login)}"
+        return f"{repo_url}/commits?author={quote(login)}"
+    return f"{repo_url}/pulls?q=is%3Apr+reviewed-by%3A{quote(login)}"
 
 
 def markdown(found: Contributors) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from domain import contributions as kinds
 from engagement.leaderboard import settings_of
 from readmodels.leaderboard import COUNT_COLUMNS, POINT_COLUMNS, NotVisible, _hidden, formula
+from settings import DEFAULT_GITHUB_URL
 from storage.db import contributions, contributors, event_items, events, listed_on_pages, repositories, scope_members
 from storage.events import StoredEvent, stored
 from storage.ledger import scoring_in
@@ -199,8 +201,15 @@ def _settings(conn: Connection, event: Event) -> Any:
     return settings_of(scoring_in(conn, event.definition.source))
 
 
-def board(engine: Engine, slug: str, readable: Collection[int] = (), now: datetime | None = None) -> dict[str, Any]:
-    """The event's leaderboard (standard competition ranking, ties by login) and its figures; NotVisible."""
+def board(
+    engine: Engine,
+    slug: str,
+    readable: Collection[int] = (),
+    now: datetime | None = None,
+    github_url: str = DEFAULT_GITHUB_URL,
+) -> dict[str, Any]:
+    """The event's leaderboard (standard competition ranking, ties by login) and its figures; NotVisible.
+    Profiles link to `github_url` (GITHUB_URL)."""
     now = now or now_utc()
     with engine.connect() as conn:
         event = find(conn, slug, readable)
@@ -228,7 +237,7 @@ def board(engine: Engine, slug: str, readable: Collection[int] = (), now: dateti
                 "points": points,
                 "counts": {key: int(found.counts[actor_id][column]) for key, column in COUNT_COLUMNS.items()},
                 "newcomer": actor_id in new,
-                "profile_url": f"https://github.com/{login}" if actor_id > 0 else None,
+                "profile_url": f"{github_url}/{quote(login)}" if actor_id > 0 else None,
             }
         )
     return {

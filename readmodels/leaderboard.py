@@ -8,12 +8,14 @@ from bisect import bisect_right
 from collections.abc import Collection
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 import catalogs
 from engagement.leaderboard import LeaderboardConfig, settings_of
+from settings import DEFAULT_GITHUB_URL
 from storage.db import contributors, listed_on_pages, repositories, scope_members, window_totals
 from storage.ledger import LedgerStore, scoring_in
 from storage.rollups import org_scope, repo_scope
@@ -157,10 +159,12 @@ def board(
     limit: int | None = 100,
     today: date | None = None,
     readable: Collection[int] = (),
+    github_url: str = DEFAULT_GITHUB_URL,
 ) -> dict[str, Any]:
     """The leaderboard as the JSON API gives it; raises NotVisible, or ValueError for a bad window.
 
-    Standard competition ranking (1, 2, 2, 4); people with equal points are listed by login.
+    Standard competition ranking (1, 2, 2, 4); people with equal points are listed by login. Profiles link
+    to `github_url` (GITHUB_URL: GitHub Enterprise Server's address, where the app runs against one).
     """
     if window not in WINDOWS:
         raise ValueError(f"window must be one of {', '.join(WINDOWS)}")
@@ -210,7 +214,7 @@ def board(
                 "rank_change": None if before is None else before - rank,
                 "newcomer": int(row.actor_id) in newcomers,
                 # A forum or chat account not linked to GitHub (a negative id) has no GitHub profile.
-                "profile_url": f"https://github.com/{login}" if int(row.actor_id) > 0 else None,
+                "profile_url": f"{github_url}/{quote(login)}" if int(row.actor_id) > 0 else None,
             }
         )
     return {

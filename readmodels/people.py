@@ -17,6 +17,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -25,6 +26,7 @@ from domain import contributions as kinds
 from domain.credits import CATEGORIES
 from engagement.milestones import MilestonesConfig
 from readmodels.leaderboard import COUNT_COLUMNS, NotVisible, ranks_of
+from settings import DEFAULT_GITHUB_URL
 from storage.credits import CreditStore
 from storage.db import (
     CHAT_COUNTS,
@@ -77,8 +79,15 @@ class Place:
     private: bool
 
 
-def page(engine: Engine, login: str, readable: Collection[int] = (), today: date | None = None) -> dict[str, Any]:
-    """The person's page as the JSON API gives it; raises NotVisible (unknown, or nothing visible)."""
+def page(
+    engine: Engine,
+    login: str,
+    readable: Collection[int] = (),
+    today: date | None = None,
+    github_url: str = DEFAULT_GITHUB_URL,
+) -> dict[str, Any]:
+    """The person's page as the JSON API gives it; raises NotVisible (unknown, or nothing visible). Their
+    profile links to `github_url` (GITHUB_URL)."""
     today = today or datetime.now(UTC).date()
     with engine.connect() as conn:
         person = _person(conn, login)
@@ -100,7 +109,7 @@ def page(engine: Engine, login: str, readable: Collection[int] = (), today: date
     return {
         "login": str(person.login),
         "opted_out": False,
-        "profile_url": f"https://github.com/{person.login}",
+        "profile_url": f"{github_url}/{quote(person.login)}",
         "as_of": today.isoformat(),
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "first_day": min(day for _, day, _ in days).isoformat(),

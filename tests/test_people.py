@@ -395,6 +395,22 @@ def test_leaderboard_rows_link_to_the_person_page(community):
     assert chinese.one("tr", data_login="sam").one("a", data_person=None).attrs["href"] == "/people/sam?lang=zh"
 
 
+def test_profile_and_history_links_go_to_the_configured_github(community):
+    """GITHUB_URL (GitHub Enterprise Server's address; the fake's here) is where people's profiles and a
+    repository's commits are: the person page, the leaderboard and the contributors list link there."""
+    web = community.fake.url
+    person = community.json("/api/people/mei")
+    assert person["profile_url"] == f"{web}/mei"
+    assert page(community.site, "/people/mei").one("a", **{"class": "button"}).attrs["href"] == f"{web}/mei"
+    board = community.json(f"/api/leaderboard?repo={PUBLIC.full_name}&window=30d")
+    assert {e["login"]: e["profile_url"] for e in board["entries"]}["mei"] == f"{web}/mei"
+    markdown = community.get(f"/contributors/{PUBLIC.full_name}.md").text
+    assert f'href="{web}/mei"' in markdown and "https://github.com/mei" not in markdown
+    listed = community.get(f"/contributors/{PUBLIC.full_name}").text
+    assert f"{web}/{PUBLIC.full_name}/commits?author=mei" in listed and f'href="{web}/mei"' in listed
+    assert "https://github.com/mei" not in listed
+
+
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
 def test_the_page_renders_in_chromium_in_english_and_chinese(chromium, community):  # noqa: F811
     tab = Tab(chromium, community.site)

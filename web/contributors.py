@@ -48,7 +48,9 @@ def repository(owner: str, name: str) -> Any:
     try:
         if not NAMES["repo"].fullmatch(repo):
             raise NotVisible(repo)
-        found = data.of_repository(services.store.engine, repo, signin.viewer().readable)
+        found = data.of_repository(
+            services.store.engine, repo, signin.viewer().readable, github_url=services.settings.github_url
+        )
     except NotVisible:
         if as_markdown:
             return Response("not found: no public repository by that name\n", 404, mimetype="text/plain")

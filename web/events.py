@@ -8,6 +8,7 @@ contributions only to those who may read them, and an event with nothing this vi
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, render_template, request
@@ -56,6 +57,10 @@ def _missing(_: Missing) -> tuple[Any, int]:
     return page, 404
 
 
+def _github_url() -> str:
+    return str(current_app.extensions["engage"].settings.github_url)
+
+
 def _read(reader: Any, slug: str) -> dict[str, Any]:
     if not SLUG.fullmatch(slug):
         raise Missing(slug)
@@ -73,7 +78,7 @@ def index() -> str:
 
 @bp.get("/events/<slug>")
 def event(slug: str) -> str:
-    board = _read(data.board, slug)
+    board = _read(partial(data.board, github_url=_github_url()), slug)
     return render_template("event.html", board=board, formula=shell.Translator().formula(board["formula"]))
 
 
@@ -84,4 +89,4 @@ def people(slug: str) -> str:
 
 @bp.get("/api/events/<slug>")
 def event_json(slug: str) -> Any:
-    return jsonify(_read(data.board, slug))
+    return jsonify(_read(partial(data.board, github_url=_github_url()), slug))

@@ -158,7 +158,10 @@ def _weeks() -> int:
 
 def _board(repo: str | None, org: str | None, window: str, limit: int | None) -> dict[str, Any]:
     try:
-        return board(_engine(), repo=repo, org=org, window=window, limit=limit, readable=_readable())
+        github_url = current_app.extensions["engage"].settings.github_url
+        return board(
+            _engine(), repo=repo, org=org, window=window, limit=limit, readable=_readable(), github_url=github_url
+        )
     except NotVisible:
         raise Problem(404, "error.not_found_text") from None
     except ValueError:

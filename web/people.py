@@ -55,7 +55,9 @@ def _person(login: str) -> dict[str, Any]:
         raise Missing(login)
     services: Services = current_app.extensions["engage"]
     try:
-        return page(services.store.engine, login, readable=signin.viewer().readable)
+        return page(
+            services.store.engine, login, readable=signin.viewer().readable, github_url=services.settings.github_url
+        )
     except NotVisible:
         raise Missing(login) from None
 
