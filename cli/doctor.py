@@ -29,6 +29,7 @@ from notify.notifier import DestinationGone, NotifyError
 from notify.telegram import DEFAULT_API_URL as TELEGRAM_API_URL
 from notify.telegram import Telegram
 from notify.transport import call
+from ops.webhook_proxy import channel_host
 from services import Services
 from settings import load_private_key
 from storage import db as storage_db
@@ -46,6 +47,7 @@ BUDGET_UNKNOWN = (
     "without it each process knows only its own)"
 )
 NEW_SECRET = "python -c 'import secrets; print(secrets.token_hex(32))'"
+SIGNIN_CALLBACK = "/auth/callback"  # web.signin's callback, under BASE_URL
 
 
 @dataclass(frozen=True)
@@ -367,6 +369,57 @@ def check_rocketchat(services: Services) -> list[Finding]:
     return [Finding(OK, "Rocket.Chat webhook", text)]
 
 
+def check_signin(services: Services) -> list[Finding]:
+    """Signing in with GitHub: the client ID is this App's, and the callback address its settings must list.
+    The client ID is public (every sign-in link carries it); the secret is never printed."""
+    settings = services.settings
+    client_id = settings.github_client_id
+    if not settings.signs_in or not client_id:  # the settings refuse one of the two without the other
+        text = "off (GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET not set): private repositories' pages show to nobody"
+        return [Finding(NOTE, "sign-in", text)]
+    try:
+        app_client_id = services.github.as_app("GET", "/app").data.get("client_id")
+    except (GitHubError, TransientError):
+        app_client_id = None  # the GitHub check says why
+    if app_client_id and app_client_id != client_id:
+        text = f"GITHUB_CLIENT_ID is {client_id}, not this App's ({app_client_id}): copy it from the App's settings"
+        found = [Finding(PROBLEM, "sign-in", text)]
+    else:
+        found = [Finding(OK, "sign-in", f"on, client ID {client_id}" + (" (this App's)" if app_client_id else ""))]
+    if settings.base_url:
+        text = f"the App's settings must list {settings.base_url}{SIGNIN_CALLBACK} as a callback URL"
+    else:
+        text = (
+            "BASE_URL is not set, so the callback address comes from each request's host: set BASE_URL to the "
+            f"public address and list BASE_URL{SIGNIN_CALLBACK} as a callback URL in the App's settings"
+        )
+    return [*found, Finding(NOTE, "sign-in callback", text)]
+
+
+def check_webhook_proxy(services: Services) -> list[Finding]:
+    """WEBHOOK_PROXY_URL (local development): the channel answers with an event stream. Its path is the
+    channel, readable by anyone who knows it, so it is never printed."""
+    url = services.settings.webhook_proxy_url
+    if not url:
+        return []
+    shown = channel_host(url)
+    headers = {"Accept": "text/event-stream", "Accept-Encoding": "identity"}
+    try:
+        with requests.get(url, headers=headers, stream=True, timeout=(5, 5)) as answer:
+            status, kind = answer.status_code, answer.headers.get("Content-Type", "")
+    except requests.RequestException as exc:
+        text = f"cannot reach the channel at {shown} ({type(exc).__name__}): check the address, or make a new channel"
+        return [Finding(PROBLEM, "WEBHOOK_PROXY_URL", text)]
+    if status != 200 or not kind.startswith("text/event-stream"):
+        text = f"the channel at {shown} answered {status} {kind or '(no type)'}, not an event stream: make a new one"
+        return [Finding(PROBLEM, "WEBHOOK_PROXY_URL", text)]
+    text = (
+        f"a channel at {shown}: `scripts/run` forwards its deliveries to this server (local development; a "
+        "deployment receives GitHub's deliveries directly)"
+    )
+    return [Finding(OK, "WEBHOOK_PROXY_URL", text)]
+
+
 def check_community_org(services: Services) -> list[Finding]:
     """The owner the forum's and chats' activity counts for, when any of them is configured."""
     settings = services.settings
@@ -412,6 +465,8 @@ CHECKS: list[Callable[[Services], list[Finding]]] = [
     check_community_org,
     check_digests,
     check_budget,
+    check_signin,
+    check_webhook_proxy,
 ]
 
 

@@ -18,6 +18,7 @@ from cli.doctor import key_fingerprint, redact_url
 from storage import db
 from storage.db import repositories
 from tests.conftest import APP_ID, ROOT, SECRET, services
+from tests.support.fake_channel import FakeChannel
 
 
 def doctor(app) -> tuple[int, str]:
@@ -107,6 +108,37 @@ def test_a_missing_or_weak_webhook_secret_is_a_problem(make_app, case, secret, e
     assert line(output, "WEBHOOK_SECRET").startswith("problem") and expected in output, case
     if secret:
         assert secret not in output.replace("WEBHOOK_SECRET", "")
+
+
+def test_sign_in_is_checked_against_the_apps_own_client_id_and_its_secret_never_shown(make_app, github):
+    code, output = doctor(make_app())
+    assert code == 0 and line(output, "sign-in").startswith("note") and "off" in line(output, "sign-in")
+    secret = "a-client-secret-of-40-characters-0123456"
+    github.set_oauth_client("Iv1.theappsownid00", secret)
+    code, output = doctor(make_app(github_client_id="Iv1.0123456789abcdef", github_client_secret=secret))
+    assert code == 1 and "not this App's (Iv1.theappsownid00)" in line(output, "sign-in")
+    base = "https://engage.example.org"
+    app = make_app(github_client_id="Iv1.theappsownid00", github_client_secret=secret, base_url=base)
+    code, output = doctor(app)
+    assert code == 0, output
+    assert line(output, "sign-in").startswith("ok") and "(this App's)" in output
+    assert f"{base}/auth/callback" in line(output, "sign-in callback")
+    assert secret not in output
+
+
+def test_the_webhook_proxy_channel_is_checked_without_printing_its_address(make_app):
+    channel = FakeChannel(SECRET)
+    try:
+        code, output = doctor(make_app(webhook_proxy_url=channel.url))
+        assert code == 0, output
+        assert line(output, "WEBHOOK_PROXY_URL").startswith("ok")
+        code, output = doctor(make_app(webhook_proxy_url=channel.url + "Gone"))
+    finally:
+        channel.close()
+    assert code == 1 and "answered 404" in line(output, "WEBHOOK_PROXY_URL")
+    code, output = doctor(make_app(webhook_proxy_url=f"http://127.0.0.1:{closed_port()}/AChannel"))
+    assert code == 1 and "cannot reach" in line(output, "WEBHOOK_PROXY_URL")
+    assert "EngageTestChannel1" not in output and "AChannel" not in output
 
 
 def test_missing_app_credentials(make_app):

@@ -1226,6 +1226,8 @@ class FakeGitHub:
             node_id=_node_id("A_", self.app_id),
             html_url=f"https://github.com/apps/{self.app_slug}",
         )
+        if self.oauth_client is not None:  # the App's own client ID, as its settings page shows it
+            app["client_id"] = self.oauth_client[0]
         return dict(app)
 
     def _installation_json(self, inst: dict[str, Any], base: dict[str, Any] | None = None) -> dict[str, Any]:
