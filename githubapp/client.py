@@ -221,8 +221,8 @@ class GitHubApp:
         """What `Session.request` sends, less the work it does per call that GitHub's API never needs.
 
         The session's merging of cookies, environment and hooks, and its cookie jar's bookkeeping of
-        every answer, were about half of a GitHub call's CPU: a greeting's two calls cost more than the
-        rest of its processing. The request is prepared as requests does (URL and query quoted, JSON
+        every answer, were about a quarter of a GitHub call's CPU, and a greeting's two calls are half of
+        its processing. The request is prepared as requests does (URL and query quoted, JSON
         body) and sent by the session's adapter with the session's proxies and CA bundle. A redirect (a
         renamed or transferred repository) is followed by the session, as before, which drops the token
         when the redirect leaves GitHub's host.
