@@ -35,14 +35,17 @@ _CLAIMANTS = Prepared(
     .where(table.c.repo_id == sa.bindparam("repo_id"), table.c.claimant.is_not(None))
     .distinct()
 )
-# Built once: it runs for every comment by a claimant (issue 14).
-_CLAIM_ACTIVE = Prepared(
+# Built once: it runs for every comment by a claimant (issue 14): one issue. A pull request's body may link
+# many (it is written by anyone): those go in one statement with an IN list.
+_CLAIM_ACTIVE_WHERE = (
     table.update()
-    .where(table.c.repo_id == sa.bindparam("b_repo_id"), table.c.number == sa.bindparam("b_number"))
+    .where(table.c.repo_id == sa.bindparam("b_repo_id"))
     .where(sa.func.lower(table.c.claimant) == sa.bindparam("b_login"))
     .where(sa.or_(table.c.claim_active_at.is_(None), table.c.claim_active_at < sa.bindparam("b_at")))
     .values(claim_active_at=sa.bindparam("b_at"))
 )
+_CLAIM_ACTIVE = Prepared(_CLAIM_ACTIVE_WHERE.where(table.c.number == sa.bindparam("b_number")))
+_CLAIM_ACTIVE_ANY = Prepared(_CLAIM_ACTIVE_WHERE.where(table.c.number.in_(sa.bindparam("b_numbers", expanding=True))))
 
 
 @dataclass(frozen=True)
@@ -227,9 +230,14 @@ class GoodFirstIssueStore:
         start their quiet time again (a later time only: deliveries arrive in any order)."""
         if login.lower() not in self._claimants_in(repo_id):
             return 0  # most comments: no claim to touch, and no write transaction to find that out
-        values = {"b_repo_id": repo_id, "b_login": login.lower(), "b_at": at}
-        with self.engine.begin() as conn:  # one issue nearly always (a comment; a pull request's few links)
-            return sum(_CLAIM_ACTIVE.execute(conn, {**values, "b_number": n}).rowcount for n in numbers)
+        values: dict[str, Any] = {"b_repo_id": repo_id, "b_login": login.lower(), "b_at": at}
+        numbers = list(numbers)
+        if len(numbers) == 1:
+            statement, values["b_number"] = _CLAIM_ACTIVE, numbers[0]
+        else:
+            statement, values["b_numbers"] = _CLAIM_ACTIVE_ANY, numbers
+        with self.engine.begin() as conn:
+            return int(statement.execute(conn, values).rowcount)
 
     @contextmanager
     def _claimants_change(self, repo_id: int) -> Iterator[None]:
