@@ -30,7 +30,10 @@ counts it) after `after_hours` gets one comment mentioning the `triagers`, or, w
 message to that chat destination of the operator's instead; `escalate_after_hours` adds a second
 nudge. Nothing once someone responds, the item is closed, or it carries the `waiting_label`. With
 `business_hours: true` only working hours count (Monday to Friday, 09:00 to 18:00 in `timezone`).
-Checked every 15 minutes (the `response_watch` task); maintainers see the queue on the `/waiting` page."""
+Checked every 15 minutes (the `response_watch` task); maintainers see the queue on the `/waiting` page.
+Before each nudge the pass reads the item from GitHub once (issues/get), so an item closed or labelled
+meanwhile is not nudged even when the webhook saying so was lost or was processed before the item's opening
+(several worker processes can take one item's deliveries out of order)."""
 
 log = logging.getLogger(__name__)
 
