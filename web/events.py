@@ -8,7 +8,6 @@ contributions only to those who may read them, and an event with nothing this vi
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, render_template, request
@@ -61,11 +60,11 @@ def _github_url() -> str:
     return str(current_app.extensions["engage"].settings.github_url)
 
 
-def _read(reader: Any, slug: str) -> dict[str, Any]:
+def _read(reader: Any, slug: str, **options: Any) -> dict[str, Any]:
     if not SLUG.fullmatch(slug):
         raise Missing(slug)
     try:
-        found: dict[str, Any] = reader(_engine(), slug, signin.viewer().readable)
+        found: dict[str, Any] = reader(_engine(), slug, signin.viewer().readable, **options)
     except NotVisible:
         raise Missing(slug) from None
     return found
@@ -78,7 +77,7 @@ def index() -> str:
 
 @bp.get("/events/<slug>")
 def event(slug: str) -> str:
-    board = _read(partial(data.board, github_url=_github_url()), slug)
+    board = _read(data.board, slug, github_url=_github_url())
     return render_template("event.html", board=board, formula=shell.Translator().formula(board["formula"]))
 
 
@@ -89,4 +88,4 @@ def people(slug: str) -> str:
 
 @bp.get("/api/events/<slug>")
 def event_json(slug: str) -> Any:
-    return jsonify(_read(partial(data.board, github_url=_github_url()), slug))
+    return jsonify(_read(data.board, slug, github_url=_github_url()))
