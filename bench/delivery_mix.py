@@ -287,6 +287,7 @@ class Run:
             DATABASE_URL=database_url,
             LOG_LEVEL="WARNING",
             GITHUB_WRITE_INTERVAL="0",
+            BACKFILL_CALLS_PER_HOUR="0",  # the import's calls would count as the deliveries'
             ENV_FILE="/nonexistent/.env",
             FLASK_SKIP_DOTENV="1",
         )

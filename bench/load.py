@@ -98,6 +98,7 @@ def environment(database_url: str, fake: FakeGitHub, key_pem: str, write_interva
         ENGAGE_BEHAVIOURS="bench.behaviours",
         LOG_LEVEL="WARNING",
         GITHUB_WRITE_INTERVAL=str(write_interval),
+        BACKFILL_CALLS_PER_HOUR="0",  # the import's calls would count as the deliveries'
         ENV_FILE="/nonexistent/.env",
         FLASK_SKIP_DOTENV="1",  # only ENV_FILE, as the systemd units run it
     )

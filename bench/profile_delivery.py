@@ -110,6 +110,7 @@ def main() -> None:
             private_key=key_pem,
             github_api_url=fake.url,
             write_interval_seconds=0.0,
+            backfill_calls_per_hour=0,
             log_level="WARNING",
         )
     )

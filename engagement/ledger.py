@@ -27,7 +27,7 @@ opened and closed (with their reactions), pull requests opened, merged or closed
 review comments, and good first issues solved (a merged pull request that closes one). Each is
 recorded once, at the time it happened on GitHub, however often GitHub delivers it; bots are never
 credited. A repository made private disappears from every page at once. Past history is imported
-with `flask --app app backfill OWNER/REPO`."""
+in the background (`history`), or at once with `flask --app app backfill OWNER/REPO`."""
 
 router = Router()
 

@@ -9,8 +9,8 @@ Three stages, each walked page by page (100 items a page) in a stable order, old
 position saved in the ledger's state table after every page, so that a run that stopped continues
 where it was:
   issues    the issues listing (issues and pull requests): issues opened and closed. It also gives
-            every number's labels, reactions and closer, which the other stages need, so a run resumed
-            at a later stage reads it again without recording anything.
+            every number's author, labels, reactions and closer, which the other stages need; those
+            are kept in the state table page by page, so a run resumed later reads no page twice.
   pulls     pull requests opened, merged or closed unmerged, the good first issues a merged one closes
             ("Fixes #12"), and each pull request's reviews.
   comments  comments on issues and on pull requests' conversations.
@@ -19,8 +19,10 @@ Not imported: review comments (on a pull request's diff). Listing them takes
 `GET /repos/{owner}/{repo}/pulls/comments`, which is not among the operations the app may call
 (tests/contract/github/rest-api.subset.json); the webhook handler records them from installation on.
 
-A rate limit is waited out until GitHub's reset; a 5xx or no answer is retried twice; any other
-failure stops the run with a message saying where, and its progress kept.
+A rate limit is waited out until GitHub's reset (or, for the scheduled import, pauses the run); a
+5xx or no answer is retried twice; any other failure stops the run with a message saying where, and its
+progress kept. `keep_going`, asked before each page, lets the scheduled import (`engagement.history`)
+stop between pages to spare the installation's request budget.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from domain.contributions import (
@@ -53,9 +55,11 @@ from engagement.common import config as repo_config
 from engagement.good_first_issues.linked_pulls import closing_references
 from githubapp.client import GitHubApp, InstallationClient, Response, next_link
 from githubapp.errors import GitHubError, NotFound, RateLimited, ServerError, Unavailable
-from services import Services
 from storage.good_first_issues import has_label
 from storage.ledger import LedgerStore
+
+if TYPE_CHECKING:  # services imports the behaviours, and engagement.history imports this
+    from services import Services
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +93,19 @@ T = TypeVar("T")
 
 
 class BackfillError(Exception):
-    """The backfill cannot start, or had to stop; the message says why and what to do."""
+    """The backfill cannot start, or had to stop; the message says why and what to do. `calls`: the GitHub
+    calls the run made before it."""
+
+    calls = 0
+
+
+class Paused(Exception):
+    """The run stopped, as `keep_going` or a rate limit asked; its position is saved. `calls`: GitHub
+    calls the run made."""
+
+    def __init__(self, message: str, calls: int):
+        super().__init__(message)
+        self.calls = calls
 
 
 @dataclass
@@ -105,6 +121,7 @@ class BackfillResult:
     reviews: int = 0
     comments: int = 0
     resumed: bool = False
+    calls: int = 0  # GitHub calls this run made (not kept with the position)
 
     def summary(self) -> str:
         return SUMMARY.format(**asdict(self)) + (RESUMED if self.resumed else "")
@@ -115,6 +132,11 @@ def state_key(repo_id: int) -> str:
     return f"backfill:{repo_id}"
 
 
+def subjects_key(repo_id: int, page: int | None = None) -> str:
+    """The state rows keeping what later stages need of each page of the issues listing (the prefix without `page`)."""
+    return f"backfill-subjects:{repo_id}:" + ("" if page is None else str(page))
+
+
 def backfill(
     services: Services,
     full_name: str,
@@ -123,17 +145,38 @@ def backfill(
     *,
     say: Callable[[str], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    installation_id: int | None = None,
+    keep_going: Callable[[int], bool] | None = None,
 ) -> BackfillResult:
     """Import what happened in `full_name` since `since` (None: its whole history) into the ledger.
 
     `progress(stage, done, total)` after each page (and each pull request); total is None when
     unknown. `say` gets the lines worth telling an operator (waiting for a rate limit, resuming).
+    With `installation_id` known (the scheduled import), it is not looked up. With `keep_going`
+    (given the GitHub calls made so far), a False before a page, or a rate limit, raises `Paused`.
     """
     if full_name.count("/") != 1 or not all(full_name.split("/")):
         raise BackfillError(NOT_OWNER_REPO.format(full_name=full_name))
-    patient = Patient(say or log.warning, sleep)
+    patient = Patient(say or log.warning, sleep, wait_out_rate_limits=keep_going is None)
     try:
-        installation_id = find_installation(services.github, full_name, patient)
+        return _backfill(services, full_name, since, progress, patient, installation_id, keep_going)
+    except BackfillError as exc:
+        exc.calls = patient.calls
+        raise
+
+
+def _backfill(
+    services: Services,
+    full_name: str,
+    since: datetime | None,
+    progress: Progress,
+    patient: Patient,
+    installation_id: int | None,
+    keep_going: Callable[[int], bool] | None,
+) -> BackfillResult:
+    try:
+        if installation_id is None:
+            installation_id = find_installation(services.github, full_name, patient)
         client = services.github.installation(installation_id)
         repository = patient(client.get, f"/repos/{full_name}")
         behaviours = services.configurable
@@ -154,6 +197,7 @@ def backfill(
         cap,
         patient,
         progress,
+        keep_going or (lambda _calls: True),
     )
     return run.go()
 
@@ -248,18 +292,23 @@ def minimal_subject(number: int, comment: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class Patient:
-    """Calls GitHub, waiting out rate limits and retrying brief outages."""
+    """Calls GitHub, waiting out rate limits (or pausing at one) and retrying brief outages; counts the calls."""
 
-    def __init__(self, say: Callable[[str], None], sleep: Callable[[float], None]):
+    def __init__(self, say: Callable[[str], None], sleep: Callable[[float], None], wait_out_rate_limits: bool = True):
         self.say = say
         self.sleep = sleep
+        self.wait_out_rate_limits = wait_out_rate_limits
+        self.calls = 0
 
     def __call__(self, request: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         failures = 0
         while True:
             try:
+                self.calls += 1
                 return request(*args, **kwargs)
             except RateLimited as exc:
+                if not self.wait_out_rate_limits:
+                    raise Paused(f"GitHub rate limit reached: {exc}", self.calls) from exc
                 seconds = max(1.0, float(exc.retry_after or 0))
                 self.say(RATE_LIMITED.format(until=datetime.now(UTC) + timedelta(seconds=seconds), seconds=seconds))
                 self.sleep(seconds)
@@ -278,6 +327,8 @@ class Position:
     page: int = 1
     since: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    # How many pages of the issues listing have their subjects kept (0 in positions saved before they were).
+    subject_pages: int = 0
 
 
 Built = tuple[list[Contribution | None], dict[str, int]]
@@ -296,13 +347,16 @@ class Run:
         cap: int | None,
         patient: Patient,
         progress: Progress,
+        keep_going: Callable[[int], bool],
     ):
         self.ledger, self.client, self.repo, self.since = ledger, client, repo, since
         self.gfi_labels, self.cap, self.patient, self.progress = gfi_labels, cap, patient, progress
+        self.keep_going = keep_going
         self.subjects: dict[int, dict[str, Any]] = {}  # number -> subject_entry, from the issues listing
         self.key = state_key(repo.id)
         self.result = BackfillResult(repo.full_name, repo.id)
         self.position = self._load()
+        self._restore_subjects()
         self._meter: tuple[str, int, int | None] = (ISSUES, 0, None)  # stage, done before this page, total
 
     def go(self) -> BackfillResult:
@@ -313,8 +367,10 @@ class Run:
         self._stage(PULLS, f"{base}/pulls", {"state": "all", **ordered}, self._pulls)
         self._stage(COMMENTS, f"{base}/issues/comments", {**ordered, **since}, self._comments)
         self.ledger.set_state(self.key, None)
+        self.ledger.drop_states(subjects_key(self.repo.id))
         self.ledger.observe_repository(self.repo)  # its row, even when it had nothing to record
         self.ledger.mark_complete(self.repo.id, self.since)
+        self.result.calls = self.patient.calls
         return self.result
 
     # --- position
@@ -339,20 +395,37 @@ class Run:
         return position
 
     def _save(self, stage: str, page: int) -> None:
-        counts = {k: v for k, v in asdict(self.result).items() if isinstance(v, int) and k != "repo_id"}
-        self.position = Position(stage, page, self.position.since, counts)
+        counts = {k: v for k, v in asdict(self.result).items() if isinstance(v, int) and k not in ("repo_id", "calls")}
+        self.position = Position(stage, page, self.position.since, counts, self.position.subject_pages)
         self.ledger.set_state(self.key, json.dumps(asdict(self.position)))
+
+    def _restore_subjects(self) -> None:
+        """What the kept pages of the issues listing said, for a run that resumes after them."""
+        if not self.position.subject_pages:
+            self.ledger.drop_states(subjects_key(self.repo.id))  # a fresh run, or a position without them
+            return
+        for value in self.ledger.states_under(subjects_key(self.repo.id)).values():
+            for entry in json.loads(value):
+                self.subjects[int(entry["number"])] = entry
+
+    def _keep_subjects(self, page: int, items: list[Any]) -> None:
+        """Kept before the page's position is saved, so a resumed run finds every page it skips."""
+        entries = [subject_entry(item) for item in items]
+        self.ledger.set_state(subjects_key(self.repo.id, page), json.dumps(entries, separators=(",", ":")))
+        self.position.subject_pages = page
 
     # --- walking a stage
 
     def _stage(self, stage: str, path: str, params: dict[str, Any], build: Callable[[list[Any]], Built]) -> None:
-        """Walk a stage from its saved page. A stage an earlier run finished is skipped, except the
-        issues listing, which is read again (without recording) for what the later stages need of it."""
+        """Walk a stage from its saved page. A stage an earlier run finished is skipped; so is the issues
+        listing, unless the position predates keeping its subjects (then it is read again, recording nothing)."""
         recording = self.position.stage == stage
-        if not recording and stage != ISSUES:
+        if not recording and (stage != ISSUES or self.position.subject_pages):
             return
         page = self.position.page if recording else 1
         while True:
+            if not self.keep_going(self.patient.calls):
+                raise Paused(f"paused at page {page} of {stage}", self.patient.calls)
             try:
                 contributions, counts, more = self._page(stage, path, {**params, "page": page}, build)
             except GitHubError as exc:
@@ -381,6 +454,8 @@ class Run:
         total = (last * PER_PAGE if last else None) if more else before + len(items)
         self._meter = (stage, before, total)
         contributions, counts = build(items)
+        if stage == ISSUES and self.position.stage == ISSUES:
+            self._keep_subjects(int(params["page"]), items)
         self.progress(stage, before + len(items), total)
         return contributions, counts, more
 

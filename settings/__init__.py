@@ -58,6 +58,9 @@ class Settings:
     queued_stale_seconds: float = 900.0
     # GitHub asks integrators to leave at least a second between content-creating requests.
     write_interval_seconds: float = 1.0
+    # The installation's GitHub requests an hour the background import of repositories' history may use
+    # (engagement.history); 0 turns it off (`flask backfill` still imports on demand).
+    backfill_calls_per_hour: int = 1000
     github_timeout_seconds: float = 10.0
     behaviours: tuple[str, ...] = ()
     # Raw payloads of finished deliveries are pruned after this many days (failed ones after 4x); 0 keeps them.
@@ -197,11 +200,15 @@ def _int(env: Mapping[str, str], name: str) -> int | None:
 
 
 def _days(env: Mapping[str, str], name: str, default: int) -> int:
+    return _whole(env, name, default, "days (0: keep forever)")
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, meaning: str) -> int:
     raw = (env.get(name) or "").strip()
     if not raw:
         return default
     if not (raw.isascii() and raw.isdigit()):
-        raise ConfigError(f"{name} must be a whole number of days (0: keep forever), got {raw!r}")
+        raise ConfigError(f"{name} must be a whole number of {meaning}, got {raw!r}")
     return int(raw)
 
 
@@ -287,6 +294,7 @@ def from_environment(env: Mapping[str, str] | None = None, instance_path: str = 
         log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
         log_format=(env.get("LOG_FORMAT") or "auto").lower(),
         write_interval_seconds=float(env.get("GITHUB_WRITE_INTERVAL") or 1.0),
+        backfill_calls_per_hour=_whole(env, "BACKFILL_CALLS_PER_HOUR", 1000, "GitHub requests an hour (0: off)"),
         behaviours=tuple(b.strip() for b in behaviours.split(",") if b.strip()) if behaviours else (),
         payload_retention_days=_days(env, "PAYLOAD_RETENTION_DAYS", 30),
         base_url=(env.get("BASE_URL") or "").strip().rstrip("/") or None,

@@ -300,6 +300,22 @@ class LedgerStore:
                 .values(ledger_complete_since=since or datetime(1970, 1, 1))
             )
 
+    def unimported_repositories(self) -> list[Repo]:
+        """Installed, unsuspended repositories whose whole history the ledger does not hold yet, oldest row first."""
+        r = repositories.c
+        query = (
+            sa.select(r.id, r.full_name, r.private, r.html_url, r.installation_id)
+            .where(r.installation_id.is_not(None), r.installation_suspended_at.is_(None))
+            .where(sa.or_(r.ledger_complete_since.is_(None), r.ledger_complete_since > datetime(1970, 1, 1)))
+            .where(r.id > 0)  # the forum's and chats' places (negative ids) have no GitHub history
+            .order_by(r.id)
+        )
+        with self.engine.connect() as conn:
+            return [
+                Repo(int(row.id), str(row.full_name), bool(row.private), str(row.html_url), int(row.installation_id))
+                for row in conn.execute(query)
+            ]
+
     def covers(self, repo_id: int, since: datetime) -> bool:
         """True when the ledger holds the repository's whole history from `since` on."""
         with self.engine.connect() as conn:
@@ -338,6 +354,20 @@ class LedgerStore:
             conn.execute(ledger_state.delete().where(ledger_state.c.name == name))
             if value is not None:
                 conn.execute(ledger_state.insert().values(name=name, value=value))
+
+    def states_under(self, prefix: str) -> dict[str, str]:
+        """Every state row whose name starts with `prefix`, by name."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(ledger_state.c.name, ledger_state.c.value).where(
+                    ledger_state.c.name.startswith(prefix, autoescape=True)
+                )
+            )
+            return {str(row.name): str(row.value) for row in rows if row.value is not None}
+
+    def drop_states(self, prefix: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(ledger_state.delete().where(ledger_state.c.name.startswith(prefix, autoescape=True)))
 
     # --- windows
 

@@ -149,6 +149,7 @@ def build_test_app(api_url: str, app_key: tuple[str, bytes], database_url: str, 
         private_key=app_key[0],
         github_api_url=api_url,
         write_interval_seconds=0.0,
+        backfill_calls_per_hour=0,  # tests that want the history import turn it on
         retry_base_seconds=0.05,
         sweep_interval_seconds=0.2,
         sweep_grace_seconds=0.0,

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from jobs import backfill as backfill_module
 from jobs.backfill import last_page
 from storage.db import contributions, repositories
+from storage.ledger import LedgerStore
 from tests.conftest import REPO, example, installed, services
 from tests.support.fake_github import load_contract
 
@@ -24,6 +25,10 @@ def at(day: str, clock: str = "10:00:00") -> str:
 
 @pytest.fixture
 def history(github):
+    return add_history(github)
+
+
+def add_history(github):
     """A small history: issues by people and a bot, a merged pull request that fixes a good first
     issue, one closed without merging, reviews in every state, comments by people and a bot."""
     github.add_repo(REPO, default_branch="master", repo_id=REPO_ID)
@@ -117,8 +122,6 @@ def complete_since(app) -> datetime | None:
 
 
 def backfill_state(app) -> str | None:
-    from storage.ledger import LedgerStore
-
     return LedgerStore(services(app).store.engine).get_state(backfill_module.state_key(REPO_ID))
 
 
@@ -204,8 +207,11 @@ def test_an_interrupted_run_resumes_where_it_stopped(app, run, history, monkeypa
     assert [c.query["page"] for c in history.calls("GET", comments)] == ["2"], "page 1 is not read again"
     assert history.calls("GET", f"/repos/{REPO}/pulls") == [], "finished stages (pulls, reviews) are not read again"
     listings = [c for c in history.calls("GET", f"/repos/{REPO}/issues") if c.path.endswith("/issues")]
-    assert len(listings) == 3, "the issues listing is read again for its numbers (3 pages of 2)"
+    assert listings == [], "what the comments need of the issues listing was kept, not read again"
+    [comment] = [row for row in ledger(app) if row.kind == "comment" and row.number == 5]
+    assert comment.subject_author_id == github_id(history, "dan"), "the resumed page knows #5's author"
     assert backfill_state(app) is None and complete_since(app) == datetime(1970, 1, 1)
+    assert LedgerStore(services(app).store.engine).states_under("backfill-subjects:") == {}, "nothing left behind"
 
 
 def test_a_failure_in_the_middle_of_a_page_loses_nothing(app, run, history, monkeypatch):

@@ -45,6 +45,11 @@ def test_private_key_path_is_read(tmp_path, app_key):
             id="one-letter admin token",
         ),
         pytest.param({"ADMIN_TOKEN": "x" * 31}, "ADMIN_TOKEN is too short", id="admin token one short"),
+        pytest.param(
+            {"BACKFILL_CALLS_PER_HOUR": "1k"},
+            r"BACKFILL_CALLS_PER_HOUR must be a whole number of GitHub requests an hour \(0: off\), got '1k'",
+            id="history requests not a number",
+        ),
         *(
             pytest.param(
                 {"WORKER_THREADS": raw},
