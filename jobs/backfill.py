@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from domain.contributions import (
@@ -57,9 +57,6 @@ from githubapp.client import GitHubApp, InstallationClient, Response, next_link
 from githubapp.errors import GitHubError, NotFound, RateLimited, ServerError, Unavailable
 from storage.good_first_issues import has_label
 from storage.ledger import LedgerStore
-
-if TYPE_CHECKING:  # services imports the behaviours, and engagement.history imports this
-    from services import Services
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +135,7 @@ def subjects_key(repo_id: int, page: int | None = None) -> str:
 
 
 def backfill(
-    services: Services,
+    services: Any,
     full_name: str,
     since: datetime | None,
     progress: Progress,
@@ -148,7 +145,8 @@ def backfill(
     installation_id: int | None = None,
     keep_going: Callable[[int], bool] | None = None,
 ) -> BackfillResult:
-    """Import what happened in `full_name` since `since` (None: its whole history) into the ledger.
+    """Import what happened in `full_name` since `since` (None: its whole history) into the ledger
+    (`services`: the app's Services, which sits above this module).
 
     `progress(stage, done, total)` after each page (and each pull request); total is None when
     unknown. `say` gets the lines worth telling an operator (waiting for a rate limit, resuming).
@@ -166,7 +164,7 @@ def backfill(
 
 
 def _backfill(
-    services: Services,
+    services: Any,
     full_name: str,
     since: datetime | None,
     progress: Progress,

@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, ...]] = [
         "scheduling",
         "notify",
     ),
-    ("engagement", "readmodels"),
+    ("engagement", "readmodels", "jobs.backfill"),
     ("webhooks.jobs", "webhooks.dispatch"),
     ("services",),
     ("worker", "cli", "app", "web", "webhooks.intake", "jobs"),
