@@ -23,6 +23,7 @@ from flask.cli import with_appcontext
 
 from cli.common import services_of
 from engagement import digest as digest_posting
+from engagement import history
 from githubapp.errors import GitHubError, TransientError, Unauthorized
 from logs import scrub
 from notify.notifier import DestinationGone, NotifyError
@@ -144,7 +145,7 @@ def check_database(services: Services) -> list[Finding]:
     if pending:
         return [*found, Finding(PROBLEM, "migrations", f"{pending} pending: run `flask --app app db upgrade`")]
     found.append(Finding(OK, "migrations", "the schema is up to date"))
-    return found + _recent_failures(engine) + _ledger_coverage(engine)
+    return found + _recent_failures(engine) + _ledger_coverage(services)
 
 
 def _recent_failures(engine: sa.Engine) -> list[Finding]:
@@ -168,24 +169,44 @@ def _recent_failures(engine: sa.Engine) -> list[Finding]:
     return [Finding(PROBLEM, "deliveries", text)]
 
 
-def _ledger_coverage(engine: sa.Engine) -> list[Finding]:
-    with engine.connect() as conn:
+def _ledger_coverage(services: Services) -> list[Finding]:
+    """Installed repositories whose history the ledger lacks: imported in the background (engagement.history)
+    unless the operator turned that off; those it could not read are named with the reason."""
+    with services.store.engine.connect() as conn:
         rows = conn.execute(
-            sa.select(repositories.c.full_name, repositories.c.ledger_complete_since)
+            sa.select(repositories.c.id, repositories.c.full_name, repositories.c.ledger_complete_since)
             .where(repositories.c.installation_id.is_not(None))
             .order_by(repositories.c.full_name)
         ).all()
-    missing = [row.full_name for row in rows if row.ledger_complete_since is None]
     if not rows:
         return [Finding(NOTE, "ledger", "no installed repository known yet (installing the app lists them)")]
+    missing = [row for row in rows if row.ledger_complete_since is None]
     if not missing:
         return [Finding(OK, "ledger", f"the history of all {len(rows)} installed repositories is backfilled")]
-    names = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    ledger, per_hour = services.stores.ledger, services.settings.backfill_calls_per_hour
+    failed = {row.full_name: history.failure(ledger, row.id, utcnow()) for row in missing}
+    found = [
+        Finding(NOTE, "ledger", f"{name}: the history import failed ({scrub(error)[:200]}); it is tried again later")
+        for name, error in failed.items()
+        if error is not None
+    ]
+    named = []
+    for row in missing[:5]:
+        where = history.progress(ledger, row.id)
+        named.append(f"{row.full_name} ({where})" if where else row.full_name)
+    names = ", ".join(named) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    if per_hour > 0:
+        text = (
+            f"{len(missing)} of {len(rows)} installed repositories are having their history imported in the "
+            f"background (at most {per_hour} GitHub requests an hour): {names}"
+        )
+        return [Finding(OK, "ledger", text), *found]
     text = (
         f"{len(missing)} of {len(rows)} installed repositories have no finished backfill, so their leaderboards "
-        f"and insights start at installation: `flask --app app backfill OWNER/REPO` for {names}"
+        f"and insights start at installation (BACKFILL_CALLS_PER_HOUR=0 turned the background import off): "
+        f"`flask --app app backfill OWNER/REPO` for {names}"
     )
-    return [Finding(NOTE, "ledger", text)]
+    return [Finding(NOTE, "ledger", text), *found]
 
 
 def check_queue(services: Services) -> list[Finding]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from domain.contributions import Repo
 from githubapp.budget import Budget
-from jobs.backfill import BackfillError, Paused, backfill
+from jobs.backfill import BackfillError, Paused, backfill, state_key
 from scheduling.tasks import Schedule
 from storage.ledger import LedgerStore
 from webhooks.router import Router
@@ -65,7 +65,7 @@ def import_history(services: Any) -> None:
     for repo in ledger.unimported_repositories():
         if allowance <= 0 or time.monotonic() >= deadline:
             break
-        if failed_lately(ledger, repo.id, now):
+        if failure(ledger, repo.id, now) is not None:
             continue
         budget: Budget = services.github.budget
         if short_of_requests(budget, repo):
@@ -79,15 +79,27 @@ def short_of_requests(budget: Budget, repo: Repo) -> bool:
     return reading is not None and (reading.remaining < RESERVE_FRACTION * reading.limit or reading.low(budget.clock()))
 
 
-def failed_lately(ledger: LedgerStore, repo_id: int, now: datetime) -> bool:
+def failure(ledger: LedgerStore, repo_id: int, now: datetime) -> str | None:
+    """Why the repository's import failed, while it is set aside (RETRY_AFTER_FAILURE); None otherwise."""
     stored = ledger.get_state(failure_key(repo_id))
     if stored is None:
-        return False
+        return None
     try:
-        at = datetime.fromisoformat(json.loads(stored)["at"])
+        found = json.loads(stored)
+        at, error = datetime.fromisoformat(found["at"]), str(found["error"])
     except (ValueError, KeyError, TypeError):
-        return False
-    return now - at < RETRY_AFTER_FAILURE
+        return None
+    return error if now - at < RETRY_AFTER_FAILURE else None
+
+
+def progress(ledger: LedgerStore, repo_id: int) -> str | None:
+    """Where an unfinished import stands, for operators ("at page 3 of pulls"); None before it started."""
+    stored = ledger.get_state(state_key(repo_id))
+    try:
+        position = json.loads(stored) if stored else None
+        return f"at page {int(position['page'])} of {position['stage']}" if position else None
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def import_slice(services: Any, repo: Repo, allowance: int, deadline: float) -> int:

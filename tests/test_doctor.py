@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+from datetime import datetime
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -15,6 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from rq import SimpleWorker
 
 from cli.doctor import key_fingerprint, redact_url
+from engagement import history
+from jobs.backfill import state_key
 from storage import db
 from storage.db import repositories
 from tests.conftest import APP_ID, ROOT, SECRET, services
@@ -193,10 +196,9 @@ def test_recent_failures_are_shown_with_the_newest_error(make_app):
     assert "deliveries retry --all-failed" in problem
 
 
-def test_repositories_without_a_backfill_are_a_hint_not_a_failure(make_app):
-    app = make_app()
+def add_repositories(app, *rows: tuple[int, str, datetime | None]) -> None:
     with services(app).store.engine.begin() as conn:
-        for repo_id, name, complete in ((1, "llmasos/kernel", None), (2, "llmasos/docs", db.utcnow())):
+        for repo_id, name, complete in rows:
             conn.execute(
                 repositories.insert().values(
                     id=repo_id,
@@ -208,10 +210,38 @@ def test_repositories_without_a_backfill_are_a_hint_not_a_failure(make_app):
                     updated_at=db.utcnow(),
                 )
             )
+
+
+def test_repositories_without_a_backfill_are_a_hint_not_a_failure(make_app):
+    app = make_app()  # the background import off, as in every test that does not turn it on
+    add_repositories(app, (1, "llmasos/kernel", None), (2, "llmasos/docs", db.utcnow()))
     code, output = doctor(app)
     hint = line(output, "ledger")
     assert code == 0 and hint.startswith("note") and "1 of 2 installed repositories" in hint
+    assert "BACKFILL_CALLS_PER_HOUR=0 turned the background import off" in hint
     assert "backfill OWNER/REPO` for llmasos/kernel" in hint
+
+
+def test_the_background_import_says_where_it_is_and_what_it_could_not_read(make_app):
+    app = make_app(backfill_calls_per_hour=600)
+    add_repositories(app, (1, "llmasos/kernel", None), (2, "llmasos/gone", None), (3, "llmasos/docs", db.utcnow()))
+    ledger = services(app).stores.ledger
+    ledger.set_state(state_key(1), json.dumps({"stage": "pulls", "page": 3, "since": None, "counts": {}}))
+    error = "llmasos/gone is unknown to the app: it does not exist"
+    ledger.set_state(history.failure_key(2), json.dumps({"at": db.utcnow().isoformat(), "error": error}))
+    code, output = doctor(app)
+    assert code == 0, output
+    lines = [text for text in output.splitlines() if "ledger" in text]
+    assert any(
+        text.startswith("ok")
+        and "2 of 3 installed repositories are having their history imported" in text
+        and "at most 600 GitHub requests an hour" in text
+        and "llmasos/kernel (at page 3 of pulls)" in text
+        for text in lines
+    ), lines
+    assert any(
+        text.startswith("note") and f"llmasos/gone: the history import failed ({error})" in text for text in lines
+    )
 
 
 @pytest.mark.parametrize(
