@@ -32,8 +32,9 @@ but in the same 2 cores.
     .venv/bin/python bench/delivery_mix.py --mode embedded
     .venv/bin/python bench/delivery_mix.py --mode rq --database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench
 
-`--backfilled`: the ledger holds the repository's whole history, as after `flask backfill OWNER/REPO`, so a
-newcomer is known to be new from the ledger and greeted with one call (the comment), not two.
+`--backfilled`: after the warm-up, `flask backfill OWNER/REPO` imports the repository's history (as the `history`
+behaviour does by itself in the background), so a newcomer is known to be new from the ledger and greeted with
+one call (the comment), not two.
 
 The fake answers at once unless `--github-latency-ms` says otherwise (real GitHub takes 100-300 ms a call,
 which is what several WORKER_THREADS, `--worker-threads`, overlap).
@@ -48,6 +49,7 @@ import os
 import random
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -67,7 +69,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 
 from bench.load import count_status, start_web, start_workers, stop  # noqa: E402
 from storage import db  # noqa: E402
-from storage.ledger import LedgerStore  # noqa: E402
 from tests.support.fake_github import FakeGitHub, RecordedRequest  # noqa: E402
 from webhooks.signature import sign  # noqa: E402
 
@@ -278,7 +279,8 @@ class Run:
 
     def __init__(self, args: argparse.Namespace, fake: FakeGitHub, key_pem: str, database_url: str) -> None:
         self.fake, self.database_url, self.sent = fake, database_url, 0
-        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "ENGAGE_BEHAVIOURS")}
+        dropped = ("DATABASE_URL", "REDIS_URL", "ENGAGE_BEHAVIOURS")
+        self.env = env = {k: v for k, v in os.environ.items() if k not in dropped}
         env.update(
             WEBHOOK_SECRET=SECRET,
             APP_ID=str(APP_ID),
@@ -326,11 +328,13 @@ def greeting_posted(request: RecordedRequest) -> bool:
     return request.status == 201 and "engage:greeting" in str(request.json)
 
 
-def mark_backfilled(url: str, repo_id: int) -> None:
-    """What `flask backfill OWNER/REPO` records once it has imported the repository's whole history."""
-    engine = db.make_engine(url)
-    LedgerStore(engine).mark_complete(repo_id, None)
-    engine.dispose()
+def import_history(env: dict[str, str]) -> None:
+    """`flask backfill OWNER/REPO` as an operator runs it (the `history` behaviour runs the same import in the
+    background): the ledger then holds the repository's whole history, the known people's issues included."""
+    command = [sys.executable, "-m", "flask", "--app", "app", "backfill", REPO]
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise SystemExit(f"the backfill failed: {done.stdout[-1000:]}{done.stderr[-2000:]}")
 
 
 def fresh_database(url: str) -> str:
@@ -383,7 +387,9 @@ def main() -> None:
     public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     fake = FakeGitHub(APP_ID, public).start()
     fake.latency = args.github_latency_ms / 1000
-    fake.add_repo(REPO, default_branch="master")
+    rng, payloads = random.Random(14), Payloads()
+    # The id the recorded payloads carry, so what the backfill imports is the repository the deliveries name.
+    fake.add_repo(REPO, default_branch="master", repo_id=int(payloads.templates["issues.opened.1"]["repository"]["id"]))
     fake.add_installation(INSTALLATION, "Codertocat", [REPO])
     if not args.bare_repository:
         for path, text in REPOSITORY_FILES.items():
@@ -392,13 +398,12 @@ def main() -> None:
         fake.add_issue(REPO, number, login, title="An earlier issue")
     workdir = Path(tempfile.mkdtemp(prefix="engage-mix-"))
     database_url = fresh_database(args.database_url or f"sqlite:///{workdir / 'engage.sqlite3'}")
-    rng, payloads = random.Random(14), Payloads()
     per_kind, newcomers = max(5, args.deliveries // 10), max(5, args.deliveries // 4)
     run = Run(args, fake, key_pem, database_url)
     try:
         run.phase("warm-up", [payloads.make(kind, rng) for kind in MIX for _ in range(2)])
         if args.backfilled:
-            mark_backfilled(database_url, int(payloads.templates["issues.opened.1"]["repository"]["id"]))
+            import_history(run.env)
         rows = [run.phase(kind, [payloads.make(kind, rng) for _ in range(per_kind)])[0] for kind in MIX]
         kinds = [kind for kind, weight in MIX.items() for _ in range(weight)]
         mix = [payloads.make(rng.choice(kinds), rng) for _ in range(args.deliveries)]

@@ -48,10 +48,10 @@ from bench.delivery_mix import (  # noqa: E402
     Payloads,
     dumps,
     fresh_database,
-    mark_backfilled,
 )
 
 NEWCOMER = "newcomer"
+from jobs.backfill import backfill  # noqa: E402
 from tests.support.fake_github import FakeGitHub  # noqa: E402
 from webhooks.jobs import process  # noqa: E402
 from webhooks.signature import sign  # noqa: E402
@@ -91,7 +91,8 @@ def main() -> None:
     ).decode()
     public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     fake = FakeGitHub(APP_ID, public).start()
-    fake.add_repo(REPO, default_branch="master")
+    repo_id = int(Payloads().templates["issues.opened.1"]["repository"]["id"])
+    fake.add_repo(REPO, default_branch="master", repo_id=repo_id)  # the id the deliveries carry
     fake.add_installation(INSTALLATION, "Codertocat", [REPO])
     for path, text in REPOSITORY_FILES.items():
         fake.set_file(REPO, path, text)
@@ -166,7 +167,7 @@ def main() -> None:
             process(services, delivery_id)
         collect.ids.clear()
         if args.backfilled:
-            mark_backfilled(database_url, int(payloads.templates["issues.opened.1"]["repository"]["id"]))
+            backfill(services, REPO, None, lambda *_: None)  # as `flask backfill OWNER/REPO` and `history` do
 
         # The thread's CPU time, not the wall clock: waiting for the fake GitHub (a thread here) is not our cost.
         profiler = cProfile.Profile(time.thread_time)
