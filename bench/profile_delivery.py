@@ -82,6 +82,7 @@ def main() -> None:
     parser.add_argument("--profile", choices=("intake", "process"), help="print cProfile's top functions")
     parser.add_argument("--top", type=int, default=35)
     parser.add_argument("--sort", default="tottime")
+    parser.add_argument("--dump", type=Path, help="with --profile: also write cProfile's stats here, for pstats")
     parser.add_argument("--backfilled", action="store_true", help="as delivery_mix.py --backfilled")
     args = parser.parse_args()
 
@@ -194,7 +195,8 @@ def main() -> None:
         print(f"    of which this thread's, without the fake GitHub's:     {own * 1000 / n:.3f} ms")
         if args.profile:
             pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.top)
-            profiler.dump_stats("/tmp/prof.out")
+            if args.dump:
+                profiler.dump_stats(args.dump)
     finally:
         services.close()
         fake.stop()
