@@ -33,7 +33,8 @@ is new from the ledger instead of asking GitHub at the moment it greets. It work
 and counts nothing twice, a slice every 5 minutes: each slice spends at most a twelfth of
 `BACKFILL_CALLS_PER_HOUR` (default 1,000) GitHub requests and runs at most a minute, stops while the
 installation has less than half of its hourly requests left or is rate limited, and continues where it
-stopped. A repository that cannot be read is tried again 6 hours later. `BACKFILL_CALLS_PER_HOUR=0`
+stopped. A repository that cannot be read is tried again 6 hours later; one an operator's `flask backfill` is
+importing (it saved its place in the last 15 minutes) is left to it. `BACKFILL_CALLS_PER_HOUR=0`
 turns it off; `flask backfill OWNER/REPO` still imports at once."""
 
 INTERVAL = timedelta(minutes=5)
@@ -42,6 +43,10 @@ SLICE_SECONDS = 60.0
 # History is the least urgent use of an installation's requests: no slice while fewer than this share remain.
 RESERVE_FRACTION = 0.5
 RETRY_AFTER_FAILURE = timedelta(hours=6)
+# An operator's `flask backfill` that saved its place this recently is taken to be running: two imports of
+# one repository would undo each other's place (and a different --since restarts it). After that, this
+# import continues what it left (or starts over, when it imported since a date).
+OPERATOR_QUIET = timedelta(minutes=15)
 
 router = Router()  # no event: the task below does the work
 schedule = Schedule()
@@ -66,6 +71,9 @@ def import_history(services: Any) -> None:
         if allowance <= 0 or time.monotonic() >= deadline:
             break
         if failure(ledger, repo.id, now) is not None:
+            continue
+        if operator_importing(ledger, repo.id, now):
+            log.info("history import leaves the repository to an operator's backfill", extra={"repo": repo.full_name})
             continue
         budget: Budget = services.github.budget
         if short_of_requests(budget, repo):
@@ -92,11 +100,31 @@ def failure(ledger: LedgerStore, repo_id: int, now: datetime) -> str | None:
     return error if now - at < RETRY_AFTER_FAILURE else None
 
 
-def progress(ledger: LedgerStore, repo_id: int) -> str | None:
-    """Where an unfinished import stands, for operators ("at page 3 of pulls"); None before it started."""
+def operator_importing(ledger: LedgerStore, repo_id: int, now: datetime) -> bool:
+    """True while an operator's `flask backfill` of the repository is under way (saved its place lately)."""
+    position = _position(ledger, repo_id)
+    if not position or position.get("scheduled") or not position.get("saved_at"):
+        return False
+    try:
+        return now - datetime.fromisoformat(str(position["saved_at"])) < OPERATOR_QUIET
+    except (ValueError, TypeError):
+        return False
+
+
+def _position(ledger: LedgerStore, repo_id: int) -> dict[str, Any] | None:
+    """The backfill's saved place (jobs.backfill.Position, as stored), None when absent or unreadable."""
     stored = ledger.get_state(state_key(repo_id))
     try:
         position = json.loads(stored) if stored else None
+    except ValueError:
+        return None
+    return position if isinstance(position, dict) else None
+
+
+def progress(ledger: LedgerStore, repo_id: int) -> str | None:
+    """Where an unfinished import stands, for operators ("at page 3 of pulls"); None before it started."""
+    position = _position(ledger, repo_id)
+    try:
         return f"at page {int(position['page'])} of {position['stage']}" if position else None
     except (ValueError, KeyError, TypeError):
         return None

@@ -196,6 +196,7 @@ def _backfill(
         patient,
         progress,
         keep_going or (lambda _calls: True),
+        scheduled=keep_going is not None,
     )
     return run.go()
 
@@ -327,6 +328,8 @@ class Position:
     counts: dict[str, int] = field(default_factory=dict)
     # How many pages of the issues listing have their subjects kept (0 in positions saved before they were).
     subject_pages: int = 0
+    saved_at: str | None = None  # UTC, ISO: a run that saved its place lately is still under way
+    scheduled: bool = False  # saved by the background import (engagement.history), not an operator's command
 
 
 Built = tuple[list[Contribution | None], dict[str, int]]
@@ -346,10 +349,12 @@ class Run:
         patient: Patient,
         progress: Progress,
         keep_going: Callable[[int], bool],
+        scheduled: bool = False,
     ):
         self.ledger, self.client, self.repo, self.since = ledger, client, repo, since
         self.gfi_labels, self.cap, self.patient, self.progress = gfi_labels, cap, patient, progress
         self.keep_going = keep_going
+        self.scheduled = scheduled
         self.subjects: dict[int, dict[str, Any]] = {}  # number -> subject_entry, from the issues listing
         self.key = state_key(repo.id)
         self.result = BackfillResult(repo.full_name, repo.id)
@@ -394,7 +399,10 @@ class Run:
 
     def _save(self, stage: str, page: int) -> None:
         counts = {k: v for k, v in asdict(self.result).items() if isinstance(v, int) and k not in ("repo_id", "calls")}
-        self.position = Position(stage, page, self.position.since, counts, self.position.subject_pages)
+        saved_at = datetime.now(UTC).replace(tzinfo=None).isoformat()
+        self.position = Position(
+            stage, page, self.position.since, counts, self.position.subject_pages, saved_at, self.scheduled
+        )
         self.ledger.set_state(self.key, json.dumps(asdict(self.position)))
 
     def _restore_subjects(self) -> None:

@@ -4,14 +4,14 @@ scheduled task, against the fake GitHub: what it imports, what it spends, and wh
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
 from engagement import history as history_module
 from jobs import backfill as backfill_module
 from tests.conftest import INSTALLATION_ID, REPO, services
-from tests.test_backfill import EXPECTED, add_history, complete_since, contributed
+from tests.test_backfill import EXPECTED, REPO_ID, add_history, complete_since, contributed
 from tests.test_greeting import greetings, issue_opened
 from tests.test_installations import HELLO, created
 
@@ -99,6 +99,28 @@ def test_a_resumed_import_reads_each_listing_page_once(start, history, monkeypat
     assert listing_pages(history, f"/repos/{REPO}/pulls") == ["1"]
     assert listing_pages(history, f"/repos/{REPO}/issues/comments") == ["1", "2"]
     assert contributed(app) == EXPECTED
+
+
+def test_an_operators_backfill_under_way_is_left_to_it_then_finished(start, history, monkeypatch):
+    monkeypatch.setattr(backfill_module, "PER_PAGE", 2)
+    monkeypatch.setattr(backfill_module, "TRANSIENT_PAUSE_SECONDS", 0.0)
+    app, _ = start()
+    # An operator's `flask backfill` has saved its place at page 2 of the comments (it stops there here; a
+    # run still going would be saving it page after page).
+    comments = f"/repos/{REPO}/issues/comments"
+    history.fail_next("GET", f"^{comments}$", 500, times=3, query={"page": "2"})
+    assert app.test_cli_runner().invoke(args=["backfill", REPO]).exit_code == 1
+
+    history.requests.clear()
+    slice_now(app)
+    assert [r for r in history.requests if "/access_tokens" not in r.path] == [], "left to the operator's run"
+    assert history_module.progress(services(app).stores.ledger, REPO_ID) == "at page 2 of comments"
+
+    # Quiet for longer than an operator's run can be: the import continues where that run stopped.
+    monkeypatch.setattr(history_module, "OPERATOR_QUIET", timedelta(0))
+    slice_now(app)
+    assert contributed(app) == EXPECTED and complete_since(app) == datetime(1970, 1, 1)
+    assert listing_pages(history, comments) == ["2"], "the operator's pages are not read again"
 
 
 def test_a_low_budget_holds_the_import_back(start, history):
