@@ -31,11 +31,11 @@ and comments from the start) into the ledger, in the background, so that its lea
 show the repository's past and not only what happened since installing, and so that the greeting knows who
 is new from the ledger instead of asking GitHub at the moment it greets. It works as `flask backfill` does
 and counts nothing twice, a slice every 5 minutes: each slice spends at most a twelfth of
-`BACKFILL_CALLS_PER_HOUR` (default 1,000) GitHub requests and runs at most a minute, stops while the
-installation has less than half of its hourly requests left or is rate limited, and continues where it
-stopped. A repository that cannot be read is tried again 6 hours later; one an operator's `flask backfill` is
-importing (it saved its place in the last 15 minutes) is left to it. `BACKFILL_CALLS_PER_HOUR=0`
-turns it off; `flask backfill OWNER/REPO` still imports at once."""
+`BACKFILL_CALLS_PER_HOUR` (default 1,000) of each installation's GitHub requests and runs at most a minute,
+leaves an installation alone while it has less than half of its hourly requests left or is rate limited,
+and continues where it stopped. A repository that cannot be read is tried again 6 hours later; one an
+operator's `flask backfill` is importing (it saved its place in the last 15 minutes) is left to it.
+`BACKFILL_CALLS_PER_HOUR=0` turns it off; `flask backfill OWNER/REPO` still imports at once."""
 
 INTERVAL = timedelta(minutes=5)
 # A slice holds a worker thread (or the embedded worker's tick): it stops at the first page after this.
@@ -58,19 +58,23 @@ def failure_key(repo_id: int) -> str:
 
 @schedule.every(INTERVAL, name=NAME, description="import installed repositories' history, a slice at a time")
 def import_history(services: Any) -> None:
-    """One slice: repositories in the order they were first seen, until the slice's requests are spent."""
+    """One slice: repositories in the order they were first seen, until each installation's share of
+    requests (GitHub counts each installation's apart) or the slice's minute is spent."""
     settings = services.settings
     per_hour = settings.backfill_calls_per_hour
     if per_hour <= 0 or settings.app_id is None or not settings.private_key:
         return  # off, or the app has no GitHub credentials yet (before `/setup`)
-    allowance = math.ceil(per_hour * INTERVAL.total_seconds() / 3600)
+    share = math.ceil(per_hour * INTERVAL.total_seconds() / 3600)
+    left: dict[int, int] = {}  # installation id -> requests left of its share in this slice
     deadline = time.monotonic() + SLICE_SECONDS
     ledger: LedgerStore = services.stores.ledger
     now = datetime.now(UTC).replace(tzinfo=None)
     for repo in ledger.unimported_repositories():
-        if allowance <= 0 or time.monotonic() >= deadline:
+        if time.monotonic() >= deadline:
             break
-        if failure(ledger, repo.id, now) is not None:
+        installation = int(repo.installation_id or 0)
+        allowance = left.setdefault(installation, share)
+        if allowance <= 0 or failure(ledger, repo.id, now) is not None:
             continue
         if operator_importing(ledger, repo.id, now):
             log.info("history import leaves the repository to an operator's backfill", extra={"repo": repo.full_name})
@@ -79,7 +83,7 @@ def import_history(services: Any) -> None:
         if short_of_requests(budget, repo):
             log.info("history import waits: the installation's GitHub budget is low", extra={"repo": repo.full_name})
             continue
-        allowance -= import_slice(services, repo, allowance, deadline)
+        left[installation] = allowance - import_slice(services, repo, allowance, deadline)
 
 
 def short_of_requests(budget: Budget, repo: Repo) -> bool:

@@ -89,6 +89,31 @@ def test_slices_keep_to_their_share_and_read_no_page_twice(start, history, monke
     assert max(spent) <= 4 + 1 + 2, spent
 
 
+def test_each_installation_has_its_own_share_of_a_slice(start, history, monkeypatch):
+    """GitHub counts each installation's requests apart: one organisation's long history does not hold
+    back another's import."""
+    monkeypatch.setattr(backfill_module, "PER_PAGE", 2)
+    app, server = start(per_hour=4 * 12)  # 4 requests a slice, of each installation
+    other = "octo-org/engine"
+    history.add_repo(other, default_branch="main", repo_id=99)
+    history.add_installation(7, "octo-org", [other])
+    history.add_issue(other, 1, "zoe", title="Boot hangs")
+    octo = created({"id": 99, "node_id": "MDEwOlJlcG9zaXRvcnk5OQ==", "name": "engine", "full_name": other})
+    octo["installation"]["id"] = 7
+    octo["installation"]["account"]["login"] = "octo-org"
+    assert server.deliver("installation", octo).status_code == 202
+    services(app).dispatcher.wait_idle()
+
+    history.requests.clear()
+    slice_now(app)
+    spent = {
+        owner: len([r for r in history.requests if r.method == "GET" and r.path.startswith(f"/repos/{owner}/")])
+        for owner in ("Codertocat", "octo-org")
+    }
+    assert 0 < spent["Codertocat"] <= 4 + 1 + 2 and 0 < spent["octo-org"] <= 4 + 1 + 2, spent
+    assert ("issue_opened", 1, "zoe") in contributed(app), "the other organisation's history is in, in one slice"
+
+
 def test_a_resumed_import_reads_each_listing_page_once(start, history, monkeypatch):
     monkeypatch.setattr(backfill_module, "PER_PAGE", 2)
     app, _ = start(per_hour=4 * 12)
