@@ -198,7 +198,7 @@ def _ledger_coverage(services: Services) -> list[Finding]:
     if per_hour > 0:
         text = (
             f"{len(missing)} of {len(rows)} installed repositories are having their history imported in the "
-            f"background (at most {per_hour} GitHub requests an hour): {names}"
+            f"background (at most {per_hour} GitHub requests an hour of each installation): {names}"
         )
         return [Finding(OK, "ledger", text), *found]
     text = (

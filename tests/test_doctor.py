@@ -235,7 +235,7 @@ def test_the_background_import_says_where_it_is_and_what_it_could_not_read(make_
     assert any(
         text.startswith("ok")
         and "2 of 3 installed repositories are having their history imported" in text
-        and "at most 600 GitHub requests an hour" in text
+        and "at most 600 GitHub requests an hour of each installation" in text
         and "llmasos/kernel (at page 3 of pulls)" in text
         for text in lines
     ), lines
