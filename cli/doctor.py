@@ -36,6 +36,7 @@ from settings import load_private_key
 from storage import db as storage_db
 from storage.db import deliveries, repositories, utcnow
 from storage.deliveries import FAILED
+from storage.ledger import WHOLE_HISTORY
 
 log = logging.getLogger(__name__)
 
@@ -180,10 +181,11 @@ def _ledger_coverage(services: Services) -> list[Finding]:
         ).all()
     if not rows:
         return [Finding(NOTE, "ledger", "no installed repository known yet (installing the app lists them)")]
-    missing = [row for row in rows if row.ledger_complete_since is None]
+    ledger, per_hour = services.stores.ledger, services.settings.backfill_calls_per_hour
+    # A backfill `--since` a date is complete from then on; the background import still brings the rest.
+    missing = [row for row in rows if not _whole_history(row.ledger_complete_since, per_hour > 0)]
     if not missing:
         return [Finding(OK, "ledger", f"the history of all {len(rows)} installed repositories is backfilled")]
-    ledger, per_hour = services.stores.ledger, services.settings.backfill_calls_per_hour
     failed = {row.full_name: history.failure(ledger, row.id, utcnow()) for row in missing}
     found = [
         Finding(NOTE, "ledger", f"{name}: the history import failed ({scrub(error)[:200]}); it is tried again later")
@@ -207,6 +209,10 @@ def _ledger_coverage(services: Services) -> list[Finding]:
         f"`flask --app app backfill OWNER/REPO` for {names}"
     )
     return [Finding(NOTE, "ledger", text), *found]
+
+
+def _whole_history(complete_since: datetime | None, importing: bool) -> bool:
+    return complete_since is not None and (not importing or complete_since <= WHOLE_HISTORY)
 
 
 def check_queue(services: Services) -> list[Finding]:

@@ -17,6 +17,7 @@ from engagement.common.language import answer_in
 from engagement.common.links import CODE_OF_CONDUCT_FILES, CONTRIBUTING_FILES, file_url
 from engagement.common.templates import fill
 from githubapp.errors import Forbidden, NotFound
+from storage.ledger import WHOLE_HISTORY
 from webhooks.context import Context
 from webhooks.router import Router
 
@@ -216,7 +217,7 @@ def from_ledger(ctx: Context, situation: Situation) -> Facts | None:
         and store.active_in(situation.repo_id, situation.user_id, situation.number, before=situation.opened_at)
     ):
         return Facts(0, seen_here=True)
-    return Facts(0) if store.covers(situation.repo_id, datetime(1970, 1, 1)) else None
+    return Facts(0) if store.covers(situation.repo_id, WHOLE_HISTORY) else None
 
 
 def count_earlier_items(ctx: Context, repo: str, login: str, number: int) -> int | None:

@@ -141,6 +141,8 @@ def _upserts(dialect: str) -> _Upserts:
 # stored ones. Another process may store other settings meanwhile (it read a newer or older copy of the
 # config file); the next delivery after this writes ours again, as before, when they differ.
 SCORING_RECHECK_SECONDS = 60.0
+# `ledger_complete_since` of a repository whose whole history the ledger holds (a backfill without --since).
+WHOLE_HISTORY = datetime(1970, 1, 1)
 
 
 class LedgerStore:
@@ -297,7 +299,7 @@ class LedgerStore:
             conn.execute(
                 repositories.update()
                 .where(repositories.c.id == repo_id)
-                .values(ledger_complete_since=since or datetime(1970, 1, 1))
+                .values(ledger_complete_since=since or WHOLE_HISTORY)
             )
 
     def unimported_repositories(self) -> list[Repo]:
@@ -306,7 +308,7 @@ class LedgerStore:
         query = (
             sa.select(r.id, r.full_name, r.private, r.html_url, r.installation_id)
             .where(r.installation_id.is_not(None), r.installation_suspended_at.is_(None))
-            .where(sa.or_(r.ledger_complete_since.is_(None), r.ledger_complete_since > datetime(1970, 1, 1)))
+            .where(sa.or_(r.ledger_complete_since.is_(None), r.ledger_complete_since > WHOLE_HISTORY))
             .where(r.id > 0)  # the forum's and chats' places (negative ids) have no GitHub history
             .order_by(r.id)
         )

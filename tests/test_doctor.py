@@ -20,6 +20,7 @@ from engagement import history
 from jobs.backfill import state_key
 from storage import db
 from storage.db import repositories
+from storage.ledger import WHOLE_HISTORY
 from tests.conftest import APP_ID, ROOT, SECRET, services
 from tests.support.fake_channel import FakeChannel
 
@@ -224,7 +225,13 @@ def test_repositories_without_a_backfill_are_a_hint_not_a_failure(make_app):
 
 def test_the_background_import_says_where_it_is_and_what_it_could_not_read(make_app):
     app = make_app(backfill_calls_per_hour=600)
-    add_repositories(app, (1, "llmasos/kernel", None), (2, "llmasos/gone", None), (3, "llmasos/docs", db.utcnow()))
+    add_repositories(
+        app,
+        (1, "llmasos/kernel", None),
+        (2, "llmasos/gone", None),
+        (3, "llmasos/docs", WHOLE_HISTORY),  # backfilled whole
+        (4, "llmasos/site", db.utcnow()),  # backfilled --since a day: the background import brings the rest
+    )
     ledger = services(app).stores.ledger
     ledger.set_state(state_key(1), json.dumps({"stage": "pulls", "page": 3, "since": None, "counts": {}}))
     error = "llmasos/gone is unknown to the app: it does not exist"
@@ -234,9 +241,11 @@ def test_the_background_import_says_where_it_is_and_what_it_could_not_read(make_
     lines = [text for text in output.splitlines() if "ledger" in text]
     assert any(
         text.startswith("ok")
-        and "2 of 3 installed repositories are having their history imported" in text
+        and "3 of 4 installed repositories are having their history imported" in text
         and "at most 600 GitHub requests an hour of each installation" in text
         and "llmasos/kernel (at page 3 of pulls)" in text
+        and "llmasos/site" in text
+        and "llmasos/docs" not in text
         for text in lines
     ), lines
     assert any(
