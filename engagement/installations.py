@@ -24,7 +24,9 @@ adding repositories to an installation, lists those repositories; removing them,
 app, takes them off every page at once (their recorded history stays in the ledger). While an
 installation is suspended the app does nothing for it and its repositories are marked as such; work
 still queued for an installation that was removed or suspended is dropped as `ignored`, without
-errors."""
+errors. What happens in a repository meanwhile never reaches the app, so from then on its ledger no
+longer counts as complete: the greeting asks GitHub again whether someone is new, and the `history`
+import fills the gap once the app is back."""
 
 
 def installation_of(payload: Mapping[str, Any]) -> Installation:

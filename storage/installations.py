@@ -3,7 +3,9 @@
 Why: pages list only repositories installed now, and a worker must not try (and retry, and fail) to
 act for an installation GitHub has deleted or suspended. `repositories.installation_id` keeps its
 meaning, "installed now": it is set to NULL when a repository leaves its installation, and
-`repositories.installation_suspended_at` is set while the installation is suspended.
+`repositories.installation_suspended_at` is set while the installation is suspended. Either way the app
+stops hearing of the repository, so its ledger stops being complete (`ledger_complete_since` NULL): the
+greeting asks GitHub again who is new, and the history import fills the gap once the app is back.
 """
 
 from __future__ import annotations
@@ -125,13 +127,15 @@ def _insert(conn: Connection) -> Any:
 
 def _mark_suspended(conn: Connection, installation_id: int, since: datetime | None) -> None:
     lock_windows(conn)
+    # GitHub sends a suspended installation's events to nobody: its ledger will have a gap.
+    out_of_sight = {"ledger_complete_since": None} if since is not None else {}
     changed = conn.execute(
         repositories.update()
         .where(
             repositories.c.installation_id == installation_id,
             repositories.c.installation_suspended_at.is_distinct_from(since),
         )
-        .values(installation_suspended_at=since, updated_at=utcnow())
+        .values(installation_suspended_at=since, updated_at=utcnow(), **out_of_sight)
         .returning(repositories.c.owner)
     )
     relist(conn, changed.scalars().all())  # a suspended installation's repositories leave the pages
@@ -139,12 +143,13 @@ def _mark_suspended(conn: Connection, installation_id: int, since: datetime | No
 
 def _uninstall(conn: Connection, installation_id: int, repo_ids: list[int] | None) -> int:
     """Its repositories (those of `repo_ids`) are installed no more, so they leave every page and the
-    owner-wide boards; returns how many left."""
+    owner-wide boards, and their ledger is no longer complete (what happens while the app is away never
+    reaches it: installed again, the history is imported again); returns how many left."""
     lock_windows(conn)
     query = repositories.update().where(repositories.c.installation_id == installation_id)
     if repo_ids is not None:
         query = query.where(repositories.c.id.in_(repo_ids))
-    values = dict(installation_id=None, installation_suspended_at=None, updated_at=utcnow())
+    values = dict(installation_id=None, installation_suspended_at=None, ledger_complete_since=None, updated_at=utcnow())
     owners = conn.execute(query.values(**values).returning(repositories.c.owner)).scalars().all()
     relist(conn, owners)
     return len(owners)

@@ -13,7 +13,7 @@ from jobs import backfill as backfill_module
 from tests.conftest import INSTALLATION_ID, REPO, services
 from tests.test_backfill import EXPECTED, REPO_ID, add_history, complete_since, contributed
 from tests.test_greeting import greetings, issue_opened
-from tests.test_installations import HELLO, created
+from tests.test_installations import HELLO, created, suspension
 
 NOPE = {"id": 186853001, "node_id": "MDEwOlJlcG9zaXRvcnkxODY4NTMwMDE=", "name": "Nope", "full_name": "Codertocat/Nope"}
 
@@ -71,6 +71,30 @@ def test_an_installed_repository_gets_its_history_and_newcomers_are_known_from_i
     services(app).dispatcher.wait_idle()
     assert greetings(history, 7) == []
     assert history.calls("GET", f"/repos/{REPO}/issues") == []
+
+
+def test_after_a_suspension_the_ledger_is_not_trusted_until_imported_again(start, history):
+    """GitHub sends a suspended installation's events to nobody: someone's first issue then never reaches
+    the ledger, and after the suspension the ledger alone would take their second for a first."""
+    app, server = start()
+    slice_now(app)
+    assert complete_since(app) == datetime(1970, 1, 1)
+
+    assert server.deliver("installation", suspension("suspend")).status_code == 202
+    services(app).dispatcher.wait_idle()
+    history.add_issue(REPO, 6, "zoe", title="Installer crashes")  # while the app hears nothing
+    assert server.deliver("installation", suspension("unsuspend")).status_code == 202
+    services(app).dispatcher.wait_idle()
+    assert complete_since(app) is None
+
+    history.add_issue(REPO, 7, "zoe", title="Installer crashes again")
+    assert server.deliver("issues", issue_opened(7, login="zoe")).status_code == 202
+    services(app).dispatcher.wait_idle()
+    assert greetings(history, 7) == [], "GitHub was asked, and knows her #6"
+    assert history.calls("GET", f"/repos/{REPO}/issues"), "the first-time lookup"
+
+    slice_now(app)  # the import runs again and brings what the ledger missed
+    assert ("issue_opened", 6, "zoe") in contributed(app) and complete_since(app) == datetime(1970, 1, 1)
 
 
 def test_slices_keep_to_their_share_and_read_no_page_twice(start, history, monkeypatch):
