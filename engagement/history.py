@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -123,6 +124,27 @@ def _position(ledger: LedgerStore, repo_id: int) -> dict[str, Any] | None:
     except ValueError:
         return None
     return position if isinstance(position, dict) else None
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An installed repository whose history is still to import, and where that stands (the operator page)."""
+
+    full_name: str
+    where: str | None  # "at page 3 of pulls"; None before it started
+    failed: str | None  # why it is set aside, while it is
+    operator: bool  # an operator's `flask backfill` is importing it
+
+
+def pending(ledger: LedgerStore, now: datetime, names: set[str] | None, limit: int) -> tuple[list[Pending], int]:
+    """The first `limit` repositories still to import (of `names`, when given: what the viewer may see),
+    and how many there are in all."""
+    repos = [r for r in ledger.unimported_repositories() if names is None or r.full_name in names]
+    shown = [
+        Pending(r.full_name, progress(ledger, r.id), failure(ledger, r.id, now), operator_importing(ledger, r.id, now))
+        for r in repos[:limit]
+    ]
+    return shown, len(repos)
 
 
 def progress(ledger: LedgerStore, repo_id: int) -> str | None:

@@ -5,6 +5,7 @@ deliveries shown with their errors and each handler's outcome, escaped, and the 
 from __future__ import annotations
 
 import json
+import re
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -12,9 +13,14 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 
+from engagement import history
+from jobs import backfill as backfill_module
 from storage.deliveries import FAILED, IGNORED
 from tests.conftest import REPO, LiveServer, MakeApp, services, wait_for
 from tests.support import behaviours
+from tests.test_backfill import add_history
+from tests.test_history import NOPE
+from tests.test_installations import HELLO, created
 from tests.test_pipeline import acks, opened
 from tests.test_setup import Form, forms
 from web.auth import SESSION_COOKIE, SESSION_SECONDS, csrf_token, session_valid, session_value
@@ -286,3 +292,36 @@ def test_sessions_expire_and_belong_to_one_token():
     assert not session_valid("another-token", value, now), "changing ADMIN_TOKEN signs everyone out"
     assert not session_valid(TOKEN, "not.a-session", now)
     assert csrf_token(TOKEN, value) != csrf_token(TOKEN, session_value(TOKEN, int(now))), "each sign-in its own"
+
+
+def test_the_history_import_shows_where_each_repository_stands_escaped(make_app, serve, github, monkeypatch):
+    monkeypatch.setattr(backfill_module, "PER_PAGE", 2)
+    add_history(github)
+    github.fail_next("GET", "^/repos/Codertocat/Nope$", 403, body={"message": HOSTILE}, times=5)
+    server = serve(make_app(admin_token=TOKEN, backfill_calls_per_hour=4 * 12, behaviours=()))
+    assert server.deliver("installation", created(NOPE, HELLO)).status_code == 202
+    services(server.app).dispatcher.wait_idle()
+    browser = signed_in(server)
+
+    page = browser.get(server.url + "/admin", timeout=30).text
+    section = page.split('<section data-section="history">', 1)[1].split("</section>", 1)[0]
+    assert "2 installed repositories are having their" in section
+    assert section.count("waiting for its first slice") == 2
+
+    assert services(server.app).tasks.run_now(history.NAME).result == "ran"  # 4 requests: Nope fails, Hello starts
+    section = browser.get(server.url + "/admin", timeout=30).text.split('<section data-section="history">', 1)[1]
+    section = section.split("</section>", 1)[0]
+    nope = section.split('<tr data-history="Codertocat/Nope">', 1)[1].split("</tr>", 1)[0]
+    assert "set aside for 6 hours after an error: cannot read Codertocat/Nope from GitHub" in nope
+    assert "&lt;script&gt;alert(" in nope and "<script" not in section and "<img src=x" not in section
+    hello = section.split(f'<tr data-history="{REPO}">', 1)[1].split("</tr>", 1)[0]
+    assert re.search(r"at page \d+ of (issues|pulls|comments)", hello), hello
+
+
+def test_the_history_import_says_when_it_is_off(make_app, serve, github):
+    server = serve(make_app(admin_token=TOKEN, behaviours=()))  # the tests' default: BACKFILL_CALLS_PER_HOUR=0
+    assert server.deliver("installation", created(HELLO)).status_code == 202
+    services(server.app).dispatcher.wait_idle()
+    page = signed_in(server).get(server.url + "/admin", timeout=30).text
+    section = " ".join(page.split('<section data-section="history">', 1)[1].split("</section>", 1)[0].split())
+    assert "Off (<code>BACKFILL_CALLS_PER_HOUR=0</code>): 1 installed repository has no whole history" in section

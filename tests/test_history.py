@@ -224,3 +224,14 @@ def test_off_when_the_operator_sets_no_requests_for_it(start, history):
     history.requests.clear()
     slice_now(app)
     assert history.requests == [] and contributed(app) == set() and complete_since(app) is None
+
+
+def test_the_operator_page_list_is_only_of_the_repositories_the_viewer_may_see(start, history):
+    app, _ = start(1000, NOPE, HELLO)
+    ledger, now = services(app).stores.ledger, datetime(2026, 1, 1)
+    everyone, total = history_module.pending(ledger, now, None, 20)
+    assert [p.full_name for p in everyone] == ["Codertocat/Nope", REPO] and total == 2
+    theirs, total = history_module.pending(ledger, now, {REPO}, 20)
+    assert [p.full_name for p in theirs] == [REPO] and total == 1
+    first, total = history_module.pending(ledger, now, None, 1)
+    assert [p.full_name for p in first] == ["Codertocat/Nope"] and total == 2

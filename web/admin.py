@@ -1,5 +1,5 @@
-"""The operator page: recent and failed deliveries with their errors, a button to retry them, and each
-installation's GitHub request budget.
+"""The operator page: recent and failed deliveries with their errors, a button to retry them, each
+installation's GitHub request budget, and the repositories whose history is still being imported.
 
 Why: a failed delivery must never vanish silently, and whoever keeps the app running should not need a
 shell to see it and try again. The page does what `flask --app app deliveries list` and `deliveries
@@ -19,11 +19,11 @@ from flask import Blueprint, Response, abort, current_app, g, redirect, render_t
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 
-from engagement import digest
+from engagement import digest, history
 from githubapp.budget import Budget, Reading
 from logs import scrub
 from services import Services
-from storage.db import repositories
+from storage.db import repositories, utcnow
 from storage.deliveries import FAILED
 from web import auth, shell
 from web.auth import Denied, require_operator
@@ -34,6 +34,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 RECENT_SHOWN = 50
 FAILED_SHOWN = 100
+HISTORY_SHOWN = 20
 OUTCOMES = (REQUEUED, STRANDED, NOT_FAILED)
 
 RETRIED = {
@@ -115,6 +116,8 @@ def page() -> ResponseReturnValue:
         budget=budget,
         now=services.github.budget.clock(),
         undelivered=digest.undelivered(store.engine) if repositories is None else [],
+        history_on=services.settings.backfill_calls_per_hour > 0,
+        history=history.pending(services.stores.ledger, utcnow(), repositories, HISTORY_SHOWN),
     )
 
 
