@@ -77,7 +77,7 @@ def import_history(services: Any) -> None:
         allowance = left.setdefault(installation, share)
         if allowance <= 0 or failure(ledger, repo.id, now) is not None:
             continue
-        if operator_importing(ledger, repo.id, now):
+        if _by_operator(_position(ledger, repo.id), now):
             log.info("history import leaves the repository to an operator's backfill", extra={"repo": repo.full_name})
             continue
         budget: Budget = services.github.budget
@@ -105,9 +105,8 @@ def failure(ledger: LedgerStore, repo_id: int, now: datetime) -> str | None:
     return error if now - at < RETRY_AFTER_FAILURE else None
 
 
-def operator_importing(ledger: LedgerStore, repo_id: int, now: datetime) -> bool:
-    """True while an operator's `flask backfill` of the repository is under way (saved its place lately)."""
-    position = _position(ledger, repo_id)
+def _by_operator(position: dict[str, Any] | None, now: datetime) -> bool:
+    """True while an operator's `flask backfill` holding this position is under way (saved its place lately)."""
     if not position or position.get("scheduled") or not position.get("saved_at"):
         return False
     try:
@@ -140,16 +139,20 @@ def pending(ledger: LedgerStore, now: datetime, names: set[str] | None, limit: i
     """The first `limit` repositories still to import (of `names`, when given: what the viewer may see),
     and how many there are in all."""
     repos = [r for r in ledger.unimported_repositories() if names is None or r.full_name in names]
-    shown = [
-        Pending(r.full_name, progress(ledger, r.id), failure(ledger, r.id, now), operator_importing(ledger, r.id, now))
-        for r in repos[:limit]
-    ]
+    shown = []
+    for repo in repos[:limit]:
+        position = _position(ledger, repo.id)
+        failed = failure(ledger, repo.id, now)
+        shown.append(Pending(repo.full_name, _where(position), failed, _by_operator(position, now)))
     return shown, len(repos)
 
 
 def progress(ledger: LedgerStore, repo_id: int) -> str | None:
     """Where an unfinished import stands, for operators ("at page 3 of pulls"); None before it started."""
-    position = _position(ledger, repo_id)
+    return _where(_position(ledger, repo_id))
+
+
+def _where(position: dict[str, Any] | None) -> str | None:
     try:
         return f"at page {int(position['page'])} of {position['stage']}" if position else None
     except (ValueError, KeyError, TypeError):

@@ -55,6 +55,7 @@ from engagement.common import config as repo_config
 from engagement.good_first_issues.linked_pulls import closing_references
 from githubapp.client import GitHubApp, InstallationClient, Response, next_link
 from githubapp.errors import GitHubError, NotFound, RateLimited, ServerError, Unavailable
+from storage.db import utcnow
 from storage.good_first_issues import has_label
 from storage.ledger import LedgerStore
 
@@ -399,7 +400,7 @@ class Run:
 
     def _save(self, stage: str, page: int) -> None:
         counts = {k: v for k, v in asdict(self.result).items() if isinstance(v, int) and k not in ("repo_id", "calls")}
-        saved_at = datetime.now(UTC).replace(tzinfo=None).isoformat()
+        saved_at = utcnow().isoformat()
         self.position = Position(
             stage, page, self.position.since, counts, self.position.subject_pages, saved_at, self.scheduled
         )

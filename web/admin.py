@@ -99,6 +99,7 @@ def page() -> ResponseReturnValue:
     failed = store.list([FAILED], limit=FAILED_SHOWN + 1, repositories=repositories)
     shown = failed[:FAILED_SHOWN]
     budget = _budget(services.github.budget)
+    history_on = services.settings.backfill_calls_per_hour > 0  # off: the page says how many, not where each is
     if budget is not None and repositories is not None:
         ours = {delivery.installation_id for delivery in store.list((), RECENT_SHOWN, repositories)}
         budget = [reading for reading in budget if reading.installation_id in ours]
@@ -116,8 +117,8 @@ def page() -> ResponseReturnValue:
         budget=budget,
         now=services.github.budget.clock(),
         undelivered=digest.undelivered(store.engine) if repositories is None else [],
-        history_on=services.settings.backfill_calls_per_hour > 0,
-        history=history.pending(services.stores.ledger, utcnow(), repositories, HISTORY_SHOWN),
+        history_on=history_on,
+        history=history.pending(services.stores.ledger, utcnow(), repositories, HISTORY_SHOWN if history_on else 0),
     )
 
 
