@@ -1,4 +1,6 @@
-"""One requests-based REST client for GitHub, and the installation-scoped view behaviours use.
+"""One REST client for GitHub, and the installation-scoped view behaviours use. Calls to GitHub's host
+go through `githubapp.transport` (http.client), and through requests when a proxy is set or a redirect
+leads elsewhere.
 
 All transport goes through `GitHubApp.request`; status codes become the typed errors of
 `githubapp.errors`. Writes are paced per installation and, with DRY_RUN, only logged.
@@ -17,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urljoin
 
 import requests
 
@@ -36,6 +38,7 @@ from githubapp.errors import (
 )
 from githubapp.files import FileCache
 from githubapp.pacing import WritePacer
+from githubapp.transport import Answer, Transport
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,7 @@ WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
 CONNECTIONS = 64
 # Without Retry-After, GitHub asks to wait at least a minute after a secondary rate limit.
 SECONDARY_LIMIT_WAIT_SECONDS = 60.0
+MAX_REDIRECTS = 30  # requests' limit
 ETAG_TTL_SECONDS = 24 * 3600
 # GitHub refuses a comment body over 65,536 characters (422). Counted here in UTF-8 bytes, never fewer
 # than characters however GitHub counts them, and enforced where every comment is written.
@@ -166,12 +170,20 @@ class GitHubApp:
         # Entered around each call: the worker's processing turn goes to another delivery meanwhile.
         self.waiting = waiting
         self.session = session_for(self.base_url)
+        # GitHub's host directly, unless the environment names a proxy (which requests speaks to).
+        self.transport = None if self.session.proxies else Transport(self.base_url, self.session.verify)
         # Threads calling GitHub at once (WORKER_THREADS, web requests) each keep their connection open.
         for scheme in ("https://", "http://"):
             self.session.mount(scheme, requests.adapters.HTTPAdapter(pool_maxsize=CONNECTIONS))
         self.session.headers.update(
             {"User-Agent": USER_AGENT, "Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION}
         )
+        # requests' own defaults left out: the lean transport decodes no gzip and keeps its connection open.
+        self.lean_headers = {
+            name: value
+            for name, value in self.session.headers.items()
+            if name.lower() not in ("accept-encoding", "connection")
+        }
         self.cache = cache
         self.pacer = pacer
         self.dry_run = dry_run
@@ -217,14 +229,35 @@ class GitHubApp:
 
     def _send(
         self, method: str, url: str, params: Mapping[str, Any] | None, body: Any, headers: Mapping[str, str]
+    ) -> requests.Response | Answer:
+        """On GitHub's own host, through the lean transport (`githubapp.transport`, why there), following a
+        redirect (a renamed or transferred repository) as requests does: the method a 303, or a POST's
+        301 or 302, turns into, and the token dropped when the redirect leaves GitHub's host."""
+        if self.transport is None or not self.transport.serves(url):
+            return self._send_with_requests(method, url, params, body, headers)
+        answer = self.transport.send(method, url, {**self.lean_headers, **headers}, params, body, self.timeout)
+        for _ in range(MAX_REDIRECTS):
+            if not answer.is_redirect:
+                return answer
+            url = urljoin(url, answer.headers["Location"])
+            if answer.status_code == 303 or (answer.status_code in (301, 302) and method == "POST"):
+                method, body = ("HEAD", None) if method == "HEAD" else ("GET", None)
+            if not self.transport.serves(url):
+                away = {name: value for name, value in headers.items() if name.lower() != "authorization"}
+                return self._send_with_requests(method, url, None, body, away)
+            answer = self.transport.send(method, url, {**self.lean_headers, **headers}, None, body, self.timeout)
+        raise requests.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
+
+    def _send_with_requests(
+        self, method: str, url: str, params: Mapping[str, Any] | None, body: Any, headers: Mapping[str, str]
     ) -> requests.Response:
-        """What `Session.request` sends, less the work it does per call that GitHub's API never needs.
+        """What `Session.request` sends, less the work it does per call that GitHub's API never needs: through
+        a proxy from the environment, or to another host.
 
         The session's merging of cookies, environment and hooks, and its cookie jar's bookkeeping of
-        every answer, were about a quarter of a GitHub call's CPU, and a greeting's two calls are half of
-        its processing. The request is prepared as requests does (URL and query quoted, JSON
-        body) and sent by the session's adapter with the session's proxies and CA bundle. A redirect (a
-        renamed or transferred repository) is followed by the session, as before, which drops the token
+        every answer, were about a quarter of a call's CPU through requests. The request is prepared as
+        requests does (URL and query quoted, JSON body) and sent by the session's adapter with the
+        session's proxies and CA bundle. A redirect is followed by the session, which drops the token
         when the redirect leaves GitHub's host.
         """
         prepared = requests.PreparedRequest()
@@ -275,7 +308,7 @@ def _fitted(body: str) -> str:
     return fitted
 
 
-def _decode(answer: requests.Response) -> Any:
+def _decode(answer: requests.Response | Answer) -> Any:
     if not answer.content:
         return None
     try:
