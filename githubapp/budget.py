@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from githubapp.cache import Cache
@@ -91,7 +91,7 @@ class Budget:
         now = self.clock()
         if reading is None or reading.reset <= now:
             return
-        self.cache.set(_KEY.format(installation_id), json.dumps(asdict(reading)), reading.reset - now)
+        self.cache.set(_KEY.format(installation_id), json.dumps(vars(reading)), reading.reset - now)  # asdict: 25 µs
         if now - self._indexed.get(installation_id, -INDEX_REFRESH_SECONDS) >= INDEX_REFRESH_SECONDS:
             self._indexed[installation_id] = now
             known = self._installations()

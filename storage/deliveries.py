@@ -6,7 +6,6 @@ conditional UPDATE, so redeliveries, duplicate jobs and concurrent workers proce
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
@@ -17,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from domain import json_text
 from storage.db import deliveries, handler_runs, installations, once_more_if_dropped, utcnow
 from storage.installations import REMOVED, SUSPENDED
 from storage.prepared import Prepared
@@ -57,7 +57,7 @@ class Delivery(DeliverySummary):
 
     @property
     def payload(self) -> dict[str, Any]:
-        value: dict[str, Any] = json.loads(self.payload_text)
+        value: dict[str, Any] = json_text.loads(self.payload_text)
         return value
 
 

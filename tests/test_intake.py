@@ -178,6 +178,18 @@ def test_the_longest_values_the_columns_hold_are_accepted(server):
     assert (stored.sender, stored.installation_id, stored.event) == ("l" * 255, 2**63 - 1, "e" * 64)
 
 
+def test_valid_json_the_fast_reader_refuses_is_still_accepted(server):
+    """The intake reads bodies with orjson, which refuses what the JSON grammar allows and GitHub may send in
+    someone's text: an integer past 64 bits, an escaped lone surrogate. Those deliveries are kept all the same."""
+    body = _with(lambda p: p["issue"].update(body="half an emoji: \ud83d", reactions={"total_count": 2**70}))
+    assert b"\\ud83d" in body
+    answer = server.deliver("issues", body)
+    assert answer.status_code == 202, answer.text
+    stored = services(server.app).store.get(answer.json()["delivery_id"])
+    assert stored.payload["issue"]["reactions"]["total_count"] == 2**70
+    assert stored.payload["issue"]["body"] == "half an emoji: \ud83d"
+
+
 def test_flasks_own_route_answers_like_the_path_in_front_of_it(make_app):
     """`flask routes` lists the webhook path; a request that reaches Flask's route (a deployment that wraps
     the app's WSGI callable differently) gets the same answer as the path served in front of Flask."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
+from domain import json_text
 from storage.db import deliveries
 
 
@@ -99,7 +99,7 @@ def parse(delivery_id: str | None, event_name: str | None, body: bytes) -> Event
         raise MalformedEvent("empty body")
     try:
         # GitHub sends UTF-8, the only encoding RFC 8259 allows; json.loads(bytes) would also take UTF-16/32.
-        payload = json.loads(body.decode("utf-8"))
+        payload = json_text.loads(body.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise MalformedEvent(f"body is not valid JSON: it must be UTF-8 ({exc.reason} at byte {exc.start})") from exc
     except RecursionError as exc:
