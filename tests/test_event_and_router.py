@@ -2,7 +2,7 @@ import pytest
 
 from tests.conftest import example, installed
 from webhooks.event import MalformedEvent, parse
-from webhooks.router import Router
+from webhooks.router import Router, compose
 
 
 @pytest.mark.parametrize(
@@ -74,6 +74,14 @@ def test_router_matches_event_and_event_action_in_registration_order():
     assert [h.fn for h in router.handlers_for("issues", "closed")] == [any_issue]
     assert router.handlers_for("push", None) == []
     assert router.events == {"issues", "pull_request"}
+
+    @router.on("issues.opened", "issues")  # registered after a lookup, and on both keys: listed once
+    def both(ctx):
+        seen.append("both")
+
+    assert [h.fn for h in router.handlers_for("issues", "opened")] == [any_issue, opened, both]
+    assert [h.fn for h in router.handlers_for("issues", "closed")] == [any_issue, both]
+    assert [h.fn for h in compose([router]).handlers_for("issues", "opened")] == [any_issue, opened, both]
 
 
 def test_a_handler_name_can_only_be_registered_once():

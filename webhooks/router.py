@@ -27,6 +27,8 @@ class Handler:
 class Router:
     def __init__(self) -> None:
         self._handlers: list[Handler] = []
+        # key -> the places, in registration order, of the handlers listening to it; built at first use
+        self._index: dict[str, list[int]] | None = None
 
     def on(
         self, *keys: str, name: str | None = None, needs_installation: bool = True
@@ -38,6 +40,7 @@ class Router:
             if any(h.name == handler_name for h in self._handlers):
                 raise ValueError(f"handler {handler_name} registered twice")
             self._handlers.append(Handler(handler_name, tuple(keys), fn, needs_installation))
+            self._index = None
             return fn
 
         return register
@@ -47,10 +50,24 @@ class Router:
             if any(h.name == handler.name for h in self._handlers):
                 raise ValueError(f"handler {handler.name} registered twice")
             self._handlers.append(handler)
+        self._index = None
 
     def handlers_for(self, event_name: str, action: str | None) -> list[Handler]:
-        keys = {event_name, f"{event_name}.{action}"} if action else {event_name}
-        return [h for h in self._handlers if keys.intersection(h.keys)]
+        """In registration order. Looked up by key: every delivery asks twice (intake, job), and testing
+        each of the app's ~40 handlers was 20 µs each time."""
+        index = self._index if self._index is not None else self._indexed()
+        places = index.get(event_name, [])
+        if action and (by_action := index.get(f"{event_name}.{action}")):
+            places = sorted({*places, *by_action})
+        return [self._handlers[place] for place in places]
+
+    def _indexed(self) -> dict[str, list[int]]:
+        index: dict[str, list[int]] = {}
+        for place, handler in enumerate(self._handlers):
+            for key in dict.fromkeys(handler.keys):
+                index.setdefault(key, []).append(place)
+        self._index = index
+        return index
 
     def route(self, event: Event) -> tuple[list[Handler], str | None]:
         """The handlers for `event`, or the reason it triggers none (a bot sent it, nothing listens)."""
