@@ -231,8 +231,8 @@ class GitHubApp:
         self, method: str, url: str, params: Mapping[str, Any] | None, body: Any, headers: Mapping[str, str]
     ) -> requests.Response | Answer:
         """On GitHub's own host, through the lean transport (`githubapp.transport`, why there), following a
-        redirect (a renamed or transferred repository) as requests does: the method a 303, or a POST's
-        301 or 302, turns into, and the token dropped when the redirect leaves GitHub's host."""
+        redirect (a renamed or transferred repository) as requests does (`_redirected`), the token dropped
+        when the redirect leaves GitHub's host."""
         if self.transport is None or not self.transport.serves(url):
             return self._send_with_requests(method, url, params, body, headers)
         answer = self.transport.send(method, url, {**self.lean_headers, **headers}, params, body, self.timeout)
@@ -240,8 +240,7 @@ class GitHubApp:
             if not answer.is_redirect:
                 return answer
             url = urljoin(url, answer.headers["Location"])
-            if answer.status_code == 303 or (answer.status_code in (301, 302) and method == "POST"):
-                method, body = ("HEAD", None) if method == "HEAD" else ("GET", None)
+            method, body = _redirected(answer.status_code, method, body)
             if not self.transport.serves(url):
                 away = {name: value for name, value in headers.items() if name.lower() != "authorization"}
                 return self._send_with_requests(method, url, None, body, away)
@@ -306,6 +305,14 @@ def _fitted(body: str) -> str:
     if fitted != body:
         log.warning("comment cut to GitHub's limit", extra={"length": len(body)})
     return fitted
+
+
+def _redirected(status: int, method: str, body: Any) -> tuple[str, Any]:
+    """The method and body a redirect is followed with, by requests' rules (`Session.rebuild_method`): a 303
+    or a 302 turns the method into GET (HEAD stays), a 301 a POST; only a 307 or 308 keeps the body."""
+    if (status in (302, 303) and method != "HEAD") or (status == 301 and method == "POST"):
+        method = "GET"
+    return method, body if status in (307, 308) else None
 
 
 def _decode(answer: requests.Response | Answer) -> Any:

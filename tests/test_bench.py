@@ -33,3 +33,12 @@ def test_delivery_mix_prints_calls_per_kind_and_none_for_unhandled_events(tmp_pa
     assert "busy-repository mix" in rows
     assert "contract violations at the fake           | 0" in out
     assert "acks/s, 16 connections (mix)" in out and "greetings/s end to end" in out
+
+
+def test_github_call_benchmark_measures_both_paths() -> None:
+    """`bench/github_call.py` (the transport's figure in bench/README.md) still runs both ways."""
+    command = [sys.executable, str(ROOT / "bench" / "github_call.py"), "--calls", "20", "--rounds", "1"]
+    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=True).stdout
+    lines = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert set(lines) == {"transport", "requests"}, out
+    assert all(float(line.split()[1]) > 0 for line in lines.values()), out

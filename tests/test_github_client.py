@@ -13,7 +13,7 @@ import pytest
 
 from githubapp.auth import make_jwt
 from githubapp.cache import MemoryCache, RedisCache
-from githubapp.client import GitHubApp, error_for, next_link
+from githubapp.client import GitHubApp, _redirected, error_for, next_link
 from githubapp.errors import (
     Forbidden,
     NotFound,
@@ -192,6 +192,36 @@ def test_a_moved_resource_is_followed_and_the_token_stays_on_githubs_host(github
         other.shutdown()
         other.server_close()
     assert len(seen) == 1 and "Authorization" not in seen[0]
+
+
+def test_a_comment_redirected_with_307_is_posted_where_it_points(github, app_key):
+    """A 307 (a transferred repository's write) keeps the method and the body: the comment lands once, there."""
+    inst = client(github, app_key).installation(INSTALLATION_ID)
+    there = f"{github.url}/repos/{REPO}/issues/2/comments"
+    github.fail_next("POST", rf"/repos/{REPO}/issues/1/comments$", 307, {"message": "Moved"}, {"Location": there})
+    assert inst.create_comment(REPO, 1, "hello there")["body"] == "hello there"
+    posted = [c for c in github.requests if c.method == "POST" and c.path.endswith("/comments")]
+    assert [(c.path, c.status) for c in posted] == [
+        (f"/repos/{REPO}/issues/1/comments", 307),
+        (f"/repos/{REPO}/issues/2/comments", 201),
+    ]
+
+
+@pytest.mark.parametrize(
+    "status, method, followed",
+    [
+        (301, "GET", ("GET", None)),
+        (301, "POST", ("GET", None)),
+        (301, "PATCH", ("PATCH", None)),
+        (302, "DELETE", ("GET", None)),
+        (303, "PUT", ("GET", None)),
+        (303, "HEAD", ("HEAD", None)),
+        (307, "POST", ("POST", {"body": "hi"})),
+        (308, "PATCH", ("PATCH", {"body": "hi"})),
+    ],
+)
+def test_redirects_are_followed_by_requests_rules(status, method, followed):
+    assert _redirected(status, method, {"body": "hi"}) == followed
 
 
 def test_github_failures_become_typed_errors(github, app_key):
