@@ -74,6 +74,7 @@ class Services:
     # Scheduled tasks (the app's housekeeping and the behaviours'); every worker ticks it.
     tasks: TaskRunner = field(init=False)
     _closed: bool = field(default=False, repr=False)
+    _configurable: tuple[tuple[int, int, int], list[Any]] | None = field(default=None, repr=False)
 
     @property
     def intents(self) -> IntentStore:
@@ -83,8 +84,12 @@ class Services:
     def configurable(self) -> list[Any]:
         """The behaviour modules that own a section of `.github/engage.yml` (those with DEFAULTS); one with
         `configured(settings)` is seen as what that returns (checks that need the operator's settings)."""
-        owners = [module for module in self.behaviours if hasattr(module, "DEFAULTS")]
-        return [module.configured(self.settings) if hasattr(module, "configured") else module for module in owners]
+        key = (id(self.settings), id(self.behaviours), len(self.behaviours))
+        if self._configurable is None or self._configurable[0] != key:  # every delivery asks: built once
+            owners = [module for module in self.behaviours if hasattr(module, "DEFAULTS")]
+            built = [module.configured(self.settings) if hasattr(module, "configured") else module for module in owners]
+            self._configurable = (key, built)
+        return self._configurable[1]
 
     def tick(self) -> list[Outcome]:
         """Run or queue the scheduled tasks that are due: what each worker does every sweep interval."""

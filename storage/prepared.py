@@ -18,6 +18,7 @@ import contextlib
 import threading
 from collections import namedtuple
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -70,7 +71,7 @@ class _Compiled:
         self.fixed: dict[str, Any] = {}  # the statement's own literals (statuses, the attempts' + 1)
         self.convert: dict[str, Any] = {}  # name -> the type's bind processor, where it has one
         for bind, name in compiled.bind_names.items():
-            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            processor = _bind_processor(bind.type, dialect)
             if not bind.required and (keys is None or name not in keys):
                 self.fixed[name] = processor(bind.value) if processor and bind.value is not None else bind.value
             elif processor is not None:
@@ -106,6 +107,26 @@ class _Compiled:
                 value if p is None or value is None else p(value) for p, value in zip(self.results, raw, strict=False)
             ]
         return self.row_type(*raw)
+
+
+def _bind_processor(type_: Any, dialect: Dialect) -> Any:
+    """The type's own processor; for a DateTime on SQLite, `isoformat` where it writes the same text.
+
+    SQLAlchemy's SQLite DATETIME formats each value with a %-template of seven fields (3 µs; a comment
+    binds about twenty): `isoformat` writes the same text for a naive datetime in 1 µs.
+    Checked against the type's own processor here, once, so a column with another storage format keeps
+    its own; an aware datetime, or anything else, still goes through it."""
+    processor = type_.dialect_impl(dialect).bind_processor(dialect)
+    if processor is None or dialect.name != "sqlite" or not isinstance(type_, sa.DateTime):
+        return processor
+
+    def isoformat(value: Any) -> Any:
+        if type(value) is datetime and value.tzinfo is None:
+            return value.isoformat(" ", "microseconds")
+        return processor(value)
+
+    samples = (datetime(2026, 12, 6, 4, 52, 7, 120), datetime(999, 1, 2))
+    return isoformat if all(isoformat(sample) == processor(sample) for sample in samples) else processor
 
 
 class Prepared:

@@ -3,16 +3,17 @@ same Core statements run by SQLAlchemy do, on SQLite and (DATABASE_URL) PostgreS
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import intents
-from storage.prepared import Prepared
+from storage.prepared import Prepared, _bind_processor
 
 _START = Prepared(intents.insert())
 _DONE = Prepared(intents.update().where(intents.c.key == sa.bindparam("b_key")))
@@ -88,3 +89,22 @@ def test_many_rows_an_in_list_and_a_listening_engine(engine: Engine) -> None:
     finally:
         sa.event.remove(engine, "before_cursor_execute", sent)
     assert len(seen) == 2  # whoever counts statements still sees each one
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 12, 6, 4, 52, 7, 120),
+        datetime(2026, 12, 6, 4, 52, 7),
+        datetime(999, 1, 2),
+        datetime(2026, 12, 6, 4, 52, tzinfo=UTC),
+        date(2026, 12, 6),
+    ],
+)
+def test_sqlite_times_are_written_as_sqlalchemy_writes_them(value):
+    """The quicker DateTime processor on SQLite writes the very text SQLAlchemy's would (times compare as text)."""
+    dialect = sqlite.dialect()
+    own = sa.DateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert _bind_processor(sa.DateTime(), dialect)(value) == own(value)
+    other_format = sqlite.DATETIME(storage_format="%(year)04d/%(month)02d/%(day)02d %(hour)02d:%(minute)02d")
+    assert _bind_processor(other_format, dialect)(value) == other_format.bind_processor(dialect)(value)

@@ -85,7 +85,7 @@ def process(services: Pipeline, delivery_id: str) -> str:
     outcomes: dict[str, Outcome] = {}
     transient: list[Exception] = []
     shared: dict[str, Any] = {}
-    configurable = services.configurable  # built per call: once per delivery, not per handler
+    configurable = services.configurable  # the sections as this process checks them, handed to each handler
     for handler in handlers:
         if handler.name not in settled:
             outcome = _run_handler(services, event, handler, fields, shared, configurable)
