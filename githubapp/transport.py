@@ -71,8 +71,8 @@ class Transport:
     """Calls to one origin (GitHub's API: scheme, host and port of `base_url`)."""
 
     def __init__(self, base_url: str, verify: bool | str = True):
+        """`verify`: the session's, True (requests' CA bundle) or a bundle's path (REQUESTS_CA_BUNDLE)."""
         parts = urlsplit(base_url)
-        self.scheme = parts.scheme
         self.host = parts.hostname or ""
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.origin = f"{parts.scheme}://{parts.netloc}"
@@ -80,9 +80,6 @@ class Transport:
         if parts.scheme == "https":
             bundle = verify if isinstance(verify, str) else requests.utils.DEFAULT_CA_BUNDLE_PATH
             self.context = ssl.create_default_context(cafile=bundle)
-            if verify is False:
-                self.context.check_hostname = False
-                self.context.verify_mode = ssl.CERT_NONE
         self._lock = threading.Lock()
         self._idle: list[http.client.HTTPConnection] = []  # most recently used last
         self._pid = os.getpid()
@@ -178,10 +175,6 @@ class Transport:
                 return
         connection.close()
 
-    def close(self) -> None:
-        """Close the idle connections (one in use closes when its call ends and finds no room)."""
-        _close_all(self._idle, self._lock)
-
     def _open(self, timeout: float) -> http.client.HTTPConnection:
         connection: http.client.HTTPConnection
         if self.context is not None:
@@ -205,6 +198,7 @@ class Transport:
 
 
 def _close_all(idle: list[http.client.HTTPConnection], lock: threading.Lock) -> None:
+    """The idle connections of a transport no longer used (its finalizer): closed, not left to the GC."""
     with lock:
         connections = list(idle)
         idle.clear()
