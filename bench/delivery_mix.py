@@ -4,7 +4,7 @@ The app runs as in production, against the test suite's fake GitHub (which valid
 against GitHub's OpenAPI description and records it, so the calls are counted where they arrive):
 
     --mode rq        gunicorn, 3 sync workers, + 2 RQ workers (`flask --app app worker`) on Redis
-    --mode embedded  one gunicorn process (1 worker, 8 threads, as scripts/run), in-process worker
+    --mode embedded  one granian process (8 threads, as scripts/serve), in-process worker
 
 with the app's own behaviours only and write pacing off (`GITHUB_WRITE_INTERVAL=0`). Payloads are the
 recorded examples of tests/contract/github/webhook-examples, edited as the tests edit them: an
@@ -300,15 +300,16 @@ class Run:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         self.path = "/api/github/webhooks"
+        server = args.server or ("gunicorn" if args.mode == "rq" else "granian")
         if args.mode == "rq":
             env["REDIS_URL"] = args.redis_url
             redis.Redis.from_url(args.redis_url).flushdb()
             workers, threads = args.web_workers or 3, args.web_threads or 1
-            self.processes = [start_web(env, self.port, workers, threads, server=args.server), *start_workers(env, 2)]
+            self.processes = [start_web(env, self.port, workers, threads, server=server), *start_workers(env, 2)]
         else:
             workers, threads = args.web_workers or 1, args.web_threads or 8
-            self.processes = [start_web(env, self.port, workers, threads, server=args.server)]
-        self.web = f"{args.server}, {workers} process(es) x {threads} thread(s)"
+            self.processes = [start_web(env, self.port, workers, threads, server=server)]
+        self.web = f"{server}, {workers} process(es) x {threads} thread(s)"
         self.sessions = {process.pid for process in self.processes}
 
     def phase(self, kind: str, deliveries: list[Delivery]) -> tuple[Row, float, list[float], Counter[int]]:
@@ -361,8 +362,8 @@ def main() -> None:
     parser.add_argument(
         "--server",
         choices=("gunicorn", "granian", "uwsgi"),
-        default="gunicorn",
-        help="granian, uwsgi (pyuwsgi): for comparison, on PYTHONPATH",
+        help="default: granian embedded (as scripts/serve), gunicorn rq (as the Procfile); uwsgi (pyuwsgi) for "
+        "comparison, on PYTHONPATH",
     )
     parser.add_argument("--web-workers", type=int, help="web processes (default: 3 rq, 1 embedded)")
     parser.add_argument("--web-threads", type=int, help="threads per web process (default: 8 embedded, 1 rq)")

@@ -108,8 +108,9 @@ def environment(database_url: str, fake: FakeGitHub, key_pem: str, write_interva
 def start_web(
     env: dict[str, str], port: int, workers: int, threads: int, worker_class: str = "sync", server: str = "gunicorn"
 ) -> subprocess.Popen[bytes]:
-    """The web process tree: gunicorn (sync, or gthread with threads), or granian's WSGI interface
-    (`--server granian`, for comparison: it must be on PYTHONPATH, it is not one of our dependencies)."""
+    """The web process tree: gunicorn (sync, or gthread with threads; the Procfile's server), granian's WSGI
+    interface (scripts/serve's, the embedded layout's, without its access log), or uWSGI for comparison (on
+    PYTHONPATH: not one of our dependencies)."""
     if server == "granian":
         command = [
             sys.executable,

@@ -10,23 +10,19 @@ SQLite pass of the suite only: the PostgreSQL pass (DATABASE_URL set) would repe
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
-import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -39,9 +35,10 @@ from domain import contributions as kinds
 from engagement import greeting
 from services import build_router
 from storage.db import actor_days, contributions, deliveries, handler_runs, weekly
-from tests.conftest import APP_ID, INSTALLATION_ID, REPO, ROOT, SECRET, TEST_BEHAVIOURS, example, installed
+from tests.conftest import INSTALLATION_ID, REPO, ROOT, SECRET, TEST_BEHAVIOURS, example, installed
 from tests.support import behaviours
 from tests.support.fake_github import FakeGitHub
+from tests.support.processes import Process, answers, free_port, operator_env
 from webhooks.event import Event
 from webhooks.signature import sign
 
@@ -70,87 +67,8 @@ FINAL = ("done", "ignored", "failed")
 # --- the processes
 
 
-class Process:
-    """One real subprocess in its own process group (gunicorn's workers, RQ's scheduler), logging to a file."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], logs: Path):
-        self.name = name
-        self.log_path = logs / f"{name}.log"
-        with self.log_path.open("wb") as out:
-            self.popen = subprocess.Popen(
-                argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def kill(self) -> None:
-        """What a machine or container dying does: no warning, nothing finished."""
-        if self.alive():
-            os.killpg(self.pid, signal.SIGKILL)
-        self.popen.wait(timeout=10)
-
-    def stop(self, grace: float = 10.0) -> None:
-        """SIGTERM (gunicorn and RQ finish the request or job in hand), then SIGKILL after `grace`."""
-        if self.popen.poll() is None:
-            os.killpg(self.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.pid, signal.SIGKILL)
-                self.popen.wait(timeout=10)
-        with contextlib.suppress(ProcessLookupError):  # a gunicorn worker or RQ's scheduler left behind
-            os.killpg(self.pid, signal.SIGKILL)
-
-    def text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def tail(self, lines: int = 40) -> str:
-        return "\n".join(self.text().splitlines()[-lines:])
-
-    def log_entries(self) -> list[dict[str, Any]]:
-        """The app's JSON log lines (gunicorn's and RQ's own lines are plain text)."""
-        entries = []
-        for line in self.text().splitlines():
-            if line.startswith("{"):
-                with contextlib.suppress(ValueError):
-                    entries.append(json.loads(line))
-        return entries
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def operator_env(database_url: str, github_url: str, private_key: str) -> dict[str, str]:
-    """Every setting as an environment variable (README "Configuration"), nothing from this process."""
-    env = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR") if name in os.environ}
-    env.update(
-        APP_ID=str(APP_ID),
-        PRIVATE_KEY=private_key,
-        WEBHOOK_SECRET=SECRET,
-        DATABASE_URL=database_url,
-        REDIS_URL=REDIS_URL,
-        QUEUE_NAME=QUEUE,
-        GITHUB_API_URL=github_url,
-        GITHUB_WRITE_INTERVAL="0",
-        ENGAGE_BEHAVIOURS=",".join(TEST_BEHAVIOURS),
-        ENV_FILE="/nonexistent/.env",
-        FLASK_SKIP_DOTENV="1",  # only ENV_FILE, as the systemd units run it (a .env may sit in the checkout)
-        LOG_FORMAT="json",
-        LOG_LEVEL="INFO",
-        JOB_TIMEOUT_SECONDS="10",
-        SWEEP_INTERVAL_SECONDS="2",
-        SWEEP_GRACE_SECONDS="2",
-    )
-    return env
+def cluster_env(database_url: str, github_url: str, private_key: str) -> dict[str, str]:
+    return {**operator_env(database_url, github_url, private_key), "REDIS_URL": REDIS_URL, "QUEUE_NAME": QUEUE}
 
 
 class Cluster:
@@ -180,12 +98,12 @@ class Cluster:
         argv = [str(BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}", "app:create_app()"]
         process = self._start(f"web{len(self.web_urls) + 1}", argv)
         url = f"http://127.0.0.1:{port}"
-        self._wait(process, lambda: _answers(url + "/healthz"), "answer /healthz")
+        process.wait_until(lambda: answers(url + "/healthz"), "answer /healthz")
         self.web_urls.append(url)
 
     def start_worker(self) -> Process:
         process = self._start(f"worker{len(self.workers) + 1}", [str(BIN / "flask"), "--app", "app", "worker"])
-        self._wait(process, lambda: any(w.pid == process.pid for w in Worker.all(connection=self.redis)), "register")
+        process.wait_until(lambda: any(w.pid == process.pid for w in Worker.all(connection=self.redis)), "register")
         self.workers.append(process)
         return process
 
@@ -196,15 +114,6 @@ class Cluster:
         process = Process(name, argv, self.env, self.logs)
         self.processes.append(process)
         return process
-
-    def _wait(self, process: Process, ready: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert process.alive(), f"{process.name} exited ({process.popen.returncode}):\n{process.tail()}"
-            if ready():
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"{process.name} did not {what} within {timeout} s:\n{process.tail()}")
 
     def stop(self) -> None:
         for process in self.processes:
@@ -221,13 +130,6 @@ class Cluster:
                 + f"\n--- {p.name}, last lines:\n{p.tail()}"
             )
         return "\n".join(parts)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=2).status_code == 200
-    except requests.ConnectionError:
-        return False
 
 
 # --- fixtures: one PostgreSQL database, one Redis, one fake GitHub, the processes
@@ -285,7 +187,7 @@ def cluster(
     app_key: tuple[str, bytes],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Cluster]:
-    env = operator_env(database_url, fake.url, app_key[0])
+    env = cluster_env(database_url, fake.url, app_key[0])
     processes = Cluster(env, tmp_path_factory.mktemp("multiprocess-logs"), queue_redis)
     try:
         processes.run("db upgrade", "db", "upgrade")  # the Procfile's release step
