@@ -167,7 +167,7 @@ def decide(situation: Situation, config: GreetingConfig, facts: Facts | None) ->
         what = {FIRST_MERGE: "merged pull request", FIRST_REVIEW: "reviewed pull request"}.get(
             situation.kind, "issue or pull request"
         )
-        return f"author has {facts.earlier} earlier {what}(s)"
+        return f"author has an earlier {what}"
     language = answer_in(config.language, situation.text)
     intent = f"greeting:{situation.repo_id}:{situation.login.lower()}:{situation.kind}"
     return Plan(situation.kind, situation.repo, situation.number, situation.login, language, intent)
@@ -208,7 +208,9 @@ def from_ledger(ctx: Context, situation: Situation) -> Facts | None:
     `flask backfill` fills in, and has nothing of theirs)."""
     store = ctx.stores.ledger
     earlier = situation.kind in (ISSUE, PULL_REQUEST)
-    count = store.count(situation.repo_id, situation.login, LEDGER_KINDS[situation.kind], situation.number, earlier)
+    # One earlier item settles it: the count stops there, however long the person's history.
+    kinds = LEDGER_KINDS[situation.kind]
+    count = store.count(situation.repo_id, situation.login, kinds, situation.number, earlier, at_most=1)
     if count:
         return Facts(count)
     if (

@@ -270,8 +270,10 @@ def is_newcomer(ctx: Context, item: Snapshot, association: str, config: Response
     """Fewer than `newcomer_max` earlier contributions to the repository in the ledger; members never are."""
     if association in MEMBERS:
         return False
-    earlier = ctx.stores.ledger.count(item.repo_id, item.author, contributions.KINDS, item.number, earlier=True)
-    return earlier < max(config.newcomer_max, 1)
+    threshold = max(config.newcomer_max, 1)
+    ledger = ctx.stores.ledger
+    earlier = ledger.count(item.repo_id, item.author, contributions.KINDS, item.number, earlier=True, at_most=threshold)
+    return earlier < threshold
 
 
 @router.on(

@@ -78,18 +78,21 @@ _COMPLETE_SINCE = Prepared(
 
 
 @cache
-def _count(kinds_: tuple[str, ...], earlier: bool) -> Prepared:
+def _count(kinds_: tuple[str, ...], earlier: bool, capped: bool = False) -> Prepared:
     """A person's contributions of some kinds in a repository, by login (the index on lower(actor_login) serves
     it), about items numbered before `number` or other than it. The kinds as literals, not an IN list
-    (rendered per call): each caller asks for its own few kinds."""
-    return Prepared(
-        sa.select(sa.func.count()).where(
-            _c.repo_id == sa.bindparam("repo_id"),
-            sa.func.lower(_c.actor_login) == sa.bindparam("login"),
-            sa.or_(*(_c.kind == kind for kind in kinds_)),
-            _c.number < sa.bindparam("number") if earlier else _c.number != sa.bindparam("number"),
-        )
+    (rendered per call): each caller asks for its own few kinds. `capped`: at most `at_most` of them, so the
+    index scan stops there instead of reading a prolific person's whole history."""
+    matching = sa.and_(
+        _c.repo_id == sa.bindparam("repo_id"),
+        sa.func.lower(_c.actor_login) == sa.bindparam("login"),
+        sa.or_(*(_c.kind == kind for kind in kinds_)),
+        _c.number < sa.bindparam("number") if earlier else _c.number != sa.bindparam("number"),
     )
+    if not capped:
+        return Prepared(sa.select(sa.func.count()).where(matching))
+    first = sa.select(sa.literal(1)).where(matching).limit(sa.bindparam("at_most")).subquery()
+    return Prepared(sa.select(sa.func.count()).select_from(first))
 
 
 _ACTIVE_IN = Prepared(
@@ -324,14 +327,26 @@ class LedgerStore:
             complete = _COMPLETE_SINCE.execute(conn, {"repo_id": repo_id}).scalar()
         return complete is not None and complete <= since
 
-    def count(self, repo_id: int, login: str, kinds_: Sequence[str], other_than: int, earlier: bool = False) -> int:
+    def count(
+        self,
+        repo_id: int,
+        login: str,
+        kinds_: Sequence[str],
+        other_than: int,
+        earlier: bool = False,
+        at_most: int | None = None,
+    ) -> int:
         """How many contributions of these kinds the person made in the repository about items other
-        than number `other_than` (only those numbered before it, when `earlier`)."""
-        if not kinds_:
+        than number `other_than` (only those numbered before it, when `earlier`). `at_most`: count no
+        further than that, for a caller that only compares with it (a regular's history has thousands)."""
+        if not kinds_ or (at_most is not None and at_most <= 0):
             return 0
-        values = {"repo_id": repo_id, "login": login.lower(), "number": other_than}
+        values: dict[str, Any] = {"repo_id": repo_id, "login": login.lower(), "number": other_than}
+        if at_most is not None:
+            values["at_most"] = at_most
+        statement = _count(tuple(sorted(kinds_)), earlier, at_most is not None)
         with self.engine.connect() as conn:
-            return int(_count(tuple(sorted(kinds_)), earlier).execute(conn, values).scalar_one())
+            return int(statement.execute(conn, values).scalar_one())
 
     def active_in(self, repo_id: int, actor_id: int, other_than: int, before: datetime) -> bool:
         """Whether the person has any recorded contribution in the repository before `before`, other

@@ -42,3 +42,12 @@ def test_github_call_benchmark_measures_both_paths() -> None:
     lines = {line.split()[0]: line for line in out.splitlines()[1:]}
     assert set(lines) == {"transport", "requests"}, out
     assert all(float(line.split()[1]) > 0 for line in lines.values()), out
+
+
+def test_person_history_benchmark_counts_both_ways() -> None:
+    """`bench/person_history.py` (the capped count's figure in bench/README.md) still runs both ways."""
+    command = [sys.executable, str(ROOT / "bench" / "person_history.py"), "--sizes", "10,50", "--counts", "5"]
+    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=True).stdout
+    rows = [line.split() for line in out.splitlines()[2:]]
+    assert [row[0] for row in rows] == ["10", "50"], out
+    assert all(float(value) > 0 for row in rows for value in row[1:]), out

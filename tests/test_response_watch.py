@@ -243,6 +243,22 @@ def test_a_members_issue_is_not_watched(server, github):
     assert nudges(github) == []
 
 
+def test_newcomer_max_counts_a_persons_earlier_contributions_up_to_it(make_app, serve, redis_url, github):
+    """With newcomer_max 3, someone's first three issues are a newcomer's and the fourth is not: the
+    ledger's count goes as far as the setting needs (it stops there for a regular's long history)."""
+    github.set_file(REPO, ".github/engage.yml", WATCH + "  newcomer_max: 3\n")
+    server = serve(make_app(redis_url=redis_url, behaviours=()))
+    issues = []
+    for number in (7, 8, 9, 10):
+        github.add_issue(REPO, number, "lan-regular")
+        payload = opened_issue(number, "lan-regular")
+        payload["issue"]["user"]["id"] = payload["sender"]["id"] = 900777  # one person, four issues
+        issues.append(("issues", payload))
+    deliver(server, *issues)
+    run_at(server.app, OPENED + timedelta(hours=49))
+    assert [number for number in (7, 8, 9, 10) if nudges(github, number)] == [7, 8, 9]
+
+
 def test_escalation_once_after_the_nudge(make_app, serve, redis_url, github):
     github.set_file(REPO, ".github/engage.yml", WATCH + "  escalate_after_hours: 96\n")
     server = serve(make_app(redis_url=redis_url, behaviours=()))
