@@ -1,4 +1,5 @@
-"""What gunicorn itself costs per request: a three-line WSGI app answering 202, gthread or sync workers.
+"""What the web server itself costs per request: a three-line WSGI app answering 202, on gunicorn's gthread or
+sync workers or on granian (scripts/serve's server).
 
     .venv/bin/python bench/server_floor.py                          # gthread, 1 process x 8 threads (embedded's)
     .venv/bin/python bench/server_floor.py --worker-class sync --workers 3
@@ -32,7 +33,7 @@ APP = """def app(environ, start_response):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--worker-class", choices=("gthread", "sync"), default="gthread")
+    parser.add_argument("--worker-class", choices=("gthread", "sync", "granian"), default="gthread")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
@@ -41,9 +42,15 @@ def main() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [str(ROOT / ".venv/bin/gunicorn"), "--workers", str(args.workers), "--threads", str(args.threads)]
-    command += ["--worker-class", args.worker_class, "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
-    server = subprocess.Popen([*command, "--chdir", str(folder), "floor:app"], start_new_session=True)
+    if args.worker_class == "granian":  # as scripts/serve runs it
+        command = [str(ROOT / ".venv/bin/granian"), "--interface", "wsgi", "--workers", str(args.workers)]
+        command += ["--blocking-threads", str(args.threads), "--port", str(port), "--log-level", "error"]
+        command += ["--working-dir", str(folder), "floor:app"]
+    else:
+        command = [str(ROOT / ".venv/bin/gunicorn"), "--workers", str(args.workers), "--threads", str(args.threads)]
+        command += ["--worker-class", args.worker_class, "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
+        command += ["--chdir", str(folder), "floor:app"]
+    server = subprocess.Popen(command, start_new_session=True)
     try:
         time.sleep(2)
         rng, payloads = random.Random(1), Payloads()

@@ -6,8 +6,10 @@ existing database is upgraded in place; later issues (the contribution ledger) a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import select
+import sqlite3
 import threading
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
@@ -764,12 +766,22 @@ def _serialise_sqlite_transactions(engine: Engine) -> None:
             lock.release()
             raise
 
-    def end(conn: Connection) -> None:
-        lock.release()
+    def end(conn: Connection, finish: Callable[[sqlite3.Connection], None]) -> None:
+        """SQLAlchemy's commit and rollback events come before its DBAPI call: the transaction ends here,
+        under the lock, and SQLAlchemy's own COMMIT or ROLLBACK then finds none open. Released first, the
+        next thread's BEGIN IMMEDIATE met SQLite's lock still held and slept in the busy handler, holding
+        the process lock meanwhile: under a burst of webhooks, a transaction held it three times as long.
+        A failure here is left to SQLAlchemy's own call, which tries again and reports it as its error."""
+        try:
+            if not conn.invalidated:
+                with contextlib.suppress(Exception):
+                    finish(conn.connection.dbapi_connection)  # type: ignore[arg-type]
+        finally:
+            lock.release()
 
     sa.event.listen(engine, "begin", begin)
-    sa.event.listen(engine, "commit", end)
-    sa.event.listen(engine, "rollback", end)
+    sa.event.listen(engine, "commit", lambda conn: end(conn, sqlite3.Connection.commit))
+    sa.event.listen(engine, "rollback", lambda conn: end(conn, sqlite3.Connection.rollback))
 
 
 def current_version(conn: Connection) -> int:
