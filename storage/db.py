@@ -683,8 +683,8 @@ MIGRATIONS: list[Migration] = [
 ]
 
 
-# Threads besides the delivery workers that may hold a connection at once: web request threads (gunicorn
-# --threads; 8 in scripts/run), the sweeper, a command's main thread.
+# Threads besides the delivery workers that may hold a connection at once: web request threads (the web
+# server's: 8 in scripts/serve, gunicorn --threads), the sweeper, a command's main thread.
 OTHER_THREADS = 32
 
 

@@ -26,9 +26,9 @@ import sqlalchemy as sa
 
 from engagement import greeting
 from storage.db import deliveries
-from tests.conftest import INSTALLATION_ID, REPO, ROOT, SECRET, example, installed
+from tests.conftest import REPO, ROOT, SECRET, example, installed
 from tests.support.fake_github import FakeGitHub
-from tests.support.processes import Process, answers, free_port, operator_env
+from tests.support.processes import Process, answers, fake_for_processes, free_port, operator_env
 from webhooks.intake import MAX_WEBHOOK_BYTES
 from webhooks.signature import sign
 
@@ -67,10 +67,7 @@ class Embedded:
 
 @pytest.fixture(scope="module")
 def fake(fake_github_server: FakeGitHub) -> FakeGitHub:
-    fake_github_server.reset()
-    fake_github_server.add_repo(REPO, default_branch="master")
-    fake_github_server.add_installation(INSTALLATION_ID, "Codertocat", [REPO])
-    return fake_github_server
+    return fake_for_processes(fake_github_server)
 
 
 def start(fake: FakeGitHub, private_key: str, folder: Path) -> Embedded:

@@ -35,10 +35,10 @@ from domain import contributions as kinds
 from engagement import greeting
 from services import build_router
 from storage.db import actor_days, contributions, deliveries, handler_runs, weekly
-from tests.conftest import INSTALLATION_ID, REPO, ROOT, SECRET, TEST_BEHAVIOURS, example, installed
+from tests.conftest import REPO, ROOT, SECRET, TEST_BEHAVIOURS, example, installed
 from tests.support import behaviours
 from tests.support.fake_github import FakeGitHub
-from tests.support.processes import Process, answers, free_port, operator_env
+from tests.support.processes import Process, answers, fake_for_processes, free_port, operator_env
 from webhooks.event import Event
 from webhooks.signature import sign
 
@@ -172,11 +172,7 @@ def queue_redis(database_url: str) -> Iterator[redis.Redis]:
 
 @pytest.fixture(scope="module")
 def fake(fake_github_server: FakeGitHub) -> FakeGitHub:
-    """The session's fake GitHub, reset once for the module: the processes cache its tokens in Redis."""
-    fake_github_server.reset()
-    fake_github_server.add_repo(REPO, default_branch="master")
-    fake_github_server.add_installation(INSTALLATION_ID, "Codertocat", [REPO])
-    return fake_github_server
+    return fake_for_processes(fake_github_server)  # the processes cache its tokens in Redis
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,8 @@ from typing import Any
 
 import requests
 
-from tests.conftest import APP_ID, ROOT, SECRET, TEST_BEHAVIOURS
+from tests.conftest import APP_ID, INSTALLATION_ID, REPO, ROOT, SECRET, TEST_BEHAVIOURS
+from tests.support.fake_github import FakeGitHub
 
 
 class Process:
@@ -115,3 +116,12 @@ def operator_env(database_url: str, github_url: str, private_key: str) -> dict[s
         SWEEP_GRACE_SECONDS="2",
     )
     return env
+
+
+def fake_for_processes(fake: FakeGitHub) -> FakeGitHub:
+    """The session's fake GitHub, reset once for a module of long-lived processes (they cache its tokens):
+    the test repository, installed."""
+    fake.reset()
+    fake.add_repo(REPO, default_branch="master")
+    fake.add_installation(INSTALLATION_ID, "Codertocat", [REPO])
+    return fake
