@@ -6,7 +6,7 @@ conditional UPDATE, so redeliveries, duplicate jobs and concurrent workers proce
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,10 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 
 from domain import json_text
 from storage.db import deliveries, handler_runs, installations, once_more_if_dropped, utcnow
+from storage.group_commit import GroupCommit
 from storage.installations import REMOVED, SUSPENDED
 from storage.prepared import Prepared
 
@@ -62,7 +62,6 @@ class Delivery(DeliverySummary):
 
 
 # The hot statements are built once: constructing Core statements per call cost more than running them.
-_INSERT = Prepared(deliveries.insert())
 # The delivery's installation state, read by the claim itself: one round trip fewer per delivery processed.
 _INSTALLATION_STATE = (
     sa.select(
@@ -100,6 +99,13 @@ _FINISH = Prepared(
 )
 
 
+def _insert_new(dialect: str) -> Any:
+    """A delivery's row unless its id is stored already (a redelivery): the row count says which, and the
+    other rows written in the same transaction are not rolled back with it."""
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(deliveries)
+    return statement.on_conflict_do_nothing(index_elements=[deliveries.c.id])
+
+
 def _upsert_runs(dialect: str) -> Any:
     """One statement records each handler's outcome, replacing an earlier attempt's."""
     statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(handler_runs)
@@ -133,6 +139,9 @@ class DeliveryStore:
         # A delivery left in `processing` longer than this belongs to a worker that died.
         self.lease = timedelta(seconds=lease_seconds)
         self._upsert_run = Prepared(_upsert_runs(engine.dialect.name))
+        self._insert_new = Prepared(_insert_new(engine.dialect.name))
+        # Concurrent webhook answers commit their rows together (see storage/group_commit.py).
+        self._inserts: GroupCommit[dict[str, Any], bool] = GroupCommit(self._insert_rows)
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
@@ -169,18 +178,18 @@ class DeliveryStore:
             claimed_at=None,
             finished_at=None if status == PENDING else now,
         )
+        return self._inserts.submit(values)
 
-        def store() -> None:
+    def _insert_rows(self, rows: Sequence[dict[str, Any]]) -> list[bool]:
+        """One transaction; per row, whether it was new. After a dropped connection the rows are written
+        again: one that our first try had committed unbeknown counts as a redelivery, and stays pending
+        for the sweeper to dispatch if nobody did."""
+
+        def store() -> list[bool]:
             with self.engine.begin() as conn:
-                _INSERT.execute(conn, values)
+                return [self._insert_new.execute(conn, row).rowcount == 1 for row in rows]
 
-        try:
-            once_more_if_dropped(store)
-        except IntegrityError:
-            # A redelivery; or, after a dropped connection, our own first try committed unbeknown: the
-            # delivery is stored as pending either way, and the sweeper dispatches it if nobody did.
-            return False
-        return True
+        return once_more_if_dropped(store)
 
     def get(self, delivery_id: str) -> Delivery | None:
         with self.engine.connect() as conn:

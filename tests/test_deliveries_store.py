@@ -3,6 +3,7 @@ back must be what the Core statements stored and read (times as times, comparabl
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import datetime, timedelta
 
@@ -72,3 +73,39 @@ def test_finish_stores_times_the_sweeper_compares_and_outcomes_replace_earlier_o
     _insert(store, "fresh")
     assert store.due(grace_seconds=3600) == [], "a pending delivery within its grace is not due"
     assert [d[0] for d in store.due(grace_seconds=0) if d[2] == PENDING] == ["fresh"]
+
+
+def test_concurrent_deliveries_and_redeliveries_are_each_stored_once(engine: sa.Engine) -> None:
+    """Answer threads commit together (storage/group_commit.py): a redelivery arriving beside its first
+    delivery is still told apart, and no delivery of a batch is lost or mixed with another's payload."""
+    store = DeliveryStore(engine)
+    ids = [f"burst-{i}" for i in range(24)]
+    answers: dict[str, list[bool]] = {delivery_id: [] for delivery_id in ids}
+    start = threading.Barrier(16)
+
+    def answer(share: list[str]) -> None:
+        start.wait(5)
+        for delivery_id in share:
+            new = store.insert(
+                id=delivery_id,
+                event="push",
+                action=None,
+                installation_id=7,
+                repository="octo/hello",
+                sender="mona",
+                payload_text=f'{{"ref": "{delivery_id}"}}',
+            )
+            answers[delivery_id].append(new)
+
+    shares = [[ids[(t * 3 + k) % len(ids)] for k in range(3)] for t in range(16)]  # 48 sends of 24 ids
+    threads = [threading.Thread(target=answer, args=(share,)) for share in shares]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert {delivery_id: sorted(seen) for delivery_id, seen in answers.items()} == {
+        delivery_id: [False, True] for delivery_id in ids
+    }
+    for delivery_id in ids:
+        stored = store.get(delivery_id)
+        assert stored is not None and stored.payload == {"ref": delivery_id} and stored.status == PENDING

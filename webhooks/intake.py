@@ -19,8 +19,6 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Response, current_app, jsonify, request
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wsgi import get_input_stream
 
@@ -29,15 +27,12 @@ from ops import metrics
 from services import Services
 from settings import MAX_WEBHOOK_BYTES
 from storage.deliveries import IGNORED, PENDING
+from storage.group_commit import DATABASE_UNAVAILABLE
 from web.security import HEADERS as SECURITY_HEADERS
 from webhooks import discourse, rocketchat, signature, telegram
 from webhooks.event import Event, MalformedEvent, parse
 
 log = logging.getLogger(__name__)
-
-# The errors that mean the database cannot be reached or is overloaded now, which a redelivery may get
-# past. Any other database error is a bug: it answers 500 with a traceback, not a false "unavailable".
-DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
 
 
 @dataclass(frozen=True)
@@ -190,7 +185,7 @@ def _store(services: Services, event: Event, payload_text: str) -> Answer:
     """A verified, parsed delivery of any platform: stored, dispatched, answered."""
     try:
         new, status = accept(services, event, payload_text)
-    except DATABASE_UNAVAILABLE as exc:
+    except DATABASE_UNAVAILABLE as exc:  # a redelivery may get past it; any other error is a bug, answered 500
         _count(services, event.name, "database_unavailable")
         log.error(
             "database unavailable; the sender will show the delivery as failed for redelivery",
