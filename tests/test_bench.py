@@ -51,3 +51,17 @@ def test_person_history_benchmark_counts_both_ways() -> None:
     rows = [line.split() for line in out.splitlines()[2:]]
     assert [row[0] for row in rows] == ["10", "50"], out
     assert all(float(value) > 0 for row in rows for value in row[1:]), out
+
+
+def test_proc_sample_reads_a_busy_process() -> None:
+    """`bench/proc_sample.py` (the context-switch figures in bench/README.md) sees a process spinning."""
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        command = [sys.executable, str(ROOT / "bench" / "proc_sample.py"), str(busy.pid), "--seconds", "0.5"]
+        out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True).stdout
+    finally:
+        busy.kill()
+        busy.wait()
+    user = float(out.split("user ", 1)[1].split(" cores", 1)[0])
+    assert user > 0.2, out  # a spinning process uses a good part of a core, even beside other tests
+    assert "context switches/s voluntary" in out, out
