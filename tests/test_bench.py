@@ -65,3 +65,11 @@ def test_proc_sample_reads_a_busy_process() -> None:
     user = float(out.split("user ", 1)[1].split(" cores", 1)[0])
     assert user > 0.2, out  # a spinning process uses a good part of a core, even beside other tests
     assert "context switches/s voluntary" in out, out
+
+
+def test_intake_models_answers_on_both_models() -> None:
+    """`bench/intake_models.py` (the threads beside the event loop in bench/README.md) runs both servers."""
+    command = [sys.executable, str(ROOT / "bench" / "intake_models.py"), "--deliveries", "100"]
+    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=180, check=True).stdout
+    rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| ")}
+    assert "{202: 100}" in rows["threads"] and "{202: 100}" in rows["event-loop"], out
