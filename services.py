@@ -256,7 +256,7 @@ def build(settings: Settings) -> Services:
 # How long the embedded worker lets webhook answers go first before it processes its next delivery anyway:
 # a burst's answers are not held up by processing, and processing still moves while the burst lasts (each
 # worker thread takes a delivery at least every 0.1 s plus its processing). Outside a burst there is no wait.
-# Under a burst of 4,000 at 16 connections (bench/README.md, 6 December evening): 0.02 s gave 1,274-1,356
+# Under a burst of 4,000 at 16 connections (bench/README.md, 6 December evening): 0.02 s gave 1,274-1,370
 # acks/s, 0.05 s 1,490, 0.1 s 1,718-1,856, 0.2 s 1,825; greetings per second did not move.
 YIELD_TO_ANSWERS_SECONDS = 0.1
 

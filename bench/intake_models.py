@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.delivery_mix import MIX, SECRET, Delivery, Payloads, percentile, send_all  # noqa: E402
 from bench.proc_sample import cpu_ticks, switches  # noqa: E402
+from tests.support.processes import free_port  # noqa: E402
 
 COMMON = f'''
 import hashlib, hmac, os, sqlite3, time
@@ -147,12 +148,6 @@ MODELS = {
     "threads": ("intake_threads", THREADS, ["--interface", "wsgi", "--blocking-threads", "8"]),
     "event-loop": ("intake_loop", EVENT_LOOP, ["--interface", "rsgi"]),
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def started(port: int, server: subprocess.Popen[bytes], timeout: float = 20) -> None:
