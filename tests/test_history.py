@@ -25,10 +25,12 @@ def history(github):
 
 @pytest.fixture
 def start(make_app, serve):
-    """The app with the import on (`per_hour` requests an hour), Hello-World installed by a webhook."""
+    """The app with the import on (`per_hour` requests an hour), Hello-World installed by a webhook. The
+    background ticker is slowed to once an hour: the tests run each slice themselves and count its requests,
+    and a slice the ticker ran meanwhile (its first is due at once) would be counted with theirs."""
 
     def build(per_hour: int = 1000, *repos: dict):
-        app = make_app(backfill_calls_per_hour=per_hour, behaviours=())
+        app = make_app(backfill_calls_per_hour=per_hour, behaviours=(), sweep_interval_seconds=3600)
         server = serve(app)
         assert server.deliver("installation", created(*(repos or (HELLO,)))).status_code == 202
         services(app).dispatcher.wait_idle()
