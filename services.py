@@ -124,6 +124,7 @@ class Services:
             self._closed = True
             self.metrics.close()
             self.dispatcher.close()
+            self.store.close()
             self.store.engine.dispose()
 
 

@@ -379,6 +379,11 @@ def main() -> None:
         help="the ledger holds the repository's whole history, as after `flask backfill`: whether someone is new "
         "is the ledger's answer, not GitHub's",
     )
+    parser.add_argument(
+        "--mix-of",
+        choices=list(MIX),
+        help="the timed burst made of this kind alone (check_run: the answer's own cost, nothing to process)",
+    )
     args = parser.parse_args()
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -406,7 +411,7 @@ def main() -> None:
         if args.backfilled:
             import_history(run.env)
         rows = [run.phase(kind, [payloads.make(kind, rng) for _ in range(per_kind)])[0] for kind in MIX]
-        kinds = [kind for kind, weight in MIX.items() for _ in range(weight)]
+        kinds = [args.mix_of] if args.mix_of else [kind for kind, weight in MIX.items() for _ in range(weight)]
         mix = [payloads.make(rng.choice(kinds), rng) for _ in range(args.deliveries)]
         mix_row, ack_seconds, latencies, statuses = run.phase("busy-repository mix", mix)
         greeted = []
@@ -431,6 +436,7 @@ def main() -> None:
         f"mode={args.mode} ({workers}), {engine}, GITHUB_WRITE_INTERVAL=0, WORKER_THREADS={run.worker_threads}, "
         f"GitHub latency {args.github_latency_ms:g} ms, cores={os.cpu_count()}"
         + (", ledger backfilled" if args.backfilled else "")
+        + (f", the burst of {args.mix_of} alone" if args.mix_of else "")
     )
     print(table(COLUMNS, [row.cells() for row in [*rows, greeting_row, mix_row]]))
     summary = [

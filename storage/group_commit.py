@@ -74,6 +74,19 @@ class GroupCommit(Generic[Item, Result]):
             raise slot.error
         return slot.result  # type: ignore[return-value]
 
+    def between_batches(self, action: Callable[[], None]) -> None:
+        """Run `action` while no batch is being written, none starting before it ends (a shutdown's)."""
+        with self._changed:
+            while self._leading:
+                self._changed.wait()
+            self._leading = True
+        try:
+            action()
+        finally:
+            with self._changed:
+                self._leading = False
+                self._changed.notify_all()
+
     def _run(self, batch: list[_Slot[Item, Result]]) -> None:
         try:
             results = self._write([slot.item for slot in batch])

@@ -7,6 +7,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from storage.db import utcnow
@@ -109,3 +110,22 @@ def test_concurrent_deliveries_and_redeliveries_are_each_stored_once(engine: sa.
     for delivery_id in ids:
         stored = store.get(delivery_id)
         assert stored is not None and stored.payload == {"ref": delivery_id} and stored.status == PENDING
+
+
+def test_the_intakes_connection_is_kept_between_deliveries_and_given_back_at_shutdown(engine: sa.Engine) -> None:
+    """Answers write on one connection kept for them, not one taken from the pool each time; closing the
+    store (the app's shutdown) or disposing of the engine leaves no connection of it open."""
+    store = DeliveryStore(engine)
+    _insert(store, "kept-1")
+    kept = store._intake.conn
+    assert kept is not None and engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+    _insert(store, "kept-2")
+    assert store._intake.conn is kept, "the next delivery is written on the same connection"
+    store.close()
+    assert engine.pool.checkedout() == 0, "closed: given back to the pool"  # type: ignore[attr-defined]
+    _insert(store, "kept-3")
+    dbapi_connection = store._intake.conn.connection.dbapi_connection  # type: ignore[union-attr]
+    engine.dispose()
+    with pytest.raises(Exception, match=r"(?i)closed"):
+        dbapi_connection.cursor().execute("SELECT 1")
+    assert _insert(store, "kept-4") and store.get("kept-4") is not None, "the next delivery opens a new one"

@@ -108,3 +108,28 @@ def test_a_lone_callers_refused_item_raises_its_error() -> None:
     with pytest.raises(IntegrityError, match="refused x"):
         GroupCommit(writer).submit("x")
     assert writer.batches == [["x"]]
+
+
+def test_a_shutdown_runs_between_batches_never_inside_one() -> None:
+    """The intake's connection is closed between batches: one being written finishes on it first."""
+    writer, events = Writer(), []
+
+    def write(items: Sequence[str]) -> list[str]:
+        events.append(f"writing {', '.join(items)}")
+        written = writer(items)
+        events.append("written")
+        return written
+
+    group = GroupCommit(write)
+    first = threading.Thread(target=group.submit, args=("first",))
+    first.start()
+    assert writer.first_started.wait(5)
+    closing = threading.Thread(target=group.between_batches, args=(lambda: events.append("closed"),))
+    closing.start()
+    closing.join(0.2)
+    assert closing.is_alive(), "the shutdown waits for the batch under way"
+    writer.release.set()
+    for thread in (first, closing):
+        thread.join(5)
+    assert group.submit("after") == "stored after", "batches go on once it has run"
+    assert events == ["writing first", "written", "closed", "writing after", "written"]
