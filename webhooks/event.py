@@ -33,11 +33,24 @@ class Event:
     delivery_id: str
     name: str
     payload: Mapping[str, Any] = field(repr=False)
+    # Read from the payload once, when the event is made: the intake and the handlers ask for them again
+    # and again. A field of the wrong type reads as None (the intake refuses such a delivery: `parse`).
+    action: str | None = field(init=False, repr=False, compare=False)
+    installation_id: int | None = field(init=False, repr=False, compare=False)
+    repository: str | None = field(init=False, repr=False, compare=False)
+    sender_login: str | None = field(init=False, repr=False, compare=False)
 
-    @property
-    def action(self) -> str | None:
-        action = self.payload.get("action")
-        return action if isinstance(action, str) else None
+    def __post_init__(self) -> None:
+        payload, known = self.payload, object.__setattr__  # frozen: set once, here
+        action, installation = payload.get("action"), payload.get("installation")
+        repository, sender = payload.get("repository"), payload.get("sender")
+        known(self, "action", action if isinstance(action, str) else None)
+        number = installation.get("id") if isinstance(installation, dict) else None
+        known(self, "installation_id", number if isinstance(number, int) and not isinstance(number, bool) else None)
+        full_name = repository.get("full_name") if isinstance(repository, dict) else None
+        known(self, "repository", full_name if isinstance(full_name, str) else None)
+        login = sender.get("login") if isinstance(sender, dict) else None
+        known(self, "sender_login", login if isinstance(login, str) else None)
 
     @property
     def key(self) -> str:
@@ -45,32 +58,12 @@ class Event:
         return f"{self.name}.{self.action}" if self.action else self.name
 
     @property
-    def installation_id(self) -> int | None:
-        installation = self.payload.get("installation")
-        if isinstance(installation, Mapping) and isinstance(installation.get("id"), int):
-            return int(installation["id"])
-        return None
-
-    @property
-    def repository(self) -> str | None:
-        repository = self.payload.get("repository")
-        if isinstance(repository, Mapping) and isinstance(repository.get("full_name"), str):
-            return str(repository["full_name"])
-        return None
-
-    @property
-    def sender_login(self) -> str | None:
-        sender = self.payload.get("sender")
-        login = sender.get("login") if isinstance(sender, Mapping) else None
-        return login if isinstance(login, str) else None
-
-    @property
     def item(self) -> str | None:
         """The issue or pull request the delivery is about, `owner/repo#number`; None for anything else. Its
         deliveries are processed in the order they arrived: a reply handled before the issue's opening
         would find nothing to answer."""
         thing = self.payload.get("issue") or self.payload.get("pull_request")
-        number = thing.get("number") if isinstance(thing, Mapping) else None
+        number = thing.get("number") if isinstance(thing, dict) else None
         if self.repository is None or isinstance(number, bool) or not isinstance(number, int):
             return None
         return f"{self.repository}#{number}"
@@ -78,11 +71,11 @@ class Event:
     def bot_reason(self) -> str | None:
         """Why this event must not trigger behaviour (bots, this app included, would loop), or None."""
         sender = self.payload.get("sender")
-        if isinstance(sender, Mapping) and sender.get("type") == "Bot":
+        if isinstance(sender, dict) and sender.get("type") == "Bot":
             return f"sender {sender.get('login')} is a bot"
         for key in ("comment", "issue", "pull_request", "review"):
             item = self.payload.get(key)
-            if isinstance(item, Mapping) and item.get("performed_via_github_app"):
+            if isinstance(item, dict) and item.get("performed_via_github_app"):
                 return f"{key} was made by a GitHub App"
         return None
 
@@ -114,16 +107,14 @@ def parse(delivery_id: str | None, event_name: str | None, body: bytes) -> Event
 
 def _check_stored_fields(payload: Mapping[str, Any]) -> None:
     """The fields the intake stores beside the payload must have GitHub's types and fit their columns."""
-    installation, repository, sender = (payload.get(key) for key in ("installation", "repository", "sender"))
-    texts = [("action", payload.get("action"), MAX_LENGTH["action"])]
-    if isinstance(repository, Mapping):
-        texts.append(("repository.full_name", repository.get("full_name"), MAX_LENGTH["repository"]))
-    if isinstance(sender, Mapping):
-        texts.append(("sender.login", sender.get("login"), MAX_LENGTH["sender"]))
-    for name, value, limit in texts:
-        if value is not None:
-            _check_text(name, value, limit)
-    if isinstance(installation, Mapping) and installation.get("id") is not None:
+    installation, repository, sender = payload.get("installation"), payload.get("repository"), payload.get("sender")
+    if (action := payload.get("action")) is not None:
+        _check_text("action", action, MAX_LENGTH["action"])
+    if isinstance(repository, dict) and (full_name := repository.get("full_name")) is not None:
+        _check_text("repository.full_name", full_name, MAX_LENGTH["repository"])
+    if isinstance(sender, dict) and (login := sender.get("login")) is not None:
+        _check_text("sender.login", login, MAX_LENGTH["sender"])
+    if isinstance(installation, dict) and installation.get("id") is not None:
         number = installation["id"]
         if isinstance(number, bool) or not isinstance(number, int) or number not in BIGINT:
             raise MalformedEvent("installation.id must be an integer that fits in 64 bits")
@@ -135,7 +126,7 @@ def _check_text(name: str, value: object, limit: int | None) -> None:
     if limit is not None and len(value) > limit:
         raise MalformedEvent(f"{name} is too long (over {limit} characters)")
     # PostgreSQL text cannot hold NUL, and a lone surrogate (a JSON escape such as \ud800) is not UTF-8.
-    if "\x00" in value or not _utf8(value):
+    if "\x00" in value or not (value.isascii() or _utf8(value)):
         raise MalformedEvent(f"{name} holds a NUL character or an unpaired surrogate")
 
 
