@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 
 class InFlight:
@@ -18,19 +16,22 @@ class InFlight:
 
     def __init__(self) -> None:
         self._count = 0
-        self._quiet = threading.Condition()
+        self._quiet = threading.Condition(threading.Lock())
 
-    @contextmanager
-    def answering(self) -> Iterator[None]:
+    def answering(self) -> InFlight:
+        """`with in_flight.answering():` around an answer (a plain context manager: a generator-based one
+        cost as much as the counting itself)."""
+        return self
+
+    def __enter__(self) -> None:
         with self._quiet:
             self._count += 1
-        try:
-            yield
-        finally:
-            with self._quiet:
-                self._count -= 1
-                if self._count == 0:
-                    self._quiet.notify_all()
+
+    def __exit__(self, *_: object) -> None:
+        with self._quiet:
+            self._count -= 1
+            if self._count == 0:
+                self._quiet.notify_all()
 
     def wait_quiet(self, timeout: float) -> bool:
         """Block until no answer is under way, or `timeout` seconds; True if it is quiet."""

@@ -152,6 +152,34 @@ def test_a_body_past_githubs_cap_is_refused_before_it_is_read(server: Embedded) 
     assert answers(server.url + "/healthz")
 
 
+def test_a_body_cut_short_of_its_content_length_gets_400_and_a_chunked_one_is_read_whole(server: Embedded) -> None:
+    body = json.dumps(installed(example("issues.opened.1"))).encode()
+    host, port = server.url.removeprefix("http://").split(":")
+    head = (
+        "POST /api/github/webhooks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"X-GitHub-Event: issues\r\nX-GitHub-Delivery: {uuid.uuid4()}\r\nX-Hub-Signature-256: {sign(SECRET, body)}\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(head + body[:100])
+        conn.shutdown(socket.SHUT_WR)  # the sender stops: a dropped connection, a proxy cutting the body
+        answer = b"".join(iter(lambda: conn.recv(65536), b"")).decode(errors="replace")
+    assert answer.startswith("HTTP/1.1 400"), answer
+    assert f"the body ended after 100 of the {len(body)} bytes" in answer
+    chunked = requests.post(
+        server.url + "/api/github/webhooks",
+        data=(body[i : i + 1000] for i in range(0, len(body), 1000)),
+        headers={
+            "Content-Type": "application/json",
+            "X-GitHub-Event": "issues",
+            "X-GitHub-Delivery": str(uuid.uuid4()),
+            "X-Hub-Signature-256": sign(SECRET, body),
+        },
+        timeout=10,
+    )
+    assert chunked.status_code == 202, chunked.text
+
+
 def test_the_access_log_leaves_query_strings_out(server: Embedded) -> None:
     requests.get(server.url + "/admin", params={"token": "s3cret-in-the-address"}, timeout=10)
     deadline = time.monotonic() + 5

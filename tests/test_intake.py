@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
+import requests
 
 from storage.db import deliveries
-from tests.conftest import EXAMPLES, example, installed, services, table_count
+from tests.conftest import EXAMPLES, SECRET, example, installed, services, table_count
+from webhooks.signature import sign
 
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.json"))
 
@@ -214,3 +217,45 @@ def test_flasks_own_route_answers_like_the_path_in_front_of_it(make_app):
         answer = json.loads(b"".join(wsgi(environ, lambda status, _h, _e=None, seen=statuses: seen.append(status))))
         answers[name] = (statuses[0][:3], answer["message"], answer["outcome"])
     assert answers["in front"] == answers["flask"] == ("202", "accepted", "pending")
+
+
+def _chunked(server, body: bytes, size: int) -> requests.Response:
+    """`body` sent in chunks, with no Content-Length (requests sends a generator so)."""
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "issues",
+        "X-GitHub-Delivery": "chunked-1",
+        "X-Hub-Signature-256": sign(SECRET, body),
+    }
+    chunks = (body[i : i + size] for i in range(0, len(body), size))
+    return server.session.post(server.webhook_url, data=chunks, headers=headers, timeout=30)
+
+
+def test_a_chunked_body_past_githubs_cap_gets_413(server):
+    """No Content-Length to refuse up front: the read stops at the cap."""
+    answer = _chunked(server, b'{"padding": "' + b"x" * (25 * 1024 * 1024) + b'"}', 1 << 20)
+    assert answer.status_code == 413
+    assert table_count(server.app, deliveries) == 0
+
+
+def test_a_chunked_delivery_is_read_whole_and_stored(server):
+    answer = _chunked(server, json.dumps(installed(example("issues.opened.1"))).encode(), 1000)
+    assert answer.status_code == 202, answer.text
+    assert table_count(server.app, deliveries) == 1
+
+
+def test_a_body_that_ends_before_its_content_length_gets_400_and_nothing_is_stored(server):
+    body = json.dumps(installed(example("issues.opened.1"))).encode()
+    host, port = server.webhook_url.removeprefix("http://").split("/", 1)[0].split(":")
+    head = (
+        f"POST {server.app.extensions['engage'].settings.webhook_path} HTTP/1.1\r\nHost: {host}\r\n"
+        "Content-Type: application/json\r\nX-GitHub-Event: issues\r\nX-GitHub-Delivery: short-1\r\n"
+        f"X-Hub-Signature-256: {sign(SECRET, body)}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(head + body[:100])
+        conn.shutdown(socket.SHUT_WR)  # the sender stops: a dropped connection, a proxy cutting the body
+        answer = b"".join(iter(lambda: conn.recv(65536), b"")).decode(errors="replace")
+    assert answer.startswith("HTTP/1.1 400"), answer
+    assert f"the body ended after 100 of the {len(body)} bytes" in answer
+    assert table_count(server.app, deliveries) == 0
