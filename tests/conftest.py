@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import socket
 import threading
 import time
 import uuid
@@ -252,6 +253,22 @@ def wait_for(condition: Callable[[], Any], timeout: float = 15.0, message: str =
             return value
         time.sleep(0.02)
     raise AssertionError(f"timed out waiting for {message}")
+
+
+def post_cut_short(url: str, body: bytes, sent: int) -> str:
+    """A signed delivery whose sender stops after `sent` bytes of the `body` its Content-Length announces (a
+    dropped connection, a proxy cutting it): the raw answer. `url` is the webhook's, http://host:port/path."""
+    host, _, rest = url.removeprefix("http://").partition(":")
+    port, _, path = rest.partition("/")
+    head = (
+        f"POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nX-GitHub-Event: issues\r\n"
+        f"X-GitHub-Delivery: {uuid.uuid4()}\r\nX-Hub-Signature-256: {sign(SECRET, body)}\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(head + body[:sent])
+        conn.shutdown(socket.SHUT_WR)
+        return b"".join(iter(lambda: conn.recv(65536), b"")).decode(errors="replace")
 
 
 def table_count(app: Flask, table: sa.Table) -> int:

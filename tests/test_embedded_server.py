@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from engagement import greeting
 from storage.db import deliveries
-from tests.conftest import REPO, ROOT, SECRET, example, installed
+from tests.conftest import REPO, ROOT, SECRET, example, installed, post_cut_short
 from tests.support.fake_github import FakeGitHub
 from tests.support.processes import Process, answers, fake_for_processes, free_port, operator_env
 from webhooks.intake import MAX_WEBHOOK_BYTES
@@ -154,16 +154,7 @@ def test_a_body_past_githubs_cap_is_refused_before_it_is_read(server: Embedded) 
 
 def test_a_body_cut_short_of_its_content_length_gets_400_and_a_chunked_one_is_read_whole(server: Embedded) -> None:
     body = json.dumps(installed(example("issues.opened.1"))).encode()
-    host, port = server.url.removeprefix("http://").split(":")
-    head = (
-        "POST /api/github/webhooks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        f"X-GitHub-Event: issues\r\nX-GitHub-Delivery: {uuid.uuid4()}\r\nX-Hub-Signature-256: {sign(SECRET, body)}\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    ).encode()
-    with socket.create_connection((host, int(port)), timeout=10) as conn:
-        conn.sendall(head + body[:100])
-        conn.shutdown(socket.SHUT_WR)  # the sender stops: a dropped connection, a proxy cutting the body
-        answer = b"".join(iter(lambda: conn.recv(65536), b"")).decode(errors="replace")
+    answer = post_cut_short(server.url + "/api/github/webhooks", body, 100)
     assert answer.startswith("HTTP/1.1 400"), answer
     assert f"the body ended after 100 of the {len(body)} bytes" in answer
     chunked = requests.post(

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 import requests
 
 from storage.db import deliveries
-from tests.conftest import EXAMPLES, SECRET, example, installed, services, table_count
+from tests.conftest import EXAMPLES, SECRET, example, installed, post_cut_short, services, table_count
 from webhooks.signature import sign
 
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.json"))
@@ -246,16 +245,7 @@ def test_a_chunked_delivery_is_read_whole_and_stored(server):
 
 def test_a_body_that_ends_before_its_content_length_gets_400_and_nothing_is_stored(server):
     body = json.dumps(installed(example("issues.opened.1"))).encode()
-    host, port = server.webhook_url.removeprefix("http://").split("/", 1)[0].split(":")
-    head = (
-        f"POST {server.app.extensions['engage'].settings.webhook_path} HTTP/1.1\r\nHost: {host}\r\n"
-        "Content-Type: application/json\r\nX-GitHub-Event: issues\r\nX-GitHub-Delivery: short-1\r\n"
-        f"X-Hub-Signature-256: {sign(SECRET, body)}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    ).encode()
-    with socket.create_connection((host, int(port)), timeout=10) as conn:
-        conn.sendall(head + body[:100])
-        conn.shutdown(socket.SHUT_WR)  # the sender stops: a dropped connection, a proxy cutting the body
-        answer = b"".join(iter(lambda: conn.recv(65536), b"")).decode(errors="replace")
+    answer = post_cut_short(server.webhook_url, body, 100)
     assert answer.startswith("HTTP/1.1 400"), answer
     assert f"the body ended after 100 of the {len(body)} bytes" in answer
     assert table_count(server.app, deliveries) == 0

@@ -111,17 +111,18 @@ class ShortBody(ValueError):
 
 
 def _body(environ: Mapping[str, Any]) -> bytes:
-    """The request's body; RequestEntityTooLarge past GitHub's 25 MB cap, before anything is read.
+    """The request's body; RequestEntityTooLarge past GitHub's 25 MB cap, ShortBody when it ends early.
 
-    GitHub announces each body's length: it is read in one call (werkzeug's limited stream took 13 µs of
-    a 280 µs answer for the same). A chunked body is read one byte past the cap, to know it went past.
+    GitHub announces each body's length: past the cap it is refused before anything is read, and otherwise
+    read in one call (werkzeug's limited stream took 13 µs of a 280 µs answer for the same). A chunked body
+    is read one byte past the cap, to know it went past.
     """
     declared = environ.get("CONTENT_LENGTH")
     if not declared or not declared.isdigit() or environ.get("HTTP_TRANSFER_ENCODING"):
-        body = get_input_stream(environ).read(MAX_WEBHOOK_BYTES + 1)  # type: ignore[arg-type]
-        if len(body) > MAX_WEBHOOK_BYTES:
+        streamed: bytes = get_input_stream(environ).read(MAX_WEBHOOK_BYTES + 1)  # type: ignore[arg-type]
+        if len(streamed) > MAX_WEBHOOK_BYTES:
             raise RequestEntityTooLarge()
-        return body
+        return streamed
     length = int(declared)
     if length > MAX_WEBHOOK_BYTES:
         raise RequestEntityTooLarge()
