@@ -167,7 +167,7 @@ class DeliveryStore:
         self._upsert_run = Prepared(_upsert_runs(engine.dialect.name))
         self._insert_new = Prepared(_insert_new(engine.dialect.name))
         # Concurrent webhook answers commit their rows together (see storage/group_commit.py), one batch at
-        # a time, on a connection kept for them: the pool's checkout and check-in cost a third of a batch of
+        # a time, on a connection kept for them: the pool's checkout and check-in cost a fifth of a batch of
         # one (bench/README). Opened at the first delivery, so never before a server forks its workers.
         self._inserts: GroupCommit[dict[str, Any], bool] = GroupCommit(self._insert_rows)
         self._intake = _KeptConnection(engine)
