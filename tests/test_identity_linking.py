@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -30,7 +30,10 @@ ALICE = 412345678  # the Telegram examples' Alice (alice_ng)
 OCTOCAT = {"login": "octocat", "id": 583231, "type": "User", "node_id": "MDQ6VXNlcjU4MzIzMQ==", "site_admin": False}
 MALLORY = {"login": "mallory", "id": 9990001, "type": "User", "node_id": "x", "site_admin": False}
 CHAT = Chat(TELEGRAM, TELEGRAM_HOST, ORG, url="https://t.me")
-LAST_WEEK = datetime(2026, 11, 24, 9, tzinfo=UTC)  # a complete week before today (2026-12-04)
+NOW = datetime.now(UTC)
+# Tuesday 09:00 of the ISO week before this one: in the insights' last complete week whatever day the tests
+# run (a fixed date there left that week on the first Monday after it was written).
+LAST_WEEK = datetime.combine(NOW.date() - timedelta(days=NOW.weekday() + 6), time(9), tzinfo=UTC)
 
 
 @pytest.fixture
@@ -64,13 +67,14 @@ def private(text: str, update_id: int, user: int = ALICE, username: str = "alice
 
 
 def comment(
-    github: Any, user: dict[str, Any], comment_id: int, body: str, at: str = "2026-11-25T10:00:00Z"
+    github: Any, user: dict[str, Any], comment_id: int, body: str, at: datetime = LAST_WEEK + timedelta(days=1, hours=1)
 ) -> dict[str, Any]:
     """The delivery of a comment on issue 1, which the fake GitHub holds too (reactions go to it)."""
+    when = at.strftime("%Y-%m-%dT%H:%M:%SZ")
     if not any(c["id"] == comment_id for c in github.comments(REPO, 1)):
-        github.add_comment(REPO, 1, user["login"], body, created_at=at, comment_id=comment_id)
+        github.add_comment(REPO, 1, user["login"], body, created_at=when, comment_id=comment_id)
     payload = installed(example("issue_comment.created.1"))
-    payload["comment"].update(id=comment_id, body=body, created_at=at, user=user, author_association="NONE")
+    payload["comment"].update(id=comment_id, body=body, created_at=when, user=user, author_association="NONE")
     payload["sender"] = user
     return payload
 
@@ -115,7 +119,7 @@ def test_a_telegram_account_linked_by_code_counts_as_its_github_person(
     code = code_in(asked["text"])
 
     # Someone else posting the code links nothing: it was asked for @octocat.
-    server.deliver("issue_comment", comment(github, MALLORY, 7102, f"/engage link {code}", at="2026-12-02T10:00:00Z"))
+    server.deliver("issue_comment", comment(github, MALLORY, 7102, f"/engage link {code}", at=NOW))
     wait_for(lambda: any("another GitHub account" in c["body"] for c in github.comments(REPO, 1)))
     assert actors(app)[0] == ("chat_message", CHAT.person(ALICE))
 
