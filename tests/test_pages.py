@@ -223,13 +223,17 @@ def build_site(fake: Any, app_key: tuple[str, bytes], tmp: Path) -> Site:
     prepare_github(fake)
     app = create_test_app(fake, app_key, database_url_for(tmp))
     now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    # Within the ISO week still running, whatever day the tests run (now - 4 days was last week on Mondays
+    # to Thursdays): halfway between its Monday and now.
+    monday = datetime.combine(now.date() - timedelta(days=now.weekday()), datetime.min.time())
+    this_week = monday + (now - monday) / 2
     site = Site(LiveServer(app), now)
     LedgerStore(site.engine).record(history(now))
     events = [
         ("issue_comment", comment(PUBLIC, "mei", 501, 7001, now - timedelta(days=2))),
         ("issue_comment", comment(PUBLIC, "mei", 501, 7002, now - timedelta(days=2, hours=1))),
         ("issue_comment", comment(PUBLIC, "sam", 502, 7003, now - timedelta(days=3))),
-        ("pull_request", merged_pull(PUBLIC, 2, "mei", 501, now - timedelta(days=4))),
+        ("pull_request", merged_pull(PUBLIC, 2, "mei", 501, this_week)),
         ("issues", opened_issue(PUBLIC, 3, "li-newcomer", 503, now - timedelta(days=1))),
         ("pull_request_review", review(DOCS, "sam", 502, 8001, now - timedelta(days=3))),
         ("issue_comment", comment(PRIVATE, "zz-secret-agent", 601, 7101, now - timedelta(days=1))),
