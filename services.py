@@ -35,6 +35,7 @@ from scheduling.tasks import Schedule, Task
 from scheduling.tasks import compose as compose_schedules
 from settings import Settings
 from storage import db, web_sessions
+from storage.checkpoint import WalCheckpointer
 from storage.deliveries import DeliveryStore
 from storage.good_first_issues import GoodFirstIssueStore
 from storage.identities import IdentityStore
@@ -125,6 +126,8 @@ class Services:
             self.metrics.close()
             self.dispatcher.close()
             self.store.close()
+            if self.store.checkpointer is not None:
+                self.store.checkpointer.stop()
             self.store.engine.dispose()
 
 
@@ -174,9 +177,10 @@ def redis_connection(url: str) -> redis.Redis:
 
 def build(settings: Settings) -> Services:
     engine = db.make_engine(settings.database_url, settings.worker_threads)
+    checkpointer = WalCheckpointer.attach(engine)  # before any connection: SQLite's WAL, off the commits
     if engine.dialect.name == "sqlite":
         db.migrate(engine)  # the embedded default upgrades itself; PostgreSQL uses `flask db upgrade`
-    store = DeliveryStore(engine, lease_seconds=settings.job_timeout_seconds * 2)
+    store = DeliveryStore(engine, lease_seconds=settings.job_timeout_seconds * 2, checkpointer=checkpointer)
     connection = redis_connection(settings.redis_url) if settings.redis_url else None
     cache: Cache = RedisCache(connection) if connection is not None else MemoryCache()
     metrics = ops.metrics.recorder(connection)

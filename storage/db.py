@@ -11,6 +11,7 @@ import logging
 import select
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
@@ -749,6 +750,14 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
+_SQLITE_TURNS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+
+
+def sqlite_turn(engine: Engine) -> threading.RLock:
+    """The lock each of the process's transactions on this SQLite engine holds from BEGIN to COMMIT."""
+    return _SQLITE_TURNS[engine]
+
+
 def _serialise_sqlite_transactions(engine: Engine) -> None:
     """One transaction at a time per process, each holding SQLite's write lock from its start.
 
@@ -756,7 +765,7 @@ def _serialise_sqlite_transactions(engine: Engine) -> None:
     is locked" instead of waiting, and migrations by two processes would race. The process lock:
     threads queue in Python instead of in SQLite's busy handler, which sleeps for milliseconds.
     """
-    lock = threading.RLock()
+    lock = _SQLITE_TURNS[engine] = threading.RLock()
 
     def begin(conn: Connection) -> None:
         lock.acquire()

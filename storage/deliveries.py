@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from domain import json_text
+from storage.checkpoint import WalCheckpointer
 from storage.db import deliveries, handler_runs, installations, once_more_if_dropped, utcnow
 from storage.group_commit import GroupCommit
 from storage.installations import REMOVED, SUSPENDED
@@ -160,8 +161,10 @@ class _KeptConnection:
 
 
 class DeliveryStore:
-    def __init__(self, engine: Engine, lease_seconds: float = 300):
+    def __init__(self, engine: Engine, lease_seconds: float = 300, checkpointer: WalCheckpointer | None = None):
         self.engine = engine
+        # SQLite's checkpoint thread (storage/checkpoint.py), started again by the intake after a fork.
+        self.checkpointer = checkpointer
         # A delivery left in `processing` longer than this belongs to a worker that died.
         self.lease = timedelta(seconds=lease_seconds)
         self._upsert_run = Prepared(_upsert_runs(engine.dialect.name))
@@ -214,6 +217,9 @@ class DeliveryStore:
         """One transaction; per row, whether it was new. After a dropped connection the rows are written
         again: one that our first try had committed unbeknown counts as a redelivery, and stays pending
         for the sweeper to dispatch if nobody did."""
+
+        if self.checkpointer is not None:
+            self.checkpointer.ensure_running()
 
         def store() -> list[bool]:
             conn = self._intake.get()
