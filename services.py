@@ -126,8 +126,6 @@ class Services:
             self.metrics.close()
             self.dispatcher.close()
             self.store.close()
-            if self.store.checkpointer is not None:
-                self.store.checkpointer.stop()
             self.store.engine.dispose()
 
 

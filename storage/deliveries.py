@@ -233,8 +233,11 @@ class DeliveryStore:
         return once_more_if_dropped(store)
 
     def close(self) -> None:
-        """Give back the intake's connection, once no batch is being written on it."""
+        """Give back the intake's connection, once no batch is being written on it, and stop the checkpoint
+        thread after its last checkpoint."""
         self._inserts.between_batches(self._intake.drop)
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
 
     def get(self, delivery_id: str) -> Delivery | None:
         with self.engine.connect() as conn:
