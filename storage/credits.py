@@ -13,7 +13,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from domain.credits import Credit, credit_key
-from storage import windows
+from storage import db, windows
 from storage.db import contributions, contributors, credits, listed_on_pages, repositories
 from storage.ledger import LedgerStore
 from storage.ledger_rebuild import rebuild_people
@@ -46,7 +46,7 @@ class CreditStore:
     def give(self, credit: Credit) -> str:
         """Record the credit unless the person has it already: GIVEN (by this comment, also when a retry of
         it finds its own credit stored) or ALREADY (by an earlier comment)."""
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             windows.windows_day(conn, lock="share")  # first, in the order recording takes its locks
             row = {
                 "repo_id": credit.repo.id,
@@ -69,7 +69,7 @@ class CreditStore:
 
     def take_back(self, repo_id: int, person_id: int, category: str) -> bool:
         """Remove the credit and its contribution; False when the person had none."""
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             as_of = windows.windows_day(conn, lock="share")  # first, as recording takes it
             gone = conn.execute(credits.delete().where(*self._this(repo_id, person_id, category))).rowcount
             conn.execute(contributions.delete().where(contributions.c.key == credit_key(repo_id, person_id, category)))
@@ -85,7 +85,7 @@ class CreditStore:
             .order_by(contributors.c.updated_at.desc())
             .limit(1)
         )
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             found = conn.execute(query).scalar()
         return int(found) if found is not None else None
 
@@ -97,7 +97,7 @@ class CreditStore:
             .where(sa.func.lower(_k.login) == login.lower(), listed_on_pages(readable))
             .order_by(_k.given_at.desc(), repositories.c.full_name, _k.category)
         )
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             return [Given(*row) for row in conn.execute(query)]
 
     @staticmethod

@@ -12,7 +12,7 @@ import select
 import sqlite3
 import threading
 import weakref
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -823,3 +823,71 @@ def pending_migrations(engine: Engine) -> list[int]:
     with engine.connect() as conn:
         version = current_version(conn)
     return [number for number, _, _ in MIGRATIONS if number > version]
+
+
+class _ThreadsConnections(threading.local):
+    """The connection each thread keeps, by engine, while inside `one_connection`."""
+
+    def __init__(self) -> None:
+        self.kept: dict[Engine, Connection] = {}
+
+
+_threads = _ThreadsConnections()
+
+
+@contextlib.contextmanager
+def one_connection(engine: Engine) -> Iterator[None]:
+    """Inside, this thread's `begin(engine)` and `connect(engine)` use one connection, not one from the
+    pool each: processing one delivery makes a dozen short transactions, and a checkout and its reset cost
+    about 40 µs each. Each transaction still commits on its own, as it would on the pool's connections."""
+    if engine in _threads.kept:
+        yield
+        return
+    connection = engine.connect()
+    _threads.kept[engine] = connection
+    try:
+        yield
+    finally:
+        del _threads.kept[engine]
+        connection.close()
+
+
+def _kept(engine: Engine) -> Connection | None:
+    """The thread's kept connection when it can start a transaction now: not outside `one_connection`, not
+    while a transaction of the caller's is still open on it (a nested one gets a connection of its own, as
+    before), not once the database dropped it (its replacement comes from the pool)."""
+    connection = _threads.kept.get(engine)
+    if connection is None or connection.in_transaction():
+        return None
+    if connection.invalidated:
+        connection.close()
+        _threads.kept[engine] = connection = engine.connect()
+    return connection
+
+
+@contextlib.contextmanager
+def begin(engine: Engine) -> Iterator[Connection]:
+    """`engine.begin()`, on the thread's kept connection when there is one (see `one_connection`)."""
+    connection = _kept(engine)
+    if connection is None:
+        with engine.begin() as connection:
+            yield connection
+        return
+    with connection.begin():
+        yield connection
+
+
+@contextlib.contextmanager
+def connect(engine: Engine) -> Iterator[Connection]:
+    """`engine.connect()`, on the thread's kept connection when there is one: what the block leaves
+    uncommitted is rolled back at its end, as closing a connection does."""
+    connection = _kept(engine)
+    if connection is None:
+        with engine.connect() as connection:
+            yield connection
+        return
+    try:
+        yield connection
+    finally:
+        if connection.in_transaction():
+            connection.rollback()

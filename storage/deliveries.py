@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from domain import json_text
+from storage import db
 from storage.checkpoint import WalCheckpointer
 from storage.db import deliveries, handler_runs, installations, once_more_if_dropped, utcnow
 from storage.group_commit import GroupCommit
@@ -177,7 +178,7 @@ class DeliveryStore:
         sa.event.listen(engine, "engine_disposed", self._intake.closed_with_the_pool)
 
     def ping(self) -> None:
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             conn.execute(sa.text("SELECT 1"))
 
     def insert(
@@ -240,7 +241,7 @@ class DeliveryStore:
             self.checkpointer.stop()
 
     def get(self, delivery_id: str) -> Delivery | None:
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             row = conn.execute(sa.select(deliveries).where(deliveries.c.id == delivery_id)).first()
         return _row_to_delivery(row) if row else None
 
@@ -249,7 +250,7 @@ class DeliveryStore:
         now = utcnow()
 
         def take() -> Any:
-            with self.engine.begin() as conn:
+            with db.begin(self.engine) as conn:
                 return _CLAIM.execute(
                     conn, {"delivery_id": delivery_id, "claim_time": now, "lease_cutoff": now - self.lease}
                 ).first()
@@ -269,7 +270,7 @@ class DeliveryStore:
         now = utcnow()
 
         def record() -> None:
-            with self.engine.begin() as conn:
+            with db.begin(self.engine) as conn:
                 if outcomes:
                     self._upsert_run.executemany(
                         conn,
@@ -293,12 +294,12 @@ class DeliveryStore:
 
     def handlers_settled(self, delivery_id: str) -> set[str]:
         """Handlers with a final outcome, so an automatic retry of the delivery does not run them again."""
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             rows = conn.execute(sa.select(handler_runs.c.handler).where(handler_runs.c.delivery_id == delivery_id))
             return {row.handler for row in rows}
 
     def handler_outcomes(self, delivery_id: str) -> dict[str, tuple[str, str | None]]:
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             rows = conn.execute(sa.select(handler_runs).where(handler_runs.c.delivery_id == delivery_id))
             return {row.handler: (row.status, row.error) for row in rows}
 
@@ -313,7 +314,7 @@ class DeliveryStore:
             .order_by(handler_runs.c.delivery_id, handler_runs.c.handler)
         )
         found: dict[str, list[tuple[str, str | None]]] = {}
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             for row in conn.execute(query):
                 found.setdefault(row.delivery_id, []).append((row.handler, row.error))
         return found
@@ -327,7 +328,7 @@ class DeliveryStore:
             sa.and_(deliveries.c.status == RETRYING, deliveries.c.next_attempt_at <= now),
             sa.and_(deliveries.c.status == PROCESSING, deliveries.c.claimed_at < now - self.lease),
         )
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             rows = conn.execute(
                 sa.select(deliveries.c.id, deliveries.c.attempts, deliveries.c.status)
                 .where(condition)
@@ -347,12 +348,12 @@ class DeliveryStore:
             query = query.where(deliveries.c.status.in_(wanted))
         if repositories is not None:
             query = query.where(deliveries.c.repository.in_(sorted(repositories)))
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             return [DeliverySummary(**_summary_values(row)) for row in conn.execute(query)]
 
     def requeue(self, delivery_id: str) -> bool:
         """Put a failed delivery back in line; handlers that already succeeded will not run again."""
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             result = conn.execute(
                 deliveries.update()
                 .where(deliveries.c.id == delivery_id, deliveries.c.status == FAILED)

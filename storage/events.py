@@ -18,6 +18,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from storage import db
 from storage.db import event_items, events, utcnow
 from storage.upsert import insert_ignore
 
@@ -73,7 +74,7 @@ class EventStore:
         wanted = {d.slug: d for d in definitions}
         e = events.c
         changed = False
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             rows = {row.slug: row for row in conn.execute(sa.select(events).where(e.source == source))}
             gone = [slug for slug in rows if slug not in wanted]
             if gone:
@@ -107,7 +108,7 @@ class EventStore:
             known = self._labels.get(key)
         if known is not None and now - known[1] < self.recheck_seconds:
             return known[0]
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             found = frozenset(str(label) for label in conn.execute(_LABELS_OF, {"owner": key}).scalars())
         with self._lock:
             self._labels[key] = (found, now)
@@ -121,7 +122,7 @@ class EventStore:
             return
         wanted = {label.lower() for label in labels} & needed
         i = event_items.c
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             held = set(conn.execute(sa.select(i.label).where(i.repo_id == repo_id, i.number == number)).scalars())
             if held - wanted:
                 conn.execute(

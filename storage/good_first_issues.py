@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from storage import db
 from storage.db import good_first_issues as table
 from storage.db import listed_on_pages, repositories, utcnow
 from storage.prepared import Prepared
@@ -199,7 +200,7 @@ class GoodFirstIssueStore:
     def reserve(self, repo_id: int, number: int, login: str) -> str | None:
         """Take the issue for `login` before assigning it on GitHub; the claimant holding it when it is
         someone else (then nothing changes), else None. Two claims at once: one wins, one hears who."""
-        with self._claimants_change(repo_id), self.engine.begin() as conn:
+        with self._claimants_change(repo_id), db.begin(self.engine) as conn:
             won = conn.execute(
                 table.update()
                 .where(_key(repo_id, number))
@@ -217,7 +218,7 @@ class GoodFirstIssueStore:
     def claim(self, repo_id: int, number: int, login: str, at: datetime | None = None) -> bool:
         """Record that `login` holds the issue (GitHub shows it assigned to them), whoever held it before;
         `at`: GitHub's time of their /claim comment, from which the claim's quiet time is measured."""
-        with self._claimants_change(repo_id), self.engine.begin() as conn:
+        with self._claimants_change(repo_id), db.begin(self.engine) as conn:
             result = conn.execute(
                 table.update()
                 .where(_key(repo_id, number))
@@ -236,7 +237,7 @@ class GoodFirstIssueStore:
             statement, values["b_number"] = _CLAIM_ACTIVE, numbers[0]
         else:
             statement, values["b_numbers"] = _CLAIM_ACTIVE_ANY, numbers
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             return int(statement.execute(conn, values).rowcount)
 
     @contextmanager
@@ -253,7 +254,7 @@ class GoodFirstIssueStore:
         known = self._claimants.get(repo_id)
         if known is not None and now - known[0] < self.claimants_recheck_seconds:
             return known[1]
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             logins = frozenset(row.login for row in _CLAIMANTS.execute(conn, {"repo_id": repo_id}))
         self._claimants[repo_id] = (now, logins)
         return logins
@@ -270,12 +271,12 @@ class GoodFirstIssueStore:
             .where(r.installation_id.is_not(None), r.installation_suspended_at.is_(None))
             .order_by(quiet, table.c.repo_id, table.c.number)
         )
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             return [(_issue(row), int(row.installation)) for row in conn.execute(query)]
 
     def release(self, repo_id: int, number: int, login: str) -> bool:
         """Forget `login`'s claim (after /unclaim)."""
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             result = conn.execute(
                 table.update()
                 .where(_key(repo_id, number), sa.func.lower(table.c.claimant) == login.lower())
@@ -293,11 +294,11 @@ class GoodFirstIssueStore:
         )
         if excluding is not None:
             query = query.where(table.c.number != excluding)
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             return int(conn.execute(query).scalar_one())
 
     def get(self, repo_id: int, number: int) -> GoodFirstIssue | None:
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             row = conn.execute(sa.select(table).where(_key(repo_id, number))).first()
         return _issue(row) if row else None
 
@@ -307,7 +308,7 @@ class GoodFirstIssueStore:
         return found.guide_round if found else 0
 
     def next_guide_round(self, repo_id: int, number: int) -> None:
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             conn.execute(
                 table.update()
                 .where(_key(repo_id, number))
@@ -317,7 +318,7 @@ class GoodFirstIssueStore:
     def link_pull(self, repo_id: int, issues: Iterable[int], pull: int) -> None:
         """Record that open pull request `pull` closes these issues, and that it no longer closes others."""
         numbers = list(issues)
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             conn.execute(
                 table.update()
                 .where(table.c.repo_id == repo_id, table.c.linked_pull == pull, table.c.number.not_in(numbers))
@@ -332,7 +333,7 @@ class GoodFirstIssueStore:
 
     def forget(self, repo_id: int, number: int) -> None:
         """The issue was deleted or transferred away."""
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             conn.execute(table.delete().where(_key(repo_id, number)))
 
     def open_for_newcomers(self, repo: str) -> list[GoodFirstIssue]:
@@ -342,7 +343,7 @@ class GoodFirstIssueStore:
             .where(sa.func.lower(table.c.repository) == repo.lower(), *FREE_FOR_NEWCOMERS)
             .order_by(table.c.number)
         )
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             return [_issue(row) for row in conn.execute(query)]
 
     def open_in_listed_repositories(
@@ -361,14 +362,14 @@ class GoodFirstIssueStore:
             query = query.where(sa.func.lower(repositories.c.full_name) == repo.lower())
         if limit is not None:
             query = query.limit(limit)
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             return [_issue(row) for row in conn.execute(query)]
 
     def _write(self, step: Callable[[Connection], bool]) -> bool:
         """Run `step(conn)` in a transaction; once more if a concurrent insert of the same issue won."""
         for attempt in (1, 2):
             try:
-                with self.engine.begin() as conn:
+                with db.begin(self.engine) as conn:
                     return bool(step(conn))
             except IntegrityError:
                 if attempt == 2:

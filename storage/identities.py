@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from domain.contributions import Contribution, Repo, is_community_place
-from storage import windows
+from storage import db, windows
 from storage.db import contributions, contributors, identity_links, link_codes, repositories, utcnow
 from storage.ledger_rebuild import rebuild_people
 from storage.repositories import upsert_repository
@@ -99,7 +99,7 @@ class IdentityStore:
         """A one-time code for `account` to post on GitHub as `github_login`; earlier unused ones end."""
         now = now or utcnow()
         code = "".join(secrets.choice(_ALPHABET) for _ in range(_CODE_LENGTH))
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             conn.execute(link_codes.delete().where(_k.person_id == account.person_id, _k.used_at.is_(None)))
             conn.execute(
                 link_codes.insert().values(
@@ -119,7 +119,7 @@ class IdentityStore:
     def redeem(self, code: str, github_id: int, github_login: str, now: datetime | None = None) -> Outcome:
         """GitHub user `github_login` posted `code`: link the account that asked for it, once."""
         now = now or utcnow()
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             row = conn.execute(sa.select(link_codes).where(_k.code_hash == _hash(code)).with_for_update()).first()
             if row is None:
                 return Outcome(UNKNOWN_CODE)
@@ -141,7 +141,7 @@ class IdentityStore:
     def link(self, account: Account, github_id: int, github_login: str, source: str = "operator") -> Outcome:
         """Link without a code: the operator's mapping file, which the operator vouches for."""
         try:
-            with self.engine.begin() as conn:
+            with db.begin(self.engine) as conn:
                 upsert_repository(conn, account.place)
                 return _link(conn, account, github_id, github_login, source, utcnow())
         except IntegrityError:  # another worker linked the GitHub account in that place meanwhile
@@ -149,7 +149,7 @@ class IdentityStore:
 
     def unlink_account(self, person_id: int) -> Link | None:
         """The account's owner asked on its platform: its contributions are its own again."""
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             link = _link_of(conn, person_id, lock=True)
             if link is not None:
                 _unlink(conn, link)
@@ -157,7 +157,7 @@ class IdentityStore:
 
     def unlink_github(self, github_id: int, platform: str | None = None) -> list[Link]:
         """The GitHub account's owner asked on GitHub: every linked account (of one platform) is let go."""
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             query = sa.select(_l.person_id).where(_l.github_id == github_id)
             if platform is not None:
                 query = query.where(_l.platform == platform)
@@ -167,16 +167,16 @@ class IdentityStore:
         return [link for link in found if link is not None]
 
     def link_of(self, person_id: int) -> Link | None:
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             return _link_of(conn, person_id)
 
     def links_of(self, github_id: int) -> list[Link]:
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             rows = conn.execute(sa.select(identity_links).where(_l.github_id == github_id).order_by(_l.platform))
             return [_as_link(row) for row in rows]
 
     def all_links(self) -> list[Link]:
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             return [_as_link(row) for row in conn.execute(sa.select(identity_links).order_by(_l.github_login))]
 
 

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from storage import db
 from storage.db import installations, repositories, utcnow
 from storage.ledger_rebuild import relist
 from storage.windows import lock_windows
@@ -44,7 +45,7 @@ class InstallationStore:
 
     def state(self, installation_id: int) -> str | None:
         """REMOVED, SUSPENDED, or None when the app may act (also for an installation not seen yet)."""
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             row = conn.execute(_STATE, {"installation_id": installation_id}).first()
         if row is None:
             return None
@@ -53,7 +54,7 @@ class InstallationStore:
         return SUSPENDED if row.suspended_at is not None else None
 
     def get(self, installation_id: int) -> Installation | None:
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             row = conn.execute(sa.select(installations).where(installations.c.id == installation_id)).first()
         if row is None:
             return None
@@ -69,7 +70,7 @@ class InstallationStore:
             suspended_at=installation.suspended_at,
             updated_at=utcnow(),
         )
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             # One atomic upsert: two workers may process `created` and `added` of one installation at once.
             statement = _insert(conn).values(id=installation.id, deleted_at=None, **values)
             written = conn.execute(
@@ -86,7 +87,7 @@ class InstallationStore:
         """The app was uninstalled: the installation stays deleted, its repositories are installed no more.
         Returns how many repositories left."""
         now = utcnow()
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             statement = _insert(conn).values(
                 id=installation.id,
                 account_login=installation.account_login,
@@ -108,11 +109,11 @@ class InstallationStore:
         ids = list(repo_ids)
         if not ids:
             return 0
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             return _uninstall(conn, installation_id, ids)
 
     def installed_repositories(self, installation_id: int) -> list[str]:
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             rows = conn.execute(
                 sa.select(repositories.c.full_name)
                 .where(repositories.c.installation_id == installation_id)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from storage import db
 from storage.db import intents, utcnow
 from storage.prepared import Prepared
 
@@ -32,14 +33,14 @@ class IntentStore:
         earlier try that did not finish (the effect may have happened: check before acting again);
         TAKEN: another delivery's, or done."""
         try:
-            with self.engine.begin() as conn:
+            with db.begin(self.engine) as conn:
                 _START.execute(conn, {"key": key, "delivery_id": delivery_id, "created_at": utcnow()})
             return NEW
         except IntegrityError:
-            with self.engine.connect() as conn:
+            with db.connect(self.engine) as conn:
                 row = conn.execute(sa.select(intents).where(intents.c.key == key)).one()
             return RESUMED if row.delivery_id == delivery_id and row.done_at is None else TAKEN
 
     def done(self, key: str, result: str = "") -> None:
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             _DONE.execute(conn, {"b_key": key, "done_at": utcnow(), "result": result})

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from domain import contributions as kinds
 from domain.contributions import Contribution, Repo
-from storage import identities, windows
+from storage import db, identities, windows
 from storage.db import (
     actor_days,
     contributions,
@@ -171,7 +171,7 @@ class LedgerStore:
             # One transaction each, as the rows a contribution locks (its repository's, its person's,
             # its week's) differ from the next one's: two workers taking several in different orders
             # could deadlock on PostgreSQL.
-            with self.engine.begin() as conn:
+            with db.begin(self.engine) as conn:
                 new += self._record_one(conn, item, source, cap or 0)
         return new
 
@@ -253,13 +253,13 @@ class LedgerStore:
     def observe_repository(self, repo: Repo, installs: bool = False) -> None:
         """Keep the repository's name and visibility (an event about it, or it was made public or private);
         `installs`: also its installation (the app was installed on it)."""
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             windows.windows_day(conn, lock="share")
             upsert_repository(conn, repo, installs)
 
     def set_opted_out(self, actor_id: int, login: str, opted_out: bool) -> bool:
         """`/leaderboard opt-out` and `opt-in`; True when it changed anything."""
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             statement = insert_for(conn, contributors).values(
                 id=actor_id, login=login, opted_out=opted_out, updated_at=utcnow()
             )
@@ -283,7 +283,7 @@ class LedgerStore:
         if not due:
             return
         rows = [{"scope": scope, "settings": text, "updated_at": utcnow()} for scope in due]
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             conn.execute(_upserts(conn.dialect.name).scoring, rows)
         with self._scoring_lock:
             self._scoring_stored.update((scope, (text, now)) for scope in due)
@@ -293,12 +293,12 @@ class LedgerStore:
         return stored is not None and stored[0] == text and now - stored[1] < self.scoring_recheck_seconds
 
     def scoring_for(self, scope: str) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             return scoring_in(conn, scope)
 
     def mark_complete(self, repo_id: int, since: datetime | None) -> None:
         """The ledger now holds the repository's history since `since` (None: since its creation)."""
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             conn.execute(
                 repositories.update()
                 .where(repositories.c.id == repo_id)
@@ -315,7 +315,7 @@ class LedgerStore:
             .where(r.id > 0)  # the forum's and chats' places (negative ids) have no GitHub history
             .order_by(r.id)
         )
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             return [
                 Repo(int(row.id), str(row.full_name), bool(row.private), str(row.html_url), int(row.installation_id))
                 for row in conn.execute(query)
@@ -323,7 +323,7 @@ class LedgerStore:
 
     def covers(self, repo_id: int, since: datetime) -> bool:
         """True when the ledger holds the repository's whole history from `since` on."""
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             complete = _COMPLETE_SINCE.execute(conn, {"repo_id": repo_id}).scalar()
         return complete is not None and complete <= since
 
@@ -345,36 +345,36 @@ class LedgerStore:
         if at_most is not None:
             values["at_most"] = at_most
         statement = _count(tuple(sorted(kinds_)), earlier, at_most is not None)
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             return int(statement.execute(conn, values).scalar_one())
 
     def active_in(self, repo_id: int, actor_id: int, other_than: int, before: datetime) -> bool:
         """Whether the person has any recorded contribution in the repository before `before`, other
         than about item number `other_than` (a comment, a review, another issue or pull request)."""
         values = {"repo_id": repo_id, "actor_id": actor_id, "number": other_than, "before": before}
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             return _ACTIVE_IN.execute(conn, values).first() is not None
 
     def actor_of(self, key: str) -> int | None:
         """Who made the contribution recorded under `key` (a chat thread's first message), or None."""
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             actor = conn.execute(sa.select(contributions.c.actor_id).where(contributions.c.key == key)).scalar()
         return int(actor) if actor is not None else None
 
     def get_state(self, name: str) -> str | None:
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             value = conn.execute(sa.select(ledger_state.c.value).where(ledger_state.c.name == name)).scalar()
         return str(value) if value is not None else None
 
     def set_state(self, name: str, value: str | None) -> None:
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             conn.execute(ledger_state.delete().where(ledger_state.c.name == name))
             if value is not None:
                 conn.execute(ledger_state.insert().values(name=name, value=value))
 
     def states_under(self, prefix: str) -> dict[str, str]:
         """Every state row whose name starts with `prefix`, by name."""
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             rows = conn.execute(
                 sa.select(ledger_state.c.name, ledger_state.c.value).where(
                     ledger_state.c.name.startswith(prefix, autoescape=True)
@@ -383,25 +383,25 @@ class LedgerStore:
             return {str(row.name): str(row.value) for row in rows if row.value is not None}
 
     def drop_states(self, prefix: str) -> None:
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             conn.execute(ledger_state.delete().where(ledger_state.c.name.startswith(prefix, autoescape=True)))
 
     # --- windows
 
     def windows_as_of(self) -> date | None:
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             return windows.windows_day(conn)
 
     def advance(self, today: date) -> bool:
         """Move every window to `today`; True when anything moved. Cheap when already there."""
         if self.windows_as_of() == today:
             return False
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             return windows.advance(conn, today)
 
     def rebuild(self, today: date) -> None:
         """Recompute every rollup from the ledger."""
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             windows.windows_day(conn, lock="update")
             rebuild_all(conn, today)
 

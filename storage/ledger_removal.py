@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from domain.contributions import Contribution, Repo, Subject
-from storage import windows
+from storage import db, windows
 from storage.db import contributions, identity_links, removed_contributions, removed_items, utcnow
 from storage.ledger import LedgerStore
 from storage.ledger_rebuild import rebuild_people
@@ -59,7 +59,7 @@ class LedgerRemovals:
         for item in items:
             if item is None:
                 continue
-            with self.ledger.engine.begin() as conn:
+            with db.begin(self.ledger.engine) as conn:
                 self._lock(conn)
                 if _removed(conn, self.items_of(item.kind, item.key, item.number)):
                     insert_ignore(conn, removed_contributions, _aside(item, source))
@@ -69,7 +69,7 @@ class LedgerRemovals:
 
     def change(self, topic: int, item: str, removes: bool) -> Moved:
         """Remove `item` (or lift its removal), then bring topic `topic`'s contributions in line."""
-        with self.ledger.engine.begin() as conn:
+        with db.begin(self.ledger.engine) as conn:
             as_of = self._lock(conn)
             if removes:
                 insert_ignore(conn, removed_items, {"item": item, "removed_at": utcnow()})
@@ -79,7 +79,7 @@ class LedgerRemovals:
 
     def set_aside(self) -> list[str]:
         """The keys set aside in this place (for tests and the operator)."""
-        with self.ledger.engine.connect() as conn:
+        with db.connect(self.ledger.engine) as conn:
             query = sa.select(_rc.key).where(_rc.repo_id == self.place.id).order_by(_rc.key)
             return list(conn.execute(query).scalars())
 

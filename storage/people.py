@@ -8,6 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from storage import db
 from storage.db import contributions, contributors
 
 
@@ -22,7 +23,7 @@ class PeopleStore:
         query = sa.select(sa.func.max(c.occurred_at)).where(
             c.repo_id == repo_id, c.actor_id == actor_id, c.occurred_at < before
         )
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             latest = conn.execute(query).scalar()
         return latest if isinstance(latest, datetime) else None
 
@@ -34,11 +35,11 @@ class PeopleStore:
             .where(c.repo_id == repo_id, c.actor_id == actor_id, c.kind == kind, c.number == number)
             .limit(1)
         )
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             return conn.execute(query).first() is not None
 
     def opted_out(self, actor_id: int) -> bool:
         """`/leaderboard opt-out`: the person asked to be left out of rankings and celebrations."""
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             value = conn.execute(sa.select(contributors.c.opted_out).where(contributors.c.id == actor_id)).scalar()
         return bool(value)

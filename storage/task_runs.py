@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from storage import db
 from storage.db import task_runs
 
 RUNNING, DONE, FAILED, NEW = "running", "done", "failed", "new"
@@ -60,7 +61,7 @@ class TaskRunStore:
         """Create the task's row on first sight; `baseline` is a period counted as run (a new weekly
         task waits for its next period rather than running at once for one that began before it existed)."""
         try:
-            with self.engine.begin() as conn:
+            with db.begin(self.engine) as conn:
                 period = _utc(baseline) if baseline is not None else None
                 conn.execute(task_runs.insert().values(task=task, period=period, status=NEW, attempts=0, runs=0))
         except IntegrityError:
@@ -76,7 +77,7 @@ class TaskRunStore:
             c.attempts < MAX_ATTEMPTS,
             sa.or_(c.lease_until.is_(None), c.lease_until <= at),
         )
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             result = conn.execute(
                 task_runs.update()
                 .where(c.task == task, sa.or_(c.period.is_(None), c.period < p, retry_same))
@@ -96,7 +97,7 @@ class TaskRunStore:
         """Record the outcome; a failure may be tried again for the same period after a back-off."""
         c = task_runs.c
         mine = sa.and_(c.task == task, c.period == _utc(period))
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             if error is None:
                 conn.execute(task_runs.update().where(mine).values(status=DONE, runs=c.runs + 1, finished_at=_utc(now)))
                 return
@@ -109,7 +110,7 @@ class TaskRunStore:
             )
 
     def states(self) -> dict[str, TaskState]:
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             rows = conn.execute(sa.select(task_runs)).mappings().all()
         return {
             row["task"]: TaskState(

@@ -16,6 +16,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from storage import db
 from storage.db import listed_on_pages, repositories, responses, utcnow
 from storage.db import watched_items as table
 from storage.prepared import Prepared
@@ -79,7 +80,7 @@ class WatchedItemStore:
 
     def add(self, item: Snapshot, newcomer: bool, due_at: datetime | None, escalate_at: datetime | None) -> bool:
         """Start watching an item (a redelivery changes nothing); True if it is new."""
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             added = insert_ignore(
                 conn,
                 table,
@@ -98,17 +99,17 @@ class WatchedItemStore:
     def observe(self, item: Snapshot) -> bool:
         """Keep the state and labels of an item watched already; False when it is not watched (or the
         event is older than what is stored)."""
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             return _update(conn, item)
 
     def is_watched(self, repo_id: int, number: int) -> bool:
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             return _WATCHED.execute(conn, {"repo_id": repo_id, "number": number}).first() is not None
 
     def open_items(self) -> list[WatchedItem]:
         """Open items in repositories the app is installed in and not suspended: what the pass looks at."""
         r = repositories.c
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             return read(
                 conn,
                 sa.and_(table.c.state == OPEN, r.installation_id.is_not(None), r.installation_suspended_at.is_(None)),
@@ -116,7 +117,7 @@ class WatchedItemStore:
 
     def set_deadlines(self, repo_id: int, number: int, due_at: datetime | None, escalate_at: datetime | None) -> None:
         """The repository's settings may have changed since the item was opened: the pass keeps these current."""
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             conn.execute(
                 table.update()
                 .where(table.c.repo_id == repo_id, table.c.number == number)
@@ -129,7 +130,7 @@ class WatchedItemStore:
     def mark(self, repo_id: int, number: int, stage: str, at: datetime) -> None:
         """Record a nudge (`nudge`) or an escalation (`escalate`) as done, for the page."""
         column = "nudged_at" if stage == "nudge" else "escalated_at"
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             conn.execute(
                 table.update()
                 .where(table.c.repo_id == repo_id, table.c.number == number, table.c[column].is_(None))

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.engine import Engine
 
+from storage import db
 from storage.db import sign_in_requests, utcnow, web_sessions
 
 SIGN_IN_LIFETIME = timedelta(minutes=10)
@@ -79,7 +80,7 @@ class SessionStore:
 
     def begin(self, state: str, verifier: str, return_to: str) -> None:
         now = utcnow()
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             conn.execute(sign_in_requests.delete().where(_r.created_at < now - SIGN_IN_LIFETIME))
             conn.execute(
                 sign_in_requests.insert().values(
@@ -89,7 +90,7 @@ class SessionStore:
 
     def finish(self, state: str) -> tuple[str, str] | None:
         """(PKCE verifier, where to return) of the sign-in with this state, once; None if unknown or late."""
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             row = conn.execute(
                 sa.delete(sign_in_requests)
                 .where(_r.state_hash == digest(state))
@@ -106,7 +107,7 @@ class SessionStore:
         expires = now + SESSION_LIFETIME
         if tokens.refresh_expires_at is not None:
             expires = min(expires, tokens.refresh_expires_at)
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             conn.execute(
                 web_sessions.insert().values(
                     session_hash=digest(value),
@@ -129,7 +130,7 @@ class SessionStore:
     def get(self, value: str) -> Session | None:
         """The live session this cookie value opens, or None (unknown, revoked, expired, or sealed with
         another secret)."""
-        with self.engine.connect() as conn:
+        with db.connect(self.engine) as conn:
             row = conn.execute(
                 sa.select(web_sessions).where(
                     _s.session_hash == digest(value), _s.revoked_at.is_(None), _s.expires_at > utcnow()
@@ -152,13 +153,13 @@ class SessionStore:
         )
 
     def replace_tokens(self, session_hash: str, tokens: Tokens) -> None:
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             conn.execute(
                 web_sessions.update().where(_s.session_hash == session_hash).values(**self._token_columns(tokens))
             )
 
     def set_grants(self, session_hash: str, grants: dict[int, str], checked_at: datetime) -> None:
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             conn.execute(
                 web_sessions.update()
                 .where(_s.session_hash == session_hash)
@@ -166,12 +167,12 @@ class SessionStore:
             )
 
     def revoke(self, session_hash: str) -> None:
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             conn.execute(web_sessions.update().where(_s.session_hash == session_hash).values(revoked_at=utcnow()))
 
     def revoke_user(self, user_id: int) -> int:
         """Sign a person out everywhere; how many sessions ended."""
-        with self.engine.begin() as conn:
+        with db.begin(self.engine) as conn:
             result = conn.execute(
                 web_sessions.update().where(_s.user_id == user_id, _s.revoked_at.is_(None)).values(revoked_at=utcnow())
             )

@@ -1,0 +1,111 @@
+"""Processing one delivery takes one database connection from the pool, not one per transaction, and
+each of its transactions still commits, rolls back and lets other threads in on its own."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from storage import db
+from storage.db import intents
+from storage.intents import NEW, IntentStore
+from tests.conftest import REPO, example, installed, services
+from tests.test_database_connections import drop_connections
+from webhooks.jobs import process
+
+NEWCOMER = "first-timer"
+
+
+def checkouts(engine: sa.Engine) -> list[str]:
+    """The names of the threads that take a connection from the engine's pool, as they do."""
+    taken: list[str] = []
+    sa.event.listen(engine, "checkout", lambda *_: taken.append(threading.current_thread().name))
+    return taken
+
+
+def test_a_greeting_is_processed_on_one_connection(make_app, serve, github, redis_url):
+    app = make_app(redis_url=redis_url, behaviours=())  # queued on RQ: processed below, in this thread
+    server, svc = serve(app), services(app)
+    github.add_issue(REPO, 3, NEWCOMER, title="Installer crashes")
+    payload = installed(example("issues.opened.1"))
+    payload["issue"].update(number=3, author_association="NONE")
+    payload["issue"]["user"].update(login=NEWCOMER, type="User")
+    payload["sender"].update(login=NEWCOMER, type="User")
+    assert server.deliver("issues", payload, delivery_id="greeted").status_code == 202
+    taken = checkouts(svc.store.engine)
+
+    assert process(svc, "greeted") == "done"
+    assert [c["body"] for c in github.comments(REPO, 3) if "engage:greeting" in c["body"]], "greeted"
+    assert taken.count(threading.current_thread().name) == 1, taken
+    assert svc.store.engine.pool.checkedout() <= 1, "given back: only the intake's own may be out"  # type: ignore[attr-defined]
+
+
+def test_each_transaction_commits_on_its_own_and_a_failed_one_rolls_back_alone(engine: sa.Engine) -> None:
+    store, seen = IntentStore(engine), []
+
+    def others_see() -> list[str]:  # another thread, so another connection: what is committed
+        reader = threading.Thread(target=lambda: seen.append(_keys(engine)))
+        reader.start()
+        reader.join(10)
+        return seen.pop()
+
+    with db.one_connection(engine):
+        assert store.start("greeting:1", "delivery-1") == NEW
+        assert others_see() == ["greeting:1"], "committed before the block ends (before the comment is posted)"
+        with pytest.raises(ZeroDivisionError), db.begin(engine) as conn:
+            conn.execute(intents.insert().values(key="greeting:2", delivery_id="delivery-1", created_at=db.utcnow()))
+            raise ZeroDivisionError
+        assert store.start("greeting:3", "delivery-1") == NEW
+        assert others_see() == ["greeting:1", "greeting:3"]
+
+
+def test_a_read_left_open_ends_with_its_block_so_other_threads_can_write(engine: sa.Engine) -> None:
+    """On SQLite a read holds the process's write turn until its transaction ends: left open on the kept
+    connection, every other thread's write would wait for the whole delivery."""
+    wrote = threading.Event()
+
+    def write() -> None:
+        IntentStore(engine).start("thanks:1", "delivery-2")
+        wrote.set()
+
+    with db.one_connection(engine):
+        with db.connect(engine) as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(intents)).scalar_one() == 0
+        writer = threading.Thread(target=write)
+        writer.start()
+        assert wrote.wait(10), "another thread's write waited for the kept connection"
+        writer.join()
+    assert _keys(engine) == ["thanks:1"]
+
+
+def test_a_transaction_inside_another_gets_a_connection_of_its_own(engine: sa.Engine) -> None:
+    if engine.dialect.name == "sqlite":
+        pytest.skip("SQLite takes one transaction at a time per process: none nests there, with or without")
+    with db.one_connection(engine), db.begin(engine) as outer:
+        with db.begin(engine) as inner:
+            assert inner is not outer
+            inner.execute(intents.insert().values(key="inner", delivery_id="d", created_at=db.utcnow()))
+        assert outer.execute(sa.select(intents.c.key)).scalars().all() == ["inner"], "committed on its own"
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="PostgreSQL only (CI sets DATABASE_URL)"
+)
+def test_a_kept_connection_the_database_dropped_is_replaced(engine: sa.Engine, database_url: str) -> None:
+    store = IntentStore(engine)
+    with db.one_connection(engine):
+        assert store.start("greeting:1", "delivery-1") == NEW
+        assert drop_connections(database_url) >= 1
+        with pytest.raises(sa.exc.DBAPIError):  # what was under way fails once, as on a pool connection
+            store.start("greeting:2", "delivery-1")
+        assert db.once_more_if_dropped(lambda: store.start("greeting:3", "delivery-1")) == NEW
+        assert store.start("greeting:4", "delivery-1") == NEW, "the connection that replaced it is kept"
+    assert _keys(engine) == ["greeting:1", "greeting:3", "greeting:4"]
+
+
+def _keys(engine: sa.Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(intents.c.key).order_by(intents.c.key)).scalars())
