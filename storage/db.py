@@ -843,23 +843,22 @@ def one_connection(engine: Engine) -> Iterator[None]:
     if engine in _threads.kept:
         yield
         return
-    connection = engine.connect()
-    _threads.kept[engine] = connection
+    _threads.kept[engine] = engine.connect()
     try:
         yield
     finally:
-        del _threads.kept[engine]
-        connection.close()
+        _threads.kept.pop(engine).close()  # the one kept now: a dropped one was replaced meanwhile
 
 
 def _kept(engine: Engine) -> Connection | None:
     """The thread's kept connection when it can start a transaction now: not outside `one_connection`, not
     while a transaction of the caller's is still open on it (a nested one gets a connection of its own, as
-    before), not once the database dropped it (its replacement comes from the pool)."""
+    before), not once the database dropped it (its replacement comes from the pool; so does that of one
+    closed when a replacement could not be had)."""
     connection = _threads.kept.get(engine)
     if connection is None or connection.in_transaction():
         return None
-    if connection.invalidated:
+    if connection.invalidated or connection.closed:
         connection.close()
         _threads.kept[engine] = connection = engine.connect()
     return connection

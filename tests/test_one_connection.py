@@ -103,6 +103,7 @@ def test_a_kept_connection_the_database_dropped_is_replaced(engine: sa.Engine, d
             store.start("greeting:2", "delivery-1")
         assert db.once_more_if_dropped(lambda: store.start("greeting:3", "delivery-1")) == NEW
         assert store.start("greeting:4", "delivery-1") == NEW, "the connection that replaced it is kept"
+    assert engine.pool.checkedout() == 0, "the replacement is given back too"  # type: ignore[attr-defined]
     assert _keys(engine) == ["greeting:1", "greeting:3", "greeting:4"]
 
 
