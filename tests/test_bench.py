@@ -73,3 +73,14 @@ def test_intake_models_answers_on_both_models() -> None:
     out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=180, check=True).stdout
     rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| ")}
     assert "{202: 100}" in rows["threads"] and "{202: 100}" in rows["event-loop"], out
+
+
+def test_rq_job_benchmark_runs_both_ways(redis_url: str) -> None:
+    """`bench/rq_job.py` (the batch job's figure in bench/README.md) still times a job deleted and one kept."""
+    from webhooks.dispatch import FINISHED_BATCH_TTL_SECONDS
+
+    command = [sys.executable, str(ROOT / "bench" / "rq_job.py"), "--redis-url", redis_url, "--jobs", "20"]
+    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=True).stdout
+    rows = [line.split() for line in out.splitlines()[1:]]
+    assert [row[0] for row in rows] == ["0", str(FINISHED_BATCH_TTL_SECONDS)], out
+    assert all(float(value) > 0 for row in rows for value in row[1:]), out

@@ -187,3 +187,31 @@ def test_deliveries_about_one_issue_are_processed_in_the_order_they_arrived(make
     opened, reply = svc.store.get("opened-6"), svc.store.get("reply-6")
     assert opened.status == "done" and opened.finished_at <= reply.finished_at
     assert len(greetings(github, 6)) == 1
+
+
+def test_a_batch_that_ran_is_left_to_expire_within_a_minute_and_not_taken_for_one_still_coming(
+    make_app, serve, redis_url
+):
+    """Redis holds nothing of a batch that ran for longer than FINISHED_BATCH_TTL_SECONDS, and the sweeper
+    does not take its deliveries for ones still in the queue."""
+    from tests.conftest import run_rq_worker
+    from webhooks.dispatch import FINISHED_BATCH_TTL_SECONDS
+
+    app = make_app(redis_url=redis_url, behaviours=())
+    server, svc = serve(app), services(app)
+    ids = [f"ran-{n}" for n in range(3)]
+    for n, delivery_id in enumerate(ids):
+        assert (
+            server.deliver("issue_comment", comment_created("mona", 700 + n), delivery_id=delivery_id).status_code
+            == 202
+        )
+    svc.dispatcher.wait_idle()
+    run_rq_worker(app)
+    assert [svc.store.get(d).status for d in ids] == ["done"] * 3
+
+    batch_keys = [key for key in svc.redis.scan_iter("rq:*batch-*") if svc.redis.type(key) != b"none"]
+    assert batch_keys, "the batch's job is kept a while (RQ deletes one kept for 0 s, at a cost)"
+    assert all(0 < svc.redis.ttl(key) <= FINISHED_BATCH_TTL_SECONDS for key in batch_keys), [
+        (key, svc.redis.ttl(key)) for key in batch_keys
+    ]
+    assert svc.dispatcher.queued(ids) == set()
