@@ -14,7 +14,7 @@ import requests
 from markupsafe import escape
 
 from engagement import preview
-from tests.conftest import APP_ID, INSTALLATION_ID, REPO, ROOT, example, installed, run_rq_worker
+from tests.conftest import APP_ID, INSTALLATION_ID, REPO, ROOT, example, installed, run_rq_worker, services
 
 OTHER = "Codertocat/Hello-Chinese"  # a second repository of the installation, for the Chinese greeting
 OTHER_ID = 186853999
@@ -314,7 +314,9 @@ def test_the_good_first_issue_guide_previewed_is_the_one_posted(server, github):
 
 
 def test_when_github_cannot_be_read_the_page_says_so_and_comes_back(server, github):
-    deliver(server, issue_opened(REPO, 186853002, "en"))
+    deliver(server, issue_opened(REPO, 186853002, "en"))  # the app knows the repository, and reads its file
+    # The copy it read has expired (FILE_TTL_SECONDS) when the page is looked at, and GitHub fails.
+    services(server.app).github.files.forget(REPO, [None], [".github/engage.yml"])
     github.fail_next("GET", rf"^/repos/{REPO}/contents/\.github/engage\.yml$", 502)
     down = page(server, f"/config/{REPO}")
     assert down.status_code == 503 and "GitHub did not answer" in down.text

@@ -71,6 +71,22 @@ def test_an_event_that_needs_no_write_costs_no_call_once_the_app_holds_its_facts
     assert requests_for(github, 6) == []
 
 
+def test_a_scheduled_task_reads_the_config_a_delivery_read_without_asking_github(make_app, serve, github):
+    """The tasks (the weekly digest, the history import) know a repository by its name only; they share the
+    copy a delivery read from its default branch, not a second one read again."""
+    from engagement.common import config as repo_config
+    from tests.conftest import INSTALLATION_ID
+
+    github.set_file(REPO, ".github/engage.yml", "leaderboard:\n  daily_comment_cap: 2\n")
+    server = serve(make_app(behaviours=()))
+    known_author_opens(server, github, 5, "sam", 801)
+    github.requests.clear()
+    svc = services(server.app)
+    config = repo_config.load(svc.github.installation(INSTALLATION_ID), {"full_name": REPO}, svc.configurable)
+    assert config.source == f"{REPO}/.github/engage.yml"
+    assert requests_for(github, 5) == []
+
+
 def test_a_push_that_changes_the_config_is_seen_by_the_next_event(make_app, serve, github):
     github.set_file(REPO, ".github/engage.yml", "greeting:\n  enabled: false\n")
     server = serve(make_app(behaviours=()))

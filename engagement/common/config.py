@@ -346,9 +346,13 @@ class ConfigReader(Protocol):
 
 
 def load(github: ConfigReader, repository: Mapping[str, Any], behaviours: Sequence[Behaviour]) -> RepoConfig:
-    """Read the repository's file from its default branch, else the org's `.github` repository's."""
+    """Read the repository's file from its default branch, else the org's `.github` repository's.
+
+    No `ref`: GitHub's default branch, which is what the payload names. Every reader then shares one copy
+    (the scheduled tasks know a repository by its name only), where a ref named by the payload and none at
+    all were two copies of the same file, each read from GitHub."""
     full_name = str(repository["full_name"])
-    text = github.read_file(full_name, CONFIG_PATH, ref=repository.get("default_branch"))
+    text = github.read_file(full_name, CONFIG_PATH)
     source = f"{full_name}/{CONFIG_PATH}"
     if text is None:
         owner = full_name.split("/", 1)[0]
