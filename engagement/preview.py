@@ -210,9 +210,7 @@ def for_repository(services: Any, repository: Mapping[str, Any], installation_id
     """The preview of an installed repository, its configuration read as a delivery reads it. `repository`
     is what a payload carries of it: id, full_name, html_url and default_branch (None: the default branch)."""
     ctx = _context(services, repository, installation_id, services.github.installation)
-    # The file on the default branch, whatever its name: `ref` None shares the copies the digest task and a
-    # push keep current, and a stale branch name can never make the organisation's file stand in for it.
-    config = repo_config.load(ctx.github, {"full_name": repository["full_name"]}, services.configurable)
+    config = repo_config.load(ctx.github, repository, services.configurable)
     ctx.shared["config"] = config
     return _preview(ctx, config, repository)
 

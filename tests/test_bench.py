@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import ROOT, database_url_for
+from webhooks.dispatch import FINISHED_BATCH_TTL_SECONDS
 
 
 def test_delivery_mix_prints_calls_per_kind_and_none_for_unhandled_events(tmp_path: Path) -> None:
@@ -77,8 +78,6 @@ def test_intake_models_answers_on_both_models() -> None:
 
 def test_rq_job_benchmark_runs_both_ways(redis_url: str) -> None:
     """`bench/rq_job.py` (the batch job's figure in bench/README.md) still times a job deleted and one kept."""
-    from webhooks.dispatch import FINISHED_BATCH_TTL_SECONDS
-
     command = [sys.executable, str(ROOT / "bench" / "rq_job.py"), "--redis-url", redis_url, "--jobs", "20"]
     out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=True).stdout
     rows = [line.split() for line in out.splitlines()[1:]]

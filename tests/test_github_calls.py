@@ -8,8 +8,9 @@ from urllib.parse import urlencode
 
 import pytest
 
+from engagement.common import config as repo_config
 from engagement.repository_files import MAX_LISTED_COMMITS, changed_paths
-from tests.conftest import REPO, example, installed, pushed, services
+from tests.conftest import INSTALLATION_ID, REPO, example, installed, pushed, services
 from tests.test_greeting import NEWCOMER, greetings, issue_opened
 
 
@@ -74,9 +75,6 @@ def test_an_event_that_needs_no_write_costs_no_call_once_the_app_holds_its_facts
 def test_a_scheduled_task_reads_the_config_a_delivery_read_without_asking_github(make_app, serve, github):
     """The tasks (the weekly digest, the history import) know a repository by its name only; they share the
     copy a delivery read from its default branch, not a second one read again."""
-    from engagement.common import config as repo_config
-    from tests.conftest import INSTALLATION_ID
-
     github.set_file(REPO, ".github/engage.yml", "leaderboard:\n  daily_comment_cap: 2\n")
     server = serve(make_app(behaviours=()))
     known_author_opens(server, github, 5, "sam", 801)

@@ -14,8 +14,9 @@ from rq.serializers import JSONSerializer
 
 import worker
 from storage import db
-from tests.conftest import REPO, example, installed, services, wait_for
+from tests.conftest import REPO, example, installed, run_rq_worker, services, wait_for
 from tests.support.fake_github import RecordedRequest
+from webhooks.dispatch import FINISHED_BATCH_TTL_SECONDS
 
 CREATE_COMMENT = rf"^/repos/{REPO}/issues/\d+/comments$"
 
@@ -194,9 +195,6 @@ def test_a_batch_that_ran_is_left_to_expire_within_a_minute_and_not_taken_for_on
 ):
     """Redis holds nothing of a batch that ran for longer than FINISHED_BATCH_TTL_SECONDS, and the sweeper
     does not take its deliveries for ones still in the queue."""
-    from tests.conftest import run_rq_worker
-    from webhooks.dispatch import FINISHED_BATCH_TTL_SECONDS
-
     app = make_app(redis_url=redis_url, behaviours=())
     server, svc = serve(app), services(app)
     ids = [f"ran-{n}" for n in range(3)]
