@@ -30,15 +30,15 @@ def process_delivery(delivery_id: str) -> str:
         services.metrics.flush()  # now: a forking RQ worker's job process exits before the background flush
 
 
-def process_deliveries(delivery_ids: list[str], items: list[str | None] | None = None) -> list[str]:
+def process_deliveries(delivery_ids: list[str], lanes: list[str | None] | None = None) -> list[str]:
     """A batch of new deliveries, up to WORKER_THREADS at once (each mostly waits for GitHub), each processed
-    on its own: one crashing leaves the others be. Deliveries about the same item (`items`, as the intake
-    saw them; a batch queued by an older version has none) run one after the other, in the batch's order.
-    The outcomes are in the batch's order."""
+    on its own: one crashing leaves the others be. Deliveries in the same lane (`lanes`, as the intake saw
+    them: `Event.lane`; a batch queued by an older version holds items, `owner/repo#number`, or none) run one
+    after the other, in the batch's order. The outcomes are in the batch's order."""
     services = services_module.current()
-    in_order: dict[str, list[int]] = {}  # item (or the delivery's own place) -> its deliveries' places
-    for place, item in enumerate(items or [None] * len(delivery_ids)):
-        in_order.setdefault(item if item is not None else f"#{place}", []).append(place)
+    in_order: dict[str, list[int]] = {}  # lane (or the delivery's own place) -> its deliveries' places
+    for place, lane in enumerate(lanes or [None] * len(delivery_ids)):
+        in_order.setdefault(lane if lane is not None else f"#{place}", []).append(place)
     outcomes = [""] * len(delivery_ids)
 
     def run(places: list[int]) -> None:

@@ -64,7 +64,7 @@ class Collect:
     def __init__(self) -> None:
         self.ids: list[str] = []
 
-    def submit(self, delivery_id: str, item: str | None = None) -> None:
+    def submit(self, delivery_id: str, lane: str | None = None) -> None:
         self.ids.append(delivery_id)
 
     def dispatch(self, delivery_id: str, delay: float = 0, attempt: int = 0) -> str:

@@ -266,7 +266,7 @@ def store_of(ctx: Context) -> WatchedItemStore:
     return WatchedItemStore(ctx.stores.intents.engine)
 
 
-def is_newcomer(ctx: Context, item: Snapshot, association: str, config: ResponseWatchConfig) -> bool:
+def is_newcomer(ctx: Context, item: Snapshot | WatchedItem, association: str, config: ResponseWatchConfig) -> bool:
     """Fewer than `newcomer_max` earlier contributions to the repository in the ledger; members never are."""
     if association in MEMBERS:
         return False
@@ -352,6 +352,12 @@ def run_pass(services: Any, now: datetime) -> list[tuple[str, int, str]]:
             plan = decide(item, config, naive_now)
             if isinstance(plan, str):
                 ctx.log.debug("skipped: %s", plan)
+                continue
+            # Counted again, now the ledger holds what it did not yet when the item was opened: the author's
+            # earlier items recorded later (redelivered, or processed by another worker at the same time).
+            if not is_newcomer(ctx, item, "NONE", config):
+                store.not_a_newcomers(item.repo_id, item.number)
+                ctx.log.info("skipped: not a newcomer's, as the ledger counts now", extra={"reason": f"#{item.number}"})
                 continue
             item = as_on_github(ctx, store, item, config)
             plan = decide(item, config, naive_now)

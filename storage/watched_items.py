@@ -127,6 +127,16 @@ class WatchedItemStore:
                 .values(due_at=due_at, escalate_at=escalate_at, updated_at=utcnow())
             )
 
+    def not_a_newcomers(self, repo_id: int, number: int) -> None:
+        """The author had earlier contributions after all (recorded after the item was watched): no nudge,
+        and the page stops listing it as a newcomer's."""
+        with db.begin(self.engine) as conn:
+            conn.execute(
+                table.update()
+                .where(table.c.repo_id == repo_id, table.c.number == number, table.c.newcomer.is_(True))
+                .values(newcomer=False, updated_at=utcnow())
+            )
+
     def mark(self, repo_id: int, number: int, stage: str, at: datetime) -> None:
         """Record a nudge (`nudge`) or an escalation (`escalate`) as done, for the page."""
         column = "nudged_at" if stage == "nudge" else "escalated_at"

@@ -259,6 +259,28 @@ def test_newcomer_max_counts_a_persons_earlier_contributions_up_to_it(make_app, 
     assert [number for number in (7, 8, 9, 10) if nudges(github, number)] == [7, 8, 9]
 
 
+def test_an_item_counted_before_its_authors_earlier_ones_were_recorded_is_counted_again_before_a_nudge(
+    make_app, serve, redis_url, github
+):
+    """The fourth issue processed first (redelivered, or taken by another worker beside the others): when it
+    was opened the ledger held none of its author's earlier issues, so it was watched as a newcomer's. The
+    pass counts again before nudging, and the ledger now holds the three earlier ones."""
+    github.set_file(REPO, ".github/engage.yml", WATCH + "  newcomer_max: 3\n")
+    server = serve(make_app(redis_url=redis_url, behaviours=()))
+    issues = {}
+    for number in (7, 8, 9, 10):
+        github.add_issue(REPO, number, "lan-regular")
+        payload = opened_issue(number, "lan-regular")
+        payload["issue"]["user"]["id"] = payload["sender"]["id"] = 900777  # one person, four issues
+        issues[number] = ("issues", payload)
+    deliver(server, issues[10])
+    deliver(server, issues[7], issues[8], issues[9])
+    run_at(server.app, OPENED + timedelta(hours=49))
+    assert [number for number in (7, 8, 9, 10) if nudges(github, number)] == [7, 8, 9]
+    waiting = server.session.get(f"{server.url}/api/waiting", params={"repo": REPO}, timeout=10).json()["items"]
+    assert {entry["number"]: entry["newcomer"] for entry in waiting}.get(10) in (None, False)
+
+
 def test_escalation_once_after_the_nudge(make_app, serve, redis_url, github):
     github.set_file(REPO, ".github/engage.yml", WATCH + "  escalate_after_hours: 96\n")
     server = serve(make_app(redis_url=redis_url, behaviours=()))

@@ -156,38 +156,47 @@ def store(svc, delivery_id: str, payload_text: str) -> None:
     )
 
 
-def comment_on(number: int, login: str, comment_id: int) -> dict:
+def comment_on(number: int, login: str, comment_id: int, author: str = "Codertocat") -> dict:
     payload = comment_created(login, comment_id)
     payload["issue"]["number"] = number
+    payload["issue"]["user"]["login"] = author  # as GitHub sends it: the issue's author, in every delivery about it
     return payload
 
 
 @pytest.mark.parametrize("mode", ["embedded", "rq"])
-def test_deliveries_about_one_issue_are_processed_in_the_order_they_arrived(make_app, serve, github, redis_url, mode):
-    """A newcomer's issue whose greeting waits 1.5 s for GitHub, and a reply on that issue right behind it:
-    the reply waits for the opening (handled first, the watch of the issue would miss it); a comment on
-    another issue does not. In RQ mode the deliveries' batches are run as one, as one worker would."""
+def test_deliveries_about_one_authors_issues_are_processed_in_the_order_they_arrived(
+    make_app, serve, github, redis_url, mode
+):
+    """A newcomer's issue whose greeting waits 1.5 s for GitHub; a reply on that issue and the same person's
+    second issue right behind it wait for it (the reply would find no issue watched; the second issue would
+    be counted while the first is still being recorded); a comment on someone else's issue does not. In RQ
+    mode the deliveries' batches are run as one, as one worker would."""
     app = make_app(redis_url=redis_url, behaviours=()) if mode == "rq" else make_app(behaviours=())
     server, svc = serve(app), services(app)
     github.add_issue(REPO, 6, "dee-new")
+    github.add_issue(REPO, 7, "dee-new")
     github.delay_next("POST", CREATE_COMMENT, 1.5)
     server.deliver("issues", issue_opened(6, "dee-new"), delivery_id="opened-6")
-    server.deliver("issue_comment", comment_on(6, "sam", 9101), delivery_id="reply-6")
+    server.deliver("issue_comment", comment_on(6, "sam", 9101, author="dee-new"), delivery_id="reply-6")
+    server.deliver("issues", issue_opened(7, "Dee-New"), delivery_id="opened-7")
     server.deliver("issue_comment", comment_on(1, "kim", 9102), delivery_id="elsewhere-1")
     if mode == "rq":
         assert svc.dispatcher.wait_idle()
         jobs = [Job.fetch(i, connection=svc.redis, serializer=JSONSerializer) for i in svc.dispatcher.queue.job_ids]
         ids = [d for job in jobs for d in job.args[0]]
-        items = [item for job in jobs for item in job.args[1]]
-        assert ids == ["opened-6", "reply-6", "elsewhere-1"]
-        assert items == [f"{REPO}#6", f"{REPO}#6", f"{REPO}#1"], "the intake hands each delivery's item to RQ"
-        threading.Thread(target=worker.process_deliveries, args=(ids, items), daemon=True).start()
+        lanes = [lane for job in jobs for lane in job.args[1]]
+        assert ids == ["opened-6", "reply-6", "opened-7", "elsewhere-1"]
+        dee, codertocat = f"{REPO}@dee-new", f"{REPO}@codertocat"
+        assert lanes == [dee, dee, dee, codertocat], "the intake hands each delivery's lane to RQ"
+        threading.Thread(target=worker.process_deliveries, args=(ids, lanes), daemon=True).start()
     wait_for(lambda: svc.store.get("elsewhere-1").status == "done", message="the other issue's comment processed")
     assert svc.store.get("reply-6").status == "pending", "the reply did not wait for its issue's opening"
-    wait_for(lambda: svc.store.get("reply-6").status == "done", message="the reply processed")
-    opened, reply = svc.store.get("opened-6"), svc.store.get("reply-6")
-    assert opened.status == "done" and opened.finished_at <= reply.finished_at
-    assert len(greetings(github, 6)) == 1
+    assert svc.store.get("opened-7").status == "pending", "the author's second issue did not wait for the first"
+    wait_for(lambda: svc.store.get("opened-7").status == "done", message="the second issue processed")
+    opened, reply, second = (svc.store.get(d) for d in ("opened-6", "reply-6", "opened-7"))
+    assert opened.status == reply.status == "done"
+    assert opened.finished_at <= reply.finished_at <= second.finished_at
+    assert len(greetings(github, 6)) == 1 and greetings(github, 7) == []
 
 
 def test_a_batch_that_ran_is_left_to_expire_within_a_minute_and_not_taken_for_one_still_coming(

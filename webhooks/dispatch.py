@@ -62,9 +62,10 @@ class Dispatcher(Protocol):
         """Queue the delivery's next attempt (`attempt` = attempts made so far): ENQUEUED or ALREADY_QUEUED;
         None when the queue cannot take it now (logged: the sweeper dispatches it later)."""
 
-    def submit(self, delivery_id: str, item: str | None = None) -> None:
-        """Hand over a just-stored delivery without waiting (the webhook request path). Deliveries about the
-        same `item` (an issue or pull request: `Event.item`) are processed one after the other, in this order."""
+    def submit(self, delivery_id: str, lane: str | None = None) -> None:
+        """Hand over a just-stored delivery without waiting (the webhook request path). Deliveries in the same
+        `lane` (those about one author's issues and pull requests: `Event.lane`) are processed one after the
+        other, in this order."""
 
     def queued(self, delivery_ids: list[str]) -> set[str]:
         """The subset known to be waiting in the queue already."""
@@ -108,10 +109,10 @@ class RQDispatcher:
         self._flusher_pid = 0
         self._lock = threading.Lock()
 
-    def submit(self, delivery_id: str, item: str | None = None) -> None:
+    def submit(self, delivery_id: str, lane: str | None = None) -> None:
         """Queue a new delivery from the webhook request: a background thread enqueues it (in a batch
         with whatever else arrived meanwhile), so the request answers without waiting for Redis."""
-        self._outbox.put((delivery_id, item))
+        self._outbox.put((delivery_id, lane))
         if self._flusher is None or self._flusher_pid != os.getpid() or not self._flusher.is_alive():
             with self._lock:  # (re)start after a fork: gunicorn --preload forks after create_app
                 if self._flusher is None or self._flusher_pid != os.getpid() or not self._flusher.is_alive():
@@ -140,12 +141,12 @@ class RQDispatcher:
 
     def _send_batch(self, batch: list[tuple[str, str | None]]) -> None:
         try:
-            self._enqueue_batch([delivery_id for delivery_id, _ in batch], [item for _, item in batch])
+            self._enqueue_batch([delivery_id for delivery_id, _ in batch], [lane for _, lane in batch])
         finally:
             for _ in batch:
                 self._outbox.task_done()
 
-    def _enqueue_batch(self, ids: list[str], items: list[str | None]) -> None:
+    def _enqueue_batch(self, ids: list[str], lanes: list[str | None]) -> None:
         if time.monotonic() < self._open_until:
             return  # stored as pending: the sweeper dispatches them when Redis is back
         batch = f"batch-{uuid.uuid4().hex}"
@@ -155,7 +156,7 @@ class RQDispatcher:
                 self.queue.enqueue(
                     BATCH_FUNCTION,
                     ids,
-                    items,
+                    lanes,
                     job_id=batch,
                     pipeline=pipe,
                     job_timeout=self.job_timeout * len(ids),
@@ -281,10 +282,10 @@ class InlineDispatcher:
     """The embedded worker: `threads` daemon threads in this process, plus the periodic sweeper.
 
     Several threads, so a delivery waiting for GitHub (a greeting's two calls) does not hold up the
-    deliveries behind it; the claim in `DeliveryStore` keeps any one delivery to one thread. Deliveries about
-    one item (an issue, a pull request) are processed one after the other, in the order they came: a thread
-    that takes one while another thread is busy with that item leaves it to that thread, which processes it
-    next; every other delivery goes to whichever thread is free.
+    deliveries behind it; the claim in `DeliveryStore` keeps any one delivery to one thread. Deliveries in one
+    lane (about one author's issues and pull requests, `Event.lane`) are processed one after the other, in the
+    order they came: a thread that takes one while another thread is busy with that lane leaves it to that
+    thread, which processes it next; every other delivery goes to whichever thread is free.
     """
 
     def __init__(self, process: Callable[[str], object], sweep: Callable[[], int], sweep_interval: float, threads: int):
@@ -293,7 +294,7 @@ class InlineDispatcher:
         self._sweep_interval = sweep_interval
         self._queue: queue.Queue[tuple[str, str | None] | None] = queue.Queue()
         self._waiting: set[str] = set()  # submitted, not yet being processed
-        self._busy: dict[str, collections.deque[str]] = {}  # item -> what waits for its thread, in order
+        self._busy: dict[str, collections.deque[str]] = {}  # lane -> what waits for its thread, in order
         self._stop = threading.Event()
         self._workers = [
             threading.Thread(target=self._run, name=f"engage-worker-{n}", daemon=True) for n in range(1, threads + 1)
@@ -312,18 +313,18 @@ class InlineDispatcher:
                     thread.start()
                 self._sweeper.start()
 
-    def submit(self, delivery_id: str, item: str | None = None) -> None:
+    def submit(self, delivery_id: str, lane: str | None = None) -> None:
         self.start()
-        self._put(delivery_id, item)
+        self._put(delivery_id, lane)
 
-    def _put(self, delivery_id: str, item: str | None = None) -> None:
+    def _put(self, delivery_id: str, lane: str | None = None) -> None:
         with self._lock:
             self._waiting.add(delivery_id)
-        self._queue.put((delivery_id, item))
+        self._queue.put((delivery_id, lane))
 
     def queued(self, delivery_ids: list[str]) -> set[str]:
         """Those waiting here: the sweeper leaves them (dispatched again, one could overtake the deliveries
-        ahead of it about the same item). The queue dies with the process, and so does this answer: after a
+        ahead of it in its lane). The queue dies with the process, and so does this answer: after a
         restart the sweeper dispatches them all."""
         with self._lock:
             return self._waiting.intersection(delivery_ids)
@@ -344,26 +345,26 @@ class InlineDispatcher:
             if entry is None:
                 self._queue.task_done()
                 break
-            delivery_id, item = entry
+            delivery_id, lane = entry
             with self._lock:
-                if item is not None and item in self._busy:
-                    self._busy[item].append(delivery_id)  # its thread processes it next; its task stays open
+                if lane is not None and lane in self._busy:
+                    self._busy[lane].append(delivery_id)  # its thread processes it next; its task stays open
                     continue
-                if item is not None:
-                    self._busy[item] = collections.deque()
+                if lane is not None:
+                    self._busy[lane] = collections.deque()
             current: str | None = delivery_id
             while current is not None:
                 self._process_one(current)
-                current = self._next_of(item)
+                current = self._next_of(lane)
 
-    def _next_of(self, item: str | None) -> str | None:
-        """The item's next delivery, left here by other threads meanwhile; None frees the item."""
-        if item is None:
+    def _next_of(self, lane: str | None) -> str | None:
+        """The lane's next delivery, left here by other threads meanwhile; None frees the lane."""
+        if lane is None:
             return None
         with self._lock:
-            if self._busy[item]:
-                return self._busy[item].popleft()
-            del self._busy[item]
+            if self._busy[lane]:
+                return self._busy[lane].popleft()
+            del self._busy[lane]
             return None
 
     def _process_one(self, delivery_id: str) -> None:

@@ -58,13 +58,25 @@ class Event:
         return f"{self.name}.{self.action}" if self.action else self.name
 
     @property
-    def item(self) -> str | None:
-        """The issue or pull request the delivery is about, `owner/repo#number`; None for anything else. Its
-        deliveries are processed in the order they arrived: a reply handled before the issue's opening
-        would find nothing to answer."""
+    def lane(self) -> str | None:
+        """The deliveries processed one after the other, in the order they arrived: those about the issues and
+        pull requests of one author in a repository, `owner/repo@login` (`owner/repo#number` when the item
+        names no author). None for anything else (pushes, check runs), which goes to any free thread.
+
+        Every delivery about one item is in its author's lane: a reply handled before the issue's opening would
+        find nothing to answer. And what is decided from a person's earlier contributions in the ledger (a
+        greeting, a newcomer's item watched, a milestone of merged pull requests) must not be decided while
+        their earlier items are still being recorded beside it: two merges counted at once would both count
+        the other as not yet merged, and the fifth merge's congratulations would never be sent."""
         thing = self.payload.get("issue") or self.payload.get("pull_request")
-        number = thing.get("number") if isinstance(thing, dict) else None
-        if self.repository is None or isinstance(number, bool) or not isinstance(number, int):
+        if self.repository is None or not isinstance(thing, dict):
+            return None
+        author = thing.get("user")
+        login = author.get("login") if isinstance(author, dict) else None
+        if isinstance(login, str) and login:
+            return f"{self.repository}@{login.lower()}"
+        number = thing.get("number")
+        if isinstance(number, bool) or not isinstance(number, int):
             return None
         return f"{self.repository}#{number}"
 

@@ -231,7 +231,7 @@ def _store(services: Services, event: Event, payload_text: str) -> Answer:
         log.info("redelivery acknowledged, not processed again", extra=fields)
         return _answer(200, "already received", delivery_id=event.delivery_id)
     if status == PENDING:
-        services.dispatcher.submit(event.delivery_id, event.item)
+        services.dispatcher.submit(event.delivery_id, event.lane)
     log.info("delivery accepted", extra={**fields, "outcome": status})
     _count(services, event.name, "accepted" if status == PENDING else "ignored")
     return _answer(202, "accepted", delivery_id=event.delivery_id, outcome=status)
