@@ -197,7 +197,7 @@ def test_redis_down_loses_nothing(make_app, serve, redis_url, github):
         proxy.cut()
         answers = [server.deliver("issues", opened(n), delivery_id=f"down-{n}").status_code for n in (1, 2)]
         assert answers == [202, 202]
-        # Let the web process's enqueue thread give up on both before Redis comes back (it lingers 5 ms).
+        # Let the web process's enqueue thread give up on both before Redis comes back (it lingers 25 ms).
         services(app).dispatcher.wait_idle()
         health = server.session.get(server.url + "/healthz")
         assert health.status_code == 503 and "redis unreachable" in health.json()["queue"]

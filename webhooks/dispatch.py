@@ -35,9 +35,12 @@ log = logging.getLogger(__name__)
 JOB_FUNCTION = "worker.process_delivery"
 BATCH_FUNCTION = "worker.process_deliveries"
 # New deliveries go to RQ in batches of up to this many: one job's bookkeeping serves them all under load,
-# while a lone delivery leaves after at most BATCH_LINGER_SECONDS.
+# while a lone delivery leaves after at most BATCH_LINGER_SECONDS. A job costs a worker 3.6-4.2 ms of CPU
+# besides its deliveries (bench/rq_job.py); at 5 ms a web process serving 150 deliveries a second sent
+# batches of one or two. A longer batch gathers more of one person's deliveries, which its lanes keep in order
+# (`worker.process_deliveries`). Figures in bench/README.md ("The batch linger, again").
 MAX_BATCH = 25
-BATCH_LINGER_SECONDS = 0.005
+BATCH_LINGER_SECONDS = 0.025
 # How long RQ keeps a batch's job once it ran, and then lets Redis expire it. Not 0: RQ deletes a job with
 # result_ttl 0 at once, reading its status from Redis four or five times to find its registries, one round
 # trip each; left to expire, it costs three EXPIREs in the pipeline RQ sends anyway (a no-op job: 3.6-4.2
