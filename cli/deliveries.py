@@ -20,7 +20,7 @@ from storage.retention import FAILED_RETENTION_FACTOR, prune
 from webhooks.dispatch import NOT_FAILED, STRANDED, failed_delivery_ids, retry
 from webhooks.event import MalformedEvent, parse
 from webhooks.intake import accept
-from webhooks.jobs import process
+from webhooks.jobs import handler_outcomes, process
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def replay(payload: Path, event_name: str, delivery_id: str | None) -> None:
         f"{event.delivery_id} {event.key}: {status}"
         + (f" ({delivery.last_error})" if delivery and delivery.last_error else "")
     )
-    for handler, (outcome, error) in services.store.handler_outcomes(event.delivery_id).items():
+    for handler, (outcome, error) in (handler_outcomes(services, delivery) if delivery else {}).items():
         click.echo(f"  {handler}: {outcome}" + (f" - {error}" if error else ""))
     if status == FAILED:
         sys.exit(1)
@@ -117,7 +117,7 @@ def deliveries_show(delivery_id: str) -> None:
                 "attempts": d.attempts,
                 "last_error": d.last_error,
                 "received_at": str(d.received_at),
-                "handlers": services.store.handler_outcomes(d.id),
+                "handlers": handler_outcomes(services, d),
             },
             indent=2,
         )

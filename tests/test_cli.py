@@ -9,7 +9,9 @@ import subprocess
 import sys
 
 import pytest
+import sqlalchemy as sa
 
+from storage import db
 from tests.conftest import APP_ID, REPO, ROOT, example, installed
 from tests.support import behaviours
 
@@ -116,6 +118,29 @@ def test_deliveries_waiting_for_a_retry_are_listed_with_their_error(flask_cli, p
     assert "r-fail" in listing.stdout and "ServerError" in listing.stdout
     shown = flask_cli("deliveries", "show", "r-fail")
     assert json.loads(shown.stdout)["status"] == "retrying"
+
+
+def test_deliveries_show_lists_each_handler_of_a_done_delivery_though_its_first_attempt_stored_none(
+    flask_cli, payload_file, github, database_url
+):
+    """A first attempt that ends done writes no row per handler that simply ran (a comment's nine rows were half
+    its finish's cost); the operator still sees each routed handler as done, and a retry's outcomes are stored."""
+    github.fail_next("POST", r"/comments$", 403, body={"message": "Resource not accessible by integration"})
+    flask_cli("replay", str(payload_file), "--event", "issues", "--delivery-id", "s-2")
+    assert flask_cli("deliveries", "retry", "s-2").stdout.strip() == "s-2: retried here: done"
+    flask_cli("replay", str(payload_file), "--event", "issues", "--delivery-id", "s-1")
+    shown = json.loads(flask_cli("deliveries", "show", "s-1").stdout)
+    assert shown["status"] == "done" and shown["handlers"]["test.ack"] == ["done", None]
+    engine = db.make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            query = sa.select(db.handler_runs.c.delivery_id, db.handler_runs.c.handler, db.handler_runs.c.status)
+            rows = {(row.delivery_id, row.handler): row.status for row in conn.execute(query)}
+    finally:
+        engine.dispose()
+    assert [key for key in rows if key[0] == "s-1"] == []
+    assert rows[("s-2", "test.ack")] == "done", "the retry's outcome replaced the failure"
+    assert json.loads(flask_cli("deliveries", "show", "s-2").stdout)["handlers"]["test.ack"] == ["done", None]
 
 
 def test_db_upgrade_and_status(flask_cli):
