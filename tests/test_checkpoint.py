@@ -50,7 +50,9 @@ def test_the_wal_is_started_over_under_writes_without_a_pause(make_app, monkeypa
     store = services(make_app()).store
     wal = Path(f"{store.engine.url.database}-wal")
     _store_deliveries(store, 6_000, "burst")  # about 60 MB, written as fast as this thread can
-    # Passive checkpoints alone left 200 MB of WAL after the same writes (each frame written again and again).
-    assert wal.stat().st_size < 60_000_000, "the WAL was started over during the writes"
+    # Passive checkpoints alone leave 198 MB of WAL after the same writes (each frame written again and again);
+    # started over, it ended at 44-59 MB in three runs, and at 64 MB once in a clean-clone CI run (a catch-up
+    # late in the burst on a loaded machine): the bound is where none of those fails and no-catch-up does.
+    assert wal.stat().st_size < 100_000_000, "the WAL was started over during the writes"
     with store.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM deliveries WHERE id LIKE 'burst-%'")).scalar() == 6_000
