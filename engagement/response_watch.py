@@ -355,8 +355,9 @@ def run_pass(services: Any, now: datetime) -> list[tuple[str, int, str]]:
                 continue
             # Counted again, now the ledger holds what it did not yet when the item was opened: the author's
             # earlier items recorded later (redelivered, or processed by another worker at the same time).
+            # Members were left out when it was opened, so the association no longer matters here.
             if not is_newcomer(ctx, item, "NONE", config):
-                store.not_a_newcomers(item.repo_id, item.number)
+                store.unmark_newcomer(item.repo_id, item.number)
                 ctx.log.info("skipped: not a newcomer's, as the ledger counts now", extra={"reason": f"#{item.number}"})
                 continue
             item = as_on_github(ctx, store, item, config)

@@ -127,7 +127,7 @@ class WatchedItemStore:
                 .values(due_at=due_at, escalate_at=escalate_at, updated_at=utcnow())
             )
 
-    def not_a_newcomers(self, repo_id: int, number: int) -> None:
+    def unmark_newcomer(self, repo_id: int, number: int) -> None:
         """The author had earlier contributions after all (recorded after the item was watched): no nudge,
         and the page stops listing it as a newcomer's."""
         with db.begin(self.engine) as conn:
