@@ -155,8 +155,10 @@ def comment_by(login: str, number: int = 7, hours: int = 3, author: str | None =
     return payload
 
 
-def changed(action: str, number: int = 7, labels: tuple[str, ...] = (), state: str = "open") -> dict:
-    payload = opened_issue(number)
+def changed(
+    action: str, number: int = 7, labels: tuple[str, ...] = (), state: str = "open", author: str = NEWCOMER
+) -> dict:
+    payload = opened_issue(number, author)  # as GitHub sends it: the issue's author, in every delivery about it
     payload["action"] = action
     stamp = (OPENED + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     payload["issue"].update(state=state, updated_at=stamp, labels=[{"name": name} for name in labels])
@@ -216,8 +218,8 @@ def test_no_nudge_when_a_maintainer_answered_it_was_closed_or_it_waits_on_its_au
             "issue_comment",
             comment_by("newcomer-10", 10, author="newcomer-10"),
         ),  # the author's own comment is no response
-        ("issues", changed("closed", 8, state="closed")),
-        ("issues", changed("labeled", 9, labels=("waiting on author",))),
+        ("issues", changed("closed", 8, state="closed", author="newcomer-8")),
+        ("issues", changed("labeled", 9, labels=("waiting on author",), author="newcomer-9")),
     )
     run_at(server.app, OPENED + timedelta(hours=49))
     assert [number for number in (7, 8, 9, 10) if nudges(github, number)] == [10]
