@@ -57,6 +57,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -125,9 +126,15 @@ class Delivery:
 
 
 class Payloads:
-    """Edited copies of the recorded examples; numbers count up so every delivery is a distinct item."""
+    """Edited copies of the recorded examples; numbers count up so every delivery is a distinct item.
 
-    def __init__(self) -> None:
+    `live`: issues, comments and reviews dated now, as a running app receives them, not in May 2019 as
+    recorded. Then each contribution also falls in the leaderboard's rolling windows (7, 30, 90 and 365
+    days, and all time), which the ledger keeps per person for the repository and for its owner: ten
+    window rows written a contribution, once the windows are as of today (`windows_to_today`)."""
+
+    def __init__(self, live: bool = False) -> None:
+        self.live = live
         self.number = 1000
         self.templates = {
             name: example(name)
@@ -145,6 +152,17 @@ class Payloads:
         data = self._copy("issues.opened.1")
         data["issue"].update(number=number, user=person(login), author_association="NONE")
         data["sender"] = person(login)
+        return self._dated(data)
+
+    def _dated(self, data: dict[str, Any]) -> dict[str, Any]:
+        """With `live`, the times a contribution is recorded at set to now."""
+        if self.live:
+            now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            for key, fields in (("issue", ("created_at", "updated_at")), ("comment", ("created_at", "updated_at"))):
+                if key in data:
+                    data[key].update(dict.fromkeys(fields, now))
+            if "review" in data:
+                data["review"]["submitted_at"] = now
         return data
 
     def make(self, kind: str, rng: random.Random) -> Delivery:
@@ -156,14 +174,14 @@ class Payloads:
             data["issue"]["number"] = rng.randint(1, len(KNOWN))
             data["comment"].update(id=self.next_number(), user=person(login), author_association="NONE")
             data["sender"] = person(login)
-            return Delivery(kind, "issue_comment", dumps(data))
+            return Delivery(kind, "issue_comment", dumps(self._dated(data)))
         if kind == "review":
             data = self._copy("pull_request_review.submitted.1")
             author = KNOWN[(KNOWN.index(login) + 1) % len(KNOWN)]
             data["pull_request"].update(number=self.next_number(), user=person(author), author_association="NONE")
             data["review"].update(id=self.next_number(), user=person(login), author_association="NONE")
             data["sender"] = person(login)
-            return Delivery(kind, "pull_request_review", dumps(data))
+            return Delivery(kind, "pull_request_review", dumps(self._dated(data)))
         data = self._copy("push.none.5")
         data["pusher"] = {"name": login, "email": f"{login}@example.org"}
         data["sender"] = person(login)
@@ -338,6 +356,18 @@ def import_history(env: dict[str, str]) -> None:
         raise SystemExit(f"the backfill failed: {done.stdout[-1000:]}{done.stderr[-2000:]}")
 
 
+def windows_to_today(database_url: str) -> None:
+    """The leaderboard windows moved to today, as a running app's `leaderboard.windows` task does within five
+    minutes of its start (a benchmark's run is shorter): from then on each contribution adds to them."""
+    from storage.ledger import LedgerStore
+
+    engine = db.make_engine(database_url)
+    try:
+        LedgerStore(engine).advance(datetime.now(UTC).date())
+    finally:
+        engine.dispose()
+
+
 def fresh_database(url: str) -> str:
     engine = db.make_engine(url)
     db.metadata.drop_all(engine)
@@ -380,6 +410,12 @@ def main() -> None:
         "is the ledger's answer, not GitHub's",
     )
     parser.add_argument(
+        "--live",
+        action="store_true",
+        help="issues, comments and reviews dated now and the leaderboard windows as of today, as in a running app "
+        "(each contribution then also adds to its rolling windows); default: the recorded examples' 2019 times",
+    )
+    parser.add_argument(
         "--mix-of",
         choices=list(MIX),
         help="the timed burst made of this kind alone (check_run: the answer's own cost, nothing to process)",
@@ -393,7 +429,7 @@ def main() -> None:
     public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     fake = FakeGitHub(APP_ID, public).start()
     fake.latency = args.github_latency_ms / 1000
-    rng, payloads = random.Random(14), Payloads()
+    rng, payloads = random.Random(14), Payloads(live=args.live)
     # The id the recorded payloads carry, so what the backfill imports is the repository the deliveries name.
     fake.add_repo(REPO, default_branch="master", repo_id=int(payloads.templates["issues.opened.1"]["repository"]["id"]))
     fake.add_installation(INSTALLATION, "Codertocat", [REPO])
@@ -410,6 +446,8 @@ def main() -> None:
         run.phase("warm-up", [payloads.make(kind, rng) for kind in MIX for _ in range(2)])
         if args.backfilled:
             import_history(run.env)
+        if args.live:
+            windows_to_today(database_url)
         rows = [run.phase(kind, [payloads.make(kind, rng) for _ in range(per_kind)])[0] for kind in MIX]
         kinds = [args.mix_of] if args.mix_of else [kind for kind, weight in MIX.items() for _ in range(weight)]
         mix = [payloads.make(rng.choice(kinds), rng) for _ in range(args.deliveries)]
@@ -437,6 +475,7 @@ def main() -> None:
         f"GitHub latency {args.github_latency_ms:g} ms, cores={os.cpu_count()}"
         + (", ledger backfilled" if args.backfilled else "")
         + (f", the burst of {args.mix_of} alone" if args.mix_of else "")
+        + (", live times and windows" if args.live else "")
     )
     print(table(COLUMNS, [row.cells() for row in [*rows, greeting_row, mix_row]]))
     summary = [

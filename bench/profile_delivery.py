@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("ENV_FILE", "/nonexistent/.env")
 os.environ.setdefault("FLASK_SKIP_DOTENV", "1")
 
+import sqlalchemy as sa  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 
@@ -49,10 +50,12 @@ from bench.delivery_mix import (  # noqa: E402
     Payloads,
     dumps,
     fresh_database,
+    windows_to_today,
 )
 
 NEWCOMER = "newcomer"
 from jobs.backfill import backfill  # noqa: E402
+from storage.db import window_totals  # noqa: E402
 from tests.support.fake_github import FakeGitHub  # noqa: E402
 from webhooks.jobs import process  # noqa: E402
 from webhooks.signature import sign  # noqa: E402
@@ -85,6 +88,7 @@ def main() -> None:
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--dump", type=Path, help="with --profile: also write cProfile's stats here, for pstats")
     parser.add_argument("--backfilled", action="store_true", help="as delivery_mix.py --backfilled")
+    parser.add_argument("--live", action="store_true", help="as delivery_mix.py --live")
     parser.add_argument(
         "--rounds", type=int, default=1, help="measure the intake this many times (--deliveries each): best and median"
     )
@@ -123,7 +127,7 @@ def main() -> None:
     services = app.extensions["engage"]
     collect = Collect()
     services.dispatcher = collect
-    rng, payloads = random.Random(14), Payloads()
+    rng, payloads = random.Random(14), Payloads(live=args.live)
 
     def prepare(kind: str) -> tuple[bytes, dict[str, object]]:
         if kind == NEWCOMER:  # someone's first issue: greeted (a first-time lookup and the comment)
@@ -173,6 +177,8 @@ def main() -> None:
         collect.ids.clear()
         if args.backfilled:
             backfill(services, REPO, None, lambda *_: None)  # as `flask backfill OWNER/REPO` and `history` do
+        if args.live:
+            windows_to_today(database_url)
 
         # The thread's CPU time, not the wall clock: waiting for the fake GitHub (a thread here) is not our cost.
         profiler = cProfile.Profile(time.thread_time)
@@ -196,7 +202,9 @@ def main() -> None:
         processing, own = time.process_time() - start, time.thread_time() - own_start
         n, processed = args.deliveries, max(len(collect.ids), 1)
         engine = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
-        print(f"{args.kind}, {n} deliveries, {engine}, process_time per delivery:")
+        times = ", live times and windows" if args.live else ""
+        print(f"{args.kind}, {n} deliveries, {engine}{times}, process_time per delivery:")
+        print(f"  leaderboard window rows: {window_rows(services.store.engine)}")
         print(f"  intake (the app's WSGI call, as a web worker makes it): {intake * 1000 / n:.3f} ms")
         if len(rounds) > 1:
             print(f"    best of {len(rounds)} rounds; median {statistics.median(rounds) * 1000 / n:.3f} ms")
@@ -210,6 +218,12 @@ def main() -> None:
         services.close()
         fake.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def window_rows(engine: sa.Engine) -> int:
+    """What the ledger keeps per person and leaderboard window: none unless contributions fall in them."""
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(window_totals)).scalar_one())
 
 
 if __name__ == "__main__":

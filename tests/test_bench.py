@@ -83,3 +83,21 @@ def test_rq_job_benchmark_runs_both_ways(redis_url: str) -> None:
     rows = [line.split() for line in out.splitlines()[1:]]
     assert [row[0] for row in rows] == ["0", str(FINISHED_BATCH_TTL_SECONDS)], out
     assert all(float(value) > 0 for row in rows for value in row[1:]), out
+
+
+def test_live_times_make_each_contribution_add_to_the_leaderboard_windows_as_in_a_running_app() -> None:
+    """The recorded examples are dated 2019 and a benchmark's run ends before the app's task moves the windows
+    to today: a comment then writes none of its ten window rows. `--live` measures what a running app does."""
+
+    def window_rows(*live: str) -> int:
+        command = [sys.executable, str(ROOT / "bench" / "profile_delivery.py"), "--kind", "comment"]
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+        run = subprocess.run(
+            [*command, "--deliveries", "5", *live], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert run.returncode == 0, run.stderr[-2000:]
+        [line] = [line for line in run.stdout.splitlines() if "leaderboard window rows:" in line]
+        return int(line.rsplit(":", 1)[1])
+
+    assert window_rows() == 0
+    assert window_rows("--live") >= 10, "a comment by someone adds to 5 windows of the repository and of its owner"
