@@ -31,19 +31,27 @@ def dialect_insert(dialect: str, table: sa.Table) -> Any:
 
 def add_counts(conn: Connection, table: sa.Table, rows: Iterable[Mapping[str, Any]]) -> None:
     """INSERT each row (its primary key and some counts) or add its counts to the stored one, atomic on
-    both databases, in one execution. Rows with the same key are added together first (one INSERT
-    may not update a row twice), and sent in key order, so that concurrent writers lock in one order."""
+    both databases. Rows with the same key are added together first (one INSERT may not update a row
+    twice), and sent in key order, so that concurrent writers lock in one order. A statement names only
+    the counts its rows add to (a comment's rows: two of twenty), and consecutive rows adding to the same
+    counts go in one execution: a contribution's ten leaderboard-window rows are one."""
     keys = [column.name for column in table.primary_key.columns]
-    counts = [column.name for column in table.c if not column.primary_key]
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:
         key = tuple(row[name] for name in keys)
-        total = merged.setdefault(key, {**dict.fromkeys(counts, 0), **{name: row[name] for name in keys}})
+        total = merged.setdefault(key, {name: row[name] for name in keys})
         for name, value in row.items():
-            if name not in keys:
-                total[name] += value
-    if merged:
-        _adding(conn.dialect.name, table).executemany(conn, [merged[key] for key in sorted(merged)])
+            if name not in keys and value:
+                total[name] = total.get(name, 0) + value
+    run: list[dict[str, Any]] = []
+    for key in sorted(merged):
+        row = {name: value for name, value in merged[key].items() if name in keys or value}
+        if run and run[-1].keys() != row.keys():
+            _adding(conn.dialect.name, table, tuple(run[-1])).executemany(conn, run)
+            run = []
+        run.append(row)
+    if run:
+        _adding(conn.dialect.name, table, tuple(run[-1])).executemany(conn, run)
 
 
 def insert_ignore(conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> bool:
@@ -52,11 +60,15 @@ def insert_ignore(conn: Connection, table: sa.Table, values: Mapping[str, Any]) 
 
 
 @cache
-def _adding(dialect: str, table: sa.Table) -> Prepared:
-    """Every count column given (0 where nothing is added): one statement for every row of the table."""
+def _adding(dialect: str, table: sa.Table, names: tuple[str, ...]) -> Prepared:
+    """The rows' keys and the counts they add to (`names`): the other counts start at their default, 0, and
+    are left as stored. A few statements per table, one for each set of counts a kind of contribution adds."""
     statement = dialect_insert(dialect, table)
-    adding = {column.name: column + statement.excluded[column.name] for column in table.c if not column.primary_key}
-    return Prepared(statement.on_conflict_do_update(index_elements=list(table.primary_key.columns), set_=adding))
+    index = list(table.primary_key.columns)
+    adding = {name: table.c[name] + statement.excluded[name] for name in names if not table.c[name].primary_key}
+    if not adding:  # the key alone: the row, if it is not there yet
+        return Prepared(statement.on_conflict_do_nothing(index_elements=index))
+    return Prepared(statement.on_conflict_do_update(index_elements=index, set_=adding))
 
 
 @cache
