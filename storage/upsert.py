@@ -1,10 +1,9 @@
 """Atomic upserts on SQLite and PostgreSQL alike, for the ledger and its rollups.
 
-The statements `add_counts` and `insert_ignore` run are built once per dialect and table, and take
-their values as parameters: SQLAlchemy caches a statement's compiled form by its structure, but
-building the construct is itself the larger part of a small statement's cost, and a structure that
-varies per call (the columns one kind counts in) compiles again. They run as `storage.prepared`
-statements: every contribution recorded runs several.
+The statements `add_counts` and `insert_ignore` run are built once per dialect and table (and, for
+`add_counts`, set of counts added), and take their values as parameters: SQLAlchemy caches a statement's
+compiled form by its structure, but building the construct is itself the larger part of a small
+statement's cost. They run as `storage.prepared` statements: every contribution recorded runs several.
 """
 
 from __future__ import annotations
@@ -47,11 +46,11 @@ def add_counts(conn: Connection, table: sa.Table, rows: Iterable[Mapping[str, An
     for key in sorted(merged):
         row = {name: value for name, value in merged[key].items() if name in keys or value}
         if run and run[-1].keys() != row.keys():
-            _adding(conn.dialect.name, table, tuple(run[-1])).executemany(conn, run)
+            _adding(conn.dialect.name, table, tuple(sorted(run[-1]))).executemany(conn, run)
             run = []
         run.append(row)
     if run:
-        _adding(conn.dialect.name, table, tuple(run[-1])).executemany(conn, run)
+        _adding(conn.dialect.name, table, tuple(sorted(run[-1]))).executemany(conn, run)
 
 
 def insert_ignore(conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> bool:
