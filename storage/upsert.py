@@ -32,7 +32,7 @@ def add_counts(conn: Connection, table: sa.Table, rows: Iterable[Mapping[str, An
     """INSERT each row (its primary key and some counts) or add its counts to the stored one, atomic on
     both databases. Rows with the same key are added together first (one INSERT may not update a row
     twice), and sent in key order, so that concurrent writers lock in one order. A statement names only
-    the counts its rows add to (a comment's rows: two of twenty), and consecutive rows adding to the same
+    the counts its rows add to (a comment's rows: two of nineteen), and consecutive rows adding to the same
     counts go in one execution: a contribution's ten leaderboard-window rows are one."""
     keys = [column.name for column in table.primary_key.columns]
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
