@@ -70,6 +70,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 
 from bench.load import count_status, start_web, start_workers, stop  # noqa: E402
 from storage import db  # noqa: E402
+from storage.ledger import LedgerStore  # noqa: E402
 from tests.support.fake_github import FakeGitHub, RecordedRequest  # noqa: E402
 from webhooks.signature import sign  # noqa: E402
 
@@ -158,9 +159,9 @@ class Payloads:
         """With `live`, the times a contribution is recorded at set to now."""
         if self.live:
             now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            for key, fields in (("issue", ("created_at", "updated_at")), ("comment", ("created_at", "updated_at"))):
+            for key in ("issue", "comment"):
                 if key in data:
-                    data[key].update(dict.fromkeys(fields, now))
+                    data[key].update(created_at=now, updated_at=now)
             if "review" in data:
                 data["review"]["submitted_at"] = now
         return data
@@ -359,8 +360,6 @@ def import_history(env: dict[str, str]) -> None:
 def windows_to_today(database_url: str) -> None:
     """The leaderboard windows moved to today, as a running app's `leaderboard.windows` task does within five
     minutes of its start (a benchmark's run is shorter): from then on each contribution adds to them."""
-    from storage.ledger import LedgerStore
-
     engine = db.make_engine(database_url)
     try:
         LedgerStore(engine).advance(datetime.now(UTC).date())

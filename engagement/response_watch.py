@@ -266,10 +266,13 @@ def store_of(ctx: Context) -> WatchedItemStore:
     return WatchedItemStore(ctx.stores.intents.engine)
 
 
-def is_newcomer(ctx: Context, item: Snapshot | WatchedItem, association: str, config: ResponseWatchConfig) -> bool:
+def is_newcomer(ctx: Context, item: Snapshot, association: str, config: ResponseWatchConfig) -> bool:
     """Fewer than `newcomer_max` earlier contributions to the repository in the ledger; members never are."""
-    if association in MEMBERS:
-        return False
+    return association not in MEMBERS and few_earlier_contributions(ctx, item, config)
+
+
+def few_earlier_contributions(ctx: Context, item: Snapshot | WatchedItem, config: ResponseWatchConfig) -> bool:
+    """Fewer than `newcomer_max` contributions of the author's to the repository about items numbered before it."""
     threshold = max(config.newcomer_max, 1)
     ledger = ctx.stores.ledger
     earlier = ledger.count(item.repo_id, item.author, contributions.KINDS, item.number, earlier=True, at_most=threshold)
@@ -355,8 +358,7 @@ def run_pass(services: Any, now: datetime) -> list[tuple[str, int, str]]:
                 continue
             # Counted again, now the ledger holds what it did not yet when the item was opened: the author's
             # earlier items recorded later (redelivered, or processed by another worker at the same time).
-            # Members were left out when it was opened, so the association no longer matters here.
-            if not is_newcomer(ctx, item, "NONE", config):
+            if not few_earlier_contributions(ctx, item, config):
                 store.unmark_newcomer(item.repo_id, item.number)
                 ctx.log.info("skipped: not a newcomer's, as the ledger counts now", extra={"reason": f"#{item.number}"})
                 continue
