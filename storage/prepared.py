@@ -183,7 +183,10 @@ def _run(conn: Connection, compiled: _Compiled, parameters: Any, many: bool) -> 
     except dialect.loaded_dbapi.Error as exc:
         dropped = bool(dialect.is_disconnect(exc, dbapi_connection, cursor))
         if dropped:
-            conn.invalidate(exc)  # as SQLAlchemy does: the pool replaces it, `once_more_if_dropped` retries
+            # As SQLAlchemy does: the pool replaces this connection and every one opened before it (a restart
+            # ended them all, though some have not said so yet), and `once_more_if_dropped` retries.
+            conn.engine.pool._invalidate(conn.connection, exc)
+            conn.invalidate(exc)
         raise sa.exc.DBAPIError.instance(
             compiled.sql, parameters, exc, dialect.loaded_dbapi.Error, connection_invalidated=dropped, dialect=dialect
         ) from exc
