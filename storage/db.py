@@ -42,6 +42,7 @@ deliveries = sa.Table(
     sa.Column("installation_id", sa.BigInteger),
     sa.Column("repository", sa.String(255)),
     sa.Column("sender", sa.String(255)),
+    sa.Column("payload", sa.Text, nullable=False),
     sa.Column("received_at", sa.DateTime, nullable=False),
     # pending -> processing -> done | ignored | retrying (-> processing) | failed
     sa.Column("status", sa.String(16), nullable=False),
@@ -52,15 +53,6 @@ deliveries = sa.Table(
     sa.Column("finished_at", sa.DateTime),
     sa.Index("ix_deliveries_status_next", "status", "next_attempt_at"),
     sa.Index("ix_deliveries_received_at", "received_at"),
-)
-
-# Each delivery's payload, written once, apart from its row: the claim and the finish rewrite that row, and
-# SQLite writes an updated row whole, so a 10-25 KB payload inside it went to the WAL three times.
-delivery_payloads = sa.Table(
-    "delivery_payloads",
-    metadata,
-    sa.Column("delivery_id", sa.String(64), sa.ForeignKey("deliveries.id", ondelete="CASCADE"), primary_key=True),
-    sa.Column("payload", sa.Text, nullable=False),
 )
 
 handler_runs = sa.Table(
@@ -412,14 +404,6 @@ def _index_logins(conn: Connection) -> None:
     conn.execute(sa.schema.CreateIndex(ix_contributions_repo_login, if_not_exists=True))
 
 
-def _move_payloads(conn: Connection) -> None:
-    """Databases made before `delivery_payloads` existed keep each payload in its delivery's row."""
-    delivery_payloads.create(conn, checkfirst=True)
-    if "payload" in {c["name"] for c in sa.inspect(conn).get_columns("deliveries")}:
-        conn.execute(sa.text("INSERT INTO delivery_payloads (delivery_id, payload) SELECT id, payload FROM deliveries"))
-        conn.execute(sa.text("ALTER TABLE deliveries DROP COLUMN payload"))
-
-
 def utcnow() -> datetime:
     """Naive UTC: SQLite drops time zones, so every stored time is UTC without one."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -697,7 +681,6 @@ MIGRATIONS: list[Migration] = [
     (17, "events: their definitions and the issues and pull requests carrying their labels", _add_event_tables),
     (18, "good first issues: their labels and when they were opened", _add_issue_labels_and_age),
     (19, "the ledger: a person's contributions found by login without reading the repository's", _index_logins),
-    (20, "deliveries: each payload apart from the row that processing updates", _move_payloads),
 ]
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from domain import json_text
 from storage import db
 from storage.checkpoint import WalCheckpointer
-from storage.db import delivery_payloads, deliveries, handler_runs, installations, once_more_if_dropped, utcnow
+from storage.db import deliveries, handler_runs, installations, once_more_if_dropped, utcnow
 from storage.group_commit import GroupCommit
 from storage.installations import REMOVED, SUSPENDED
 from storage.prepared import Prepared
@@ -77,12 +77,6 @@ _INSTALLATION_STATE = (
     .scalar_subquery()
     .label("installation_state")
 )
-_PAYLOAD = (
-    sa.select(delivery_payloads.c.payload)
-    .where(delivery_payloads.c.delivery_id == deliveries.c.id)
-    .scalar_subquery()
-    .label("payload")
-)
 _CLAIM = Prepared(
     deliveries.update()
     .where(
@@ -93,7 +87,7 @@ _CLAIM = Prepared(
         ),
     )
     .values(status=PROCESSING, claimed_at=sa.bindparam("claim_time"), attempts=deliveries.c.attempts + 1)
-    .returning(*deliveries.c, _PAYLOAD, _INSTALLATION_STATE)
+    .returning(*deliveries.c, _INSTALLATION_STATE)
 )
 _FINISH = Prepared(
     deliveries.update()
@@ -112,9 +106,6 @@ def _insert_new(dialect: str) -> Any:
     other rows written in the same transaction are not rolled back with it."""
     statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(deliveries)
     return statement.on_conflict_do_nothing(index_elements=[deliveries.c.id])
-
-
-_INSERT_PAYLOAD = Prepared(delivery_payloads.insert())
 
 
 def _upsert_runs(dialect: str) -> Any:
@@ -182,7 +173,7 @@ class DeliveryStore:
         # Concurrent webhook answers commit their rows together (see storage/group_commit.py), one batch at
         # a time, on a connection kept for them: the pool's checkout and check-in cost a fifth of a batch of
         # one (bench/README). Opened at the first delivery, so never before a server forks its workers.
-        self._inserts: GroupCommit[tuple[dict[str, Any], str], bool] = GroupCommit(self._insert_rows)
+        self._inserts: GroupCommit[dict[str, Any], bool] = GroupCommit(self._insert_rows)
         self._intake = _KeptConnection(engine)
         sa.event.listen(engine, "engine_disposed", self._intake.closed_with_the_pool)
 
@@ -212,6 +203,7 @@ class DeliveryStore:
             installation_id=installation_id,
             repository=repository,
             sender=sender,
+            payload=payload_text,
             received_at=now,
             status=status,
             attempts=0,
@@ -220,12 +212,12 @@ class DeliveryStore:
             claimed_at=None,
             finished_at=None if status == PENDING else now,
         )
-        return self._inserts.submit((values, payload_text))
+        return self._inserts.submit(values)
 
-    def _insert_rows(self, rows: Sequence[tuple[dict[str, Any], str]]) -> list[bool]:
-        """One transaction; per row, whether it was new (its payload is then stored beside it). After a
-        dropped connection the rows are written again: one that our first try had committed unbeknown counts
-        as a redelivery, and stays pending for the sweeper to dispatch if nobody did."""
+    def _insert_rows(self, rows: Sequence[dict[str, Any]]) -> list[bool]:
+        """One transaction; per row, whether it was new. After a dropped connection the rows are written
+        again: one that our first try had committed unbeknown counts as a redelivery, and stays pending
+        for the sweeper to dispatch if nobody did."""
 
         if self.checkpointer is not None:
             self.checkpointer.ensure_running()
@@ -234,13 +226,7 @@ class DeliveryStore:
             conn = self._intake.get()
             try:
                 with conn.begin():
-                    new = [self._insert_new.execute(conn, row).rowcount == 1 for row, _ in rows]
-                    payloads = [
-                        {"delivery_id": row["id"], "payload": text} for (row, text), stored in zip(rows, new) if stored
-                    ]
-                    if payloads:
-                        _INSERT_PAYLOAD.executemany(conn, payloads)
-                    return new
+                    return [self._insert_new.execute(conn, row).rowcount == 1 for row in rows]
             except BaseException:
                 self._intake.drop()  # whatever went wrong, the next batch starts on a connection known to be good
                 raise
@@ -256,7 +242,7 @@ class DeliveryStore:
 
     def get(self, delivery_id: str) -> Delivery | None:
         with db.connect(self.engine) as conn:
-            row = conn.execute(sa.select(deliveries, _PAYLOAD).where(deliveries.c.id == delivery_id)).first()
+            row = conn.execute(sa.select(deliveries).where(deliveries.c.id == delivery_id)).first()
         return _row_to_delivery(row) if row else None
 
     def claim(self, delivery_id: str) -> Delivery | None:

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from storage.db import deliveries, delivery_payloads, handler_runs, utcnow
+from storage.db import deliveries, handler_runs, utcnow
 from storage.deliveries import DONE, FAILED, IGNORED
 
 # Failed deliveries wait longer for someone to look at them and retry them.
@@ -58,6 +58,5 @@ def _delete(engine: Engine, condition: Any) -> int:
             if not ids:
                 return total
             conn.execute(handler_runs.delete().where(handler_runs.c.delivery_id.in_(ids)))
-            conn.execute(delivery_payloads.delete().where(delivery_payloads.c.delivery_id.in_(ids)))
             conn.execute(deliveries.delete().where(deliveries.c.id.in_(ids)))
         total += len(ids)

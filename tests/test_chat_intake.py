@@ -25,7 +25,7 @@ from engagement.chat import rocketchat_contributions, telegram_contributions
 from readmodels.leaderboard import board
 from settings.errors import ConfigError
 from storage import db
-from storage.db import contributions, deliveries, delivery_payloads
+from storage.db import contributions, deliveries
 from storage.deliveries import DONE, IGNORED
 from storage.rollups import org_scope
 from tests.conftest import REPO, services, table_count, wait_for
@@ -112,7 +112,7 @@ def recorded(app: Any) -> list[tuple[str, str, str, int | None]]:
 
 def stored_payloads(app: Any) -> list[str]:
     with services(app).store.engine.connect() as conn:
-        return [str(text) for text in conn.execute(sa.select(delivery_payloads.c.payload)).scalars()]
+        return [str(text) for text in conn.execute(sa.select(deliveries.c.payload)).scalars()]
 
 
 TELEGRAM_SENT = [

@@ -164,7 +164,7 @@ def test_private_commands_are_answered_and_nothing_else_of_a_private_chat_is_kep
     assert '"not a login!" is not a GitHub login' in texts[1]
     assert "off the Codertocat community's leaderboard" in texts[-1]
     with services(app).store.engine.connect() as conn:
-        stored = " ".join(str(p) for p in conn.execute(sa.select(db.delivery_payloads.c.payload)).scalars())
+        stored = " ".join(str(p) for p in conn.execute(sa.select(db.deliveries.c.payload)).scalars())
         out = conn.execute(sa.select(db.contributors.c.opted_out).where(db.contributors.c.id == CHAT.person(ALICE)))
         assert out.scalar_one() is True
         assert conn.execute(sa.select(sa.func.count()).select_from(db.contributions)).scalar_one() == 0
@@ -185,7 +185,7 @@ def test_a_forum_account_links_through_a_private_message(
     assert asked["archetype"] == "private_message" and asked["target_recipients"] == "alice"
     code = code_in(asked["raw"])
     with services(app).store.engine.connect() as conn:
-        stored = " ".join(str(p) for p in conn.execute(sa.select(db.delivery_payloads.c.payload)).scalars())
+        stored = " ".join(str(p) for p in conn.execute(sa.select(db.deliveries.c.payload)).scalars())
     assert "Alice Nguyen" not in stored, "a private message keeps who, when and the command only"
 
     server.deliver("issue_comment", comment(github, OCTOCAT, 7201, f"/engage link {code}"))

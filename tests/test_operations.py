@@ -88,36 +88,6 @@ def test_migrations_upgrade_an_existing_database_in_place(database_url, monkeypa
         engine.dispose()
 
 
-def test_migration_20_moves_the_payloads_of_deliveries_stored_before_it(database_url):
-    """A delivery received before the upgrade, still pending or kept for a look, keeps its payload."""
-    from storage.deliveries import DeliveryStore
-
-    engine = db.make_engine(database_url)
-    try:
-        db.migrate(engine)
-        with engine.begin() as conn:  # the tables as release 19 made them: each payload in its delivery's row
-            conn.execute(sa.text("DROP TABLE delivery_payloads"))
-            conn.execute(sa.text("ALTER TABLE deliveries ADD COLUMN payload TEXT"))
-            conn.execute(
-                sa.text(
-                    "INSERT INTO deliveries (id, event, received_at, status, attempts, payload)"
-                    " VALUES ('before', 'issues', :now, 'pending', 0, '{\"action\": \"opened\"}')"
-                ),
-                {"now": db.utcnow()},
-            )
-            conn.execute(sa.text("DELETE FROM schema_version WHERE version >= 20"))
-        assert db.migrate(engine) == [20]
-        store = DeliveryStore(engine)
-        assert store.get("before").payload == {"action": "opened"}
-        claimed = store.claim("before")
-        assert claimed is not None and claimed.payload == {"action": "opened"}
-        with engine.connect() as conn:
-            assert "payload" not in {c["name"] for c in sa.inspect(conn).get_columns("deliveries")}
-    finally:
-        db.metadata.drop_all(engine)
-        engine.dispose()
-
-
 def test_manifest_subscribes_to_exactly_the_events_the_router_handles():
     manifest = yaml.safe_load((ROOT / "app.yml").read_text())
     assert sorted(manifest["default_events"]) == sorted(build_router(()).events)

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from settings import ConfigError, from_environment
-from storage.db import contributions, deliveries, delivery_payloads, handler_runs, intents, utcnow
+from storage.db import contributions, deliveries, handler_runs, intents, utcnow
 from storage.retention import prune
 from tests.conftest import example, installed, run_rq_worker, services, table_count
 
@@ -68,7 +68,6 @@ def test_what_is_pruned(make_app, case, status, age_days, pruned):
     assert ("d" not in kept(svc)) == pruned, case
     assert result.total == int(pruned)
     assert table_count_of(svc, handler_runs) == (0 if pruned else 1), "handler runs go with their delivery"
-    assert table_count_of(svc, delivery_payloads) == (0 if pruned else 1), "so does the payload"
 
 
 def test_a_failed_delivery_retried_today_is_kept_although_received_long_ago(make_app):
