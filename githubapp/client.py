@@ -396,7 +396,7 @@ class InstallationClient:
     def read_file(self, repo: str, path: str, ref: str | None = None) -> str | None:
         """repos/get-content: the text of a file, or None when it does not exist; the copy the app holds
         when it has one (githubapp.files: a push that changes the file forgets it)."""
-        return self.app.files.read(repo, path, ref, lambda: self._read_file(repo, path, ref))
+        return self.app.files.read(repo, path, ref, lambda: self._read_file(repo, path, ref), self.app.waiting)
 
     def _read_file(self, repo: str, path: str, ref: str | None) -> str | None:
         suffix = f"?ref={quote(ref, safe='')}" if ref else ""

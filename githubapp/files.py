@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 
 import redis
 
@@ -26,30 +28,57 @@ class FileCache:
     def __init__(self, cache: Cache, ttl_seconds: float = FILE_TTL_SECONDS):
         self.cache = cache
         self.ttl_seconds = ttl_seconds
+        self._fetching: dict[str, threading.Lock] = {}  # file -> held while this process reads it from GitHub
 
     @staticmethod
     def key(repo: str, ref: str | None, path: str) -> str:
         """`ref` None is the default branch. GitHub's names are case-insensitive."""
         return f"file:{repo.lower()}:{ref or ''}:{path}"
 
-    def read(self, repo: str, path: str, ref: str | None, fetch: Callable[[], str | None]) -> str | None:
+    def read(
+        self,
+        repo: str,
+        path: str,
+        ref: str | None,
+        fetch: Callable[[], str | None],
+        waiting: Callable[[], AbstractContextManager[None]] = nullcontext,
+    ) -> str | None:
         """The file's text (None: no such file), from the cache or else from `fetch`, which is remembered.
-        The cache being down costs a call, never the answer."""
+        The cache being down costs a call, never the answer.
+
+        Threads of this process that find no copy at once (a burst of greetings after a start, or after a
+        push changed the file) ask GitHub once: one reads it, the others wait for its copy, `waiting()`
+        around the wait (the worker's processing turn goes on meanwhile, as around a call)."""
         key = self.key(repo, ref, path)
         try:
-            stored = self.cache.get(key)
+            if (found := self._stored(key)) is not None:
+                return found[0]
         except redis.RedisError as exc:
             log.debug("file cache unavailable: %s", exc)
             return fetch()
-        if stored is not None:
-            text: str | None = json.loads(stored)["text"]
-            return text
-        text = fetch()
+        fetching = self._fetching.setdefault(key, threading.Lock())
+        with waiting():
+            fetching.acquire()
         try:
-            self.cache.set(key, json.dumps({"text": text}), self.ttl_seconds)
-        except redis.RedisError as exc:
-            log.debug("file cache unavailable: %s", exc)
-        return text
+            try:
+                if (found := self._stored(key)) is not None:
+                    return found[0]
+            except redis.RedisError as exc:
+                log.debug("file cache unavailable: %s", exc)
+                return fetch()
+            text = fetch()
+            try:
+                self.cache.set(key, json.dumps({"text": text}), self.ttl_seconds)
+            except redis.RedisError as exc:
+                log.debug("file cache unavailable: %s", exc)
+            return text
+        finally:
+            fetching.release()
+
+    def _stored(self, key: str) -> tuple[str | None] | None:
+        """The copy held, as a 1-tuple (its text is None for a file that does not exist); None: no copy."""
+        stored = self.cache.get(key)
+        return None if stored is None else (json.loads(stored)["text"],)
 
     def forget(self, repo: str, refs: Iterable[str | None], paths: Iterable[str]) -> None:
         """Drop the copies of `paths` on each of `refs`; the next read asks GitHub."""

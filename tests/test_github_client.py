@@ -128,6 +128,18 @@ def test_files_are_kept_until_forgotten_then_read_again_with_etags(github, app_k
     assert inst.read_file(REPO, ".github/engage.yml") == "greeting:\n  enabled: false\n"
 
 
+def test_threads_finding_no_copy_of_a_file_at_once_read_it_from_github_once(github, app_key):
+    """A burst of greetings after a start, or after a push changed the contributing guide: the worker
+    threads share the one copy read."""
+    github.set_file(REPO, "CONTRIBUTING.md", "# How to help\n")
+    github.delay_next("GET", r"/contents/CONTRIBUTING\.md$", 0.3)
+    gh = client(github, app_key)
+    with ThreadPoolExecutor(4) as pool:
+        texts = list(pool.map(lambda _: gh.installation(INSTALLATION_ID).read_file(REPO, "CONTRIBUTING.md"), range(4)))
+    assert texts == ["# How to help\n"] * 4
+    assert len(github.calls("GET", f"/repos/{REPO}/contents/CONTRIBUTING.md")) == 1
+
+
 def test_a_netrc_on_the_server_does_not_replace_the_apps_credentials(github, app_key, tmp_path, monkeypatch):
     """requests would send a `.netrc` entry for GitHub's host instead of the token the app set."""
     netrc = tmp_path / "netrc"
