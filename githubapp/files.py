@@ -50,22 +50,14 @@ class FileCache:
         push changed the file) ask GitHub once: one reads it, the others wait for its copy, `waiting()`
         around the wait (the worker's processing turn goes on meanwhile, as around a call)."""
         key = self.key(repo, ref, path)
-        try:
-            if (found := self._stored(key)) is not None:
-                return found[0]
-        except redis.RedisError as exc:
-            log.debug("file cache unavailable: %s", exc)
-            return fetch()
+        if (found := self._held(key, fetch)) is not None:
+            return found[0]
         fetching = self._fetching.setdefault(key, threading.Lock())
         with waiting():
             fetching.acquire()
         try:
-            try:
-                if (found := self._stored(key)) is not None:
-                    return found[0]
-            except redis.RedisError as exc:
-                log.debug("file cache unavailable: %s", exc)
-                return fetch()
+            if (found := self._held(key, fetch)) is not None:
+                return found[0]
             text = fetch()
             try:
                 self.cache.set(key, json.dumps({"text": text}), self.ttl_seconds)
@@ -75,9 +67,14 @@ class FileCache:
         finally:
             fetching.release()
 
-    def _stored(self, key: str) -> tuple[str | None] | None:
-        """The copy held, as a 1-tuple (its text is None for a file that does not exist); None: no copy."""
-        stored = self.cache.get(key)
+    def _held(self, key: str, fetch: Callable[[], str | None]) -> tuple[str | None] | None:
+        """The copy held, as a 1-tuple (its text is None for a file that does not exist), or `fetch()`'s answer
+        when the cache is down; None: no copy."""
+        try:
+            stored = self.cache.get(key)
+        except redis.RedisError as exc:
+            log.debug("file cache unavailable: %s", exc)
+            return (fetch(),)
         return None if stored is None else (json.loads(stored)["text"],)
 
     def forget(self, repo: str, refs: Iterable[str | None], paths: Iterable[str]) -> None:

@@ -140,6 +140,22 @@ def test_threads_finding_no_copy_of_a_file_at_once_read_it_from_github_once(gith
     assert len(github.calls("GET", f"/repos/{REPO}/contents/CONTRIBUTING.md")) == 1
 
 
+def test_files_are_read_from_github_while_the_shared_cache_is_down():
+    """Redis gone costs a call per read, never the answer."""
+    import redis
+
+    from githubapp.files import FileCache
+
+    files, reads = FileCache(RedisCache(redis.Redis.from_url("redis://127.0.0.1:1/0"))), []
+
+    def fetch() -> str:
+        reads.append(1)
+        return "# How to help\n"
+
+    assert [files.read(REPO, "CONTRIBUTING.md", None, fetch) for _ in range(2)] == ["# How to help\n"] * 2
+    assert len(reads) == 2
+
+
 def test_a_netrc_on_the_server_does_not_replace_the_apps_credentials(github, app_key, tmp_path, monkeypatch):
     """requests would send a `.netrc` entry for GitHub's host instead of the token the app set."""
     netrc = tmp_path / "netrc"
