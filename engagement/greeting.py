@@ -210,17 +210,16 @@ def from_ledger(ctx: Context, situation: Situation) -> Facts | None:
     earlier = situation.kind in (ISSUE, PULL_REQUEST)
     # One earlier item settles it: the count stops there, however long the person's history.
     kinds = LEDGER_KINDS[situation.kind]
-    with store.reading():  # a newcomer's three questions in one transaction
-        count = store.count(situation.repo_id, situation.login, kinds, situation.number, earlier, at_most=1)
-        if count:
-            return Facts(count)
-        if (
-            earlier
-            and situation.opened_at is not None
-            and store.active_in(situation.repo_id, situation.user_id, situation.number, before=situation.opened_at)
-        ):
-            return Facts(0, seen_here=True)
-        return Facts(0) if store.covers(situation.repo_id, WHOLE_HISTORY) else None
+    count = store.count(situation.repo_id, situation.login, kinds, situation.number, earlier, at_most=1)
+    if count:
+        return Facts(count)
+    if (
+        earlier
+        and situation.opened_at is not None
+        and store.active_in(situation.repo_id, situation.user_id, situation.number, before=situation.opened_at)
+    ):
+        return Facts(0, seen_here=True)
+    return Facts(0) if store.covers(situation.repo_id, WHOLE_HISTORY) else None
 
 
 def count_earlier_items(ctx: Context, repo: str, login: str, number: int) -> int | None:

@@ -13,11 +13,10 @@ their visibility over time).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
@@ -156,31 +155,6 @@ class LedgerStore:
         # scope -> (the settings' JSON this process last stored there, monotonic time it did)
         self._scoring_stored: dict[str, tuple[str, float]] = {}
         self._scoring_lock = threading.Lock()
-        self._shared_read = threading.local()  # .conn: this thread's `reading()` block's connection
-
-    @contextlib.contextmanager
-    def reading(self) -> Iterator[None]:
-        """Inside, this thread's reads of the ledger (`count`, `active_in`, `covers`) share one transaction:
-        a decision that asks the ledger several questions pays for one, not one each (on SQLite each read
-        takes the process's turn and its own BEGIN and ROLLBACK)."""
-        if getattr(self._shared_read, "conn", None) is not None:
-            yield
-            return
-        with db.connect(self.engine) as conn:
-            self._shared_read.conn = conn
-            try:
-                yield
-            finally:
-                self._shared_read.conn = None
-
-    @contextlib.contextmanager
-    def _reader(self) -> Iterator[Connection]:
-        shared = getattr(self._shared_read, "conn", None)
-        if shared is not None:
-            yield shared
-            return
-        with db.connect(self.engine) as conn:
-            yield conn
 
     # --- writing
 
@@ -349,7 +323,7 @@ class LedgerStore:
 
     def covers(self, repo_id: int, since: datetime) -> bool:
         """True when the ledger holds the repository's whole history from `since` on."""
-        with self._reader() as conn:
+        with db.connect(self.engine) as conn:
             complete = _COMPLETE_SINCE.execute(conn, {"repo_id": repo_id}).scalar()
         return complete is not None and complete <= since
 
@@ -371,14 +345,14 @@ class LedgerStore:
         if at_most is not None:
             values["at_most"] = at_most
         statement = _count(tuple(sorted(kinds_)), earlier, at_most is not None)
-        with self._reader() as conn:
+        with db.connect(self.engine) as conn:
             return int(statement.execute(conn, values).scalar_one())
 
     def active_in(self, repo_id: int, actor_id: int, other_than: int, before: datetime) -> bool:
         """Whether the person has any recorded contribution in the repository before `before`, other
         than about item number `other_than` (a comment, a review, another issue or pull request)."""
         values = {"repo_id": repo_id, "actor_id": actor_id, "number": other_than, "before": before}
-        with self._reader() as conn:
+        with db.connect(self.engine) as conn:
             return _ACTIVE_IN.execute(conn, values).first() is not None
 
     def actor_of(self, key: str) -> int | None:
