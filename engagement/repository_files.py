@@ -13,8 +13,9 @@ from webhooks.router import Router
 NAME = "repository_files"
 HELP = """Keeps what the app knows of a repository's files current. The app reads `.github/engage.yml`,
 the contributing guide and the code of conduct once and keeps them (15 minutes at most; deliveries
-processed at once that find no copy share one read); a push to a branch that changes one of them, or a change of the default branch, makes the app read it again on
-the next event. No GitHub call: this is what lets most deliveries cost none."""
+processed at once that find no copy share one read); a push to a branch that changes one of them, or
+a change of the default branch, makes the app read it again on the next event. No GitHub call: this is
+what lets most deliveries cost none."""
 
 # Every file a behaviour reads through `read_file`.
 CACHED_PATHS = (CONFIG_PATH, *CONTRIBUTING_FILES, *CODE_OF_CONDUCT_FILES)
