@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -228,7 +229,12 @@ def newcomer_issues(fake: FakeGitHub, first: int, count: int) -> list[Delivery]:
         login = f"newcomer-{number}"
         payload = installed(example("issues.opened.1"))
         user = {**payload["issue"]["user"], "login": login, "id": 70_000_000 + number}
+        # Opened now, as GitHub's delivery says: the recorded example's 2019 time made each a newcomer's issue
+        # unanswered for years, which the response watch's pass (every 15 minutes) nudges when one falls
+        # within the test.
+        opened = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         payload["issue"].update(number=number, id=80_000_000 + number, user=user, author_association="NONE")
+        payload["issue"].update(created_at=opened, updated_at=opened)
         payload["sender"] = dict(user)
         fake.add_issue(REPO, number, login, title=payload["issue"]["title"])
         made.append(Delivery(str(uuid.uuid4()), number, login, json.dumps(payload).encode()))
