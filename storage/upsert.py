@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from functools import cache
+from itertools import groupby
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,15 +43,9 @@ def add_counts(conn: Connection, table: sa.Table, rows: Iterable[Mapping[str, An
         for name, value in row.items():
             if name not in keys and value:
                 total[name] = total.get(name, 0) + value
-    run: list[dict[str, Any]] = []
-    for key in sorted(merged):
-        row = {name: value for name, value in merged[key].items() if name in keys or value}
-        if run and run[-1].keys() != row.keys():
-            _adding(conn.dialect.name, table, tuple(sorted(run[-1]))).executemany(conn, run)
-            run = []
-        run.append(row)
-    if run:
-        _adding(conn.dialect.name, table, tuple(sorted(run[-1]))).executemany(conn, run)
+    in_order = ({name: value for name, value in merged[key].items() if name in keys or value} for key in sorted(merged))
+    for names, run in groupby(in_order, key=lambda row: tuple(sorted(row))):
+        _adding(conn.dialect.name, table, names).executemany(conn, list(run))
 
 
 def insert_ignore(conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> bool:
