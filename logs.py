@@ -19,6 +19,7 @@ FIELDS = (
     "installation_id",
     "outcome",
     "duration_ms",
+    "handlers",
     "reason",
     "method",
     "path",

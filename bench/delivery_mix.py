@@ -306,7 +306,7 @@ class Run:
             PRIVATE_KEY=key_pem.replace("\n", "\\n"),
             GITHUB_API_URL=fake.url,
             DATABASE_URL=database_url,
-            LOG_LEVEL="WARNING",
+            LOG_LEVEL=args.log_level,
             GITHUB_WRITE_INTERVAL="0",
             BACKFILL_CALLS_PER_HOUR="0",  # the import's calls would count as the deliveries'
             ENV_FILE="/nonexistent/.env",
@@ -413,6 +413,11 @@ def main() -> None:
         action="store_true",
         help="issues, comments and reviews dated now and the leaderboard windows as of today, as in a running app "
         "(each contribution then also adds to its rolling windows); default: the recorded examples' 2019 times",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        help="the app's LOG_LEVEL (its default is INFO); the server's lines go to stderr, so send that to /dev/null",
     )
     parser.add_argument(
         "--mix-of",

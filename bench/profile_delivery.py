@@ -90,6 +90,11 @@ def main() -> None:
     parser.add_argument("--backfilled", action="store_true", help="as delivery_mix.py --backfilled")
     parser.add_argument("--live", action="store_true", help="as delivery_mix.py --live")
     parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        help="the app's LOG_LEVEL (its default is INFO); the lines go to stderr, so send that to /dev/null or a file",
+    )
+    parser.add_argument(
         "--rounds", type=int, default=1, help="measure the intake this many times (--deliveries each): best and median"
     )
     args = parser.parse_args()
@@ -121,7 +126,7 @@ def main() -> None:
             github_api_url=fake.url,
             write_interval_seconds=0.0,
             backfill_calls_per_hour=0,
-            log_level="WARNING",
+            log_level=args.log_level,
         )
     )
     services = app.extensions["engage"]

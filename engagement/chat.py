@@ -60,7 +60,7 @@ def _record(ctx: Context, items: Sequence[Contribution | None], community_org: s
         ctx.log.debug("skipped: a bot, a private chat, a service message or a channel not recorded")
     settings = leaderboard.settings_of(ctx.stores.ledger.scoring_for(org_scope(community_org)))
     new = ctx.stores.ledger.record(items, cap=settings.daily_comment_cap)
-    ctx.log.info("recorded %d chat contribution(s)", new, extra={"contributions": new})
+    ctx.log.debug("recorded %d chat contribution(s)", new, extra={"contributions": new})
 
 
 @router.on(*TELEGRAM_RECORDED, name="chat.telegram", needs_installation=False)

@@ -98,4 +98,4 @@ def record(ctx: Context) -> None:
             ctx.log.debug("skipped: private, not a regular post, or by a system account")
         return
     new = ledger.record(items)
-    ctx.log.info("recorded %d forum contribution(s)", new, extra={"contributions": new})
+    ctx.log.debug("recorded %d forum contribution(s)", new, extra={"contributions": new})

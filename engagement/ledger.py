@@ -111,7 +111,7 @@ def record(ctx: Context) -> None:
     settings = leaderboard_settings(ctx)
     items = contributions_of(ctx, repo)
     new = ctx.stores.ledger.record(items, cap=settings.daily_comment_cap)
-    ctx.log.info("recorded %d contribution(s)", new, extra={"contributions": new})
+    ctx.log.debug("recorded %d contribution(s)", new, extra={"contributions": new})
 
 
 @router.on(

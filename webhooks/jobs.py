@@ -93,20 +93,18 @@ def _process(services: Pipeline, delivery_id: str) -> str:
     outcomes: dict[str, Outcome] = {}
     transient: list[Exception] = []
     shared: dict[str, Any] = {}
+    took: dict[str, float] = {}  # each handler run: its milliseconds, for the delivery's one line
     configurable = services.configurable  # the sections as this process checks them, handed to each handler
     for handler in handlers:
         if handler.name not in settled:
-            outcome = _run_handler(services, event, handler, fields, shared, configurable)
+            outcome = _run_handler(services, event, handler, fields, shared, configurable, took)
             if isinstance(outcome, Exception):
                 transient.append(outcome)
             else:
                 outcomes[handler.name] = outcome
     status = _finish(services, delivery_id, delivery.attempts, transient, outcomes, retried)
     _measure(services, event, status, started)
-    log.info(
-        "delivery processed",
-        extra={**fields, "outcome": status, "duration_ms": round((time.monotonic() - started) * 1000, 1)},
-    )
+    log.info("delivery processed", extra={**fields, "outcome": status, "handlers": took, **_took(started)})
     return status
 
 
@@ -126,8 +124,13 @@ def _run_handler(
     fields: dict[str, Any],
     shared: dict[str, Any],
     configurable: list[Any],
+    took: dict[str, float],
 ) -> Outcome | Exception:
-    """Run one handler, isolated: its failure is returned, never raised, so the others still run."""
+    """Run one handler, isolated: its failure is returned, never raised, so the others still run.
+
+    Each handler run adds its time to `took`, which the delivery's "delivery processed" line carries: one line
+    per delivery at INFO, not one per handler (a comment's nine made eleven lines, and a third of its
+    processing). A handler that fails, stops or is skipped still logs its own line; DEBUG logs every one."""
     hlog = DeliveryLogger(log, {**fields, "handler": handler.name, "behaviour": _behaviour(handler)})
     if handler.needs_installation and event.installation_id is None:
         hlog.info("skipped: delivery has no installation, so GitHub cannot be called", extra={"outcome": "skipped"})
@@ -157,12 +160,17 @@ def _run_handler(
         return (FAILED, repr(exc)[:2000])
     finally:
         services.metrics.observe(metrics.HANDLER_DURATION, {"handler": handler.name}, time.monotonic() - started)
-    hlog.info("handler done", extra={"outcome": DONE, **_took(started)})
+        took[handler.name] = _ms(started)
+    hlog.debug("handler done", extra={"outcome": DONE, "duration_ms": took[handler.name]})
     return (DONE, None)
 
 
+def _ms(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 1)
+
+
 def _took(started: float) -> dict[str, float]:
-    return {"duration_ms": round((time.monotonic() - started) * 1000, 1)}
+    return {"duration_ms": _ms(started)}
 
 
 def _behaviour(handler: Handler) -> str:
