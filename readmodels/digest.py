@@ -37,6 +37,7 @@ from storage.db import (
     intents,
     repositories,
     scope_members,
+    unindexed,
 )
 from storage.good_first_issues import FREE_FOR_NEWCOMERS
 from storage.ledger import scoring_in
@@ -236,11 +237,9 @@ def _first_merges(
 ) -> list[tuple[int, FirstMerge]]:
     """Pull requests merged in [start, end) whose author had no earlier merge in the scope's repositories."""
     c, earlier = contributions.c, contributions.alias("earlier").c
-    # The time comparison sits in a CASE so that no index can serve it: SQLite (no statistics) otherwise
-    # looks for earlier merges through ix_contributions_repo_time, walking every earlier contribution of
-    # the repositories (141 s owner-wide on the 1M-contribution ledger, bench/README.md), where
-    # ix_contributions_repo_actor finds the author's merges directly, as PostgreSQL chooses anyway.
-    merged_before = sa.case((earlier.occurred_at < c.occurred_at, True), else_=False)
+    # Unindexed: through ix_contributions_repo_time, SQLite took 141 s owner-wide on the 1M-contribution ledger
+    # (bench/README.md), where ix_contributions_repo_actor finds the author's merges directly.
+    merged_before = unindexed(earlier.occurred_at < c.occurred_at)
     before = (
         sa.select(earlier.id)
         .where(earlier.kind == kinds.PR_MERGED, earlier.repo_id.in_(repo_ids))

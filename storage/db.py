@@ -189,6 +189,18 @@ contributions = sa.Table(
     sa.Index("ix_contributions_repo_time", "repo_id", "occurred_at"),
     sa.Index("ix_contributions_repo_actor", "repo_id", "actor_id", "kind"),
 )
+
+
+def unindexed(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+    """`condition`, in a form no index can serve (inside a CASE), for a time bound beside a person's id.
+
+    SQLite keeps no statistics, and its planner prefers ix_contributions_repo_time (the repository, a time range)
+    to ix_contributions_repo_actor (the repository, the person) when both fit: it then walks every contribution
+    to the repository before the bound, the whole history for a bound of now, to find one person's. A newcomer's
+    greeting read a 3,000-contribution repository's every row twice. PostgreSQL picks the person's index anyway."""
+    return sa.case((condition, True), else_=False)
+
+
 # A person's earlier contributions by login, as the greeting, the response watch and milestones count them for
 # every issue or pull request opened and merged: without it, each count read all of the repository's rows.
 ix_contributions_repo_login = sa.Index(

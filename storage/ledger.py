@@ -98,7 +98,8 @@ def _count(kinds_: tuple[str, ...], earlier: bool, capped: bool = False) -> Prep
 _ACTIVE_IN = Prepared(
     sa.select(_c.id)
     .where(_c.repo_id == sa.bindparam("repo_id"), _c.actor_id == sa.bindparam("actor_id"))
-    .where(sa.or_(_c.number.is_(None), _c.number != sa.bindparam("number")), _c.occurred_at < sa.bindparam("before"))
+    .where(sa.or_(_c.number.is_(None), _c.number != sa.bindparam("number")))
+    .where(db.unindexed(_c.occurred_at < sa.bindparam("before")))
     .limit(1)
 )
 

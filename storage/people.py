@@ -20,9 +20,10 @@ class PeopleStore:
         """The time (naive UTC, on GitHub) of the person's latest contribution in the repository before
         `before`; None when the ledger has none."""
         c = contributions.c
-        query = sa.select(sa.func.max(c.occurred_at)).where(
-            c.repo_id == repo_id, c.actor_id == actor_id, c.occurred_at < before
-        )
+        # The bound inside the aggregate, not the WHERE: SQLite would find max(occurred_at) walking
+        # ix_contributions_repo_time backwards over the repository's history (see `db.unindexed`).
+        earlier = sa.case((c.occurred_at < before, c.occurred_at))
+        query = sa.select(sa.func.max(earlier)).where(c.repo_id == repo_id, c.actor_id == actor_id)
         with db.connect(self.engine) as conn:
             latest = conn.execute(query).scalar()
         return latest if isinstance(latest, datetime) else None

@@ -19,6 +19,7 @@ from domain import contributions as kinds
 from domain.contributions import Contribution, Repo, Subject
 from storage import db
 from storage.ledger import LedgerStore
+from storage.people import PeopleStore
 from storage.rollups import org_scope, repo_scope
 
 PUBLIC = Repo(1, "llmasos/kernel", private=False, installation_id=7)
@@ -269,3 +270,37 @@ def test_scoring_settings_are_written_when_they_change_not_on_every_contribution
     LedgerStore(engine).set_scoring([scope], settings)
     rechecking.set_scoring([scope], changed)
     assert rechecking.scoring_for(scope) == changed
+
+
+def test_looking_a_person_up_costs_the_same_however_long_the_repositorys_history(engine: Engine) -> None:
+    """Whether a newcomer was active here before, and when a person last was, read that person's rows: on SQLite
+    (no statistics) the time bound led the planner through ix_contributions_repo_time, over every earlier
+    contribution to the repository, twice per newcomer's greeting. Counted in SQLite's VM steps, not time."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's planner, without statistics; PostgreSQL's picks the person's index itself")
+    store, people, now = LedgerStore(engine), PeopleStore(engine), datetime(2026, 12, 7, 12)
+
+    def steps_to_look_up_a_newcomer() -> int:
+        steps = [0]
+
+        def count() -> int:
+            steps[0] += 1
+            return 0
+
+        def watch(dbapi_connection: Any, *_: Any) -> None:
+            dbapi_connection.set_progress_handler(count, 1)
+
+        sa.event.listen(engine, "checkout", watch)
+        try:
+            assert not store.active_in(PUBLIC.id, 999, 1, before=now)
+            assert people.latest_before(PUBLIC.id, 999, now) is None
+        finally:
+            sa.event.remove(engine, "checkout", watch)
+            with engine.connect() as conn:  # the pool's connections, counted no further
+                conn.connection.dbapi_connection.set_progress_handler(None, 1)  # type: ignore[union-attr]
+        return steps[0]
+
+    store.record([contribution(kinds.COMMENT, PUBLIC, 5, now - timedelta(hours=n), n) for n in range(1, 6)])
+    short = steps_to_look_up_a_newcomer()
+    store.record([contribution(kinds.COMMENT, PUBLIC, 5 + n % 50, now - timedelta(hours=n), n) for n in range(6, 1506)])
+    assert steps_to_look_up_a_newcomer() <= short * 1.5, "the lookups walked the repository's history"
