@@ -39,6 +39,7 @@ from storage.db import (
     identity_links,
     listed_on_pages,
     repositories,
+    unindexed_order,
 )
 from storage.ledger import LedgerStore
 from storage.rollups import week_of
@@ -246,7 +247,7 @@ def _solved(conn: Connection, actor_id: int, places: dict[int, Place], github: l
     query = (
         sa.select(c.repo_id, c.key, c.url, c.occurred_at)
         .where(c.repo_id.in_(github), c.actor_id == actor_id, c.kind == kinds.GFI_SOLVED)
-        .order_by(c.occurred_at.desc())
+        .order_by(unindexed_order(c.occurred_at).desc())
         .limit(GOOD_FIRST_ISSUES_SHOWN)
     )
     rows = conn.execute(query).all()

@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Callable, Collection, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -199,6 +199,12 @@ def unindexed(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
     to the repository before the bound, the whole history for a bound of now, to find one person's. A newcomer's
     greeting read a 3,000-contribution repository's every row twice. PostgreSQL picks the person's index anyway."""
     return sa.case((condition, True), else_=False)
+
+
+def unindexed_order(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """`column` to order by, in a form no index can serve: SQLite otherwise walks ix_contributions_repo_time
+    in time order, over the repository's whole history, to spare itself sorting one person's few rows."""
+    return sa.case((column.is_not(None), column))
 
 
 # A person's earlier contributions by login, as the greeting, the response watch and milestones count them for
