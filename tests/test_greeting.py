@@ -7,6 +7,8 @@ from dataclasses import replace
 
 import pytest
 
+from domain import contributions
+from domain.contributions import Repo
 from engagement import greeting
 from engagement.common.config import parse
 from engagement.common.language import detect
@@ -23,7 +25,9 @@ from engagement.greeting import (
     Situation,
     decide,
 )
-from tests.conftest import REPO, example, installed, pushed, run_rq_worker, services
+from storage.ledger import LedgerStore
+from tests.conftest import INSTALLATION_ID, REPO, example, installed, pushed, run_rq_worker, services
+from tests.test_ledger_store import history_by_others, sqlite_steps
 from webhooks.jobs import process
 
 NEWCOMER = "li-newcomer"
@@ -390,3 +394,31 @@ def test_a_pasted_marker_does_not_stop_the_greeting(server, github):
     server.deliver("issues", issue_opened(3))
     run_rq_worker(server.app)
     assert len([b for b in greetings(github, 3) if "Welcome" in b]) == 1
+
+
+def test_a_newcomers_issue_costs_the_same_however_long_the_repositorys_history(app, server, github):
+    """Processing a newcomer's issue (every handler, the greeting included) reads the person's rows, not the
+    repository's: on SQLite, without statistics, a lookup bounded in time walked every earlier contribution to the
+    repository. Counted in SQLite's VM steps, not time, before and after 1,500 contributions by others."""
+    engine = services(app).store.engine
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's planner, without statistics; PostgreSQL's picks the person's index itself")
+    repository = example("issues.opened.1")["repository"]
+    opened = contributions.github_time(example("issues.opened.1")["issue"]["created_at"])
+    assert opened is not None
+
+    def steps_to_greet(number: int) -> int:
+        login = f"newcomer-{number}"
+        github.add_issue(REPO, number, login, title="Installer crashes")
+        payload = issue_opened(number, login)
+        payload["issue"]["user"]["id"] = payload["sender"]["id"] = 10_000 + number  # each a person of their own
+        server.deliver("issues", payload)
+        steps = sqlite_steps(engine, lambda: run_rq_worker(server.app))
+        assert len(greetings(github, number)) == 1
+        return steps
+
+    steps_to_greet(3)  # the first delivery stores the repository and the installation's token
+    short = steps_to_greet(4)
+    place = Repo(int(repository["id"]), REPO, private=False, installation_id=INSTALLATION_ID)
+    history_by_others(LedgerStore(engine), opened.replace(tzinfo=None), 1500, repo=place)
+    assert steps_to_greet(5) <= short * 1.5, "processing walked the repository's history"

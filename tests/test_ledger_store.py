@@ -293,9 +293,10 @@ def sqlite_steps(engine: Engine, action: Any) -> int:
     return steps[0]
 
 
-def history_by_others(store: LedgerStore, now: datetime, count: int, people: int = 50) -> None:
+def history_by_others(store: LedgerStore, now: datetime, count: int, people: int = 50, repo: Repo = PUBLIC) -> None:
+    """`count` comments, an hour apart before `now`, by `people` others than the tests' person."""
     others = [
-        contribution(kinds.COMMENT, PUBLIC, 5 + n % people, now - timedelta(hours=n), n) for n in range(6, 6 + count)
+        contribution(kinds.COMMENT, repo, 5 + n % people, now - timedelta(hours=n), n) for n in range(6, 6 + count)
     ]
     store.record(others)
 
