@@ -8,6 +8,7 @@ from datetime import datetime
 
 import pytest
 
+from domain.contributions import Repo
 from engagement import milestones
 from engagement.common.config import parse
 from engagement.milestones import (
@@ -22,7 +23,9 @@ from engagement.milestones import (
     decide,
 )
 from storage.good_first_issues import GoodFirstIssueStore, Snapshot
-from tests.conftest import REPO, example, installed, run_rq_worker, services
+from storage.ledger import LedgerStore
+from tests.conftest import INSTALLATION_ID, REPO, example, installed, run_rq_worker, services
+from tests.test_ledger_store import history_by_others, sqlite_steps
 from webhooks.jobs import process
 
 REPO_ID = 186853002
@@ -241,3 +244,25 @@ def test_a_returning_contributor_is_welcomed_back_once_and_only_after_the_days_a
     server.deliver("issue_comment", comment_by("mei", 501, 9004, "2019-06-20T09:00:00Z"))
     run_rq_worker(server.app)
     assert celebrations(github, 1) == [], "five days after her return is no return"
+
+
+def test_with_welcome_back_on_a_comment_costs_the_same_however_long_the_repositorys_history(server, github):
+    """Welcome-back asks, for every comment, when its author was last active here: on SQLite, without statistics,
+    that lookup walked the repository's history back from the comment. Counted in SQLite's VM steps, not time,
+    before and after 1,500 contributions by others."""
+    engine = services(server.app).store.engine
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's planner, without statistics; PostgreSQL's picks the person's index itself")
+    github.set_file(REPO, ".github/engage.yml", "milestones:\n  welcome_back_after_days: 30\n")
+    github.add_issue(REPO, 1, "Codertocat")
+
+    def steps_to_process_a_comment(n: int) -> int:
+        server.deliver("issue_comment", comment_by(f"someone-{n}", 7000 + n, 9000 + n, "2019-06-15T10:00:00Z"))
+        return sqlite_steps(engine, lambda: run_rq_worker(server.app))
+
+    steps_to_process_a_comment(1)  # the first delivery stores the repository and reads its config
+    short = steps_to_process_a_comment(2)
+    place = Repo(int(example("issue_comment.created.1")["repository"]["id"]), REPO, False, INSTALLATION_ID)
+    history_by_others(LedgerStore(engine), datetime(2019, 6, 1), 1500, repo=place)
+    assert steps_to_process_a_comment(3) <= short * 1.5, "processing walked the repository's history"
+    assert celebrations(github, 1) == [], "nobody came back"
