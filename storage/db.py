@@ -898,14 +898,36 @@ def begin(engine: Engine) -> Iterator[Connection]:
 @contextlib.contextmanager
 def connect(engine: Engine) -> Iterator[Connection]:
     """`engine.connect()`, on the thread's kept connection when there is one: what the block leaves
-    uncommitted is rolled back at its end, as closing a connection does."""
+    uncommitted is rolled back at its end, as closing a connection does. For reads only: on PostgreSQL the kept
+    connection's reads run without a transaction (see `_without_transaction`)."""
     connection = _kept(engine)
     if connection is None:
         with engine.connect() as connection:
             yield connection
         return
     try:
-        yield connection
+        if engine.dialect.name == "postgresql":
+            with _without_transaction(connection):
+                yield connection
+        else:
+            yield connection
     finally:
         if connection.in_transaction():
             connection.rollback()
+
+
+@contextlib.contextmanager
+def _without_transaction(connection: Connection) -> Iterator[None]:
+    """The DBAPI connection in autocommit while a read block runs. Under READ COMMITTED a transaction gives a
+    read nothing (each statement sees its own snapshot), and psycopg would spend a round trip on its BEGIN and
+    another on its ROLLBACK: about a third of a greeting's round trips (bench/README.md, 7 December, fourth
+    sitting). SQLAlchemy still tracks its own transaction, whose end sends nothing while psycopg is idle."""
+    dbapi_connection = connection.connection.dbapi_connection
+    dbapi_connection.autocommit = True  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        if not connection.invalidated and not connection.closed:
+            if connection.in_transaction():
+                connection.rollback()
+            dbapi_connection.autocommit = False  # type: ignore[union-attr]

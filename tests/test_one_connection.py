@@ -130,6 +130,36 @@ def test_after_one_dropped_connection_the_pooled_ones_opened_before_it_are_repla
         assert conn.exec_driver_sql(pid).scalar_one() != pooled, "a connection opened before the drop was reused"
 
 
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="PostgreSQL only (CI sets DATABASE_URL)"
+)
+def test_a_deliverys_reads_open_no_transaction_and_its_writes_still_do(engine: sa.Engine) -> None:
+    """On PostgreSQL a read on the kept connection runs without a transaction: under READ COMMITTED one gives a
+    read nothing, and its BEGIN and ROLLBACK were two of a greeting's round trips each. A write after it is still
+    one transaction, which the server shows as open until it commits, and a failed one still rolls back."""
+
+    def state_of(pid: int) -> str:
+        with engine.connect() as watcher:  # a connection of the pool's, as another thread's would be
+            return str(
+                watcher.execute(sa.text("SELECT state FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).scalar()
+            )
+
+    with db.one_connection(engine):
+        with db.connect(engine) as conn:
+            pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+            assert conn.execute(sa.select(sa.func.count()).select_from(intents)).scalar_one() == 0
+            assert state_of(pid) == "idle", "the read opened a transaction"
+        with db.begin(engine) as conn:
+            conn.execute(intents.insert().values(key="greeting:1", delivery_id="d", created_at=db.utcnow()))
+            assert state_of(pid) == "idle in transaction"
+        with pytest.raises(ZeroDivisionError), db.begin(engine) as conn:
+            conn.execute(intents.insert().values(key="greeting:2", delivery_id="d", created_at=db.utcnow()))
+            raise ZeroDivisionError
+        with db.connect(engine) as conn:
+            assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() == pid, "on the kept connection"
+    assert _keys(engine) == ["greeting:1"]
+
+
 def _wait_until_ended(engine: sa.Engine, pid: int) -> None:
     with engine.connect() as conn:
         for _ in range(100):
