@@ -770,6 +770,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
 
 
 _SQLITE_TURNS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+_reading: weakref.WeakSet[Connection] = weakref.WeakSet()  # inside a `connect` block
 
 
 def sqlite_turn(engine: Engine) -> threading.RLock:
@@ -782,17 +783,22 @@ def _serialise_sqlite_transactions(engine: Engine) -> None:
 
     BEGIN IMMEDIATE: a deferred transaction that reads and then writes fails at once with "database
     is locked" instead of waiting, and migrations by two processes would race. The process lock:
-    threads queue in Python instead of in SQLite's busy handler, which sleeps for milliseconds.
+    threads queue in Python instead of in SQLite's busy handler, which sleeps for milliseconds. A `connect`
+    block's reads take neither: WAL gives each statement a snapshot without them.
     """
     lock = _SQLITE_TURNS[engine] = threading.RLock()
+    holding: weakref.WeakSet[Connection] = weakref.WeakSet()
 
     def begin(conn: Connection) -> None:
+        if conn in _reading:
+            return  # a read block's: each statement on its own (`_reads_only`), the sqlite3 module in autocommit
         lock.acquire()
         try:
             conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
         except BaseException:
             lock.release()
             raise
+        holding.add(conn)
 
     def end(conn: Connection, finish: Callable[[sqlite3.Connection], None]) -> None:
         """SQLAlchemy's commit and rollback events come before its DBAPI call: the transaction ends here,
@@ -800,6 +806,9 @@ def _serialise_sqlite_transactions(engine: Engine) -> None:
         next thread's BEGIN IMMEDIATE met SQLite's lock still held and slept in the busy handler, holding
         the process lock meanwhile: under a burst of webhooks, a transaction held it three times as long.
         A failure here is left to SQLAlchemy's own call, which tries again and reports it as its error."""
+        if conn not in holding:
+            return  # a read block's: no transaction was begun, nor the turn taken
+        holding.discard(conn)
         try:
             if not conn.invalidated:
                 with contextlib.suppress(Exception):
@@ -871,11 +880,11 @@ def one_connection(engine: Engine) -> Iterator[None]:
 
 def _kept(engine: Engine) -> Connection | None:
     """The thread's kept connection when it can start a transaction now: not outside `one_connection`, not
-    while a transaction of the caller's is still open on it (a nested one gets a connection of its own, as
-    before), not once the database dropped it (its replacement comes from the pool; so does that of one
-    closed when a replacement could not be had)."""
+    while a transaction or a read block (`connect`) of the caller's is still open on it (a nested one gets a
+    connection of its own, as before), not once the database dropped it (its replacement comes from the pool;
+    so does that of one closed when a replacement could not be had)."""
     connection = _threads.kept.get(engine)
-    if connection is None or connection.in_transaction():
+    if connection is None or connection.in_transaction() or connection in _reading:
         return None
     if connection.invalidated or connection.closed:
         connection.close()
@@ -898,22 +907,37 @@ def begin(engine: Engine) -> Iterator[Connection]:
 @contextlib.contextmanager
 def connect(engine: Engine) -> Iterator[Connection]:
     """`engine.connect()`, on the thread's kept connection when there is one: what the block leaves
-    uncommitted is rolled back at its end, as closing a connection does. For reads only: on PostgreSQL the kept
-    connection's reads run without a transaction (see `_without_transaction`)."""
+    uncommitted is rolled back at its end, as closing a connection does. For reads only: they run without a
+    transaction (see `_reads_only`), and a `begin` inside the block gets a connection of its own."""
     connection = _kept(engine)
     if connection is None:
-        with engine.connect() as connection:
+        with engine.connect() as connection, _reads_only(connection, kept=False):
             yield connection
         return
     try:
-        if engine.dialect.name == "postgresql":
-            with _without_transaction(connection):
-                yield connection
-        else:
+        with _reads_only(connection, kept=True):
             yield connection
     finally:
         if connection.in_transaction():
             connection.rollback()
+
+
+@contextlib.contextmanager
+def _reads_only(connection: Connection, kept: bool) -> Iterator[None]:
+    """Each of the block's statements is a transaction of its own. On SQLite a transaction would take the
+    process's turn and SQLite's write lock (BEGIN IMMEDIATE, see `_serialise_sqlite_transactions`): every read
+    waited for the writes of the process's other threads (the intake's, under a burst) and of other processes
+    (RQ workers, a rebuild), and held theirs up. On PostgreSQL, see `_without_transaction` (the kept connection
+    only: the pool's reset costs a round trip anyway)."""
+    _reading.add(connection)
+    try:
+        if kept and connection.dialect.name == "postgresql":
+            with _without_transaction(connection):
+                yield
+        else:
+            yield
+    finally:
+        _reading.discard(connection)
 
 
 @contextlib.contextmanager

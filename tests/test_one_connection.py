@@ -3,7 +3,9 @@ each of its transactions still commits, rolls back and lets other threads in on 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import threading
 
 import pytest
@@ -64,8 +66,8 @@ def test_each_transaction_commits_on_its_own_and_a_failed_one_rolls_back_alone(e
 
 
 def test_a_read_left_open_ends_with_its_block_so_other_threads_can_write(engine: sa.Engine) -> None:
-    """On SQLite a read holds the process's write turn until its transaction ends: left open on the kept
-    connection, every other thread's write would wait for the whole delivery."""
+    """A read left open on the kept connection must end with its block: on SQLite, had it taken the process's
+    write turn (as reads did before `_reads_only`), every other thread's write would wait for the whole delivery."""
     wrote = threading.Event()
 
     def write() -> None:
@@ -158,6 +160,75 @@ def test_a_deliverys_reads_open_no_transaction_and_its_writes_still_do(engine: s
         with db.connect(engine) as conn:
             assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() == pid, "on the kept connection"
     assert _keys(engine) == ["greeting:1"]
+
+
+@pytest.mark.parametrize("kept", [True, False], ids=["kept connection", "pool's connection"])
+def test_a_read_does_not_wait_for_another_threads_write_under_way(engine: sa.Engine, kept: bool) -> None:
+    """On SQLite a read took the process's turn, so a delivery's reads and a page's waited for every write under
+    way (the intake's, under a burst) and held the writers up in turn. It sees what is committed."""
+    IntentStore(engine).start("greeting:1", "delivery-1")
+    writing, release = threading.Event(), threading.Event()
+
+    def write() -> None:
+        with db.begin(engine) as conn:
+            conn.execute(intents.insert().values(key="greeting:2", delivery_id="delivery-2", created_at=db.utcnow()))
+            writing.set()
+            release.wait(20)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        assert writing.wait(10)
+        assert _read_at_once(engine, kept) == ["greeting:1"], "waited for the write, or saw it uncommitted"
+    finally:
+        release.set()
+        writer.join(20)
+    assert _read_at_once(engine, kept) == ["greeting:1", "greeting:2"]
+
+
+def test_a_read_does_not_wait_for_another_process_writing_to_sqlite(engine: sa.Engine) -> None:
+    """Another process's write (an RQ worker's, a rebuild's) holds SQLite's write lock for its transaction; a
+    read that asked for that lock too waited for it, up to the 15 s busy timeout, then failed."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's write lock; PostgreSQL's reads never waited for writers")
+    IntentStore(engine).start("greeting:1", "delivery-1")
+    other = sqlite3.connect(str(engine.url.database), isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO intents (key, delivery_id, created_at) VALUES ('greeting:2', 'd', '2026-12-07')")
+        assert _read_at_once(engine, kept=True) == ["greeting:1"]
+        assert _read_at_once(engine, kept=False) == ["greeting:1"]
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+def test_a_write_inside_a_read_block_is_still_one_transaction(engine: sa.Engine) -> None:
+    """A read block's statements run each on its own; a `begin` inside it must not inherit that, or a failed
+    write would leave its first statements behind."""
+    with db.one_connection(engine), db.connect(engine) as reader:
+        with pytest.raises(ZeroDivisionError), db.begin(engine) as writer:  # before the block's first read
+            writer.execute(intents.insert().values(key="greeting:1", delivery_id="d", created_at=db.utcnow()))
+            writer.execute(intents.insert().values(key="greeting:2", delivery_id="d", created_at=db.utcnow()))
+            raise ZeroDivisionError
+        with db.begin(engine) as writer:
+            writer.execute(intents.insert().values(key="greeting:3", delivery_id="d", created_at=db.utcnow()))
+        assert reader.execute(sa.select(intents.c.key)).scalars().all() == ["greeting:3"]
+
+
+def _read_at_once(engine: sa.Engine, kept: bool) -> list[str]:
+    """The intents' keys as a store's read gets them (`db.connect`), asked in a thread given 5 s to answer."""
+    answers: list[list[str]] = []
+
+    def read() -> None:
+        with db.one_connection(engine) if kept else contextlib.nullcontext(), db.connect(engine) as conn:
+            answers.append(list(conn.execute(sa.select(intents.c.key).order_by(intents.c.key)).scalars()))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(5)
+    assert answers, "the read waited"
+    return answers[0]
 
 
 def _wait_until_ended(engine: sa.Engine, pid: int) -> None:
