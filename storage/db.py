@@ -770,7 +770,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
 
 
 _SQLITE_TURNS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
-_reading: weakref.WeakSet[Connection] = weakref.WeakSet()  # inside a `connect` block
+_on_their_own: weakref.WeakSet[Connection] = weakref.WeakSet()  # see `_statements_on_their_own`
 
 
 def sqlite_turn(engine: Engine) -> threading.RLock:
@@ -790,8 +790,8 @@ def _serialise_sqlite_transactions(engine: Engine) -> None:
     holding: weakref.WeakSet[Connection] = weakref.WeakSet()
 
     def begin(conn: Connection) -> None:
-        if conn in _reading:
-            return  # a read block's: each statement on its own (`_reads_only`), the sqlite3 module in autocommit
+        if conn in _on_their_own:
+            return  # a read block's: each statement on its own, the sqlite3 module in autocommit
         lock.acquire()
         try:
             conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
@@ -880,11 +880,11 @@ def one_connection(engine: Engine) -> Iterator[None]:
 
 def _kept(engine: Engine) -> Connection | None:
     """The thread's kept connection when it can start a transaction now: not outside `one_connection`, not
-    while a transaction or a read block (`connect`) of the caller's is still open on it (a nested one gets a
-    connection of its own, as before), not once the database dropped it (its replacement comes from the pool;
-    so does that of one closed when a replacement could not be had)."""
+    while a transaction, a `connect` or a `one_statement` block of the caller's is still open on it (a nested
+    one gets a connection of its own, as before), not once the database dropped it (its replacement comes from
+    the pool; so does that of one closed when a replacement could not be had)."""
     connection = _threads.kept.get(engine)
-    if connection is None or connection.in_transaction() or connection in _reading:
+    if connection is None or connection.in_transaction() or connection in _on_their_own:
         return None
     if connection.invalidated or connection.closed:
         connection.close()
@@ -905,31 +905,43 @@ def begin(engine: Engine) -> Iterator[Connection]:
 
 
 @contextlib.contextmanager
-def connect(engine: Engine) -> Iterator[Connection]:
-    """`engine.connect()`, on the thread's kept connection when there is one: what the block leaves
-    uncommitted is rolled back at its end, as closing a connection does. For reads only: they run without a
-    transaction (see `_reads_only`), and a `begin` inside the block gets a connection of its own."""
+def one_statement(engine: Engine) -> Iterator[Connection]:
+    """`begin`, for a write of one statement (a delivery's claim and finish, an intent's start and end): on
+    PostgreSQL, on the kept connection, the statement is a transaction of its own, in autocommit, sparing its
+    BEGIN and COMMIT a round trip each. On SQLite a write begins as any other: SQLite would not wait for another
+    process's writer if the statement's read and its write were two steps (see `_serialise_sqlite_transactions`)."""
     connection = _kept(engine)
-    if connection is None:
-        with engine.connect() as connection, _reads_only(connection, kept=False):
+    if connection is None or engine.dialect.name != "postgresql":
+        with begin(engine) as connection:
             yield connection
         return
-    try:
-        with _reads_only(connection, kept=True):
-            yield connection
-    finally:
-        if connection.in_transaction():
-            connection.rollback()
+    with _statements_on_their_own(connection, kept=True):
+        yield connection
 
 
 @contextlib.contextmanager
-def _reads_only(connection: Connection, kept: bool) -> Iterator[None]:
-    """Each of the block's statements is a transaction of its own. On SQLite a transaction would take the
-    process's turn and SQLite's write lock (BEGIN IMMEDIATE, see `_serialise_sqlite_transactions`): every read
-    waited for the writes of the process's other threads (the intake's, under a burst) and of other processes
-    (RQ workers, a rebuild), and held theirs up. On PostgreSQL, see `_without_transaction` (the kept connection
-    only: the pool's reset costs a round trip anyway)."""
-    _reading.add(connection)
+def connect(engine: Engine) -> Iterator[Connection]:
+    """`engine.connect()`, on the thread's kept connection when there is one. For reads only: they run without a
+    transaction (see `_statements_on_their_own`), and a `begin` inside the block gets a connection of its own."""
+    connection = _kept(engine)
+    if connection is None:
+        with engine.connect() as connection, _statements_on_their_own(connection, kept=False):
+            yield connection
+        return
+    with _statements_on_their_own(connection, kept=True):
+        yield connection
+
+
+@contextlib.contextmanager
+def _statements_on_their_own(connection: Connection, kept: bool) -> Iterator[None]:
+    """Each of the block's statements is a transaction of its own: a `connect` block's reads, and on PostgreSQL a
+    `one_statement` write. On SQLite a read's transaction would take the process's turn and SQLite's write lock
+    (BEGIN IMMEDIATE, see `_serialise_sqlite_transactions`): every read waited for the writes of the process's
+    other threads (the intake's, under a burst) and of other processes (RQ workers, a rebuild), and held theirs
+    up. On PostgreSQL, see `_without_transaction` (the kept connection only: the pool's reset costs a round trip
+    anyway). A `begin` inside the block gets a connection of its own (`_kept`). What the block leaves
+    uncommitted is rolled back at its end, as closing a connection does."""
+    _on_their_own.add(connection)
     try:
         if kept and connection.dialect.name == "postgresql":
             with _without_transaction(connection):
@@ -937,12 +949,14 @@ def _reads_only(connection: Connection, kept: bool) -> Iterator[None]:
         else:
             yield
     finally:
-        _reading.discard(connection)
+        if connection.in_transaction():
+            connection.rollback()
+        _on_their_own.discard(connection)
 
 
 @contextlib.contextmanager
 def _without_transaction(connection: Connection) -> Iterator[None]:
-    """The DBAPI connection in autocommit while a read block runs. Under READ COMMITTED a transaction gives a
+    """The DBAPI connection in autocommit while the block runs. Under READ COMMITTED a transaction gives a
     read nothing (each statement sees its own snapshot), and psycopg would spend a round trip on its BEGIN and
     another on its ROLLBACK: about a third of a greeting's round trips (bench/README.md, 7 December, fourth
     sitting). SQLAlchemy still tracks its own transaction, whose end sends nothing while psycopg is idle."""

@@ -250,7 +250,7 @@ class DeliveryStore:
         now = utcnow()
 
         def take() -> Any:
-            with db.begin(self.engine) as conn:
+            with db.one_statement(self.engine) as conn:
                 return _CLAIM.execute(
                     conn, {"delivery_id": delivery_id, "claim_time": now, "lease_cutoff": now - self.lease}
                 ).first()
@@ -270,7 +270,7 @@ class DeliveryStore:
         now = utcnow()
 
         def record() -> None:
-            with db.begin(self.engine) as conn:
+            with (db.begin if outcomes else db.one_statement)(self.engine) as conn:
                 if outcomes:
                     self._upsert_run.executemany(
                         conn,

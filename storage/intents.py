@@ -33,7 +33,7 @@ class IntentStore:
         earlier try that did not finish (the effect may have happened: check before acting again);
         TAKEN: another delivery's, or done."""
         try:
-            with db.begin(self.engine) as conn:
+            with db.one_statement(self.engine) as conn:
                 _START.execute(conn, {"key": key, "delivery_id": delivery_id, "created_at": utcnow()})
             return NEW
         except IntegrityError:
@@ -42,5 +42,5 @@ class IntentStore:
             return RESUMED if row.delivery_id == delivery_id and row.done_at is None else TAKEN
 
     def done(self, key: str, result: str = "") -> None:
-        with db.begin(self.engine) as conn:
+        with db.one_statement(self.engine) as conn:
             _DONE.execute(conn, {"b_key": key, "done_at": utcnow(), "result": result})

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from storage import db
 from storage.db import intents
-from storage.intents import NEW, IntentStore
+from storage.intents import NEW, TAKEN, IntentStore
 from storage.prepared import Prepared
 from tests.conftest import REPO, example, installed, services
 from tests.test_database_connections import drop_connections
@@ -140,20 +140,14 @@ def test_a_deliverys_reads_open_no_transaction_and_its_writes_still_do(engine: s
     read nothing, and its BEGIN and ROLLBACK were two of a greeting's round trips each. A write after it is still
     one transaction, which the server shows as open until it commits, and a failed one still rolls back."""
 
-    def state_of(pid: int) -> str:
-        with engine.connect() as watcher:  # a connection of the pool's, as another thread's would be
-            return str(
-                watcher.execute(sa.text("SELECT state FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).scalar()
-            )
-
     with db.one_connection(engine):
         with db.connect(engine) as conn:
             pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
             assert conn.execute(sa.select(sa.func.count()).select_from(intents)).scalar_one() == 0
-            assert state_of(pid) == "idle", "the read opened a transaction"
+            assert _state_of(engine, pid) == "idle", "the read opened a transaction"
         with db.begin(engine) as conn:
             conn.execute(intents.insert().values(key="greeting:1", delivery_id="d", created_at=db.utcnow()))
-            assert state_of(pid) == "idle in transaction"
+            assert _state_of(engine, pid) == "idle in transaction"
         with pytest.raises(ZeroDivisionError), db.begin(engine) as conn:
             conn.execute(intents.insert().values(key="greeting:2", delivery_id="d", created_at=db.utcnow()))
             raise ZeroDivisionError
@@ -229,6 +223,35 @@ def _read_at_once(engine: sa.Engine, kept: bool) -> list[str]:
     reader.join(5)
     assert answers, "the read waited"
     return answers[0]
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="PostgreSQL only (CI sets DATABASE_URL)"
+)
+def test_a_one_statement_write_is_committed_without_a_transaction_around_it(engine: sa.Engine) -> None:
+    """A delivery's claim and finish and an intent's start and end are one statement each: on PostgreSQL the
+    statement commits on its own, without a BEGIN and a COMMIT (a round trip each). A key already taken still
+    fails alone, and the next write is still one transaction."""
+    store = IntentStore(engine)
+    with db.one_connection(engine):
+        with db.one_statement(engine) as conn:
+            pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+            conn.execute(intents.insert().values(key="greeting:1", delivery_id="d", created_at=db.utcnow()))
+            assert _keys(engine) == ["greeting:1"], "not committed when the statement ran"
+            assert _state_of(engine, pid) == "idle"
+        assert store.start("greeting:1", "delivery-2") == TAKEN
+        assert store.start("greeting:2", "delivery-2") == NEW
+        with db.begin(engine) as conn:
+            conn.execute(intents.insert().values(key="greeting:3", delivery_id="d", created_at=db.utcnow()))
+            assert _state_of(engine, pid) == "idle in transaction"
+    assert _keys(engine) == ["greeting:1", "greeting:2", "greeting:3"]
+
+
+def _state_of(engine: sa.Engine, pid: int) -> str:
+    """What the server shows of a session: "idle", "idle in transaction", ..."""
+    with engine.connect() as watcher:  # a connection of the pool's, as another thread's would be
+        query = sa.text("SELECT state FROM pg_stat_activity WHERE pid = :pid")
+        return str(watcher.execute(query, {"pid": pid}).scalar())
 
 
 def _wait_until_ended(engine: sa.Engine, pid: int) -> None:
