@@ -67,7 +67,8 @@ def test_each_transaction_commits_on_its_own_and_a_failed_one_rolls_back_alone(e
 
 def test_a_read_left_open_ends_with_its_block_so_other_threads_can_write(engine: sa.Engine) -> None:
     """A read left open on the kept connection must end with its block: on SQLite, had it taken the process's
-    write turn (as reads did before `_reads_only`), every other thread's write would wait for the whole delivery."""
+    write turn (as reads did before `_statements_on_their_own`), every other thread's write would wait for the
+    whole delivery."""
     wrote = threading.Event()
 
     def write() -> None:
@@ -139,7 +140,6 @@ def test_a_deliverys_reads_open_no_transaction_and_its_writes_still_do(engine: s
     """On PostgreSQL a read on the kept connection runs without a transaction: under READ COMMITTED one gives a
     read nothing, and its BEGIN and ROLLBACK were two of a greeting's round trips each. A write after it is still
     one transaction, which the server shows as open until it commits, and a failed one still rolls back."""
-
     with db.one_connection(engine):
         with db.connect(engine) as conn:
             pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
