@@ -3,7 +3,8 @@
 The app runs as in production, against the test suite's fake GitHub (which validates every request
 against GitHub's OpenAPI description and records it, so the calls are counted where they arrive):
 
-    --mode rq        gunicorn, 3 sync workers, + 2 RQ workers (`flask --app app worker`) on Redis
+    --mode rq        gunicorn, 3 processes x 8 threads (the Procfile's), + 2 RQ workers
+                     (`flask --app app worker`) on Redis
     --mode embedded  one granian process (8 threads, as scripts/serve), in-process worker
 
 with the app's own behaviours only and write pacing off (`GITHUB_WRITE_INTERVAL=0`). Payloads are the
@@ -323,7 +324,7 @@ class Run:
         if args.mode == "rq":
             env["REDIS_URL"] = args.redis_url
             redis.Redis.from_url(args.redis_url).flushdb()
-            workers, threads = args.web_workers or 3, args.web_threads or 1
+            workers, threads = args.web_workers or 3, args.web_threads or 8
             self.processes = [start_web(env, self.port, workers, threads, server=server), *start_workers(env, 2)]
         else:
             workers, threads = args.web_workers or 1, args.web_threads or 8
@@ -395,7 +396,7 @@ def main() -> None:
         "comparison, on PYTHONPATH",
     )
     parser.add_argument("--web-workers", type=int, help="web processes (default: 3 rq, 1 embedded)")
-    parser.add_argument("--web-threads", type=int, help="threads per web process (default: 8 embedded, 1 rq)")
+    parser.add_argument("--web-threads", type=int, help="threads per web process (default: 8)")
     parser.add_argument(
         "--worker-threads", type=int, help="WORKER_THREADS: deliveries each worker processes at once (default 4)"
     )

@@ -1,7 +1,8 @@
-"""Two gunicorn web processes and two RQ workers on one Redis and one PostgreSQL, as deployed: a burst of
-signed deliveries split across both web processes, redeliveries sent to the other one, and every
-delivery processed exactly once (its row `done`, its handlers run once, one comment of each kind per
-issue on the fake GitHub). A second burst loses a worker to SIGKILL a fifth of the way through.
+"""Two gunicorn servers (the Procfile's web line: processes of eight threads) and two RQ workers on one
+Redis and one PostgreSQL, as deployed: a burst of signed deliveries split across both servers,
+redeliveries sent to the other one, and every delivery processed exactly once (its row `done`, its
+handlers run once, one comment of each kind per issue on the fake GitHub). A second burst loses a
+worker to SIGKILL a fifth of the way through.
 
 The processes run the Procfile's commands and are configured only through environment variables, as an
 operator would. They bring their own PostgreSQL database (`multiprocess`), so this file runs in the
@@ -95,9 +96,12 @@ class Cluster:
         return done.stdout
 
     def start_web(self) -> None:
+        """The Procfile's `web` line, run by a shell as honcho or a platform runs it: two processes of threads."""
         port = free_port()
-        argv = [str(BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}", "app:create_app()"]
-        process = self._start(f"web{len(self.web_urls) + 1}", argv)
+        line = dict(entry.split(":", 1) for entry in (ROOT / "Procfile").read_text().splitlines() if entry)["web"]
+        env = {**self.env, "PORT": str(port), "WEB_CONCURRENCY": "2", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+        process = Process(f"web{len(self.web_urls) + 1}", ["bash", "-c", f"exec {line.strip()}"], env, self.logs)
+        self.processes.append(process)
         url = f"http://127.0.0.1:{port}"
         process.wait_until(lambda: answers(url + "/healthz"), "answer /healthz")
         self.web_urls.append(url)
