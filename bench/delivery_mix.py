@@ -27,8 +27,9 @@ waited for until processed; the mix (`--deliveries`) at 16 connections, which gi
 p50/p99 of the webhook's answer; then `--deliveries` / 4 distinct newcomers opening an issue each,
 timed from the first POST to the last greeting posted. CPU is utime+stime from /proc of every
 process of the web and worker sessions (not the fake GitHub, not this client), read once every
-delivery of the phase is processed. The client is a plain socket per request (16 threads), cheap
-but in the same 2 cores.
+delivery of the phase is processed; the servers' CPU is the same for every `postgres` process (with
+PostgreSQL) and `redis-server` (in the rq layout) on the machine, the rest of a delivery's cost. The
+client is a plain socket per request (16 threads), cheap but in the same 2 cores.
 
     .venv/bin/python bench/delivery_mix.py --mode embedded
     .venv/bin/python bench/delivery_mix.py --mode rq --database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench
@@ -57,6 +58,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,6 +105,7 @@ COLUMNS = (
     "GitHub calls/delivery",
     "of which not 304",
     "CPU ms/delivery",
+    "servers' CPU ms/delivery",
     "calls by operation and answer, per delivery",
 )
 
@@ -248,6 +251,16 @@ def send_all(port: int, path: str, deliveries: list[Delivery]) -> tuple[float, l
 
 def cpu_seconds(sessions: set[int]) -> float:
     """utime+stime of every live process in these sessions (the web and worker process trees)."""
+    return _ticks(lambda session, name: session in sessions)
+
+
+def server_cpu_seconds(names: frozenset[str]) -> float:
+    """utime+stime of every live process of these programs (`postgres`, `redis-server`): the servers' share of
+    a delivery's cost, which the app's own processes do not show. The whole machine's, so run nothing else."""
+    return _ticks(lambda session, name: name in names)
+
+
+def _ticks(counted: Callable[[int, str], bool]) -> float:
     ticks = 0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -256,8 +269,9 @@ def cpu_seconds(sessions: set[int]) -> float:
             stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
+        name = stat[stat.index("(") + 1 : stat.rfind(")")]
         fields = stat[stat.rfind(")") + 2 :].split()
-        if int(fields[3]) in sessions:
+        if counted(int(fields[3]), name):
             ticks += int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
 
@@ -279,13 +293,15 @@ class Row:
     deliveries: int
     calls: Counter[str]
     cpu: float
+    server_cpu: float | None  # PostgreSQL's and Redis's, when the app uses them
 
     def cells(self) -> list[str]:
         n = self.deliveries
         ops = ", ".join(f"{op} {count / n:.2f}" for op, count in self.calls.most_common()) or "-"
         charged = sum(count for op, count in self.calls.items() if not op.endswith(" 304"))
         total = sum(self.calls.values())
-        return [self.kind, str(n), f"{total / n:.2f}", f"{charged / n:.2f}", f"{self.cpu * 1000 / n:.2f}", ops]
+        servers = "-" if self.server_cpu is None else f"{self.server_cpu * 1000 / n:.2f}"
+        return [self.kind, str(n), f"{total / n:.2f}", f"{charged / n:.2f}", f"{self.cpu * 1000 / n:.2f}", servers, ops]
 
 
 def table(headers: tuple[str, ...] | list[str], rows: list[list[str]]) -> str:
@@ -331,15 +347,22 @@ class Run:
             self.processes = [start_web(env, self.port, workers, threads, server=server)]
         self.web = f"{server}, {workers} process(es) x {threads} thread(s)"
         self.sessions = {process.pid for process in self.processes}
+        self.servers = frozenset(
+            (["postgres"] if database_url.startswith("postgres") else [])
+            + (["redis-server"] if args.mode == "rq" else [])
+        )
 
     def phase(self, kind: str, deliveries: list[Delivery]) -> tuple[Row, float, list[float], Counter[int]]:
         """Send, wait until processed; the calls the fake saw and the CPU our processes spent meanwhile."""
         first, cpu = len(self.fake.requests), cpu_seconds(self.sessions)
+        servers = server_cpu_seconds(self.servers)
         seconds, latencies, statuses = send_all(self.port, self.path, deliveries)
         self.sent += len(deliveries)
         wait_processed(self.database_url, self.sent)
         calls = Counter(f"{r.method} {r.operation_id or r.path} {r.status}" for r in self.fake.requests[first:])
-        return Row(kind, len(deliveries), calls, cpu_seconds(self.sessions) - cpu), seconds, latencies, statuses
+        server_cpu = server_cpu_seconds(self.servers) - servers if self.servers else None
+        row = Row(kind, len(deliveries), calls, cpu_seconds(self.sessions) - cpu, server_cpu)
+        return row, seconds, latencies, statuses
 
     def close(self) -> None:
         stop(self.processes)
