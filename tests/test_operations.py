@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,12 @@ def test_procfile_runs_the_app_factory_and_the_worker():
     procfile = dict(line.split(":", 1) for line in Path(ROOT / "Procfile").read_text().splitlines() if line)
     assert "'app:create_app()'" in procfile["web"] and "gunicorn" in procfile["web"]
     assert "worker" in procfile["worker"] and "db upgrade" in procfile["release"]
+
+
+def test_the_web_unit_runs_gunicorn_as_the_procfile_does():
+    """The systemd unit and the Procfile are two ways to run one server: its threads must not drift apart."""
+    procfile = Path(ROOT / "Procfile").read_text()
+    unit = Path(ROOT / "deploy" / "engage-web.service").read_text()
+    for option in ("--worker-class", "--threads"):
+        in_procfile = re.findall(rf"{option} (\S+)", procfile)
+        assert in_procfile and re.findall(rf"{option} (\S+)", unit) == in_procfile, option
