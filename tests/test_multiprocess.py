@@ -40,7 +40,7 @@ from storage.db import actor_days, contributions, deliveries, handler_runs, week
 from tests.conftest import REPO, ROOT, SECRET, TEST_BEHAVIOURS, example, installed
 from tests.support import behaviours
 from tests.support.fake_github import FakeGitHub
-from tests.support.processes import Process, answers, fake_for_processes, free_port, operator_env
+from tests.support.processes import Process, answers, fake_for_processes, free_port, operator_env, procfile
 from webhooks.event import Event
 from webhooks.signature import sign
 
@@ -98,10 +98,8 @@ class Cluster:
     def start_web(self) -> None:
         """The Procfile's `web` line, run by a shell as honcho or a platform runs it: two processes of threads."""
         port = free_port()
-        line = dict(entry.split(":", 1) for entry in (ROOT / "Procfile").read_text().splitlines() if entry)["web"]
-        env = {**self.env, "PORT": str(port), "WEB_CONCURRENCY": "2", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-        process = Process(f"web{len(self.web_urls) + 1}", ["bash", "-c", f"exec {line.strip()}"], env, self.logs)
-        self.processes.append(process)
+        env = {"PORT": str(port), "WEB_CONCURRENCY": "2", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+        process = self._start(f"web{len(self.web_urls) + 1}", ["bash", "-c", f"exec {procfile()['web']}"], env)
         url = f"http://127.0.0.1:{port}"
         process.wait_until(lambda: answers(url + "/healthz"), "answer /healthz")
         self.web_urls.append(url)
@@ -115,8 +113,8 @@ class Cluster:
     def live_workers(self) -> list[Process]:
         return [w for w in self.workers if w.alive()]
 
-    def _start(self, name: str, argv: list[str]) -> Process:
-        process = Process(name, argv, self.env, self.logs)
+    def _start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Process:
+        process = Process(name, argv, {**self.env, **(env or {})}, self.logs)
         self.processes.append(process)
         return process
 

@@ -12,6 +12,7 @@ import yaml
 from services import build_router
 from storage import db
 from tests.conftest import ROOT, example, installed, services
+from tests.support.processes import procfile
 from tests.support.proxy import Proxy
 
 LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:{port}/test"
@@ -109,15 +110,15 @@ def test_manifest_subscribes_to_exactly_the_events_the_router_handles():
 
 
 def test_procfile_runs_the_app_factory_and_the_worker():
-    procfile = dict(line.split(":", 1) for line in Path(ROOT / "Procfile").read_text().splitlines() if line)
-    assert "'app:create_app()'" in procfile["web"] and "gunicorn" in procfile["web"]
-    assert "worker" in procfile["worker"] and "db upgrade" in procfile["release"]
+    commands = procfile()
+    assert "'app:create_app()'" in commands["web"] and "gunicorn" in commands["web"]
+    assert "worker" in commands["worker"] and "db upgrade" in commands["release"]
 
 
 def test_the_web_unit_runs_gunicorn_as_the_procfile_does():
     """The systemd unit and the Procfile are two ways to run one server: its threads must not drift apart."""
-    procfile = Path(ROOT / "Procfile").read_text()
+    web = procfile()["web"]
     unit = Path(ROOT / "deploy" / "engage-web.service").read_text()
     for option in ("--worker-class", "--threads"):
-        in_procfile = re.findall(rf"{option} (\S+)", procfile)
+        in_procfile = re.findall(rf"{option} (\S+)", web)
         assert in_procfile and re.findall(rf"{option} (\S+)", unit) == in_procfile, option

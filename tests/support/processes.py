@@ -82,6 +82,12 @@ class Process:
         return entries
 
 
+def procfile() -> dict[str, str]:
+    """The Procfile's commands by name (`web`, `worker`, `release`), as a process manager reads them."""
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    return {name: command.strip() for name, command in (line.split(":", 1) for line in lines if line)}
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
