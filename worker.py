@@ -5,11 +5,15 @@ RQ imports them by name in the worker process, which builds its Services from th
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
+from rq import get_current_job
+
 import services as services_module
+from webhooks.dispatch import RQDispatcher
 from webhooks.jobs import process
 
 log = logging.getLogger(__name__)
@@ -46,13 +50,17 @@ def process_deliveries(delivery_ids: list[str], lanes: list[str | None] | None =
             outcomes[place] = _process_one(services, delivery_ids[place])
 
     threads = min(services.settings.worker_threads, len(in_order))
+    job, dispatcher = get_current_job(), services.dispatcher
+    held = dispatcher.holding(job.id) if job and isinstance(dispatcher, RQDispatcher) else contextlib.nullcontext()
+    # The batch's heartbeat: a worker killed mid-batch leaves the deliveries it had not begun to the sweeper.
     try:
-        if threads <= 1:
-            for places in in_order.values():
-                run(places)
-        else:
-            with ThreadPoolExecutor(threads, thread_name_prefix="engage-batch") as pool:
-                list(pool.map(run, in_order.values()))
+        with held:
+            if threads <= 1:
+                for places in in_order.values():
+                    run(places)
+            else:
+                with ThreadPoolExecutor(threads, thread_name_prefix="engage-batch") as pool:
+                    list(pool.map(run, in_order.values()))
     finally:
         services.metrics.flush()
     return outcomes

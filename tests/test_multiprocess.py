@@ -58,10 +58,11 @@ BIN = Path(sys.executable).parent
 BURST = 200
 REDELIVERED = 0.1  # share of deliveries GitHub redelivers, to the other web process
 SENDERS = 16
-# A killed worker's claimed delivery is taken over once its lease (2 x JOB_TIMEOUT_SECONDS) ends; the rest
-# of its batch once RQ stops seeing the job's heartbeat, about 90 s after the job started.
+# A killed worker's claimed delivery is taken over once its lease (2 x JOB_TIMEOUT_SECONDS, 20 s) ends; what its
+# batch had not begun, once the batch's heartbeat lapses (webhooks.dispatch.BATCH_LAPSE_SECONDS, 20 s). RQ
+# itself gives up on the job only a minute after its whole timeout (here 10 s a delivery: 150 s for 9).
 DEADLINE_SECONDS = 180.0
-STALL_SECONDS = 120.0
+STALL_SECONDS = 60.0
 HOLD_SECONDS = 5.0
 FINAL = ("done", "ignored", "failed")
 
@@ -294,7 +295,7 @@ def statuses(engine: sa.Engine, ids: list[str]) -> dict[str, str]:
 
 def wait_until_final(engine: sa.Engine, cluster: Cluster, ids: list[str]) -> None:
     """Until every delivery is done, ignored or failed; fails after DEADLINE_SECONDS, or sooner when
-    nothing has moved for STALL_SECONDS (longer than RQ takes to give up on a dead worker's job)."""
+    nothing has moved for STALL_SECONDS (longer than a dead worker's deliveries take to come back)."""
     end = time.monotonic() + DEADLINE_SECONDS
     last, moved = None, time.monotonic()
     while True:

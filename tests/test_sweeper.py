@@ -1,10 +1,13 @@
 """The sweeper after Redis restarts: a retry whose RQ scheduler died still runs, on the next sweep, and
-the sweep says what it did (not what it found already queued)."""
+the sweep says what it did (not what it found already queued). After a worker dies mid-batch: what the batch
+had not begun goes back to the queue once the batch's heartbeat lapses, and a batch that lives keeps its own."""
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 from rq import SimpleWorker
@@ -14,6 +17,7 @@ from rq.serializers import JSONSerializer
 
 from tests.conftest import REPO, example, installed, run_rq_worker, services, wait_for
 from tests.support import behaviours
+from webhooks import dispatch
 from webhooks.dispatch import SCHEDULER_LATE_SECONDS, job_id
 
 
@@ -100,3 +104,73 @@ def test_a_sweep_counts_only_what_it_queued(make_app, serve, redis_url, github, 
     with caplog.at_level(logging.INFO, logger="webhooks.dispatch"):
         assert svc.sweep() == 1
     assert "sweeper queued 1 due deliveries (1 were queued or running already, 0 left" in caplog.text
+
+
+def opened_issues(server, github, numbers: list[int]) -> list[str]:
+    """Issues opened one after the other, queued together in one batch (the intake's linger); their ids."""
+    for number in numbers:
+        github.add_issue(REPO, number, "Codertocat", title="Spelling error in the README file")
+        payload = installed(example("issues.opened.1"))
+        payload["issue"]["number"] = number
+        server.deliver("issues", payload, delivery_id=f"opened-{number}")
+    return [f"opened-{number}" for number in numbers]
+
+
+def acks_on(github, number: int) -> list[str]:
+    return [c["body"] for c in github.comments(REPO, number) if behaviours.MARKER in c["body"]]
+
+
+def test_a_batch_whose_worker_died_gives_back_what_it_had_not_begun_once_its_heartbeat_lapses(
+    make_app, serve, redis_url, github, monkeypatch
+):
+    """RQ takes a SimpleWorker's job for lost only a minute after its whole timeout (JOB_TIMEOUT_SECONDS per
+    delivery of a batch); the batch's heartbeat says so within BATCH_LAPSE_SECONDS."""
+    monkeypatch.setattr(dispatch, "BATCH_LAPSE_SECONDS", 1.0)
+    app = make_app(redis_url=redis_url)
+    server, svc = serve(app), services(app)
+    ids = opened_issues(server, github, [31, 32, 33])
+    svc.dispatcher.wait_idle()
+    # A worker takes the (first) batch as RQ's SimpleWorker does, and is killed before it begins a delivery.
+    dying = SimpleWorker([svc.settings.queue_name], connection=svc.redis, serializer=JSONSerializer)
+    taken = dying.dequeue_job_and_maintain_ttl(timeout=1)
+    assert taken is not None
+    batch = taken[0]
+    dying.prepare_execution(batch)
+    dying.prepare_job_execution(batch)
+    stranded = batch.args[0]
+    assert stranded and set(stranded) <= set(ids)
+
+    assert svc.sweep() == 0, "a batch begun a moment ago holds its deliveries: its first heartbeat may be coming"
+    time.sleep(dispatch.BATCH_LAPSE_SECONDS + 0.2)
+    assert svc.sweep() == len(stranded), "what the dead worker's batch held went back to the queue"
+
+    work_without_scheduler(app)
+    assert [svc.store.get(d).status for d in ids] == ["done"] * 3
+    assert [len(acks_on(github, n)) for n in (31, 32, 33)] == [1, 1, 1]
+    assert svc.sweep() == 0
+
+
+def test_a_batch_held_up_longer_than_the_lapse_keeps_its_deliveries_while_its_worker_lives(
+    make_app, serve, redis_url, github, monkeypatch
+):
+    monkeypatch.setattr(dispatch, "BATCH_LAPSE_SECONDS", 1.0)
+    monkeypatch.setattr(dispatch, "BATCH_HEARTBEAT_SECONDS", 0.2)
+    app = make_app(redis_url=redis_url, worker_threads=1)
+    server, svc = serve(app), services(app)
+    ids = opened_issues(server, github, [41, 42, 43])
+    svc.dispatcher.wait_idle()
+    github.delay_next("POST", r"/issues/41/comments$", seconds=3 * dispatch.BATCH_LAPSE_SECONDS)
+    swept: list[int] = []
+
+    def sweep_while_held() -> None:
+        wait_for(lambda: svc.store.get("opened-41").status == "processing", message="the batch begun")
+        time.sleep(2 * dispatch.BATCH_LAPSE_SECONDS)
+        swept.append(svc.sweep())
+
+    sweeper = threading.Thread(target=sweep_while_held)
+    sweeper.start()
+    work_without_scheduler(app)  # the batch, in this thread, held up on its first comment
+    sweeper.join()
+    assert swept == [0], "the batch's deliveries were dispatched again while its worker was still on them"
+    assert [svc.store.get(d).status for d in ids] == ["done"] * 3
+    assert [len(acks_on(github, n)) for n in (41, 42, 43)] == [1, 1, 1]

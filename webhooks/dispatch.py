@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import hashlib
 import logging
 import os
@@ -17,8 +18,8 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
-from datetime import timedelta
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import redis
@@ -54,6 +55,13 @@ FAILED_JOB_TTL_SECONDS = 7 * 24 * 3600
 # RQ's scheduler moves a due retry to the queue within a second or so. One this late has lost its scheduler:
 # a Redis restart kills the worker's scheduler process, and RQ starts a new one only in its 10-minute upkeep.
 SCHEDULER_LATE_SECONDS = 10.0
+# A worker holding a batch says so in Redis every BATCH_HEARTBEAT_SECONDS (`RQDispatcher.holding`); a batch
+# started longer ago than BATCH_LAPSE_SECONDS without a word as fresh lost its worker (killed, its machine gone),
+# and the sweeper dispatches the deliveries it had not begun. RQ's own sign that a SimpleWorker's job was lost
+# comes a minute after the job's whole timeout (JOB_TIMEOUT_SECONDS for each delivery of the batch), and the
+# batch's markers held its deliveries until they expired (QUEUED_STALE_SECONDS, 15 minutes).
+BATCH_HEARTBEAT_SECONDS = 5.0
+BATCH_LAPSE_SECONDS = 20.0
 
 # What dispatching did: a job was put in the queue (or scheduled, for a delayed retry), or a job for this
 # attempt was waiting or running already. None: the queue cannot take it now.
@@ -88,6 +96,10 @@ def _marker(delivery_id: str) -> str:
     return f"engage:queued:{delivery_id}"
 
 
+def _alive(batch: str) -> str:
+    return f"engage:batch-alive:{batch}"
+
+
 def job_id(delivery_id: str, attempt: int) -> str:
     """One RQ job per attempt, so a retry queued from inside the running job never collides with it.
 
@@ -111,6 +123,9 @@ class RQDispatcher:
         self._flusher: threading.Thread | None = None
         self._flusher_pid = 0
         self._lock = threading.Lock()
+        self._held: set[str] = set()  # the batches this worker process is running (see `holding`)
+        self._heart: threading.Thread | None = None
+        self._heart_pid = 0
 
     def submit(self, delivery_id: str, lane: str | None = None) -> None:
         """Queue a new delivery from the webhook request: a background thread enqueues it (in a batch
@@ -175,7 +190,7 @@ class RQDispatcher:
 
     def queued(self, delivery_ids: list[str]) -> set[str]:
         """Which of these deliveries sit in a batch that will still run (so the sweeper need not dispatch
-        them). A batch whose worker died holds them no longer: RQ stops seeing its heartbeat (about 90 s)."""
+        them). A batch whose worker died holds them no longer once its heartbeat lapses (BATCH_LAPSE_SECONDS)."""
         if not delivery_ids:
             return set()
         found = self.connection.mget([_marker(d) for d in delivery_ids])
@@ -193,7 +208,49 @@ class RQDispatcher:
             job = Job.fetch(batch, connection=self.connection, serializer=JSONSerializer)
         except NoSuchJobError:
             return False
-        return job.get_status(refresh=False) in WILL_RUN
+        status = job.get_status(refresh=False)
+        if status != JobStatus.STARTED:
+            return status in WILL_RUN
+        started = job.started_at
+        if started is not None and started.tzinfo is None:
+            started = started.replace(tzinfo=UTC)  # RQ writes UTC
+        if started is not None and datetime.now(UTC) - started < timedelta(seconds=BATCH_LAPSE_SECONDS):
+            return True  # its first heartbeat may be on its way
+        return bool(self.connection.exists(_alive(batch)))
+
+    @contextlib.contextmanager
+    def holding(self, batch: str) -> Iterator[None]:
+        """While a worker runs `batch`: its heartbeat, which tells the sweeper the batch has not lost its worker.
+
+        One thread per process beats for all the batches it holds, from BATCH_HEARTBEAT_SECONDS on: a batch done
+        sooner (any batch but a stalled one) costs Redis nothing, its start time vouching for it meanwhile."""
+        with self._lock:
+            self._held.add(batch)
+            if self._heart is None or self._heart_pid != os.getpid() or not self._heart.is_alive():
+                self._heart_pid = os.getpid()
+                self._heart = threading.Thread(target=self._beat_forever, name="engage-heartbeat", daemon=True)
+                self._heart.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._held.discard(batch)
+
+    def _beat_forever(self) -> None:
+        while True:
+            time.sleep(BATCH_HEARTBEAT_SECONDS)
+            with self._lock:
+                held = list(self._held)
+            if not held:
+                continue
+            try:
+                with self.connection.pipeline(transaction=False) as pipe:
+                    for batch in held:
+                        pipe.set(_alive(batch), 1, px=int(BATCH_LAPSE_SECONDS * 1000))
+                    pipe.execute()
+            except redis.RedisError as exc:
+                # Without Redis no sweeper can read it either; the next beat tries again.
+                log.warning("batch heartbeat not sent", extra={"error": str(exc)})
 
     def dispatch(self, delivery_id: str, delay: float = 0, attempt: int = 0) -> str | None:
         if time.monotonic() < self._open_until:
