@@ -182,7 +182,7 @@ def build(settings: Settings) -> Services:
     connection = redis_connection(settings.redis_url) if settings.redis_url else None
     cache: Cache = RedisCache(connection) if connection is not None else MemoryCache()
     metrics = ops.metrics.recorder(connection)
-    turn = ProcessingTurn()
+    turn = ProcessingTurn(shared=engine.dialect.name == "sqlite")
     github = GitHubApp(
         settings.github_api_url,
         settings.app_id,

@@ -19,15 +19,21 @@ class ProcessingTurn:
     side, the threads only take turns at it, and each switch costs (with 4 threads a comment's CPU rose by
     a tenth or more, and the webhook answers slowed as much). With the turn, one thread computes while the
     others wait for GitHub or for the turn, as an event loop would.
+
+    Not with PostgreSQL (`shared=False`: every thread computes when it will): a delivery then waits for the
+    database twenty or thirty times (a round trip each, 0.1-0.2 ms), and those waits are where threads take
+    turns by themselves. Held across them, the turn left the CPU idle: greetings per second went up by about
+    two fifths without it, embedded on PostgreSQL (bench/README.md, "The seventh sitting").
     """
 
-    def __init__(self, patience: float = PATIENCE_SECONDS) -> None:
+    def __init__(self, patience: float = PATIENCE_SECONDS, shared: bool = True) -> None:
         self._lock = threading.Lock()
         self._held = threading.local()
         self.patience = patience
+        self.shared = shared
 
     def _take(self) -> None:
-        self._held.value = self._lock.acquire(timeout=self.patience)
+        self._held.value = self.shared and self._lock.acquire(timeout=self.patience)
 
     def _give(self) -> None:
         if getattr(self._held, "value", False):

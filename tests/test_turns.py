@@ -1,4 +1,5 @@
-"""One delivery computes at a time; one waiting for GitHub lets the next go on; nobody waits for ever."""
+"""One delivery computes at a time; one waiting for GitHub lets the next go on; nobody waits for ever. With
+PostgreSQL, whose round trips are the deliveries' own turns, every worker thread computes when it will."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import threading
 import time
 
 from ops.turns import ProcessingTurn
+from tests.conftest import services
 
 
 def test_a_delivery_waits_for_the_turn_and_gets_it_while_the_holder_waits_for_github() -> None:
@@ -62,3 +64,29 @@ def test_waiting_outside_a_turn_changes_nothing() -> None:
         pass
     with turn.taken():
         pass
+
+
+def test_a_turn_that_is_not_shared_lets_every_thread_compute_at_once() -> None:
+    turn = ProcessingTurn(shared=False)
+    all_inside = threading.Barrier(3, timeout=5)
+    broken: list[BaseException] = []
+
+    def deliver() -> None:
+        with turn.taken():
+            try:
+                all_inside.wait()
+            except threading.BrokenBarrierError as exc:
+                broken.append(exc)
+
+    threads = [threading.Thread(target=deliver) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert broken == [], "a thread waited for the turn"
+
+
+def test_the_worker_threads_share_a_turn_on_sqlite_only(make_app) -> None:
+    """With PostgreSQL a delivery holding the turn across its database round trips left the CPU idle."""
+    svc = services(make_app())
+    assert svc.turn.shared is (svc.store.engine.dialect.name == "sqlite")
