@@ -22,8 +22,8 @@ class ProcessingTurn:
 
     Not with PostgreSQL (`shared=False`: every thread computes when it will): a delivery then waits for the
     database twenty or thirty times (a round trip each, 0.1-0.2 ms), and those waits are where threads take
-    turns by themselves. Held across them, the turn left the CPU idle: greetings per second went up by about
-    two fifths without it, embedded on PostgreSQL (bench/README.md, "The seventh sitting").
+    turns by themselves. Held across them, the turn left the CPU idle: greetings per second went up by a quarter
+    to a half without it, embedded on PostgreSQL (bench/README.md, "The seventh sitting").
     """
 
     def __init__(self, patience: float = PATIENCE_SECONDS, shared: bool = True) -> None:
