@@ -79,8 +79,10 @@ class WatchedItemStore:
         self.engine = engine
 
     def add(self, item: Snapshot, newcomer: bool, due_at: datetime | None, escalate_at: datetime | None) -> bool:
-        """Start watching an item (a redelivery changes nothing); True if it is new."""
-        with db.begin(self.engine) as conn:
+        """Start watching an item (a redelivery changes nothing); True if it is new. The INSERT is a write of one
+        statement (`db.one_statement`: no BEGIN and COMMIT round trips on PostgreSQL); an item watched already
+        is brought up to date after it."""
+        with db.one_statement(self.engine) as conn:
             added = insert_ignore(
                 conn,
                 table,
@@ -92,8 +94,8 @@ class WatchedItemStore:
                     escalate_at=escalate_at,
                 ),
             )
-            if not added:
-                _update(conn, item)
+        if not added:
+            self.observe(item)
         return added
 
     def observe(self, item: Snapshot) -> bool:
