@@ -83,6 +83,11 @@ def main() -> None:
     parser.add_argument("--kind", choices=[*MIX, NEWCOMER], default="comment")
     parser.add_argument("--deliveries", type=int, default=300)
     parser.add_argument("--database-url", help="default: SQLite in a temporary folder (emptied and migrated)")
+    parser.add_argument(
+        "--redis-url",
+        help="REDIS_URL as the rq layout sets it (its caches, pacing, budget and metrics in Redis); the deliveries "
+        "are still processed here, one by one",
+    )
     parser.add_argument("--profile", choices=("intake", "process"), help="print cProfile's top functions")
     parser.add_argument("--top", type=int, default=35)
     parser.add_argument("--sort", default="tottime")
@@ -120,7 +125,7 @@ def main() -> None:
         dict(
             webhook_secret=SECRET,
             database_url=database_url,
-            redis_url=None,
+            redis_url=args.redis_url,
             app_id=APP_ID,
             private_key=key_pem,
             github_api_url=fake.url,
