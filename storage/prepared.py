@@ -197,8 +197,15 @@ def _run(conn: Connection, compiled: _Compiled, parameters: Any, many: bool) -> 
             cursor.executemany(compiled.sql, parameters)
             return Rows([], cursor.rowcount)
         cursor.execute(compiled.sql, parameters)
-        returned = cursor.pgresult.nfields if compiled.raw else cursor.description  # psycopg's builds each column
-        return Rows([compiled.row(raw) for raw in cursor.fetchall()] if returned else [], cursor.rowcount)
+        if not compiled.raw:
+            rows = [compiled.row(raw) for raw in cursor.fetchall()] if cursor.description else []
+            return Rows(rows, cursor.rowcount)
+        result = cursor.pgresult  # its field count, not `description`, which builds an object for each column
+        if not result.nfields:
+            return Rows([], cursor.rowcount)
+        rows = [compiled.row(raw) for raw in cursor.fetchall()]
+        result.clear()  # read: the kept cursor would hold it until its next statement (a claim's payload is megabytes)
+        return Rows(rows, cursor.rowcount)
     except dialect.loaded_dbapi.Error as exc:
         if compiled.raw:
             conn.connection.info.pop(_CURSOR, None)  # the next statement starts on a new one

@@ -3,6 +3,7 @@ same Core statements run by SQLAlchemy do, on SQLite and (DATABASE_URL) PostgreS
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -108,3 +109,22 @@ def test_sqlite_times_are_written_as_sqlalchemy_writes_them(value):
     assert _bind_processor(sa.DateTime(), dialect)(value) == own(value)
     other_format = sqlite.DATETIME(storage_format="%(year)04d/%(month)02d/%(day)02d %(hour)02d:%(minute)02d")
     assert _bind_processor(other_format, dialect)(value) == other_format.bind_processor(dialect)(value)
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="PostgreSQL only (CI sets DATABASE_URL)"
+)
+def test_a_large_value_read_is_not_kept_with_the_connection(engine: Engine) -> None:
+    """The raw cursor kept with a PostgreSQL connection drops what it read once it is read: a claim reads a
+    webhook's payload (GitHub sends up to 25 MB), and an idle pooled connection would hold it until its next
+    statement."""
+    large = "x" * 2_000_000
+    with engine.begin() as conn:
+        _START.execute(conn, {"key": "big", "delivery_id": "d", "created_at": datetime(2026, 12, 7)})
+        conn.execute(intents.update().where(intents.c.key == "big").values(result=large))
+    with engine.connect() as conn:
+        row = _READ.execute(conn, {"b_key": "big"}).one()
+        kept = [value for value in conn.connection.info.values() if hasattr(value, "pgresult")]
+        assert row.result == large, "the rows read are the caller's, whole"
+        assert kept, "the connection keeps its cursor for the next statement"
+        assert all(cursor.pgresult is None or cursor.pgresult.ntuples == 0 for cursor in kept)
