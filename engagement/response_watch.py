@@ -291,7 +291,9 @@ def opened(ctx: Context) -> None:
     store = store_of(ctx)
     config = repo_config.for_event(ctx).typed(ResponseWatchConfig, NAME)
     found = snapshot(ctx, config)
-    if store.is_watched(found.repo_id, found.number):
+    # An item just opened is watched only if this delivery ran before, and `add` brings that one up to date:
+    # the read is for a reopened one.
+    if payload.get("action") != "opened" and store.is_watched(found.repo_id, found.number):
         store.observe(found)
         return
     if not config.enabled:

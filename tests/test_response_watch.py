@@ -238,6 +238,19 @@ def test_an_issue_closed_before_its_opening_was_processed_gets_no_nudge(server, 
     assert [entry["number"] for entry in waiting] == []
 
 
+def test_an_opening_delivered_again_after_the_close_changes_nothing(server, github):
+    """GitHub's "Redeliver" sends the opening again under a new delivery id: the item watched already stays as the
+    close left it (the older opening does not reopen it), and is watched once."""
+    github.add_issue(REPO, 7, NEWCOMER)
+    deliver(server, ("issues", opened_issue()))
+    github.close_issue(REPO, 7, by="octo-maintainer")
+    deliver(server, ("issues", changed("closed", 7, state="closed")), ("issues", opened_issue()))
+    run_at(server.app, OPENED + timedelta(hours=49))
+    assert nudges(github) == []
+    waiting = server.session.get(f"{server.url}/api/waiting", params={"repo": REPO}, timeout=10).json()["items"]
+    assert waiting == []
+
+
 def test_a_members_issue_is_not_watched(server, github):
     github.add_issue(REPO, 7, "Codertocat")
     deliver(server, ("issues", opened_issue(7, "Codertocat", "OWNER")))
