@@ -185,11 +185,11 @@ class Prepared:
 
 
 def _run(conn: Connection, compiled: _Compiled, parameters: Any, many: bool) -> Rows:
-    if not conn.in_transaction():
-        conn.begin()  # as SQLAlchemy's autobegin would: SQLite's BEGIN IMMEDIATE and the process's lock
     dialect = conn.dialect
     dbapi_connection = conn.connection.dbapi_connection
     assert dbapi_connection is not None
+    if not conn.in_transaction() and not (compiled.raw and dbapi_connection.autocommit):
+        conn.begin()  # as SQLAlchemy's autobegin would: SQLite's BEGIN IMMEDIATE and the process's lock
     cursor = None
     try:
         cursor = _kept_cursor(conn, dbapi_connection) if compiled.raw else dbapi_connection.cursor()
