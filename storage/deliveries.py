@@ -119,8 +119,7 @@ def _insert_rows_returning(count: int) -> Prepared:
         {column.name: sa.bindparam(f"{column.name}_{n}", type_=column.type) for column in deliveries.columns}
         for n in range(count)
     ]
-    statement = postgresql.insert(deliveries).values(values).on_conflict_do_nothing(index_elements=[deliveries.c.id])
-    return Prepared(statement.returning(deliveries.c.id))
+    return Prepared(_insert_new("postgresql").values(values).returning(deliveries.c.id))
 
 
 def _upsert_runs(dialect: str) -> Any:
