@@ -34,7 +34,8 @@ def add_counts(conn: Connection, table: sa.Table, rows: Iterable[Mapping[str, An
     both databases. Rows with the same key are added together first (one INSERT may not update a row
     twice), and sent in key order, so that concurrent writers lock in one order. A statement names only
     the counts its rows add to (a comment's rows: two of nineteen), and consecutive rows adding to the same
-    counts go in one execution: a contribution's ten leaderboard-window rows are one."""
+    counts go in one multi-row statement: a contribution's ten leaderboard-window rows are one INSERT, where
+    running it once per row cost each row its own execution on the server and the client."""
     keys = [column.name for column in table.primary_key.columns]
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:
@@ -45,7 +46,11 @@ def add_counts(conn: Connection, table: sa.Table, rows: Iterable[Mapping[str, An
                 total[name] = total.get(name, 0) + value
     in_order = ({name: value for name, value in merged[key].items() if name in keys or value} for key in sorted(merged))
     for names, run in groupby(in_order, key=lambda row: tuple(sorted(row))):
-        _adding(conn.dialect.name, table, names).executemany(conn, list(run))
+        rows_adding = list(run)
+        for start in range(0, len(rows_adding), MAX_ROWS):
+            chunk = rows_adding[start : start + MAX_ROWS]
+            values = {f"{name}_{n}": value for n, row in enumerate(chunk) for name, value in row.items()}
+            _adding(conn.dialect.name, table, names, len(chunk)).execute(conn, values)
 
 
 def insert_ignore(conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> bool:
@@ -53,11 +58,17 @@ def insert_ignore(conn: Connection, table: sa.Table, values: Mapping[str, Any]) 
     return _ignoring(conn.dialect.name, table).execute(conn, values).first() is not None
 
 
+# The most rows one statement adds: a backfill's batch can hold thousands, and each row count is a statement of its own.
+MAX_ROWS = 16
+
+
 @cache
-def _adding(dialect: str, table: sa.Table, names: tuple[str, ...]) -> Prepared:
-    """The rows' keys and the counts they add to (`names`): the other counts start at their default, 0, and
-    are left as stored. A few statements per table, one for each set of counts a kind of contribution adds."""
-    statement = dialect_insert(dialect, table)
+def _adding(dialect: str, table: sa.Table, names: tuple[str, ...], count: int) -> Prepared:
+    """`count` rows' keys and the counts they add to (`names`), the nth row's values named `<name>_<n>`: the other
+    counts start at their default, 0, and are left as stored. A few statements per table, one for each set of
+    counts a kind of contribution adds and each number of rows."""
+    rows = [{name: sa.bindparam(f"{name}_{n}", type_=table.c[name].type) for name in names} for n in range(count)]
+    statement = dialect_insert(dialect, table).values(rows)
     index = list(table.primary_key.columns)
     adding = {name: table.c[name] + statement.excluded[name] for name in names if not table.c[name].primary_key}
     if not adding:  # the key alone: the row, if it is not there yet

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from domain import contributions as kinds
 from domain.contributions import Contribution, Repo, Subject
 from readmodels import people as people_page
-from storage import db
+from storage import db, upsert
 from storage.ledger import LedgerStore
 from storage.people import PeopleStore
 from storage.rollups import org_scope, repo_scope
@@ -336,3 +336,31 @@ def test_a_persons_page_costs_the_same_however_long_the_repositorys_history(engi
     history_by_others(store, now, 1500, people=2)  # its ranks count the people ahead: two
     read_the_page()
     assert sqlite_steps(engine, read_the_page) <= short * 1.5, "the page walked the repository's history"
+
+
+def test_counts_added_in_one_statement_land_on_their_own_rows_however_many(engine: Engine) -> None:
+    """A contribution's window rows go as one multi-row INSERT (issue 14); a longer list is split into several
+    statements. Every row still gets its own sum, rows naming one key are added together first (one INSERT may
+    not update a row twice), and counts already stored are added to, not replaced."""
+    rows = [
+        {"scope": f"repo:{n % 11}", "window": "7d", "actor_id": n % 3, "comments": 1, "reviews": 1 + n % 2}
+        for n in range(3 * upsert.MAX_ROWS + 5)
+    ]
+    expected: dict[tuple[str, str, int], tuple[int, int]] = {}
+    for _ in range(2):
+        for row in rows:
+            key = (row["scope"], row["window"], row["actor_id"])
+            comments, reviews = expected.get(key, (0, 0))
+            expected[key] = (comments + row["comments"], reviews + row["reviews"])
+        with engine.begin() as conn:
+            upsert.add_counts(conn, db.window_totals, rows)
+    table = db.window_totals
+    with engine.connect() as conn:
+        stored = {
+            (row.scope, row.window, row.actor_id): (row.comments, row.reviews)
+            for row in conn.execute(
+                sa.select(table.c.scope, table.c.window, table.c.actor_id, table.c.comments, table.c.reviews)
+            )
+        }
+    assert upsert.MAX_ROWS < len(expected) < len(rows)
+    assert stored == expected
