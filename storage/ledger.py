@@ -46,7 +46,7 @@ from storage.ledger_rebuild import rebuild_all
 from storage.prepared import Prepared, Rows
 from storage.repositories import upsert_repository
 from storage.rollups import CREDIT_COLUMNS, ROLLUP_COLUMNS, WEEKLY_COLUMNS, org_scope, repo_scope, week_of
-from storage.upsert import add_counts, dialect_insert, insert_for, insert_ignore
+from storage.upsert import add_counts, dialect_insert, insert_for, insert_ignore, replace_rows
 
 _c = contributions.c
 _ad = actor_days.c
@@ -67,9 +67,6 @@ _MEMBERS = Prepared(
     .where(sa.or_(_sm.scope == sa.bindparam("scope"), _sm.scope == sa.bindparam("other_scope")))
     .order_by(_sm.scope)
     .with_for_update()
-)
-_MEMBER_MOVED = Prepared(
-    scope_members.update().where(_sm.scope == sa.bindparam("b_scope"), _sm.actor_id == sa.bindparam("b_actor_id"))
 )
 
 _COMPLETE_SINCE = Prepared(
@@ -439,10 +436,10 @@ def _touch_members(conn: Connection, scopes: Sequence[str], actor_id: int, at: d
             row = _members(conn, actor_id, [scope]).one()
         first, last = min(row.first_at, at), max(row.last_at, at)
         if (first, last) != (row.first_at, row.last_at):
-            moved.append({"b_scope": scope, "b_actor_id": actor_id, "first_at": first, "last_at": last})
+            moved.append({"scope": scope, "actor_id": actor_id, "first_at": first, "last_at": last})
         found.append(row.first_at if at < row.first_at else False)
     if moved:
-        _MEMBER_MOVED.executemany(conn, moved)
+        replace_rows(conn, scope_members, moved)  # read above, locked: the rows are there
     return found[0]
 
 

@@ -8,7 +8,7 @@ statement's cost. They run as `storage.prepared` statements: every contribution 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from itertools import groupby
 from typing import Any
@@ -53,6 +53,17 @@ def add_counts(conn: Connection, table: sa.Table, rows: Iterable[Mapping[str, An
             _adding(conn.dialect.name, table, names, len(chunk)).execute(conn, values)
 
 
+def replace_rows(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Write each row (all with the same columns) over the stored one of its key, or insert it: one statement, where
+    an `executemany` of UPDATEs ran one per row. For rows the caller has read and holds locked (a person's first and
+    latest contribution in two scopes), so the conflict is certain and the INSERT's values never land as a new row
+    someone else's would have had to see first."""
+    for start in range(0, len(rows), MAX_ROWS):
+        chunk = rows[start : start + MAX_ROWS]
+        values = {f"{name}_{n}": value for n, row in enumerate(chunk) for name, value in row.items()}
+        _replacing(conn.dialect.name, table, tuple(sorted(chunk[0])), len(chunk)).execute(conn, values)
+
+
 def insert_ignore(conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> bool:
     """INSERT unless the key exists; True when a row was inserted."""
     return _ignoring(conn.dialect.name, table).execute(conn, values).first() is not None
@@ -67,13 +78,25 @@ def _adding(dialect: str, table: sa.Table, names: tuple[str, ...], count: int) -
     """`count` rows' keys and the counts they add to (`names`), the nth row's values named `<name>_<n>`: the other
     counts start at their default, 0, and are left as stored. A few statements per table, one for each set of
     counts a kind of contribution adds and each number of rows."""
-    rows = [{name: sa.bindparam(f"{name}_{n}", type_=table.c[name].type) for name in names} for n in range(count)]
-    statement = dialect_insert(dialect, table).values(rows)
+    statement = _inserting(dialect, table, names, count)
     index = list(table.primary_key.columns)
     adding = {name: table.c[name] + statement.excluded[name] for name in names if not table.c[name].primary_key}
     if not adding:  # the key alone: the row, if it is not there yet
         return Prepared(statement.on_conflict_do_nothing(index_elements=index))
     return Prepared(statement.on_conflict_do_update(index_elements=index, set_=adding))
+
+
+@cache
+def _replacing(dialect: str, table: sa.Table, names: tuple[str, ...], count: int) -> Prepared:
+    statement = _inserting(dialect, table, names, count)
+    replacing = {name: statement.excluded[name] for name in names if not table.c[name].primary_key}
+    return Prepared(statement.on_conflict_do_update(index_elements=list(table.primary_key.columns), set_=replacing))
+
+
+def _inserting(dialect: str, table: sa.Table, names: tuple[str, ...], count: int) -> Any:
+    """The dialect's INSERT of `count` rows of these columns, the nth row's values named `<name>_<n>`."""
+    rows = [{name: sa.bindparam(f"{name}_{n}", type_=table.c[name].type) for name in names} for n in range(count)]
+    return dialect_insert(dialect, table).values(rows)
 
 
 @cache
