@@ -8,7 +8,7 @@ statement's cost. They run as `storage.prepared` statements: every contribution 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cache
 from itertools import groupby
 from typing import Any
@@ -46,22 +46,24 @@ def add_counts(conn: Connection, table: sa.Table, rows: Iterable[Mapping[str, An
                 total[name] = total.get(name, 0) + value
     in_order = ({name: value for name, value in merged[key].items() if name in keys or value} for key in sorted(merged))
     for names, run in groupby(in_order, key=lambda row: tuple(sorted(row))):
-        rows_adding = list(run)
-        for start in range(0, len(rows_adding), MAX_ROWS):
-            chunk = rows_adding[start : start + MAX_ROWS]
-            values = {f"{name}_{n}": value for n, row in enumerate(chunk) for name, value in row.items()}
-            _adding(conn.dialect.name, table, names, len(chunk)).execute(conn, values)
+        for count, values in _statements_of(list(run)):
+            _adding(conn.dialect.name, table, names, count).execute(conn, values)
 
 
 def replace_rows(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Write each row (all with the same columns) over the stored one of its key, or insert it: one statement, where
-    an `executemany` of UPDATEs ran one per row. For rows the caller has read and holds locked (a person's first and
-    latest contribution in two scopes), so the conflict is certain and the INSERT's values never land as a new row
-    someone else's would have had to see first."""
+    """Write each row (all with the same columns) over the stored row of its key: one statement, where an
+    `executemany` of UPDATEs ran one per row. For rows the caller has read and holds locked (a person's first and
+    latest contribution times in two scopes), so every row meets its stored one and updates it."""
+    names = tuple(sorted(rows[0])) if rows else ()
+    for count, values in _statements_of(rows):
+        _replacing(conn.dialect.name, table, names, count).execute(conn, values)
+
+
+def _statements_of(rows: Sequence[Mapping[str, Any]]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The rows MAX_ROWS at a time, each time as one statement's values: the nth row's named `<name>_<n>`."""
     for start in range(0, len(rows), MAX_ROWS):
         chunk = rows[start : start + MAX_ROWS]
-        values = {f"{name}_{n}": value for n, row in enumerate(chunk) for name, value in row.items()}
-        _replacing(conn.dialect.name, table, tuple(sorted(chunk[0])), len(chunk)).execute(conn, values)
+        yield len(chunk), {f"{name}_{n}": value for n, row in enumerate(chunk) for name, value in row.items()}
 
 
 def insert_ignore(conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> bool:
