@@ -1,7 +1,7 @@
 """Atomic upserts on SQLite and PostgreSQL alike, for the ledger and its rollups.
 
-The statements `add_counts` and `insert_ignore` run are built once per dialect and table (and, for
-`add_counts`, set of counts added), and take their values as parameters: SQLAlchemy caches a statement's
+The statements `add_counts`, `replace_rows` and `insert_ignore` run are built once per dialect and table (and, for
+the first two, set of columns and number of rows), and take their values as parameters: SQLAlchemy caches a statement's
 compiled form by its structure, but building the construct is itself the larger part of a small
 statement's cost. They run as `storage.prepared` statements: every contribution recorded runs several.
 """
@@ -71,7 +71,7 @@ def insert_ignore(conn: Connection, table: sa.Table, values: Mapping[str, Any]) 
     return _ignoring(conn.dialect.name, table).execute(conn, values).first() is not None
 
 
-# The most rows one statement adds: a backfill's batch can hold thousands, and each row count is a statement of its own.
+# The most rows one statement writes: a contribution writes ten at most; each number of rows is a statement of its own.
 MAX_ROWS = 16
 
 
