@@ -22,6 +22,7 @@ from engagement.repository_files import changed_paths
 from storage.events import EventDefinition, EventStore
 from storage.rollups import org_scope, repo_scope
 from webhooks.context import Context
+from webhooks.event import Event
 from webhooks.router import Router
 
 NAME = "events"
@@ -201,18 +202,23 @@ def store_for(ctx: Context) -> EventStore:
     return _stores.setdefault(id(engine), EventStore(engine))
 
 
-@router.on(*KEPT_ON, "push", name="events.keep")
+def may_change_the_events(event: Event) -> bool:
+    """Every recorded event; a push only when it changes the default branch's config file, or may have."""
+    if event.name != "push":
+        return True
+    payload = event.payload
+    repository = payload.get("repository")
+    default = repository.get("default_branch") if isinstance(repository, Mapping) else None
+    changed = changed_paths(payload)
+    return str(payload.get("ref")) == f"refs/heads/{default}" and (
+        changed is None or repo_config.CONFIG_PATH in changed
+    )
+
+
+@router.on(*KEPT_ON, "push", name="events.keep", wants=may_change_the_events)
 def keep(ctx: Context) -> None:
     """Keep the events of the file this delivery's repository reads (its own, or the organisation's)."""
     repository = ctx.payload["repository"]
-    if ctx.event.name == "push":
-        if str(ctx.payload.get("ref")) != f"refs/heads/{repository.get('default_branch')}":
-            ctx.log.debug("skipped: a push to another branch than the default")
-            return
-        changed_files = changed_paths(ctx.payload)
-        if changed_files is not None and repo_config.CONFIG_PATH not in changed_files:
-            ctx.log.debug("skipped: the push does not change %s", repo_config.CONFIG_PATH)
-            return
     full_name = str(repository["full_name"])
     owner = full_name.split("/", 1)[0]
     config = repo_config.for_event(ctx)

@@ -8,6 +8,7 @@ from typing import Any
 from engagement.common.config import CONFIG_PATH
 from engagement.common.links import CODE_OF_CONDUCT_FILES, CONTRIBUTING_FILES
 from webhooks.context import Context
+from webhooks.event import Event
 from webhooks.router import Router
 
 NAME = "repository_files"
@@ -32,23 +33,28 @@ def changed_paths(push: Mapping[str, Any]) -> set[str] | None:
         return None
     changed: set[str] = set()
     for commit in [*commits, push.get("head_commit") or {}]:
+        if not isinstance(commit, Mapping):
+            return None
         for field in ("added", "modified", "removed"):
             changed.update(str(path) for path in commit.get(field) or [])
     return changed
 
 
-@router.on("push", name="repository_files.push", needs_installation=False)
+def changes_a_file_read(event: Event) -> bool:
+    """A push to a branch that changes a file the app keeps a copy of, or may have (its payload cannot tell). Most
+    pushes change none: the intake stores those as ignored, and they are never processed."""
+    changed = changed_paths(event.payload)
+    return str(event.payload.get("ref") or "").startswith("refs/heads/") and (
+        changed is None or not changed.isdisjoint(CACHED_PATHS)
+    )
+
+
+@router.on("push", name="repository_files.push", needs_installation=False, wants=changes_a_file_read)
 def pushed(ctx: Context) -> None:
     ref, repository = str(ctx.payload.get("ref") or ""), ctx.payload["repository"]
-    if not ref.startswith("refs/heads/"):
-        ctx.log.debug("skipped: not a branch (%s)", ref)
-        return
     branch = ref.removeprefix("refs/heads/")
     changed = changed_paths(ctx.payload)
     paths = [path for path in CACHED_PATHS if changed is None or path in changed]
-    if not paths:
-        ctx.log.debug("skipped: the push changes no file the app reads")
-        return
     default = branch == repository.get("default_branch")
     ctx.files.forget(str(repository["full_name"]), [branch, None] if default else [branch], paths)
     ctx.log.info("forgot the copies of %d file(s) on %s", len(paths), branch, extra={"reason": "push"})

@@ -4,6 +4,7 @@ fake GitHub, which sees every request."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
@@ -13,6 +14,8 @@ from engagement.common import config as repo_config
 from engagement.repository_files import MAX_LISTED_COMMITS, changed_paths
 from tests.conftest import INSTALLATION_ID, REPO, example, installed, pushed, services
 from tests.test_greeting import NEWCOMER, greetings, issue_opened
+from webhooks.event import Event
+from webhooks.router import Router
 
 
 def requests_for(github, number: int) -> list[str]:
@@ -120,6 +123,41 @@ def test_a_push_to_another_branch_or_a_tag_keeps_the_default_branchs_copy(make_a
     server.deliver("issues", issue_opened(6, login="mei"))
     services(server.app).dispatcher.wait_idle()
     assert greetings(github, 6) == [], "the default branch's copy still stands"
+
+
+def test_a_push_that_changes_no_file_the_app_reads_is_answered_and_never_processed(make_app, serve, github):
+    """Pushes are a busy repository's commonest delivery, and most change no file the app keeps a copy of (issue
+    14): the intake stores such a push as ignored, saying why, and it is never claimed or processed. A push that
+    changes one (the config on the default branch, a contributing guide on any branch) is processed as before."""
+    server = serve(make_app(behaviours=()))
+    store = services(server.app).store
+    code, config, guide = (str(uuid.uuid4()) for _ in range(3))
+    answer = server.deliver("push", pushed(["README.md", "src/main.c"]), delivery_id=code)
+    assert answer.status_code == 202 and answer.json()["outcome"] == "ignored"
+    server.deliver("push", pushed([".github/engage.yml"]), delivery_id=config)
+    server.deliver("push", pushed(["CONTRIBUTING.md"], branch="feature"), delivery_id=guide)
+    services(server.app).dispatcher.wait_idle()
+    untouched = store.get(code)
+    assert untouched is not None
+    assert (untouched.status, untouched.attempts, untouched.last_error) == ("ignored", 0, "no handler needs this push")
+    assert [store.get(config).status, store.get(guide).status] == ["done", "done"]
+
+
+def test_a_handler_whose_test_fails_on_an_odd_payload_still_gets_the_delivery():
+    """A handler's test of the payload runs in the webhook's answer: one that raises lets the delivery through
+    to the handler (whose failure is isolated) instead of failing the answer GitHub waits for."""
+    router = Router()
+
+    def fussy(event: Event) -> bool:
+        return event.payload["commits"][0]["modified"] == []
+
+    router.on("push", name="fussy", wants=fussy)(lambda ctx: None)
+    router.on("push", name="picky", wants=lambda event: False)(lambda ctx: None)
+    handlers, reason = router.route(Event("d1", "push", {"commits": "not a list"}))
+    assert ([h.name for h in handlers], reason) == (["fussy"], None)
+    handlers, reason = router.route(Event("d2", "push", {"commits": [{"modified": ["a"]}]}))
+    assert (handlers, reason) == ([], "no handler needs this push")
+    assert router.route(Event("d3", "fork", {}))[1] == "no handler for fork"
 
 
 def opened_just_now(number: int, login: str, user_id: int) -> dict:

@@ -22,6 +22,10 @@ class Handler:
     fn: HandlerFn
     # Most handlers talk to GitHub and need an installation token; the rest can run on any delivery.
     needs_installation: bool = True
+    # A test of the payload alone, for a key most of whose deliveries need nothing of the handler (a push that
+    # changes no file the app reads): a delivery it declines is not routed to it, and one that no handler wants
+    # is stored as ignored by the intake and never processed.
+    wants: Callable[[Event], bool] | None = None
 
 
 class Router:
@@ -31,7 +35,11 @@ class Router:
         self._index: dict[str, list[int]] | None = None
 
     def on(
-        self, *keys: str, name: str | None = None, needs_installation: bool = True
+        self,
+        *keys: str,
+        name: str | None = None,
+        needs_installation: bool = True,
+        wants: Callable[[Event], bool] | None = None,
     ) -> Callable[[HandlerFn], HandlerFn]:
         """Decorator: `@router.on("issues.opened", "pull_request.opened")`."""
 
@@ -39,7 +47,7 @@ class Router:
             handler_name = name or f"{fn.__module__}.{fn.__name__}"
             if any(h.name == handler_name for h in self._handlers):
                 raise ValueError(f"handler {handler_name} registered twice")
-            self._handlers.append(Handler(handler_name, tuple(keys), fn, needs_installation))
+            self._handlers.append(Handler(handler_name, tuple(keys), fn, needs_installation, wants))
             self._index = None
             return fn
 
@@ -70,10 +78,16 @@ class Router:
         return index
 
     def route(self, event: Event) -> tuple[list[Handler], str | None]:
-        """The handlers for `event`, or the reason it triggers none (a bot sent it, nothing listens)."""
+        """The handlers for `event`, or the reason it triggers none (a bot sent it, nothing listens, no handler
+        listening wants this one). The intake asks first: a delivery routed to none is stored as ignored."""
         reason = event.bot_reason()
-        handlers = [] if reason else self.handlers_for(event.name, event.action)
-        return handlers, reason or (None if handlers else f"no handler for {event.key}")
+        if reason:
+            return [], reason
+        listening = self.handlers_for(event.name, event.action)
+        handlers = [handler for handler in listening if _wanted(handler, event)]
+        if handlers:
+            return handlers, None
+        return [], f"no handler needs this {event.key}" if listening else f"no handler for {event.key}"
 
     @property
     def events(self) -> set[str]:
@@ -85,6 +99,17 @@ class Router:
     @property
     def handlers(self) -> list[Handler]:
         return list(self._handlers)
+
+
+def _wanted(handler: Handler, event: Event) -> bool:
+    """A handler's own test; one that fails on an odd payload lets the delivery through, to the handler, whose
+    failure is isolated, rather than failing the webhook's answer."""
+    if handler.wants is None:
+        return True
+    try:
+        return handler.wants(event)
+    except Exception:
+        return True
 
 
 def compose(routers: Iterable[Router]) -> Router:
