@@ -184,21 +184,19 @@ router = Router()
 
 def found_commands(ctx: Context) -> list[commands.Command]:
     """The `/credit` and `/uncredit` commands of the comment (an edit: those the edit added), at most MAX_COMMANDS."""
-    comment = ctx.payload["comment"]
-    if ctx.event.action == "edited":
-        before = (ctx.payload.get("changes") or {}).get("body")
-        if not isinstance(before, Mapping) or "from" not in before:
-            return []  # the edit did not touch the text
-        found = commands.added(before["from"], comment.get("body"))
-    else:
-        found = commands.parse(comment.get("body"))
+    found = commands.of_comment(ctx.payload, ctx.event.action)
     wanted = [command for command in found if command.name in (CREDIT, UNCREDIT)]
     if len(wanted) > MAX_COMMANDS:
         ctx.log.info("left %d command(s) alone: %d a comment", len(wanted) - MAX_COMMANDS, MAX_COMMANDS)
     return wanted[:MAX_COMMANDS]
 
 
-@router.on("issue_comment.created", "issue_comment.edited", name="credit.commands")
+@router.on(
+    "issue_comment.created",
+    "issue_comment.edited",
+    name="credit.commands",
+    wants=commands.edit_adding((CREDIT, UNCREDIT)),
+)
 def commented(ctx: Context) -> None:
     comment, repository, issue = ctx.payload["comment"], ctx.payload["repository"], ctx.payload["issue"]
     if is_bot(comment.get("user")):

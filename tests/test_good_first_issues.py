@@ -675,7 +675,8 @@ def test_two_newcomers_claiming_at_once_one_gets_it(app, server, github):
 def test_an_edited_comment_runs_only_the_commands_the_edit_added(server, github):
     good_first_issue(github, 3)
     github.add_issue(REPO, 4, "Codertocat", labels=[GFI], author_association="OWNER")
-    server.deliver("issue_comment", edited(github, 3, NEWCOMER, "/claim", "/claim\n\n(edit: fixed a typo)"))
+    typo = server.deliver("issue_comment", edited(github, 3, NEWCOMER, "/claim", "/claim\n\n(edit: fixed a typo)"))
+    assert typo.json()["outcome"] == "ignored", "an edit that adds no command is stored as ignored, never processed"
     run_rq_worker(server.app)
     assert github.assignees(REPO, 3) == [], "the command was there before the edit"
 

@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from webhooks.event import Event
 
 # A fence opens a code block on its own line, or after list markers ("- ```"), as CommonMark has it. The
 # markers are matched possessively (*+): "-  -  -  ..." could otherwise be split in exponentially many ways.
@@ -122,3 +126,24 @@ def added(before: str | None, after: str | None) -> list[Command]:
         else:
             new.append(command)
     return new
+
+
+def of_comment(payload: Mapping[str, Any], action: str | None) -> list[Command]:
+    """An `issue_comment` delivery's commands: a new comment's, or those an edit added to its text (none when the
+    edit left the text alone)."""
+    body = (payload.get("comment") or {}).get("body")
+    if action != "edited":
+        return parse(body)
+    before = (payload.get("changes") or {}).get("body")
+    return added(before["from"], body) if isinstance(before, Mapping) and "from" in before else []
+
+
+def edit_adding(names: Collection[str]) -> Callable[[Event], bool]:
+    """For `router.on(..., wants=...)`: every new comment, and an edit only when it adds one of these commands.
+    Most edits fix a typo: the intake stores them as ignored and they are never processed. Only an edit's text is
+    parsed in the webhook's answer; a new comment's commands are read by the handlers, as before."""
+
+    def wants(event: Event) -> bool:
+        return event.action != "edited" or any(command.name in names for command in of_comment(event.payload, "edited"))
+
+    return wants

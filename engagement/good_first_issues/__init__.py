@@ -14,8 +14,6 @@ reminded, then released, by the hourly `claims` task), `defaults` (its section: 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from engagement.common import commands
 from engagement.common import config as repo_config
 from engagement.good_first_issues.actions import add_label, apply, plan_for
@@ -70,19 +68,18 @@ SETTINGS_HELP = {
 router = Router()
 
 
-@router.on("issue_comment.created", "issue_comment.edited", name="good_first_issues.commands")
+@router.on(
+    "issue_comment.created",
+    "issue_comment.edited",
+    name="good_first_issues.commands",
+    wants=commands.edit_adding(COMMANDS),
+)
 def commented(ctx: Context) -> None:
     comment = ctx.payload["comment"]
     if (comment.get("user") or {}).get("type") == "Bot":
         ctx.log.debug("skipped: comment by a bot")
         return
-    if ctx.event.action == "edited":
-        before = (ctx.payload.get("changes") or {}).get("body")
-        if not isinstance(before, Mapping) or "from" not in before:
-            return  # the edit did not touch the text
-        found = commands.added(before["from"], comment.get("body"))
-    else:
-        found = commands.parse(comment.get("body"))
+    found = commands.of_comment(ctx.payload, ctx.event.action)
     wanted = list(dict.fromkeys(c.name for c in found if c.name in COMMANDS))
     if not wanted:
         return
