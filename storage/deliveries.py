@@ -23,6 +23,7 @@ from storage.db import deliveries, handler_runs, installations, once_more_if_dro
 from storage.group_commit import GroupCommit
 from storage.installations import REMOVED, SUSPENDED
 from storage.prepared import Prepared
+from storage.upsert import numbered_rows, numbered_values
 
 PENDING, PROCESSING, RETRYING = "pending", "processing", "retrying"
 DONE, IGNORED, FAILED = "done", "ignored", "failed"
@@ -115,11 +116,8 @@ def _insert_rows_returning(count: int) -> Prepared:
     the nth row named `<column>_<n>`. One prepared statement per batch size (storage.group_commit's MAX_BATCH at
     most), run on the kept raw cursor: SQLAlchemy's insertmanyvalues rendered the batch's SQL and set up its
     execution and result at every call, about as much of the intake's CPU as psycopg's execute itself."""
-    values = [
-        {column.name: sa.bindparam(f"{column.name}_{n}", type_=column.type) for column in deliveries.columns}
-        for n in range(count)
-    ]
-    return Prepared(_insert_new("postgresql").values(values).returning(deliveries.c.id))
+    rows = numbered_rows(deliveries, [column.name for column in deliveries.columns], count)
+    return Prepared(_insert_new("postgresql").values(rows).returning(deliveries.c.id))
 
 
 def _upsert_runs(dialect: str) -> Any:
@@ -254,9 +252,8 @@ class DeliveryStore:
         commit, where a transaction took a round trip for each row and two more for its BEGIN and COMMIT.
         RETURNING names the rows that were new; of one id twice in a batch (GitHub's redelivery beside the
         first), the first is new."""
-        values = {f"{name}_{n}": value for n, row in enumerate(rows) for name, value in row.items()}
         with db.statements_on_their_own(conn):
-            stored = {row.id for row in _insert_rows_returning(len(rows)).execute(conn, values)}
+            stored = {row.id for row in _insert_rows_returning(len(rows)).execute(conn, numbered_values(rows))}
         new = []
         for row in rows:
             new.append(row["id"] in stored)

@@ -63,7 +63,17 @@ def _statements_of(rows: Sequence[Mapping[str, Any]]) -> Iterator[tuple[int, dic
     """The rows MAX_ROWS at a time, each time as one statement's values: the nth row's named `<name>_<n>`."""
     for start in range(0, len(rows), MAX_ROWS):
         chunk = rows[start : start + MAX_ROWS]
-        yield len(chunk), {f"{name}_{n}": value for n, row in enumerate(chunk) for name, value in row.items()}
+        yield len(chunk), numbered_values(chunk)
+
+
+def numbered_rows(table: sa.Table, names: Sequence[str], count: int) -> list[dict[str, Any]]:
+    """`count` rows of these columns as one multi-row INSERT's VALUES, the nth row's values named `<name>_<n>`."""
+    return [{name: sa.bindparam(f"{name}_{n}", type_=table.c[name].type) for name in names} for n in range(count)]
+
+
+def numbered_values(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The rows' values as `numbered_rows` names them."""
+    return {f"{name}_{n}": value for n, row in enumerate(rows) for name, value in row.items()}
 
 
 def insert_ignore(conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> bool:
@@ -96,9 +106,7 @@ def _replacing(dialect: str, table: sa.Table, names: tuple[str, ...], count: int
 
 
 def _inserting(dialect: str, table: sa.Table, names: tuple[str, ...], count: int) -> Any:
-    """The dialect's INSERT of `count` rows of these columns, the nth row's values named `<name>_<n>`."""
-    rows = [{name: sa.bindparam(f"{name}_{n}", type_=table.c[name].type) for name in names} for n in range(count)]
-    return dialect_insert(dialect, table).values(rows)
+    return dialect_insert(dialect, table).values(numbered_rows(table, names, count))
 
 
 @cache
